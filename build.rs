@@ -1,1 +1,386 @@
-fn main() {}
+//! Build script: turns every real-mode guest in `asm-guests/*.S` into a flat binary and
+//! generates `OUT_DIR/guests.rs`, the table that `src/guests.rs` includes.
+//!
+//! For each guest `NAME.S`:
+//!
+//! 1. `as --32 --fatal-warnings -I asm-guests -o OUT_DIR/NAME.o asm-guests/NAME.S`
+//! 2. `ld -m elf_i386 -T asm-guests/guest.ld -o OUT_DIR/NAME.elf OUT_DIR/NAME.o`
+//! 3. `objcopy -O binary OUT_DIR/NAME.elf OUT_DIR/NAME.bin`
+//!
+//! The tools are GNU binutils; `AS`, `LD` and `OBJCOPY` in the environment replace them. The
+//! header comment at the top of each guest (format in `asm-guests/README.md`) gives its name,
+//! description, setup and exits; this script checks it and copies it into the table.
+//!
+//! Only `std` is used: no build dependencies.
+
+use std::env;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// Folder of the guest sources, relative to the package root.
+const GUEST_DIR: &str = "asm-guests";
+/// Linker script inside [`GUEST_DIR`].
+const LINKER_SCRIPT: &str = "guest.ld";
+/// First line of every guest header, followed by the guest's name.
+const NAME_TAG: &str = "rawkvm guest:";
+/// Header line that gives the setup, followed by the items.
+const SETUP_TAG: &str = "setup:";
+/// Header line that opens the list of exits.
+const EXITS_TAG: &str = "Exits";
+/// Prefix of each line of the list of exits (stripped).
+const EXIT_LINE_PREFIX: &str = "#   ";
+/// Largest image: real mode at CS=0 reaches offsets up to 0xFFFF, and the image starts at 0x1000.
+const MAX_IMAGE_LEN: usize = 0x1_0000 - 0x1000;
+/// Setup keys the VMM understands, and whether each takes a `=value`.
+const SETUP_KEYS: &[(&str, bool)] = &[
+    ("mem", true),
+    ("readonly", true),
+    ("param", true),
+    ("user-msr", false),
+    ("vcpus", true),
+    ("irq", true),
+];
+
+/// One GNU binutils program, with the environment variable that overrides it.
+struct Tool {
+    /// Default program name, looked up in `PATH`.
+    default: &'static str,
+    /// Environment variable holding another program to use instead.
+    env_var: &'static str,
+    /// What the program is, for error messages.
+    what: &'static str,
+}
+
+const AS: Tool = Tool {
+    default: "as",
+    env_var: "AS",
+    what: "the GNU assembler",
+};
+const LD: Tool = Tool {
+    default: "ld",
+    env_var: "LD",
+    what: "the GNU linker",
+};
+const OBJCOPY: Tool = Tool {
+    default: "objcopy",
+    env_var: "OBJCOPY",
+    what: "GNU objcopy",
+};
+
+/// What the header comment of one guest says.
+#[derive(Debug, PartialEq)]
+struct Header {
+    name: String,
+    description: String,
+    setup: String,
+    exits: String,
+}
+
+/// One guest, built.
+struct Built {
+    header: Header,
+    image: PathBuf,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: building the rawkvm guests failed: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let root = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
+    let out_dir = PathBuf::from(env_var("OUT_DIR")?);
+    let guest_dir = root.join(GUEST_DIR);
+
+    println!("cargo:rerun-if-changed={}", guest_dir.display());
+    for tool in [&AS, &LD, &OBJCOPY] {
+        println!("cargo:rerun-if-env-changed={}", tool.env_var);
+    }
+
+    let mut sources = Vec::new();
+    let entries = fs::read_dir(&guest_dir)
+        .map_err(|e| format!("cannot list {}: {e}", guest_dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list {}: {e}", guest_dir.display()))?
+            .path();
+        println!("cargo:rerun-if-changed={}", path.display());
+        if path.extension().is_some_and(|ext| ext == "S") {
+            sources.push(path);
+        }
+    }
+    sources.sort();
+    if sources.is_empty() {
+        return Err(format!("no guest sources (*.S) in {}", guest_dir.display()));
+    }
+
+    let mut built = Vec::new();
+    for source in &sources {
+        built.push(build_guest(source, &guest_dir, &out_dir)?);
+    }
+    built.sort_by(|a, b| a.header.name.cmp(&b.header.name));
+
+    let table = out_dir.join("guests.rs");
+    fs::write(&table, render_table(&built)?)
+        .map_err(|e| format!("cannot write {}: {e}", table.display()))
+}
+
+/// Reads an environment variable that Cargo always sets for build scripts.
+fn env_var(name: &str) -> Result<OsString, String> {
+    env::var_os(name).ok_or_else(|| format!("{name} is not set (is this run by Cargo?)"))
+}
+
+/// Checks the header of `source`, then assembles, links and flattens it into `NAME.bin`.
+fn build_guest(source: &Path, guest_dir: &Path, out_dir: &Path) -> Result<Built, String> {
+    let text =
+        fs::read_to_string(source).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+    let header = parse_header(&text).map_err(|e| format!("{}: {e}", source.display()))?;
+    let stem = source
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if header.name != stem {
+        return Err(format!(
+            "{}: the header names the guest {:?}, but the file is {stem:?}.S; they must match",
+            source.display(),
+            header.name
+        ));
+    }
+
+    let object = out_dir.join(format!("{stem}.o"));
+    let elf = out_dir.join(format!("{stem}.elf"));
+    let image = out_dir.join(format!("{stem}.bin"));
+
+    let mut assemble = tool_command(&AS);
+    assemble
+        .args(["--32", "--fatal-warnings", "-I"])
+        .arg(guest_dir);
+    assemble.arg("-o").arg(&object).arg(source);
+    run_tool(&AS, assemble)?;
+
+    let mut link = tool_command(&LD);
+    link.args(["-m", "elf_i386", "-T"])
+        .arg(guest_dir.join(LINKER_SCRIPT));
+    link.arg("-o").arg(&elf).arg(&object);
+    run_tool(&LD, link)?;
+
+    let mut flatten = tool_command(&OBJCOPY);
+    flatten.args(["-O", "binary"]).arg(&elf).arg(&image);
+    run_tool(&OBJCOPY, flatten)?;
+
+    let len = fs::metadata(&image)
+        .map_err(|e| format!("cannot stat {}: {e}", image.display()))?
+        .len();
+    if len == 0 {
+        return Err(format!(
+            "{}: the image {} is empty",
+            source.display(),
+            image.display()
+        ));
+    }
+    if len > MAX_IMAGE_LEN as u64 {
+        return Err(format!(
+            "{}: the image is {len} bytes; at most {MAX_IMAGE_LEN} fit between GPA 0x1000 and \
+             0xFFFF",
+            source.display()
+        ));
+    }
+    Ok(Built { header, image })
+}
+
+/// The command for `tool`: the program named by its environment variable, or its default.
+fn tool_command(tool: &Tool) -> Command {
+    Command::new(program(tool))
+}
+
+/// The program to run for `tool`.
+fn program(tool: &Tool) -> OsString {
+    env::var_os(tool.env_var)
+        .filter(|value| !value.is_empty())
+        .unwrap_or_else(|| tool.default.into())
+}
+
+/// Runs one tool to completion; on failure the error shows the command and the tool's stderr.
+/// Warnings of a tool that succeeded are passed on as Cargo warnings.
+fn run_tool(tool: &Tool, mut command: Command) -> Result<(), String> {
+    let shown = show_command(&command);
+    let output = command.output().map_err(|e| {
+        if e.kind() == ErrorKind::NotFound {
+            format!(
+                "{} `{}` was not found (set {} to use another program). Install GNU binutils: \
+                 package `binutils` (Debian/Ubuntu: apt-get install binutils).\n  command: {shown}",
+                tool.what,
+                program(tool).to_string_lossy(),
+                tool.env_var
+            )
+        } else {
+            format!("cannot run {}: {e}\n  command: {shown}", tool.what)
+        }
+    })?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!(
+            "{} failed ({})\n  command: {shown}\n{}",
+            tool.what,
+            output.status,
+            stderr.trim_end()
+        ));
+    }
+    for line in stderr.lines().filter(|line| !line.trim().is_empty()) {
+        println!("cargo:warning={}: {line}", tool.default);
+    }
+    Ok(())
+}
+
+/// The command as one line, for messages.
+fn show_command(command: &Command) -> String {
+    let mut line = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        line.push(' ');
+        line.push_str(&arg.to_string_lossy());
+    }
+    line
+}
+
+/// Parses the header comment at the top of a guest source.
+///
+/// ```text
+/// # rawkvm guest: NAME
+/// # One line that says what the guest does.
+/// # setup: key=value key        (optional)
+/// #
+/// # Exits, in order:
+/// #   first exit
+/// #   ...
+/// ```
+///
+/// The header is the run of `#` lines at the top of the file. The exits are the lines right
+/// after the `# Exits` line that start with `#   `, with that prefix stripped.
+fn parse_header(text: &str) -> Result<Header, String> {
+    let lines: Vec<&str> = text
+        .lines()
+        .take_while(|line| line.starts_with('#'))
+        .collect();
+    let comment = |line: &str| line.trim_start_matches('#').trim().to_owned();
+
+    let first = lines.first().map(|line| comment(line)).unwrap_or_default();
+    let name = first
+        .strip_prefix(NAME_TAG)
+        .map(str::trim)
+        .ok_or_else(|| format!("the first line must be `# {NAME_TAG} NAME`"))?
+        .to_owned();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(format!(
+            "guest name {name:?}: use lower-case letters, digits and `_`"
+        ));
+    }
+
+    let description = lines.get(1).map(|line| comment(line)).unwrap_or_default();
+    if description.is_empty()
+        || description.starts_with(SETUP_TAG)
+        || description.starts_with(EXITS_TAG)
+    {
+        return Err("the second line must be a one-line description of the guest".to_owned());
+    }
+
+    let mut setup = None;
+    let mut exits = None;
+    for (index, line) in lines.iter().enumerate().skip(2) {
+        let text = comment(line);
+        if let Some(value) = text.strip_prefix(SETUP_TAG) {
+            if setup.is_some() {
+                return Err("more than one `# setup:` line".to_owned());
+            }
+            setup = Some(check_setup(value.trim())?);
+        } else if text.starts_with(EXITS_TAG) && exits.is_none() {
+            let list: Vec<&str> = lines[index + 1..]
+                .iter()
+                .map_while(|line| line.strip_prefix(EXIT_LINE_PREFIX))
+                .map(str::trim_end)
+                .collect();
+            if list.is_empty() || list.iter().any(|line| line.trim().is_empty()) {
+                return Err(format!(
+                    "the `# {EXITS_TAG}` line must be followed by the exits, one per line, \
+                     each starting with {EXIT_LINE_PREFIX:?}"
+                ));
+            }
+            exits = Some(list.join("\n"));
+        }
+    }
+    let exits = exits.ok_or_else(|| format!("no `# {EXITS_TAG}, in order:` section"))?;
+    Ok(Header {
+        name,
+        description,
+        setup: setup.unwrap_or_default(),
+        exits,
+    })
+}
+
+/// Checks that every setup item is a known key, with a value exactly when the key takes one.
+fn check_setup(setup: &str) -> Result<String, String> {
+    for item in setup.split_whitespace() {
+        let (key, value) = match item.split_once('=') {
+            Some((key, value)) => (key, Some(value)),
+            None => (item, None),
+        };
+        let Some(&(_, takes_value)) = SETUP_KEYS.iter().find(|(known, _)| *known == key) else {
+            let known: Vec<&str> = SETUP_KEYS.iter().map(|(known, _)| *known).collect();
+            return Err(format!(
+                "unknown setup key {key:?} (known: {})",
+                known.join(", ")
+            ));
+        };
+        match value {
+            Some("") | None if takes_value => {
+                return Err(format!("setup key {key:?} needs a value: {key}=..."));
+            }
+            Some(_) if !takes_value => return Err(format!("setup key {key:?} takes no value")),
+            _ => {}
+        }
+    }
+    Ok(setup.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Renders `guests.rs`: the `EMBEDDED` table, one `Guest` per built guest, sorted by name.
+fn render_table(built: &[Built]) -> Result<String, String> {
+    let mut out = String::new();
+    out.push_str("// Generated by build.rs from asm-guests/*.S. Do not edit.\n\n");
+    out.push_str("/// Every guest built from `asm-guests/`, sorted by name.\n");
+    out.push_str("pub static EMBEDDED: &[Guest] = &[\n");
+    for guest in built {
+        let image = guest.image.to_str().ok_or_else(|| {
+            format!(
+                "the path {} is not UTF-8; include_bytes! needs UTF-8",
+                guest.image.display()
+            )
+        })?;
+        let Header {
+            name,
+            description,
+            setup,
+            exits,
+        } = &guest.header;
+        // `{:?}` of a `str` is a valid Rust string literal (quotes and escapes included).
+        let _ = write!(
+            out,
+            "    Guest {{\n        name: {name:?},\n        description: {description:?},\n        \
+             exits: {exits:?},\n        setup: {setup:?},\n        image: include_bytes!({image:?}),\n    \
+             }},\n"
+        );
+    }
+    out.push_str("];\n");
+    Ok(out)
+}
