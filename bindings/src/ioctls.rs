@@ -1,0 +1,284 @@
+//! ioctl request codes (`<linux/kvm.h>`, "ioctls for /dev/kvm fds", "... VM fds", "... vcpu fds")
+//! and the table that describes them.
+//!
+//! An ioctl request packs four things into one number: the direction of the data (`_IO` none,
+//! `_IOR` kernel to user, `_IOW` user to kernel, `_IOWR` both), the size of the argument struct,
+//! the type byte [`KVMIO`] and a number. The header writes, for example,
+//! `#define KVM_GET_REGS _IOR(KVMIO, 0x81, struct kvm_regs)`; here that is
+//! `KVM_GET_REGS = _IOR(0x81, kvm_regs)` in an `ioctls!` list, which builds the constant with
+//! nix's `request_code_read!` and the size with `size_of::<kvm_regs>()`, so a wrong struct size
+//! shows up as a wrong request number.
+//!
+//! nix encodes for the host: x86, arm64, riscv64, s390 and loongarch share the generic
+//! encoding; powerpc and mips put the direction bits elsewhere. The table records direction,
+//! number and size separately so another encoding can be computed from it.
+//!
+//! The requests listed for every architecture are here; each architecture module lists its own.
+
+#[cfg(doc)]
+use crate::common::KVMIO;
+use crate::common::{
+    kvm_clear_dirty_log, kvm_coalesced_mmio_zone, kvm_dirty_log, kvm_enable_cap,
+    kvm_userspace_memory_region, kvm_userspace_memory_region2,
+};
+
+/// An ioctl request code as `ioctl(2)` takes it on this host.
+pub type Request = nix::sys::ioctl::ioctl_num_type;
+
+/// Which file descriptors accept an ioctl (api.rst section 4 gives each one's "Type").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FdLevel {
+    /// `/dev/kvm`.
+    System,
+    /// A VM fd from `KVM_CREATE_VM`.
+    Vm,
+    /// A vCPU fd from `KVM_CREATE_VCPU`.
+    Vcpu,
+    /// `/dev/kvm` and VM fds (`KVM_CHECK_EXTENSION`).
+    SystemAndVm,
+    /// `/dev/kvm` and vCPU fds (x86 `KVM_GET_MSRS`: feature MSRs on the system fd).
+    SystemAndVcpu,
+    /// VM and vCPU fds (`KVM_ENABLE_CAP`, `KVM_GET_STATS_FD`).
+    VmAndVcpu,
+}
+
+impl FdLevel {
+    /// Whether `/dev/kvm` accepts the ioctl.
+    pub const fn on_system(self) -> bool {
+        matches!(self, Self::System | Self::SystemAndVm | Self::SystemAndVcpu)
+    }
+
+    /// Whether a VM fd accepts the ioctl.
+    pub const fn on_vm(self) -> bool {
+        matches!(self, Self::Vm | Self::SystemAndVm | Self::VmAndVcpu)
+    }
+
+    /// Whether a vCPU fd accepts the ioctl.
+    pub const fn on_vcpu(self) -> bool {
+        matches!(self, Self::Vcpu | Self::SystemAndVcpu | Self::VmAndVcpu)
+    }
+
+    /// Sort key that groups the table: system, then VM, then vCPU ioctls.
+    pub(crate) const fn rank(self) -> u8 {
+        match self {
+            Self::System => 0,
+            Self::SystemAndVm => 1,
+            Self::SystemAndVcpu => 2,
+            Self::Vm => 3,
+            Self::VmAndVcpu => 4,
+            Self::Vcpu => 5,
+        }
+    }
+}
+
+/// Which way the argument goes, from user space's point of view (the `_IO*` macro used).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IoctlDirection {
+    /// `_IO`: no argument struct (an integer argument, or none).
+    None,
+    /// `_IOR`: the kernel writes the struct.
+    Read,
+    /// `_IOW`: the kernel reads the struct.
+    Write,
+    /// `_IOWR`: both.
+    ReadWrite,
+}
+
+/// One ioctl: how it is encoded, where it applies and what it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoctlInfo {
+    /// The kernel's name, `"KVM_GET_REGS"`.
+    pub name: &'static str,
+    /// Which fds accept it.
+    pub level: FdLevel,
+    /// The `_IO*` direction.
+    pub direction: IoctlDirection,
+    /// The number within [`KVMIO`].
+    pub nr: u8,
+    /// Size of the argument struct encoded in the request (0 for `_IO`).
+    pub size: usize,
+    /// The request code on this host.
+    pub request: Request,
+    /// The capability to check before use (`KVM_CHECK_EXTENSION`), if it is not basic API.
+    pub capability: Option<&'static str>,
+}
+
+/// Declares request constants and their table from one list mirroring the header's `#define`s.
+///
+/// ```text
+/// ioctls! {
+///     /// Table doc.
+///     pub const COMMON_IOCTLS;
+///     /// Doc of the request.
+///     KVM_GET_DIRTY_LOG = _IOW(0x42, kvm_dirty_log), Vm;
+///     KVM_CLEAR_DIRTY_LOG = _IOWR(0xc0, kvm_clear_dirty_log), Vm,
+///         KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
+/// }
+/// ```
+///
+/// The capability is a path to its `KVM_CAP_*` constant, so a misspelt name does not compile.
+macro_rules! ioctls {
+    (
+        $(#[$table_attr:meta])*
+        pub const $table:ident;
+        $(
+            $(#[$attr:meta])*
+            $name:ident = $kind:ident($nr:literal $(, $arg:ty)?), $level:ident $(, $cap:ident)?;
+        )*
+    ) => {
+        $(
+            $(#[$attr])*
+            #[doc = concat!("\n\n`", stringify!($kind), "(KVMIO, ", stringify!($nr)
+                $(, ", ", stringify!($arg))?, ")` on ", $crate::ioctls::ioctls!(@level_doc $level),
+                $(", needs `", stringify!($cap), "`",)? ".")]
+            pub const $name: $crate::ioctls::Request =
+                $crate::ioctls::ioctls!(@request $kind $nr $(, $arg)?);
+        )*
+
+        $(#[$table_attr])*
+        pub const $table: &[$crate::ioctls::IoctlInfo] = &[$(
+            $crate::ioctls::IoctlInfo {
+                name: stringify!($name),
+                level: $crate::ioctls::FdLevel::$level,
+                direction: $crate::ioctls::ioctls!(@direction $kind),
+                nr: $nr,
+                size: $crate::ioctls::ioctls!(@size $($arg)?),
+                request: $name,
+                capability: $crate::ioctls::ioctls!(@capability $($cap)?),
+            }
+        ),*];
+    };
+
+    (@request _IO $nr:literal) => {
+        nix::request_code_none!($crate::common::KVMIO, $nr)
+    };
+    (@request _IOR $nr:literal, $arg:ty) => {
+        nix::request_code_read!($crate::common::KVMIO, $nr, core::mem::size_of::<$arg>())
+    };
+    (@request _IOW $nr:literal, $arg:ty) => {
+        nix::request_code_write!($crate::common::KVMIO, $nr, core::mem::size_of::<$arg>())
+    };
+    (@request _IOWR $nr:literal, $arg:ty) => {
+        nix::request_code_readwrite!($crate::common::KVMIO, $nr, core::mem::size_of::<$arg>())
+    };
+
+    (@direction _IO) => { $crate::ioctls::IoctlDirection::None };
+    (@direction _IOR) => { $crate::ioctls::IoctlDirection::Read };
+    (@direction _IOW) => { $crate::ioctls::IoctlDirection::Write };
+    (@direction _IOWR) => { $crate::ioctls::IoctlDirection::ReadWrite };
+
+    (@size) => { 0 };
+    (@size $arg:ty) => { core::mem::size_of::<$arg>() };
+
+    (@capability) => { None };
+    (@capability $cap:ident) => {{
+        let _checked_to_exist: u32 = $crate::common::$cap;
+        Some(stringify!($cap))
+    }};
+
+    (@level_doc System) => { "`/dev/kvm`" };
+    (@level_doc Vm) => { "a VM fd" };
+    (@level_doc Vcpu) => { "a vCPU fd" };
+    (@level_doc SystemAndVm) => { "`/dev/kvm` and VM fds" };
+    (@level_doc SystemAndVcpu) => { "`/dev/kvm` and vCPU fds" };
+    (@level_doc VmAndVcpu) => { "VM and vCPU fds" };
+}
+pub(crate) use ioctls;
+
+/// The common table followed by an architecture's, stably sorted so system ioctls come first,
+/// then VM, then vCPU ones.
+pub(crate) const fn grouped_by_level<const N: usize>(
+    common: &[IoctlInfo],
+    arch: &[IoctlInfo],
+) -> [IoctlInfo; N] {
+    let mut table: [IoctlInfo; N] = crate::layout::concat(common, arch);
+    // Insertion sort: stable, and the table is a few dozen rows.
+    let mut i = 1;
+    while i < N {
+        let mut j = i;
+        while j > 0 && table[j - 1].level.rank() > table[j].level.rank() {
+            let moved = table[j];
+            table[j] = table[j - 1];
+            table[j - 1] = moved;
+            j -= 1;
+        }
+        i += 1;
+    }
+    table
+}
+
+ioctls! {
+    /// The ioctls of every architecture, in header order.
+    pub const COMMON_IOCTLS;
+
+    /// `ioctl(kvm_fd, KVM_GET_API_VERSION, 0)`: returns
+    /// [`KVM_API_VERSION`](crate::KVM_API_VERSION).
+    KVM_GET_API_VERSION = _IO(0x00), System;
+    /// `ioctl(kvm_fd, KVM_CREATE_VM, type)`: returns a VM fd; `type` 0 is the default VM.
+    KVM_CREATE_VM = _IO(0x01), System;
+    /// `ioctl(fd, KVM_CHECK_EXTENSION, cap)`: 0 if `cap` is absent, else a positive value (often
+    /// 1, sometimes a number). VM fds need `KVM_CAP_CHECK_EXTENSION_VM`.
+    KVM_CHECK_EXTENSION = _IO(0x03), SystemAndVm;
+    /// `ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0)`: bytes to map from each vCPU fd.
+    KVM_GET_VCPU_MMAP_SIZE = _IO(0x04), System;
+
+    /// `ioctl(vm_fd, KVM_CREATE_VCPU, id)`: returns a vCPU fd.
+    KVM_CREATE_VCPU = _IO(0x41), Vm;
+    /// `ioctl(vm_fd, KVM_GET_DIRTY_LOG, &kvm_dirty_log)`: fills the slot's dirty bitmap.
+    KVM_GET_DIRTY_LOG = _IOW(0x42, kvm_dirty_log), Vm;
+    /// `ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region)`: creates, moves, changes the flags of,
+    /// or (size 0) deletes a memory slot.
+    KVM_SET_USER_MEMORY_REGION = _IOW(0x46, kvm_userspace_memory_region), Vm, KVM_CAP_USER_MEMORY;
+    /// `ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, &region2)`: the same with a guest_memfd.
+    KVM_SET_USER_MEMORY_REGION2 = _IOW(0x49, kvm_userspace_memory_region2), Vm,
+        KVM_CAP_USER_MEMORY2;
+    /// `ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0)`: in-kernel interrupt controller.
+    KVM_CREATE_IRQCHIP = _IO(0x60), Vm, KVM_CAP_IRQCHIP;
+    /// `ioctl(vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone)`: writes to the zone go to the ring.
+    KVM_REGISTER_COALESCED_MMIO = _IOW(0x67, kvm_coalesced_mmio_zone), Vm, KVM_CAP_COALESCED_MMIO;
+    /// `ioctl(vm_fd, KVM_UNREGISTER_COALESCED_MMIO, &zone)`.
+    KVM_UNREGISTER_COALESCED_MMIO = _IOW(0x68, kvm_coalesced_mmio_zone), Vm, KVM_CAP_COALESCED_MMIO;
+    /// `ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &clear)`: re-protects pages after a manual-protect read.
+    KVM_CLEAR_DIRTY_LOG = _IOWR(0xc0, kvm_clear_dirty_log), Vm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
+
+    /// `ioctl(fd, KVM_ENABLE_CAP, &cap)`: on vCPU fds with `KVM_CAP_ENABLE_CAP`, on VM fds with
+    /// `KVM_CAP_ENABLE_CAP_VM`.
+    KVM_ENABLE_CAP = _IOW(0xa3, kvm_enable_cap), VmAndVcpu, KVM_CAP_ENABLE_CAP;
+    /// `ioctl(fd, KVM_GET_STATS_FD, 0)`: returns a read-only fd of binary statistics.
+    KVM_GET_STATS_FD = _IO(0xce), VmAndVcpu, KVM_CAP_BINARY_STATS_FD;
+
+    /// `ioctl(vcpu_fd, KVM_RUN, 0)`: runs the vCPU until an exit user space must handle.
+    KVM_RUN = _IO(0x80), Vcpu;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_codes_match_the_header() {
+        assert_eq!(KVM_RUN, 0xAE80);
+        assert_eq!(KVM_GET_API_VERSION, 0xAE00);
+        assert_eq!(KVM_SET_USER_MEMORY_REGION, 0x4020_AE46);
+        assert_eq!(KVM_CLEAR_DIRTY_LOG, 0xC018_AEC0);
+    }
+
+    #[test]
+    fn table_rows_describe_their_constants() {
+        let row = COMMON_IOCTLS
+            .iter()
+            .find(|row| row.name == "KVM_CLEAR_DIRTY_LOG")
+            .unwrap();
+        assert_eq!(row.request, KVM_CLEAR_DIRTY_LOG);
+        assert_eq!(row.direction, IoctlDirection::ReadWrite);
+        assert_eq!((row.nr, row.size), (0xc0, 24));
+        assert_eq!(row.capability, Some("KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2"));
+    }
+
+    #[test]
+    fn levels() {
+        assert!(FdLevel::SystemAndVm.on_system() && FdLevel::SystemAndVm.on_vm());
+        assert!(!FdLevel::Vm.on_vcpu());
+        assert!(FdLevel::VmAndVcpu.on_vcpu());
+    }
+}
