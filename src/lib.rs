@@ -1,1 +1,94 @@
-//! placeholder
+//! rawkvm: a virtual machine monitor that drives Linux KVM through `open`, `ioctl` and `mmap`
+//! on `/dev/kvm`, with nothing in between.
+//!
+//! # A whole run, in the order of the raw calls
+//!
+//! ```
+//! use rawkvm::exit::{Exit, IoDirection};
+//! use rawkvm::vm::MemoryRegion;
+//! use rawkvm::{Kvm, MemoryRegionFlags, arch};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # if !std::path::Path::new("/dev/kvm").exists() {
+//! #     println!("SKIPPED: /dev/kvm unavailable");
+//! #     return Ok(());
+//! # }
+//! // 1. open("/dev/kvm", O_RDWR | O_CLOEXEC); KVM_GET_API_VERSION must say 12;
+//! //    KVM_CHECK_EXTENSION for what rawkvm needs; KVM_GET_VCPU_MMAP_SIZE.
+//! let kvm = Kvm::open()?;
+//!
+//! // 2. ioctl(kvm, KVM_CREATE_VM, 0): a VM fd.
+//! let mut vm = kvm.create_vm()?;
+//!
+//! // 3. mmap 64 KiB of anonymous memory and KVM_SET_USER_MEMORY_REGION it at guest
+//! //    physical address 0 (slot 0).
+//! let ram = MemoryRegion {
+//!     slot: 0,
+//!     guest_phys_addr: 0,
+//!     size: 64 << 10,
+//!     flags: MemoryRegionFlags::empty(),
+//! };
+//! vm.add_memory_region(ram)?;
+//!
+//! // A guest, hand-assembled: mov al, 'K' ; out 0xE9, al ; hlt
+//! vm.memory().write(0x1000, &[0xB0, b'K', 0xE6, 0xE9, 0xF4])?;
+//!
+//! // 4. ioctl(vm, KVM_CREATE_VCPU, 0), then mmap the vCPU fd: the kvm_run region.
+//! let mut vcpu = vm.create_vcpu(0)?;
+//!
+//! // 5. KVM_GET_SREGS / KVM_SET_SREGS / KVM_SET_REGS: real mode, CS:IP = 0000:1000.
+//! arch::reset_vcpu(&vcpu, &arch::Entry::default(), 0)?;
+//!
+//! // 6. ioctl(vcpu, KVM_RUN, 0). The exit is read in place from kvm_run: here
+//! //    exit_reason = KVM_EXIT_IO, and io.data_offset points at the byte the guest wrote.
+//! match vcpu.run()? {
+//!     Exit::Io(io) => {
+//!         assert_eq!((io.direction, io.port, io.size, io.count), (IoDirection::Out, 0xE9, 1, 1));
+//!         assert_eq!(io.data, b"K");
+//!     }
+//!     other => panic!("expected an OUT, got {other:?}"),
+//! }
+//!
+//! // 7. KVM_RUN again: the guest executes hlt, and with no in-kernel interrupt controller
+//! //    that is KVM_EXIT_HLT.
+//! assert!(matches!(vcpu.run()?, Exit::Hlt));
+//!
+//! // 8. Dropping unmaps kvm_run, closes the vCPU fd, closes the VM fd, unmaps RAM.
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`machine::Machine`] and [`run_loop::run_vcpu`] do the same for the embedded guests
+//! ([`guests`]) and flat images, with [`devices`] answering port and MMIO accesses.
+//!
+//! # Where the `unsafe` is
+//!
+//! `unsafe_code` is denied for the crate; the files of [`sys`] allow it, and only they talk to
+//! the kernel or to raw memory: `sys/ioctl.rs` (every `ioctl(2)`), `sys/memory.rs` (`mmap`,
+//! `munmap`, copies into guest RAM) and `sys/run_page.rs` (the `kvm_run` page). Everything
+//! else is safe Rust over them.
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod arch;
+pub mod devices;
+pub mod error;
+pub mod exit;
+pub mod guests;
+pub mod image;
+pub mod kvm;
+pub mod machine;
+pub mod memory;
+pub mod run_loop;
+pub mod sys;
+pub mod units;
+pub mod vcpu;
+pub mod vm;
+
+pub use error::Error;
+pub use kvm::Kvm;
+pub use rawkvm_bindings as bindings;
+pub use rawkvm_bindings::MemoryRegionFlags;
+pub use vcpu::Vcpu;
+pub use vm::Vm;

@@ -1,0 +1,9 @@
+//! What differs per architecture: registers and the state a vCPU starts in.
+//!
+//! Arch-neutral code (the machine, the run loop, the CLI) uses only the names re-exported
+//! here: [`Entry`] (where the guest starts) and [`reset_vcpu`] (put a vCPU there).
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::{Entry, reset_vcpu};

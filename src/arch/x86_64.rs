@@ -1,0 +1,175 @@
+//! x86-64: register access and the real-mode entry state.
+//!
+//! ```text
+//! ioctl(vcpu, KVM_GET_SREGS, &sregs)   keep what KVM's reset put there, then
+//!   sregs.cs = { selector: SEG, base: SEG << 4, ... }   real mode: base = selector * 16
+//! ioctl(vcpu, KVM_SET_SREGS, &sregs)
+//! ioctl(vcpu, KVM_SET_REGS, &{ rip: OFF, rflags: 0x2, rsp, rsi: vcpu index })
+//! ```
+//!
+//! A vCPU comes out of `KVM_CREATE_VCPU` in the architectural reset state: real mode,
+//! `CS.selector = 0xF000` with `CS.base = 0xFFFF0000`, `IP = 0xFFF0`. rawkvm moves it to the
+//! entry point given on the command line (default `0000:1000`).
+
+use std::fmt;
+
+use rawkvm_bindings::{kvm_regs, kvm_sregs};
+
+use crate::error::Error;
+use crate::sys::ioctl::{Ioctl, Reads, Writes, vcpu};
+use crate::vcpu::Vcpu;
+
+/// Bit 1 of RFLAGS is reserved and always 1; everything else (IF included) starts clear.
+pub const RFLAGS_RESERVED: u64 = 0x2;
+
+/// Where a real-mode guest starts: `CS:IP`, and the initial stack pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// The code segment selector; real mode puts the segment base at `segment * 16`.
+    pub segment: u16,
+    /// The instruction pointer within that segment.
+    pub offset: u16,
+    /// `SP` (with `SS = 0`); below the parameter block at `0x0F00`.
+    pub stack_pointer: u16,
+}
+
+impl Default for Entry {
+    /// `0000:1000`, stack at `0000:0F00`: the conventions of `asm-guests/README.md`.
+    fn default() -> Self {
+        Entry {
+            segment: 0,
+            offset: 0x1000,
+            stack_pointer: 0x0F00,
+        }
+    }
+}
+
+impl Entry {
+    /// Parses `SEG:OFF` in hex (`0000:1000`, `0x0:0x1000`).
+    pub fn parse(text: &str) -> Result<Entry, String> {
+        let (segment, offset) = text
+            .split_once(':')
+            .ok_or_else(|| format!("entry {text:?} is not SEG:OFF (for example 0000:1000)"))?;
+        let hex16 = |part: &str| {
+            let digits = part
+                .trim()
+                .trim_start_matches("0x")
+                .trim_start_matches("0X");
+            u16::from_str_radix(digits, 16)
+                .map_err(|_| format!("{part:?} in entry {text:?} is not a 16-bit hex number"))
+        };
+        Ok(Entry {
+            segment: hex16(segment)?,
+            offset: hex16(offset)?,
+            ..Entry::default()
+        })
+    }
+
+    /// The guest physical address the first instruction is fetched from.
+    pub fn linear_address(&self) -> u64 {
+        (u64::from(self.segment) << 4) + u64::from(self.offset)
+    }
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04x}:{:04x}", self.segment, self.offset)
+    }
+}
+
+/// `ioctl(vcpu, GET, &mut value)` for a register-reading ioctl.
+fn get<T: Copy + Default>(vcpu: &Vcpu, ioctl: &Ioctl<Writes<T>>) -> Result<T, Error> {
+    let mut value = T::default();
+    ioctl
+        .call(vcpu.fd(), &mut value)
+        .map_err(|errno| Error::Ioctl {
+            ioctl: ioctl.name,
+            errno,
+        })?;
+    Ok(value)
+}
+
+/// `ioctl(vcpu, SET, &value)` for a register-writing ioctl.
+fn set<T: Copy>(vcpu: &Vcpu, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
+    ioctl
+        .call(vcpu.fd(), value)
+        .map(drop)
+        .map_err(|errno| Error::SetRegisters {
+            ioctl: ioctl.name,
+            errno,
+        })
+}
+
+impl Vcpu {
+    /// `ioctl(vcpu, KVM_GET_REGS, &regs)`: the general-purpose registers, RIP and RFLAGS.
+    pub fn regs(&self) -> Result<kvm_regs, Error> {
+        get(self, &vcpu::GET_REGS)
+    }
+
+    /// `ioctl(vcpu, KVM_SET_REGS, &regs)`.
+    pub fn set_regs(&self, regs: &kvm_regs) -> Result<(), Error> {
+        set(self, &vcpu::SET_REGS, regs)
+    }
+
+    /// `ioctl(vcpu, KVM_GET_SREGS, &sregs)`: segment, control and descriptor-table registers.
+    pub fn sregs(&self) -> Result<kvm_sregs, Error> {
+        get(self, &vcpu::GET_SREGS)
+    }
+
+    /// `ioctl(vcpu, KVM_SET_SREGS, &sregs)`. The kernel refuses architecturally invalid
+    /// values (CR0.NW without CR0.CD, CR0.PG without CR0.PE, ...) with `EINVAL`.
+    pub fn set_sregs(&self, sregs: &kvm_sregs) -> Result<(), Error> {
+        set(self, &vcpu::SET_SREGS, sregs)
+    }
+}
+
+/// Puts `vcpu` in real mode at `entry`, with `ESI` = `index` and the other general registers 0.
+pub fn reset_vcpu(vcpu: &Vcpu, entry: &Entry, index: u32) -> Result<(), Error> {
+    let mut sregs = vcpu.sregs()?;
+    sregs.cs.selector = entry.segment;
+    sregs.cs.base = u64::from(entry.segment) << 4;
+    for segment in [
+        &mut sregs.ds,
+        &mut sregs.es,
+        &mut sregs.fs,
+        &mut sregs.gs,
+        &mut sregs.ss,
+    ] {
+        segment.selector = 0;
+        segment.base = 0;
+    }
+    vcpu.set_sregs(&sregs)?;
+    let regs = kvm_regs {
+        rip: u64::from(entry.offset),
+        rsp: u64::from(entry.stack_pointer),
+        rsi: u64::from(index),
+        rflags: RFLAGS_RESERVED,
+        ..kvm_regs::default()
+    };
+    vcpu.set_regs(&regs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_parse_as_hex_seg_off() {
+        assert_eq!(
+            Entry::parse("0000:1000").map(|e| e.linear_address()),
+            Ok(0x1000)
+        );
+        assert_eq!(
+            Entry::parse("0x100:0x10").map(|e| e.linear_address()),
+            Ok(0x1010)
+        );
+        assert_eq!(
+            Entry::parse("ffff:0010").map(|e| e.linear_address()),
+            Ok(0x100000)
+        );
+        assert_eq!(Entry::parse("f000:fff0").unwrap().to_string(), "f000:fff0");
+        for bad in ["1000", "10000:0", "0:10000", "x:y", ":", ""] {
+            assert!(Entry::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The command line: `rawkvm run | list | bench | help`.
+
+mod args;
+mod bench;
+mod run;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use rawkvm::error::{Error, status};
+use rawkvm::guests;
+
+use args::{Arg, Args};
+
+const USAGE: &str = "\
+rawkvm: a virtual machine monitor on raw /dev/kvm ioctls
+
+Usage:
+  rawkvm run [GUEST] [OPTIONS]          run an embedded guest (default: hello)
+  rawkvm run --image PATH [OPTIONS]     run a flat binary instead
+  rawkvm list                           list the embedded guests
+  rawkvm bench pio|mmio|start [--count N] [--kvm-device PATH]
+  rawkvm help | --help | --version
+
+Run options:
+  --image PATH        flat binary to load instead of an embedded guest
+  --mem SIZE          guest RAM at address 0 (default 1M; accepts 64K, 2M, 0x100000, 1048576)
+  --load-addr ADDR    where the image is loaded (default 0x1000)
+  --entry SEG:OFF     real-mode entry point, hex (default 0000:1000)
+  --param N           32-bit value written at 0x0F00 before the run (a loop count, ...)
+  --kvm-device PATH   the KVM device (default /dev/kvm)
+
+The guest's console (port 0xE9 and COM1 at 0x3F8) is written to stdout unchanged;
+errors go to stderr.
+
+Exit status:
+  0  the guest halted normally
+  2  usage or configuration error (bad flag, bad size)
+  3  KVM unavailable or unusable (missing, permission, not a KVM device, API version)
+  4  guest image error (missing, empty, too large, not a regular file)
+  5  resource or setup failure (mmap, memory slot, vCPU creation, registers)
+  6  guest fault (triple fault, failed entry, internal error, undecodable exit)
+  7  timeout: the guest was still running at the deadline
+";
+
+/// Runs the command line and returns the process exit status.
+pub fn main(raw: Vec<OsString>) -> i32 {
+    match dispatch(raw) {
+        Ok(code) => code,
+        Err(error) => report(&error),
+    }
+}
+
+/// Prints `error` on stderr and returns its exit status.
+pub fn report(error: &Error) -> i32 {
+    let hint = if matches!(error, Error::Usage(_)) {
+        "\n(see rawkvm --help)"
+    } else {
+        ""
+    };
+    // If stderr itself is gone there is nobody left to tell.
+    let _ = writeln!(std::io::stderr(), "rawkvm: error: {error}{hint}");
+    error.exit_status()
+}
+
+fn dispatch(raw: Vec<OsString>) -> Result<i32, Error> {
+    let mut args = Args::new(raw).map_err(Error::Usage)?;
+    let command = match args.next_arg() {
+        None => return Err(Error::Usage("no command given".into())),
+        Some(Arg::Positional(command)) => command,
+        Some(Arg::Flag(flag, _)) => match flag.as_str() {
+            "--help" | "-h" => return print_out(USAGE),
+            "--version" | "-V" => {
+                return print_out(&format!("rawkvm {}\n", env!("CARGO_PKG_VERSION")));
+            }
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unknown option {flag}; expected a command"
+                )));
+            }
+        },
+    };
+    match command.as_str() {
+        "run" => run::command(args),
+        "list" => list(args),
+        "bench" => bench::command(args),
+        "help" => print_out(USAGE),
+        other => Err(Error::Usage(format!(
+            "unknown command {other:?}; commands are run, list, bench and help"
+        ))),
+    }
+}
+
+fn print_out(text: &str) -> Result<i32, Error> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(Error::Console)?;
+    Ok(status::HALTED)
+}
+
+fn list(mut args: Args) -> Result<i32, Error> {
+    if let Some(extra) = args.next_arg() {
+        return Err(Error::Usage(format!(
+            "list takes no arguments, got {extra:?}"
+        )));
+    }
+    let width = guests::all()
+        .iter()
+        .map(|g| g.name.len())
+        .max()
+        .unwrap_or(0);
+    let mut text = String::new();
+    for guest in guests::all() {
+        text.push_str(&format!("{:width$}  {}\n", guest.name, guest.description));
+    }
+    print_out(&text)
+}
+
+/// Rejects an unexpected word in a subcommand's arguments.
+fn unexpected(command: &str, arg: Arg) -> Error {
+    match arg {
+        Arg::Flag(flag, _) => Error::Usage(format!("{command}: unknown option {flag}")),
+        Arg::Positional(word) => Error::Usage(format!("{command}: unexpected argument {word:?}")),
+    }
+}

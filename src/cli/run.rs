@@ -1,0 +1,132 @@
+//! `rawkvm run`: build a machine from an embedded guest or a flat image, run it, and print
+//! the guest's console on stdout.
+
+use std::path::PathBuf;
+
+use rawkvm::arch::Entry;
+use rawkvm::devices::Devices;
+use rawkvm::error::{Error, status};
+use rawkvm::guests;
+use rawkvm::image::Image;
+use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
+use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::run_loop::NoObserver;
+use rawkvm::units::{parse_size, parse_u64};
+
+use super::args::{Arg, Args, parse_flag};
+use super::unexpected;
+
+/// What `rawkvm run` was asked to do.
+#[derive(Debug)]
+pub struct RunOptions {
+    /// The embedded guest to run, if no `--image`.
+    pub guest: Option<String>,
+    /// A flat binary to run instead.
+    pub image: Option<PathBuf>,
+    /// The machine.
+    pub config: MachineConfig,
+    /// The KVM device.
+    pub device: PathBuf,
+}
+
+/// The flags that shape the machine, each taking a value.
+const MACHINE_FLAGS: [&str; 5] = ["--mem", "--load-addr", "--entry", "--param", "--kvm-device"];
+
+/// Applies one of [`MACHINE_FLAGS`] with its value.
+fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Result<(), String> {
+    let config = &mut options.config;
+    match flag {
+        "--mem" => config.mem_size = parse_flag(flag, value, parse_size)?,
+        "--load-addr" => config.load_addr = parse_flag(flag, value, parse_u64)?,
+        "--entry" => config.entry = parse_flag(flag, value, Entry::parse)?,
+        "--param" => {
+            let number = parse_flag(flag, value, parse_u64)?;
+            let param =
+                u32::try_from(number).map_err(|_| format!("{flag} {value}: above 2^32-1"))?;
+            config.param = Some(param);
+        }
+        _ => options.device = PathBuf::from(value),
+    }
+    Ok(())
+}
+
+fn parse(mut args: Args) -> Result<RunOptions, Error> {
+    let mut options = RunOptions {
+        guest: None,
+        image: None,
+        config: MachineConfig::default(),
+        device: PathBuf::from(DEFAULT_DEVICE),
+    };
+    // Explicit flags are applied after the guest's own setup, so they win.
+    let mut flags = Vec::new();
+    while let Some(arg) = args.next_arg() {
+        match arg {
+            Arg::Positional(name) if options.guest.is_none() => options.guest = Some(name),
+            Arg::Flag(flag, inline) if flag == "--image" => {
+                options.image = Some(PathBuf::from(
+                    args.value(&flag, inline).map_err(Error::Usage)?,
+                ));
+            }
+            Arg::Flag(flag, inline) if MACHINE_FLAGS.contains(&flag.as_str()) => {
+                let value = args.value(&flag, inline).map_err(Error::Usage)?;
+                flags.push((flag, value));
+            }
+            other => return Err(unexpected("run", other)),
+        }
+    }
+    if options.guest.is_some() && options.image.is_some() {
+        return Err(Error::Usage(
+            "give a guest name or --image PATH, not both".into(),
+        ));
+    }
+    if options.image.is_none() {
+        let name = options.guest.get_or_insert_with(|| "hello".to_string());
+        let guest = guests::find(name).ok_or_else(|| {
+            Error::Usage(format!(
+                "no embedded guest {name:?}; `rawkvm list` shows them"
+            ))
+        })?;
+        options
+            .config
+            .apply_setup(guest.setup)
+            .map_err(Error::Usage)?;
+    }
+    for (flag, value) in flags {
+        apply_machine_flag(&flag, &value, &mut options).map_err(Error::Usage)?;
+    }
+    options.config.validate()?;
+    Ok(options)
+}
+
+/// Loads the image the options name: an embedded guest, or a file checked against the RAM.
+pub fn load_image(options: &RunOptions) -> Result<Image, Error> {
+    let config = &options.config;
+    match (&options.image, &options.guest) {
+        (Some(path), _) => {
+            let capacity = config.mem_size.saturating_sub(config.load_addr);
+            Ok(Image::from_file(path, capacity)?)
+        }
+        (None, name) => {
+            let name = name.as_deref().unwrap_or("hello");
+            let guest = guests::find(name)
+                .ok_or_else(|| Error::Usage(format!("no embedded guest {name:?}")))?;
+            Ok(Image::embedded(guest.name, guest.image))
+        }
+    }
+}
+
+/// `rawkvm run`.
+pub fn command(args: Args) -> Result<i32, Error> {
+    let options = parse(args)?;
+    let image = load_image(&options)?;
+    image.check_fits(options.config.load_addr, options.config.mem_size)?;
+    let kvm = Kvm::open_path(&options.device)?;
+    let mut machine = Machine::new(&kvm, &options.config, &image)?;
+    let mut devices = Devices::new(std::io::stdout().lock());
+    let outcome = machine.run(&mut devices, &mut NoObserver);
+    // The console is complete before any error is reported.
+    let flushed = devices.console.flush().map_err(Error::Console);
+    outcome?;
+    flushed?;
+    Ok(status::HALTED)
+}

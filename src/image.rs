@@ -1,0 +1,104 @@
+//! Guest images: flat binaries, embedded or read from a file, and where they are loaded.
+//!
+//! A file is checked before it is read: it must be a regular file (a FIFO would block, a
+//! device like `/dev/zero` would never end), non-empty, and no larger than the RAM between the
+//! load address and the end of RAM. At most `capacity + 1` bytes are ever read, so a file
+//! growing under us cannot make rawkvm read more than it can place.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::ImageError;
+
+/// A flat binary to load into guest RAM.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Where it came from: a path, or `guest:NAME` for an embedded guest.
+    pub origin: PathBuf,
+    /// The bytes.
+    pub bytes: Cow<'static, [u8]>,
+}
+
+impl Image {
+    /// An embedded guest.
+    pub fn embedded(name: &str, bytes: &'static [u8]) -> Image {
+        Image {
+            origin: PathBuf::from(format!("guest:{name}")),
+            bytes: Cow::Borrowed(bytes),
+        }
+    }
+
+    /// Reads a flat binary from `path`, refusing what cannot fit in `capacity` bytes.
+    pub fn from_file(path: &Path, capacity: u64) -> Result<Image, ImageError> {
+        let io_error = |error| ImageError::Io {
+            path: path.to_path_buf(),
+            error,
+        };
+        // O_NONBLOCK: opening a FIFO with no writer must not hang; it is refused just below.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(io_error)?;
+        let metadata = file.metadata().map_err(io_error)?;
+        let file_type = metadata.file_type();
+        if !file_type.is_file() {
+            let kind = if file_type.is_dir() {
+                "directory"
+            } else if file_type.is_fifo() {
+                "FIFO"
+            } else if file_type.is_char_device() {
+                "character device"
+            } else if file_type.is_block_device() {
+                "block device"
+            } else if file_type.is_socket() {
+                "socket"
+            } else {
+                "special file"
+            };
+            return Err(ImageError::NotRegular {
+                path: path.to_path_buf(),
+                kind,
+            });
+        }
+        let bytes = read_at_most(file, capacity.saturating_add(1)).map_err(io_error)?;
+        let image = Image {
+            origin: path.to_path_buf(),
+            bytes: Cow::Owned(bytes),
+        };
+        if image.bytes.is_empty() {
+            return Err(ImageError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(image)
+    }
+
+    /// Checks that the image fits in RAM `[0, ram_end)` at `load_addr`.
+    pub fn check_fits(&self, load_addr: u64, ram_end: u64) -> Result<(), ImageError> {
+        let capacity = ram_end
+            .checked_sub(load_addr)
+            .filter(|&c| c > 0)
+            .ok_or(ImageError::LoadAddress { load_addr, ram_end })?;
+        let size = self.bytes.len() as u64;
+        if size > capacity {
+            return Err(ImageError::TooLarge {
+                path: self.origin.clone(),
+                size,
+                capacity,
+                load_addr,
+                ram_end,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn read_at_most(file: File, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}

@@ -1,0 +1,221 @@
+//! A whole machine: a VM with its RAM, the image loaded, and its vCPUs at the entry point.
+//!
+//! The conventions (see `asm-guests/README.md`): one slot of RAM at guest physical address 0
+//! (1 MiB unless configured), the image at `0x1000`, a parameter block the host may fill at
+//! `0x0F00`, and every vCPU entering in real mode at `0000:1000` with its index in `ESI`.
+
+use rawkvm_bindings::MemoryRegionFlags;
+
+use crate::arch::{self, Entry};
+use crate::devices::IoHandler;
+use crate::error::Error;
+use crate::image::Image;
+use crate::kvm::Kvm;
+use crate::run_loop::{self, Observer};
+use crate::sys::run_page::page_size;
+use crate::units::{parse_size, parse_u64};
+use crate::vcpu::Vcpu;
+use crate::vm::{MemoryRegion, Vm};
+
+/// Default guest RAM: 1 MiB, all a real-mode guest can address below the HMA.
+pub const DEFAULT_MEM_SIZE: u64 = 1 << 20;
+/// Default load address of the image.
+pub const DEFAULT_LOAD_ADDR: u64 = 0x1000;
+/// Guest physical address of the parameter block the host fills before the run.
+pub const PARAM_BLOCK: u64 = 0x0F00;
+
+/// An extra memory slot beyond RAM, pre-filled with one byte value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtraRegion {
+    /// First guest physical address.
+    pub guest_phys_addr: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Slot flags (e.g. `READONLY`).
+    pub flags: MemoryRegionFlags,
+    /// The byte every location starts as.
+    pub fill: u8,
+}
+
+/// How to build a [`Machine`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineConfig {
+    /// RAM size in bytes (slot 0, at guest physical address 0).
+    pub mem_size: u64,
+    /// Where the image is loaded.
+    pub load_addr: u64,
+    /// Where every vCPU starts.
+    pub entry: Entry,
+    /// Number of vCPUs.
+    pub vcpus: u32,
+    /// A 32-bit value written at [`PARAM_BLOCK`] (for example a loop count).
+    pub param: Option<u32>,
+    /// Extra slots, numbered from 1.
+    pub extra_regions: Vec<ExtraRegion>,
+    /// Ask KVM to send accesses to MSRs it does not know to user space
+    /// (`KVM_CAP_X86_USER_SPACE_MSR`) instead of injecting #GP.
+    pub user_space_msr: bool,
+    /// Inject this interrupt vector as soon as the guest can take one
+    /// (`request_interrupt_window`, then `KVM_INTERRUPT`).
+    pub inject_irq: Option<u8>,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig {
+            mem_size: DEFAULT_MEM_SIZE,
+            load_addr: DEFAULT_LOAD_ADDR,
+            entry: Entry::default(),
+            vcpus: 1,
+            param: None,
+            extra_regions: Vec::new(),
+            user_space_msr: false,
+            inject_irq: None,
+        }
+    }
+}
+
+impl MachineConfig {
+    /// Applies a guest's `setup` line (see `asm-guests/README.md`): space-separated
+    /// `mem=SIZE`, `readonly=GPA+SIZE:BYTE`, `param=N`, `vcpus=N`, `user-msr`, `irq=VECTOR`.
+    pub fn apply_setup(&mut self, setup: &str) -> Result<(), String> {
+        for item in setup.split_whitespace() {
+            let (key, value) = item.split_once('=').unwrap_or((item, ""));
+            let number = |text: &str| parse_u64(text).map_err(|e| format!("setup {item:?}: {e}"));
+            match key {
+                "mem" => {
+                    self.mem_size = parse_size(value).map_err(|e| format!("setup {item:?}: {e}"))?
+                }
+                "param" => {
+                    self.param = Some(
+                        u32::try_from(number(value)?)
+                            .map_err(|_| format!("setup {item:?}: above 2^32-1"))?,
+                    );
+                }
+                "vcpus" => {
+                    self.vcpus = u32::try_from(number(value)?)
+                        .map_err(|_| format!("setup {item:?}: too many"))?;
+                }
+                "readonly" => {
+                    self.extra_regions
+                        .push(parse_readonly(value).ok_or_else(|| {
+                            format!("setup {item:?}: expected readonly=GPA+SIZE:BYTE")
+                        })?)
+                }
+                "user-msr" => self.user_space_msr = true,
+                "irq" => {
+                    self.inject_irq = Some(
+                        u8::try_from(number(value)?)
+                            .map_err(|_| format!("setup {item:?}: a vector is 0..=255"))?,
+                    );
+                }
+                _ => return Err(format!("unknown setup key {key:?} in {setup:?}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what can be checked without the kernel.
+    pub fn validate(&self) -> Result<(), Error> {
+        let page = page_size() as u64;
+        if self.mem_size == 0 {
+            return Err(Error::Usage(format!(
+                "RAM size 0: guest RAM must be at least one page ({page} bytes)"
+            )));
+        }
+        if self.mem_size % page != 0 {
+            return Err(Error::Usage(format!(
+                "RAM size {} ({:#x}) must be a multiple of the page size {page}",
+                self.mem_size, self.mem_size
+            )));
+        }
+        if self.vcpus == 0 {
+            return Err(Error::Usage(
+                "the number of vCPUs must be at least 1".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A VM ready to run: RAM, image, vCPUs.
+#[derive(Debug)]
+pub struct Machine {
+    vcpus: Vec<Vcpu>,
+    vm: Vm,
+}
+
+impl Machine {
+    /// Creates the VM, its memory and vCPUs, loads `image`, and puts every vCPU at the entry.
+    /// On failure everything built so far is released.
+    pub fn new(kvm: &Kvm, config: &MachineConfig, image: &Image) -> Result<Machine, Error> {
+        config.validate()?;
+        image.check_fits(config.load_addr, config.mem_size)?;
+        let mut vm = kvm.create_vm()?;
+        let ram = MemoryRegion {
+            slot: 0,
+            guest_phys_addr: 0,
+            size: config.mem_size,
+            flags: MemoryRegionFlags::empty(),
+        };
+        vm.add_memory_region(ram)?;
+        for (slot, extra) in (1..).zip(&config.extra_regions) {
+            let region = MemoryRegion {
+                slot,
+                guest_phys_addr: extra.guest_phys_addr,
+                size: extra.size,
+                flags: extra.flags,
+            };
+            vm.add_memory_region(region)?;
+            let len = usize::try_from(extra.size).unwrap_or(usize::MAX);
+            vm.memory().fill(extra.guest_phys_addr, len, extra.fill)?;
+        }
+        vm.memory().write(config.load_addr, &image.bytes)?;
+        if let Some(param) = config.param {
+            vm.memory().write_u32(PARAM_BLOCK, param)?;
+        }
+        let vcpus = (0..config.vcpus)
+            .map(|index| {
+                let vcpu = vm.create_vcpu(index)?;
+                arch::reset_vcpu(&vcpu, &config.entry, index)?;
+                Ok(vcpu)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Machine { vcpus, vm })
+    }
+
+    /// The VM (for its memory).
+    pub fn vm(&self) -> &Vm {
+        &self.vm
+    }
+
+    /// The vCPUs.
+    pub fn vcpus_mut(&mut self) -> &mut [Vcpu] {
+        &mut self.vcpus
+    }
+
+    /// Runs vCPU 0 until the guest halts or faults.
+    pub fn run<H, O>(&mut self, handler: &mut H, observer: &mut O) -> Result<(), Error>
+    where
+        H: IoHandler + ?Sized,
+        O: Observer + ?Sized,
+    {
+        let vcpu = self
+            .vcpus
+            .first_mut()
+            .ok_or_else(|| Error::Usage("no vCPU".into()))?;
+        run_loop::run_vcpu(vcpu, handler, observer)
+    }
+}
+
+/// `GPA+SIZE:BYTE`, e.g. `0x20000+0x1000:0xa5`: a read-only slot pre-filled with `BYTE`.
+fn parse_readonly(text: &str) -> Option<ExtraRegion> {
+    let (range, fill) = text.split_once(':')?;
+    let (gpa, size) = range.split_once('+')?;
+    Some(ExtraRegion {
+        guest_phys_addr: parse_u64(gpa).ok()?,
+        size: parse_size(size).ok()?,
+        flags: MemoryRegionFlags::READONLY,
+        fill: u8::try_from(parse_u64(fill).ok()?).ok()?,
+    })
+}

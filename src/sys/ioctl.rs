@@ -1,0 +1,364 @@
+//! Every `ioctl(2)` rawkvm makes, as one typed table, and the only calls to `libc::ioctl`.
+//!
+//! KVM is three file descriptors deep (api.rst, "2. File descriptors"):
+//!
+//! ```text
+//! open("/dev/kvm")                    system fd   KVM_GET_API_VERSION, KVM_CREATE_VM, ...
+//!   ioctl(kvm, KVM_CREATE_VM, 0)      VM fd       KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU, ...
+//!     ioctl(vm, KVM_CREATE_VCPU, id)  vCPU fd     KVM_RUN, KVM_GET_REGS, ...
+//!       mmap(vcpu, 0, mmap_size)      kvm_run     the page KVM_RUN reports exits in
+//! ```
+//!
+//! An [`Ioctl`] pairs a request code from `rawkvm-bindings` (built with nix's `request_code_*!`
+//! macros, so the size field comes from the Rust struct) with the way its argument travels.
+//! The argument kind decides what `call` accepts, so a `KVM_GET_REGS` can only be handed a
+//! `&mut kvm_regs`. Each constructor is `const` and checks, at compile time, that the size
+//! encoded in the request equals `size_of::<T>()`.
+//!
+//! Two ioctls can break memory safety through what they *mean* rather than through their
+//! argument, and they are not in the table as freely callable entries:
+//!
+//! * `KVM_SET_USER_MEMORY_REGION` lets the guest read and write a range of this process's
+//!   memory for as long as the VM lives. [`VmFd::set_user_memory_region`] takes an
+//!   `Arc<Mapping>` and keeps it until the VM fd is closed, and every [`VcpuFd`] (which also
+//!   keeps the kernel's VM alive) holds an `Arc<VmFd>`. So the memory outlives the kernel VM.
+//! * `KVM_CREATE_VCPU` returns an fd that keeps the kernel's VM alive; [`VmFd::create_vcpu`] is
+//!   the only way to make one, and it ties the fd to its `Arc<VmFd>`.
+//!
+//! This file holds `unsafe`: the `libc::ioctl` calls and `OwnedFd::from_raw_fd`. Each block
+//! says which kernel contract (api.rst) makes it sound.
+#![allow(unsafe_code)]
+
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use libc::{c_int, c_ulong};
+use nix::errno::Errno;
+use nix::sys::ioctl::ioctl_num_type;
+use rawkvm_bindings as abi;
+
+use super::memory::Mapping;
+use super::run_page::{RunMapping, RunPage};
+
+/// The way an ioctl's third argument travels; a type-level tag, never constructed.
+pub(crate) trait ArgKind {}
+
+/// `ioctl(fd, req, 0)`: no argument (`_IO` with nothing behind it).
+pub(crate) enum NoArg {}
+/// `ioctl(fd, req, value)`: an integer passed by value (`_IO` that takes a number).
+pub(crate) enum Value {}
+/// `ioctl(fd, req, value)` that returns a new file descriptor on success.
+pub(crate) enum NewFd {}
+/// `ioctl(fd, req, &arg)` where the kernel only reads `*arg` (`_IOW`).
+pub(crate) struct Reads<T>(PhantomData<T>);
+/// `ioctl(fd, req, &mut arg)` where the kernel only writes `*arg` (`_IOR`).
+pub(crate) struct Writes<T>(PhantomData<T>);
+
+impl ArgKind for NoArg {}
+impl ArgKind for Value {}
+impl ArgKind for NewFd {}
+impl<T> ArgKind for Reads<T> {}
+impl<T> ArgKind for Writes<T> {}
+
+/// One entry of the ioctl table: the kernel's name, the request code, and how the argument
+/// travels.
+pub(crate) struct Ioctl<K: ArgKind> {
+    /// The kernel's name for the request, used in every error message.
+    pub(crate) name: &'static str,
+    request: ioctl_num_type,
+    kind: PhantomData<fn() -> K>,
+}
+
+/// The size field of a request code (`_IOC_SIZE`) for the encodings where it is bits 16..30
+/// (x86, arm64, riscv, s390); powerpc and mips use 13 bits.
+const fn encoded_size(request: ioctl_num_type) -> usize {
+    #[cfg(any(
+        target_arch = "powerpc",
+        target_arch = "powerpc64",
+        target_arch = "mips"
+    ))]
+    const SIZE_BITS: u32 = 13;
+    #[cfg(not(any(
+        target_arch = "powerpc",
+        target_arch = "powerpc64",
+        target_arch = "mips"
+    )))]
+    const SIZE_BITS: u32 = 14;
+    ((request >> 16) & ((1 << SIZE_BITS) - 1)) as usize
+}
+
+impl<K: ArgKind> Ioctl<K> {
+    const fn entry(name: &'static str, request: ioctl_num_type) -> Self {
+        Ioctl {
+            name,
+            request,
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<T> Ioctl<Reads<T>> {
+    const fn reads(name: &'static str, request: ioctl_num_type) -> Self {
+        assert!(
+            encoded_size(request) == size_of::<T>(),
+            "request size differs from the struct"
+        );
+        Self::entry(name, request)
+    }
+}
+
+impl<T> Ioctl<Writes<T>> {
+    const fn writes(name: &'static str, request: ioctl_num_type) -> Self {
+        assert!(
+            encoded_size(request) == size_of::<T>(),
+            "request size differs from the struct"
+        );
+        Self::entry(name, request)
+    }
+}
+
+/// Turns the C convention (`-1` and `errno`) into a `Result`.
+fn check(ret: c_int) -> Result<c_int, Errno> {
+    Errno::result(ret)
+}
+
+impl Ioctl<NoArg> {
+    /// `ioctl(fd, request, 0)`.
+    pub(crate) fn call(&self, fd: BorrowedFd<'_>) -> Result<c_int, Errno> {
+        // SAFETY: every `Ioctl<NoArg>` in this table is a request whose argument the kernel
+        // ignores (api.rst lists "Parameters: none"), so no memory is read or written through it.
+        check(unsafe { libc::ioctl(fd.as_raw_fd(), self.request, 0 as c_ulong) })
+    }
+}
+
+impl Ioctl<Value> {
+    /// `ioctl(fd, request, value)`.
+    pub(crate) fn call(&self, fd: BorrowedFd<'_>, value: c_ulong) -> Result<c_int, Errno> {
+        // SAFETY: every `Ioctl<Value>` in this table takes its argument as a plain integer
+        // (api.rst: "Parameters: ... (in)" by value), so the kernel dereferences nothing.
+        check(unsafe { libc::ioctl(fd.as_raw_fd(), self.request, value) })
+    }
+}
+
+impl Ioctl<NewFd> {
+    /// `ioctl(fd, request, value)` for requests that return a new file descriptor.
+    fn call(&self, fd: BorrowedFd<'_>, value: c_ulong) -> Result<OwnedFd, Errno> {
+        // SAFETY: as for `Ioctl<Value>`: the argument is an integer, not a pointer.
+        let new_fd = check(unsafe { libc::ioctl(fd.as_raw_fd(), self.request, value) })?;
+        // SAFETY: on success these requests return a freshly allocated descriptor that nothing
+        // else owns (api.rst: "Returns: a VM fd" / "a vcpu fd"), so taking ownership is sound.
+        Ok(unsafe { OwnedFd::from_raw_fd(new_fd) })
+    }
+}
+
+impl<T: Copy> Ioctl<Reads<T>> {
+    /// `ioctl(fd, request, &arg)`: the kernel copies `size_of::<T>()` bytes in.
+    pub(crate) fn call(&self, fd: BorrowedFd<'_>, arg: &T) -> Result<c_int, Errno> {
+        let ptr: *const T = arg;
+        // SAFETY: the request's size field equals `size_of::<T>()` (checked in `reads`), the
+        // kernel only copies that many bytes *from* `arg`, and `arg` is a live reference.
+        check(unsafe { libc::ioctl(fd.as_raw_fd(), self.request, ptr) })
+    }
+}
+
+impl<T: Copy> Ioctl<Writes<T>> {
+    /// `ioctl(fd, request, &mut arg)`: the kernel copies `size_of::<T>()` bytes out.
+    pub(crate) fn call(&self, fd: BorrowedFd<'_>, arg: &mut T) -> Result<c_int, Errno> {
+        let ptr: *mut T = arg;
+        // SAFETY: the request's size field equals `size_of::<T>()` (checked in `writes`), the
+        // kernel writes at most that many bytes into `arg`, which is a live exclusive
+        // reference, and `T` is a plain-integer ABI struct for which any bytes are valid.
+        check(unsafe { libc::ioctl(fd.as_raw_fd(), self.request, ptr) })
+    }
+}
+
+/// The ioctls of the system fd (`/dev/kvm`).
+pub(crate) mod system {
+    use super::*;
+    /// `KVM_GET_API_VERSION`: always 12 on any kernel rawkvm supports.
+    pub(crate) const GET_API_VERSION: Ioctl<NoArg> =
+        Ioctl::entry("KVM_GET_API_VERSION", abi::KVM_GET_API_VERSION);
+    /// `KVM_CREATE_VM`: the argument is the machine type (0 on x86).
+    pub(crate) const CREATE_VM: Ioctl<NewFd> = Ioctl::entry("KVM_CREATE_VM", abi::KVM_CREATE_VM);
+    /// `KVM_CHECK_EXTENSION`: the argument is a `KVM_CAP_*` number; 0 means absent.
+    pub(crate) const CHECK_EXTENSION: Ioctl<Value> =
+        Ioctl::entry("KVM_CHECK_EXTENSION", abi::KVM_CHECK_EXTENSION);
+    /// `KVM_GET_VCPU_MMAP_SIZE`: the size of the region to `mmap` on a vCPU fd.
+    pub(crate) const GET_VCPU_MMAP_SIZE: Ioctl<NoArg> =
+        Ioctl::entry("KVM_GET_VCPU_MMAP_SIZE", abi::KVM_GET_VCPU_MMAP_SIZE);
+}
+
+/// The ioctls of a VM fd that are safe whatever their argument.
+pub(crate) mod vm {
+    use super::*;
+    /// `KVM_CHECK_EXTENSION` on a VM fd (`KVM_CAP_CHECK_EXTENSION_VM`): per-VM answers.
+    pub(crate) const CHECK_EXTENSION: Ioctl<Value> =
+        Ioctl::entry("KVM_CHECK_EXTENSION", abi::KVM_CHECK_EXTENSION);
+    /// `KVM_ENABLE_CAP` on a VM fd (`KVM_CAP_ENABLE_CAP_VM`).
+    pub(crate) const ENABLE_CAP: Ioctl<Reads<abi::kvm_enable_cap>> =
+        Ioctl::reads("KVM_ENABLE_CAP", abi::KVM_ENABLE_CAP);
+}
+
+/// The ioctls of a vCPU fd.
+pub(crate) mod vcpu {
+    use super::*;
+    /// `KVM_RUN`: runs the guest until the next exit, reported in the `kvm_run` mapping.
+    pub(crate) const RUN: Ioctl<NoArg> = Ioctl::entry("KVM_RUN", abi::KVM_RUN);
+    /// `KVM_GET_REGS`: the general-purpose registers.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const GET_REGS: Ioctl<Writes<abi::kvm_regs>> =
+        Ioctl::writes("KVM_GET_REGS", abi::KVM_GET_REGS);
+    /// `KVM_SET_REGS`: the general-purpose registers.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const SET_REGS: Ioctl<Reads<abi::kvm_regs>> =
+        Ioctl::reads("KVM_SET_REGS", abi::KVM_SET_REGS);
+    /// `KVM_GET_SREGS`: segment, control and descriptor-table registers.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const GET_SREGS: Ioctl<Writes<abi::kvm_sregs>> =
+        Ioctl::writes("KVM_GET_SREGS", abi::KVM_GET_SREGS);
+    /// `KVM_SET_SREGS`: segment, control and descriptor-table registers.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const SET_SREGS: Ioctl<Reads<abi::kvm_sregs>> =
+        Ioctl::reads("KVM_SET_SREGS", abi::KVM_SET_SREGS);
+}
+
+/// Why [`VmFd::create_vcpu`] failed: the ioctl, or mapping its `kvm_run` region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CreateVcpuError {
+    /// `KVM_CREATE_VCPU` failed.
+    Create(Errno),
+    /// `mmap` of the vCPU fd failed.
+    Map(Errno),
+    /// `KVM_GET_VCPU_MMAP_SIZE` reported less than a `struct kvm_run`.
+    MmapTooSmall(usize),
+}
+
+/// A VM fd, and the host memory it has been given as memory slots.
+#[derive(Debug)]
+///
+/// Field order is drop order: the fd is closed before the slot mappings are unmapped.
+pub(crate) struct VmFd {
+    fd: OwnedFd,
+    slot_memory: Mutex<Vec<Arc<Mapping>>>,
+}
+
+impl VmFd {
+    /// `ioctl(kvm, KVM_CREATE_VM, machine_type)`, retried while it fails with `EINTR`
+    /// (creating a VM can be interrupted by a signal; api.rst asks callers to retry).
+    pub(crate) fn create(kvm: BorrowedFd<'_>, machine_type: c_ulong) -> Result<Arc<VmFd>, Errno> {
+        let fd = loop {
+            match system::CREATE_VM.call(kvm, machine_type) {
+                Err(Errno::EINTR) => continue,
+                other => break other?,
+            }
+        };
+        Ok(Arc::new(VmFd {
+            fd,
+            slot_memory: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Borrows the fd for the ioctls of [`vm`].
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// `ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region)` with the host range `mapping`.
+    ///
+    /// The mapping is kept alive until this VM fd is dropped, which happens only after every
+    /// vCPU fd is closed, because each [`VcpuFd`] holds an `Arc<VmFd>`.
+    pub(crate) fn set_user_memory_region(
+        &self,
+        slot: u32,
+        flags: u32,
+        guest_phys_addr: u64,
+        mapping: &Arc<Mapping>,
+    ) -> Result<(), Errno> {
+        let region = abi::kvm_userspace_memory_region {
+            slot,
+            flags,
+            guest_phys_addr,
+            memory_size: mapping.len() as u64,
+            userspace_addr: mapping.as_ptr() as u64,
+        };
+        // Pin first: once the ioctl returns, the guest may touch the range at any time.
+        let mut pinned = self
+            .slot_memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        pinned.push(Arc::clone(mapping));
+        let ptr: *const abi::kvm_userspace_memory_region = &region;
+        // SAFETY: the kernel reads one `kvm_userspace_memory_region` from `ptr` (the request's
+        // size is that struct's). The range it names is `mapping`, a live read/write mapping of
+        // exactly `memory_size` bytes that `slot_memory` keeps mapped until after `self.fd` is
+        // closed and every vCPU fd is gone, so the guest can never reach memory that has been
+        // unmapped and reused.
+        let ret = unsafe { libc::ioctl(self.fd.as_raw_fd(), abi::KVM_SET_USER_MEMORY_REGION, ptr) };
+        if let Err(errno) = check(ret) {
+            pinned.pop();
+            return Err(errno);
+        }
+        Ok(())
+    }
+
+    /// `ioctl(vm, KVM_CREATE_VCPU, id)`, then `mmap(vcpu, 0, mmap_size)` of its `kvm_run`
+    /// region, shared and read/write.
+    ///
+    /// `ring_page` is where the coalesced-MMIO ring sits in that region, if the kernel has one.
+    pub(crate) fn create_vcpu(
+        self: &Arc<Self>,
+        id: u32,
+        mmap_size: usize,
+        ring_page: Option<usize>,
+    ) -> Result<VcpuFd, CreateVcpuError> {
+        const CREATE_VCPU: Ioctl<NewFd> = Ioctl::entry("KVM_CREATE_VCPU", abi::KVM_CREATE_VCPU);
+        // Every fixed-offset read of the page relies on this (see `run_page::Field`).
+        if mmap_size < size_of::<abi::kvm_run>() {
+            return Err(CreateVcpuError::MmapTooSmall(mmap_size));
+        }
+        let fd = CREATE_VCPU
+            .call(self.fd(), c_ulong::from(id))
+            .map_err(CreateVcpuError::Create)?;
+        let run = Mapping::shared_fd(fd.as_fd(), mmap_size).map_err(CreateVcpuError::Map)?;
+        let run = Arc::new(RunMapping::new(run, ring_page));
+        Ok(VcpuFd {
+            run,
+            fd,
+            _vm: Arc::clone(self),
+        })
+    }
+}
+
+/// A vCPU fd with its `kvm_run` mapping.
+///
+/// Field order is drop order, as DESIGN.md asks: unmap `kvm_run`, close the vCPU fd, then let
+/// go of the VM (whose memory is unmapped only when the last holder is gone). The mapping is
+/// shared with stop handles, which only ever touch its `immediate_exit` byte atomically.
+#[derive(Debug)]
+pub(crate) struct VcpuFd {
+    run: Arc<RunMapping>,
+    fd: OwnedFd,
+    /// Never read: holding it keeps the slot memory mapped while this vCPU fd lives.
+    _vm: Arc<VmFd>,
+}
+
+impl VcpuFd {
+    /// Borrows the fd for the ioctls of [`vcpu`].
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// `ioctl(vcpu, KVM_RUN, 0)`: exactly one syscall.
+    pub(crate) fn run(&mut self) -> Result<c_int, Errno> {
+        vcpu::RUN.call(self.fd())
+    }
+
+    /// The `kvm_run` page as the last `KVM_RUN` left it.
+    pub(crate) fn run_page(&mut self) -> RunPage<'_> {
+        // SAFETY: `&mut self` is exclusive access to this vCPU: no `KVM_RUN` can start on it
+        // and no other page view can be made while the returned view lives. Other holders of
+        // the mapping only reach `immediate_exit`, atomically.
+        unsafe { self.run.page() }
+    }
+}

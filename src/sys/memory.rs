@@ -1,0 +1,156 @@
+//! Host memory mappings: guest RAM and the `kvm_run` region, with bounds-checked copies.
+//!
+//! ```text
+//! mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE, -1, 0)  guest RAM
+//! mmap(NULL, mmap_size, PROT_READ|PROT_WRITE, MAP_SHARED, vcpu_fd, 0)                  kvm_run
+//! munmap(addr, len)                                                                     on drop
+//! ```
+//!
+//! Guest RAM is written by the guest (on any vCPU thread, at any time while one runs), so
+//! rawkvm never makes a Rust reference (`&[u8]`) into it: [`Mapping::read`] and
+//! [`Mapping::write`] copy with volatile accesses after checking `offset + len` against the
+//! mapping with checked arithmetic, right where the pointer is formed (the lesson of
+//! CVE-2023-41051: re-check lengths at the unsafe site, not only where they were produced).
+//!
+//! This file holds `unsafe`: `mmap`, `munmap`, and the volatile copies.
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ptr::{self, NonNull};
+
+use nix::errno::Errno;
+
+/// A range `offset..offset + len` that does not fit inside a mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfBounds {
+    /// Start of the requested range, relative to the mapping.
+    pub offset: usize,
+    /// Length of the requested range.
+    pub len: usize,
+    /// Size of the mapping.
+    pub mapping_len: usize,
+}
+
+/// An `mmap`ed range of this process's address space, unmapped on drop.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a `Mapping` owns its address range like a `Box<[u8]>` does; every access through it
+// is a raw-pointer copy bounded by `len`, and no Rust reference into it is ever handed out, so
+// using or dropping it from another thread cannot create a data race in Rust's sense.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `&Mapping` only allows bounded volatile copies and reading `ptr`/`len`.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Reserves `len` bytes of zeroed, private, anonymous memory for guest RAM.
+    ///
+    /// `MAP_NORESERVE`: a real-mode guest touches a few pages of whatever it is given, so
+    /// only the touched pages should count against the host's memory.
+    pub fn anonymous(len: usize) -> Result<Mapping, Errno> {
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+        Self::map(len, flags, -1)
+    }
+
+    /// Maps `len` bytes of `fd` from offset 0, shared and read/write: the `kvm_run` region of
+    /// a vCPU fd. `MAP_PRIVATE` would be accepted by the kernel but is a trap: writes to
+    /// `immediate_exit` would land in a private copy the kernel never sees (HOST-NOTES.md).
+    pub(crate) fn shared_fd(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping, Errno> {
+        Self::map(len, libc::MAP_SHARED, fd.as_raw_fd())
+    }
+
+    fn map(len: usize, flags: libc::c_int, fd: libc::c_int) -> Result<Mapping, Errno> {
+        if len == 0 {
+            // mmap(0) is EINVAL anyway; say so before asking.
+            return Err(Errno::EINVAL);
+        }
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        // SAFETY: asking for a fresh mapping at an address of the kernel's choosing (NULL hint,
+        // no MAP_FIXED) cannot disturb any existing memory; the result is checked below.
+        let addr = unsafe { libc::mmap(ptr::null_mut(), len, prot, flags, fd, 0) };
+        if addr == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        let ptr = NonNull::new(addr.cast::<u8>()).ok_or(Errno::ENOMEM)?;
+        Ok(Mapping { ptr, len })
+    }
+
+    /// Size of the mapping in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a mapping has at least one byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Address of the first byte (for handing to the kernel, never to dereference directly).
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Address of the first byte, non-null.
+    pub(crate) fn base(&self) -> NonNull<u8> {
+        self.ptr
+    }
+
+    /// Checks that `offset..offset + len` lies inside the mapping, with checked arithmetic.
+    pub fn check_range(&self, offset: usize, len: usize) -> Result<(), OutOfBounds> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len => Ok(()),
+            _ => Err(OutOfBounds {
+                offset,
+                len,
+                mapping_len: self.len,
+            }),
+        }
+    }
+
+    /// Copies `buf.len()` bytes starting at `offset` out of the mapping.
+    pub fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+        self.check_range(offset, buf.len())?;
+        let src = self.ptr.as_ptr().wrapping_add(offset);
+        for (i, byte) in buf.iter_mut().enumerate() {
+            // SAFETY: `offset + buf.len() <= self.len` was checked just above, so
+            // `src + i` is inside the live mapping this `Mapping` owns.
+            *byte = unsafe { ptr::read_volatile(src.wrapping_add(i)) };
+        }
+        Ok(())
+    }
+
+    /// Copies `data` into the mapping starting at `offset`.
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
+        self.check_range(offset, data.len())?;
+        let dst = self.ptr.as_ptr().wrapping_add(offset);
+        for (i, &byte) in data.iter().enumerate() {
+            // SAFETY: `offset + data.len() <= self.len` was checked just above, so `dst + i`
+            // is inside the live, writable mapping this `Mapping` owns.
+            unsafe { ptr::write_volatile(dst.wrapping_add(i), byte) };
+        }
+        Ok(())
+    }
+
+    /// Sets `len` bytes starting at `offset` to `byte`.
+    pub fn fill(&self, offset: usize, len: usize, byte: u8) -> Result<(), OutOfBounds> {
+        self.check_range(offset, len)?;
+        let dst = self.ptr.as_ptr().wrapping_add(offset);
+        for i in 0..len {
+            // SAFETY: `offset + len <= self.len` was checked just above.
+            unsafe { ptr::write_volatile(dst.wrapping_add(i), byte) };
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr..ptr + len` is a mapping this value created and still owns; nothing
+        // else refers to it (every holder shares this value through an `Arc`, and this is the
+        // last one). munmap only fails for invalid arguments, which these are not.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}

@@ -1,0 +1,134 @@
+//! Parsing and printing of sizes and addresses as people write them: `64K`, `2M`, `0x100000`.
+
+use std::fmt;
+
+/// Binary suffixes accepted by [`parse_size`], with their multipliers.
+const SUFFIXES: [(&str, u64); 4] = [
+    ("K", 1 << 10),
+    ("M", 1 << 20),
+    ("G", 1 << 30),
+    ("T", 1 << 40),
+];
+
+/// Parses an unsigned integer in decimal or, with a `0x` prefix, hexadecimal. `_` separators
+/// are allowed. Overflow is an error, never a wrap.
+pub fn parse_u64(text: &str) -> Result<u64, String> {
+    let clean: String = text.trim().chars().filter(|&c| c != '_').collect();
+    let parsed = match clean
+        .strip_prefix("0x")
+        .or_else(|| clean.strip_prefix("0X"))
+    {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => clean.parse::<u64>(),
+    };
+    parsed.map_err(|e| match e.kind() {
+        std::num::IntErrorKind::PosOverflow => {
+            format!("{text:?} is too large (maximum {})", u64::MAX)
+        }
+        std::num::IntErrorKind::Empty => "an empty value is not a number".to_string(),
+        _ => format!("{text:?} is not a number (write decimal, or hex with 0x)"),
+    })
+}
+
+/// Parses a byte size: a number (decimal or `0x` hex) with an optional binary suffix
+/// `K`, `M`, `G` or `T` (also `KiB`, `MiB`, ...), e.g. `64K`, `2M`, `0x100000`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let upper = trimmed.to_ascii_uppercase();
+    let without_ib = upper.strip_suffix("IB").unwrap_or(&upper);
+    for (suffix, multiplier) in SUFFIXES {
+        if let Some(number) = without_ib.strip_suffix(suffix) {
+            // A hex number may end in a letter that looks like no suffix we know; only
+            // decimal numbers take suffixes.
+            if number.starts_with("0X") {
+                break;
+            }
+            let value = parse_u64(number)?;
+            return value
+                .checked_mul(multiplier)
+                .ok_or_else(|| format!("{text:?} is too large (maximum {} bytes)", u64::MAX));
+        }
+    }
+    parse_u64(trimmed).map_err(|e| {
+        if trimmed
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && !upper.starts_with("0X")
+        {
+            format!("{text:?} has an unknown suffix (use K, M, G or T)")
+        } else {
+            e
+        }
+    })
+}
+
+/// A byte count printed the way people read it: `1 MiB`, `64 KiB`, `4097 bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [(&str, u64); 4] = [
+            ("TiB", 1 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ];
+        for (name, unit) in NAMES {
+            if self.0 >= unit && self.0 % unit == 0 {
+                return write!(f, "{} {name}", self.0 / unit);
+            }
+        }
+        write!(f, "{} bytes", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_people_write() {
+        assert_eq!(parse_size("64K"), Ok(64 * 1024));
+        assert_eq!(parse_size("2M"), Ok(2 << 20));
+        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("1T"), Ok(1 << 40));
+        assert_eq!(parse_size("0x100000"), Ok(0x100000));
+        assert_eq!(parse_size("0x10_0000"), Ok(0x100000));
+        assert_eq!(parse_size("4097"), Ok(4097));
+        assert_eq!(parse_size("0"), Ok(0));
+    }
+
+    #[test]
+    fn bad_sizes_are_errors_not_wraps() {
+        for bad in [
+            "",
+            "-1",
+            "1Q",
+            "abc",
+            "18446744073709551616",
+            "16777216T",
+            "0x",
+            "1.5M",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad:?} parsed");
+        }
+        assert!(parse_size("1Q").unwrap_err().contains("unknown suffix"));
+        assert!(
+            parse_size("18446744073709551616")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert_eq!(parse_size(&u64::MAX.to_string()), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn sizes_print_in_binary_units() {
+        assert_eq!(Size(1 << 20).to_string(), "1 MiB");
+        assert_eq!(Size(256 << 40).to_string(), "256 TiB");
+        assert_eq!(Size(4097).to_string(), "4097 bytes");
+        assert_eq!(Size(0x1800).to_string(), "6 KiB");
+    }
+}

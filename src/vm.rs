@@ -1,0 +1,182 @@
+//! The VM level: memory slots and vCPUs.
+//!
+//! ```text
+//! vm = ioctl(kvm, KVM_CREATE_VM, 0)
+//! ram = mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE, -1, 0)
+//! ioctl(vm, KVM_SET_USER_MEMORY_REGION, &{ slot, flags, guest_phys_addr, size, ram })
+//! vcpu = ioctl(vm, KVM_CREATE_VCPU, id)
+//! run = mmap(NULL, KVM_GET_VCPU_MMAP_SIZE, PROT_READ|PROT_WRITE, MAP_SHARED, vcpu, 0)
+//! ```
+//!
+//! Teardown happens in the reverse order, whatever the order the values are dropped in: a
+//! [`Vcpu`] unmaps `kvm_run` and closes its fd first; the VM fd is closed when the `Vm` and
+//! every `Vcpu` are gone; guest RAM is unmapped after that (see `src/sys/ioctl.rs`).
+
+use std::sync::Arc;
+
+use rawkvm_bindings::{self as abi, MemoryRegionFlags};
+
+use crate::error::{Error, RegionProblem};
+use crate::kvm::Kvm;
+use crate::memory::{GuestMemory, Region};
+use crate::sys::ioctl::{CreateVcpuError, VmFd, vm};
+use crate::sys::memory::Mapping;
+use crate::sys::run_page::page_size;
+use crate::vcpu::Vcpu;
+
+/// A memory slot to create: `size` bytes of fresh anonymous memory at `guest_phys_addr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryRegion {
+    /// The KVM slot number (below `KVM_CAP_NR_MEMSLOTS`).
+    pub slot: u32,
+    /// First guest physical address; a multiple of the page size.
+    pub guest_phys_addr: u64,
+    /// Size in bytes; a non-zero multiple of the page size.
+    pub size: u64,
+    /// `KVM_MEM_LOG_DIRTY_PAGES`, `KVM_MEM_READONLY`.
+    pub flags: MemoryRegionFlags,
+}
+
+/// A virtual machine: its fd, its memory, and what is needed to make vCPUs.
+#[derive(Debug)]
+pub struct Vm {
+    fd: Arc<VmFd>,
+    memory: GuestMemory,
+    vcpu_mmap_size: usize,
+    coalesced_ring_page: Option<usize>,
+    max_vcpus: Option<u32>,
+}
+
+impl Vm {
+    pub(crate) fn new(fd: Arc<VmFd>, kvm: &Kvm) -> Vm {
+        let positive = |cap| {
+            u32::try_from(kvm.check_extension(cap))
+                .ok()
+                .filter(|&v| v > 0)
+        };
+        Vm {
+            fd,
+            memory: GuestMemory::default(),
+            vcpu_mmap_size: kvm.vcpu_mmap_size(),
+            coalesced_ring_page: positive(abi::KVM_CAP_COALESCED_MMIO).map(|p| p as usize),
+            max_vcpus: positive(abi::KVM_CAP_MAX_VCPUS),
+        }
+    }
+
+    /// The VM's memory slots, for host reads and writes by guest physical address.
+    pub fn memory(&self) -> &GuestMemory {
+        &self.memory
+    }
+
+    /// `ioctl(vm, KVM_CHECK_EXTENSION, cap)` on the VM fd: the answer for this VM.
+    pub fn check_extension(&self, cap: u32) -> i32 {
+        vm::CHECK_EXTENSION
+            .call(self.fd.fd(), libc::c_ulong::from(cap))
+            .unwrap_or(0)
+    }
+
+    /// `ioctl(vm, KVM_ENABLE_CAP, &{ cap, args })`.
+    pub fn enable_cap(&self, cap: u32, args: [u64; 4]) -> Result<(), Error> {
+        let request = abi::kvm_enable_cap {
+            cap,
+            args,
+            ..Default::default()
+        };
+        vm::ENABLE_CAP
+            .call(self.fd.fd(), &request)
+            .map(drop)
+            .map_err(|errno| Error::Ioctl {
+                ioctl: vm::ENABLE_CAP.name,
+                errno,
+            })
+    }
+
+    /// Maps fresh anonymous memory and hands it to the guest as a memory slot.
+    ///
+    /// The region is checked first (non-empty, page-aligned, no wrap, no overlap with an
+    /// existing slot, slot number free) so the common mistakes get a precise message instead
+    /// of the kernel's bare `EINVAL`/`EEXIST`.
+    pub fn add_memory_region(&mut self, region: MemoryRegion) -> Result<&Region, Error> {
+        let MemoryRegion {
+            slot,
+            guest_phys_addr,
+            size,
+            flags,
+        } = region;
+        let invalid = |reason| Error::InvalidRegion {
+            slot,
+            guest_phys_addr,
+            size,
+            reason,
+        };
+        let page = page_size() as u64;
+        if size == 0 {
+            return Err(invalid(RegionProblem::Empty));
+        }
+        if guest_phys_addr % page != 0 || size % page != 0 {
+            return Err(invalid(RegionProblem::Unaligned));
+        }
+        let end = guest_phys_addr
+            .checked_add(size)
+            .ok_or(invalid(RegionProblem::Wraps))?;
+        if let Some(other) = self
+            .memory
+            .regions()
+            .iter()
+            .find(|r| r.guest_phys_addr < end && guest_phys_addr < r.end())
+        {
+            let (start, end) = (other.guest_phys_addr, other.end());
+            return Err(invalid(RegionProblem::Overlaps {
+                slot: other.slot,
+                start,
+                end,
+            }));
+        }
+        if self.memory.regions().iter().any(|r| r.slot == slot) {
+            return Err(invalid(RegionProblem::SlotInUse));
+        }
+        let len = usize::try_from(size).map_err(|_| invalid(RegionProblem::TooLarge))?;
+        let mapping =
+            Arc::new(Mapping::anonymous(len).map_err(|errno| Error::MapMemory { size, errno })?);
+        self.fd
+            .set_user_memory_region(slot, flags.bits(), guest_phys_addr, &mapping)
+            .map_err(|errno| Error::SetMemoryRegion {
+                slot,
+                guest_phys_addr,
+                size,
+                errno,
+            })?;
+        Ok(self.memory.insert(Region {
+            slot,
+            guest_phys_addr,
+            flags,
+            mapping,
+        }))
+    }
+
+    /// `ioctl(vm, KVM_CREATE_VCPU, id)` and the `mmap` of its `kvm_run` region.
+    pub fn create_vcpu(&self, id: u32) -> Result<Vcpu, Error> {
+        let size = self.vcpu_mmap_size;
+        let fd = self
+            .fd
+            .create_vcpu(id, size, self.coalesced_ring_page)
+            .map_err(|error| match error {
+                CreateVcpuError::Create(errno) => Error::CreateVcpu {
+                    id,
+                    errno,
+                    max_vcpus: self.max_vcpus,
+                },
+                CreateVcpuError::Map(errno) => Error::MapRun { id, size, errno },
+                CreateVcpuError::MmapTooSmall(size) => Error::VcpuMmapSize {
+                    size: Some(size),
+                    errno: None,
+                },
+            })?;
+        Ok(Vcpu::new(fd, id))
+    }
+
+    /// `KVM_CAP_MAX_VCPUS`: the most vCPUs this VM may have, if the kernel says.
+    pub fn max_vcpus(&self) -> Option<u32> {
+        self.max_vcpus
+    }
+}

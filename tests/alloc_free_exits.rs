@@ -1,0 +1,79 @@
+//! The hot path allocates nothing: 10,000 exits of `pio_loop` under a counting allocator.
+//!
+//! This is its own test binary because the counting allocator is global to the process. A
+//! `GlobalAlloc` can only be written with `unsafe`, hence the one allowance outside `src/sys`.
+#![allow(unsafe_code)]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use common::kvm_or_skip;
+use rawkvm::devices::Devices;
+use rawkvm::guests;
+use rawkvm::image::Image;
+use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::run_loop::ExitCounter;
+
+/// Counts allocations made while `COUNTING` is set.
+struct CountingAllocator;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call unchanged to the system allocator; the counter has no effect on
+// the memory handed out.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract for `dealloc` is passed on unchanged.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract for `realloc` is passed on unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+#[test]
+fn ten_thousand_exits_allocate_nothing() {
+    let Some(kvm) = kvm_or_skip("ten_thousand_exits_allocate_nothing") else {
+        return;
+    };
+    let guest = guests::find("pio_loop").unwrap();
+    let config = MachineConfig {
+        param: Some(10_000),
+        ..MachineConfig::default()
+    };
+    let mut machine =
+        Machine::new(&kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap();
+    let mut devices = Devices::new(std::io::sink());
+    let mut counter = ExitCounter::default();
+
+    COUNTING.store(true, Ordering::SeqCst);
+    let result = machine.run(&mut devices, &mut counter);
+    COUNTING.store(false, Ordering::SeqCst);
+
+    result.unwrap();
+    assert_eq!(counter.exits, 10_001, "10,000 OUT exits and the HLT");
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::SeqCst),
+        0,
+        "heap allocations during the run"
+    );
+}

@@ -1,0 +1,125 @@
+//! Helpers shared by the integration tests: open KVM or skip loudly, record exits, run the
+//! built `rawkvm` binary.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use rawkvm::Kvm;
+use rawkvm::devices::Dispatch;
+use rawkvm::exit::{Exit, IoDirection};
+use rawkvm::run_loop::Observer;
+
+/// Opens `/dev/kvm`, or prints `SKIPPED: /dev/kvm unavailable` (visible with `--nocapture`
+/// and in CI logs) and returns `None` when the device does not exist. Any other failure to
+/// open it fails the test: a host with a broken KVM must not pass silently.
+pub fn kvm_or_skip(test: &str) -> Option<Kvm> {
+    if !Path::new("/dev/kvm").exists() {
+        println!("SKIPPED: /dev/kvm unavailable ({test})");
+        eprintln!("SKIPPED: /dev/kvm unavailable ({test})");
+        return None;
+    }
+    Some(Kvm::open().expect("/dev/kvm exists but cannot be used"))
+}
+
+/// Which KVM backend this host runs: `kvm_intel`, `kvm_amd`, `kvm_pvm` or `unknown`.
+pub fn backend() -> &'static str {
+    ["kvm_intel", "kvm_amd", "kvm_pvm"]
+        .into_iter()
+        .find(|module| Path::new("/sys/module").join(module).exists())
+        .unwrap_or("unknown")
+}
+
+/// An exit, owned, for comparing whole sequences.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// `KVM_EXIT_IO`.
+    Io {
+        direction: IoDirection,
+        port: u16,
+        size: u8,
+        count: u32,
+        data: Vec<u8>,
+    },
+    /// `KVM_EXIT_MMIO`.
+    Mmio {
+        addr: u64,
+        is_write: bool,
+        data: Vec<u8>,
+    },
+    /// `KVM_EXIT_HLT`.
+    Hlt,
+    /// Anything else, by reason number.
+    Other(u32),
+}
+
+impl Seen {
+    /// A one-byte OUT.
+    pub fn out(port: u16, byte: u8) -> Seen {
+        Seen::Io {
+            direction: IoDirection::Out,
+            port,
+            size: 1,
+            count: 1,
+            data: vec![byte],
+        }
+    }
+
+    /// A one-byte IN that returned `byte`.
+    pub fn inb(port: u16, byte: u8) -> Seen {
+        Seen::Io {
+            direction: IoDirection::In,
+            port,
+            size: 1,
+            count: 1,
+            data: vec![byte],
+        }
+    }
+}
+
+/// Records every exit the run loop sees.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub exits: Vec<Seen>,
+}
+
+impl Observer for Recorder {
+    fn exit(&mut self, _vcpu: u32, exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
+        self.exits.push(match exit {
+            Exit::Io(io) => Seen::Io {
+                direction: io.direction,
+                port: io.port,
+                size: io.size,
+                count: io.count,
+                data: io.data.to_vec(),
+            },
+            Exit::Mmio(mmio) => Seen::Mmio {
+                addr: mmio.phys_addr,
+                is_write: mmio.is_write,
+                data: mmio.data.to_vec(),
+            },
+            Exit::Hlt => Seen::Hlt,
+            other => Seen::Other(other.reason()),
+        });
+    }
+}
+
+/// Runs the built `rawkvm` binary with `args`.
+pub fn rawkvm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rawkvm"))
+        .args(args)
+        .output()
+        .expect("cannot start the rawkvm binary")
+}
+
+/// Asserts the process exited with `status`, printed nothing that looks like a panic, and
+/// said `needle` on stderr.
+pub fn assert_fails(output: &Output, status: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(status), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{needle:?} not in stderr: {stderr}"
+    );
+}
