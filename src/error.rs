@@ -149,6 +149,11 @@ pub enum Error {
         /// Why.
         errno: Errno,
     },
+    /// Installing the handler of the signal that kicks vCPUs failed.
+    Signal {
+        /// Why.
+        errno: Errno,
+    },
     /// `KVM_RUN` failed with an errno other than `EINTR`.
     Run {
         /// The vCPU id.
@@ -304,6 +309,7 @@ impl Error {
             | Error::MapRun { .. }
             | Error::SetRegisters { .. }
             | Error::Run { .. }
+            | Error::Signal { .. }
             | Error::Console(_) => status::SETUP,
             Error::Decode { .. } | Error::GuestFault { .. } => status::GUEST_FAULT,
         }
@@ -450,6 +456,11 @@ impl fmt::Display for Error {
                     ErrnoDisplay(*errno)
                 )
             }
+            Error::Signal { errno } => write!(
+                f,
+                "cannot install the handler of the vCPU kick signal (SIGRTMIN): {}",
+                ErrnoDisplay(*errno)
+            ),
             Error::Run { vcpu, errno } => {
                 write!(f, "KVM_RUN on vCPU {vcpu} failed: {}", ErrnoDisplay(*errno))?;
                 if *errno == Errno::ENOSPC {

@@ -65,8 +65,9 @@
 //!
 //! `unsafe_code` is denied for the crate; the files of [`sys`] allow it, and only they talk to
 //! the kernel or to raw memory: `sys/ioctl.rs` (every `ioctl(2)`), `sys/memory.rs` (`mmap`,
-//! `munmap`, copies into guest RAM) and `sys/run_page.rs` (the `kvm_run` page). Everything
-//! else is safe Rust over them.
+//! `munmap`, copies into guest RAM), `sys/run_page.rs` (the `kvm_run` page) and
+//! `sys/signal.rs` (the signal that kicks a vCPU out of `KVM_RUN`). Everything else is safe
+//! Rust over them.
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]

@@ -11,7 +11,7 @@ use crate::devices::IoHandler;
 use crate::error::Error;
 use crate::image::Image;
 use crate::kvm::Kvm;
-use crate::run_loop::{self, Observer};
+use crate::run_loop::{self, Observer, Outcome};
 use crate::sys::run_page::page_size;
 use crate::units::{parse_size, parse_u64};
 use crate::vcpu::Vcpu;
@@ -194,8 +194,8 @@ impl Machine {
         &mut self.vcpus
     }
 
-    /// Runs vCPU 0 until the guest halts or faults.
-    pub fn run<H, O>(&mut self, handler: &mut H, observer: &mut O) -> Result<(), Error>
+    /// Runs vCPU 0 on the calling thread until the guest halts, is stopped, or faults.
+    pub fn run<H, O>(&mut self, handler: &mut H, observer: &mut O) -> Result<Outcome, Error>
     where
         H: IoHandler + ?Sized,
         O: Observer + ?Sized,

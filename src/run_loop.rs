@@ -24,21 +24,42 @@ use crate::vcpu::{RunError, Vcpu};
 /// The value an unclaimed read returns, byte by byte: an open bus reads as all ones.
 pub const OPEN_BUS: u8 = 0xFF;
 
-/// Sees every exit after it has been handled (IN and MMIO-read data already filled in).
+/// Watches the loop: the moments around each `KVM_RUN`, and every exit after it has been
+/// handled (IN and MMIO-read data already filled in). Every method has an empty default, and
+/// the loop is generic over the observer, so an observer that does nothing costs nothing.
 pub trait Observer {
-    /// Called once per exit, with how the access was dispatched (`None` for exits that are
-    /// not port or MMIO accesses).
-    fn exit(&mut self, vcpu: u32, exit: &Exit<'_>, dispatch: Option<Dispatch>);
+    /// Just before `KVM_RUN`, after the stop request was last checked.
+    #[inline(always)]
+    fn before_run(&mut self, _vcpu: u32) {}
+
+    /// Just after `KVM_RUN` returned, before the exit is decoded and handled.
+    #[inline(always)]
+    fn after_run(&mut self, _vcpu: u32) {}
+
+    /// Once per exit, with how the access was dispatched (`None` for exits that are not port
+    /// or MMIO accesses).
+    #[inline(always)]
+    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Dispatch>) {}
+
+    /// `KVM_RUN` returned `EINTR`; `stopping` says whether a stop was requested.
+    #[inline(always)]
+    fn interrupted(&mut self, _vcpu: u32, _stopping: bool) {}
+}
+
+/// How a run loop ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest executed `hlt`.
+    Halted,
+    /// A [`crate::vcpu::StopHandle`] asked the vCPU to stop.
+    Stopped,
 }
 
 /// The observer that observes nothing.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoObserver;
 
-impl Observer for NoObserver {
-    #[inline(always)]
-    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Dispatch>) {}
-}
+impl Observer for NoObserver {}
 
 /// Counts exits; what `rawkvm bench` uses.
 #[derive(Debug, Default, Clone, Copy)]
@@ -119,19 +140,32 @@ pub fn fault_of(exit: &Exit<'_>) -> Option<GuestFault> {
     })
 }
 
-/// Runs `vcpu` until the guest halts (`Ok`) or faults (`Err`), handing port and MMIO
-/// accesses to `handler` and every exit to `observer`.
-pub fn run_vcpu<H, O>(vcpu: &mut Vcpu, handler: &mut H, observer: &mut O) -> Result<(), Error>
+/// Runs `vcpu` on the calling thread until the guest halts, a stop is requested through its
+/// [`crate::vcpu::StopHandle`], or the guest faults (`Err`). Port and MMIO accesses go to
+/// `handler`, every exit to `observer`.
+pub fn run_vcpu<H, O>(vcpu: &mut Vcpu, handler: &mut H, observer: &mut O) -> Result<Outcome, Error>
 where
     H: IoHandler + ?Sized,
     O: Observer + ?Sized,
 {
     let id = vcpu.id();
+    let _registration = vcpu
+        .register_thread()
+        .map_err(|errno| Error::Signal { errno })?;
     loop {
-        let mut exit = match vcpu.run() {
+        observer.before_run(id);
+        let result = vcpu.run();
+        observer.after_run(id);
+        let mut exit = match result {
             Ok(exit) => exit,
-            // A signal with nothing to stop for (the stop protocol checks its flag here).
-            Err(RunError::Interrupted) => continue,
+            Err(RunError::Interrupted) => {
+                let stopping = vcpu.acknowledge_kick();
+                observer.interrupted(id, stopping);
+                if stopping {
+                    return Ok(Outcome::Stopped);
+                }
+                continue;
+            }
             Err(RunError::Failed(errno)) => return Err(Error::Run { vcpu: id, errno }),
             Err(RunError::Decode(error)) => return Err(Error::Decode { vcpu: id, error }),
         };
@@ -143,7 +177,7 @@ where
         observer.exit(id, &exit, dispatch);
         match exit {
             Exit::Io(_) | Exit::Mmio(_) | Exit::Intr => {}
-            Exit::Hlt => return Ok(()),
+            Exit::Hlt => return Ok(Outcome::Halted),
             fault => {
                 let fault = fault_of(&fault).unwrap_or(GuestFault::Unhandled {
                     reason: fault.reason(),

@@ -8,13 +8,35 @@
 //! [`Vcpu::run`] is the hot path: one `ioctl`, then [`crate::exit::decode`] over the mapped
 //! page. The returned [`Exit`] borrows the vCPU, so it cannot outlive the next `KVM_RUN`.
 //! Architecture-specific register access lives in [`crate::arch`].
+//!
+//! # Stopping a running vCPU
+//!
+//! A [`StopHandle`] stops a vCPU from any thread (Firecracker's and the selftests' protocol):
+//!
+//! ```text
+//! kicker                               vCPU thread (the run loop)
+//! stop_requested = true                ioctl(vcpu, KVM_RUN) == -1, EINTR
+//! run->immediate_exit = 1              run->immediate_exit = 0      clear first,
+//! pthread_kill(vcpu_thread, SIGRTMIN)  if stop_requested: stop      then check
+//!                                      else: KVM_RUN again
+//! ```
+//!
+//! All four accesses are sequentially consistent, so whatever the interleaving either the vCPU
+//! thread sees the request when it checks, or `immediate_exit` is still 1 when it next enters
+//! `KVM_RUN` and the kernel returns `EINTR` at once. A kick that lands between the check and
+//! the ioctl is therefore never lost, and one that arrives while the thread is in user space
+//! costs nothing but the next entry.
 
 use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use nix::errno::Errno;
 
 use crate::exit::{self, DecodeError, Exit};
 use crate::sys::ioctl::VcpuFd;
+use crate::sys::run_page::RunMapping;
+use crate::sys::signal;
 
 /// Why [`Vcpu::run`] did not produce an exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +55,42 @@ pub enum RunError {
 pub struct Vcpu {
     fd: VcpuFd,
     id: u32,
+    stop: StopHandle,
 }
 
 impl Vcpu {
     pub(crate) fn new(fd: VcpuFd, id: u32) -> Vcpu {
-        Vcpu { fd, id }
+        let stop = StopHandle {
+            shared: Arc::new(StopState {
+                requested: AtomicBool::new(false),
+                run: Arc::clone(fd.run_mapping()),
+                thread: Mutex::new(None),
+            }),
+        };
+        Vcpu { fd, id, stop }
+    }
+
+    /// A handle other threads can use to stop this vCPU.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Registers the calling thread as the one running this vCPU, so kicks reach it, until the
+    /// returned guard is dropped. Installs the kick signal's handler first.
+    pub fn register_thread(&self) -> Result<ThreadRegistration, Errno> {
+        signal::install_kick_handler()?;
+        *self.stop.shared.lock_thread() = Some(signal::current_thread());
+        Ok(ThreadRegistration {
+            stop: self.stop.clone(),
+        })
+    }
+
+    /// After `KVM_RUN` returned `EINTR`: clears `immediate_exit`, then says whether a stop was
+    /// requested (in that order; see the module docs).
+    pub fn acknowledge_kick(&self) -> bool {
+        let state = &self.stop.shared;
+        state.run.immediate_exit().store(0, Ordering::SeqCst);
+        state.requested.load(Ordering::SeqCst)
     }
 
     /// The vCPU id given to `KVM_CREATE_VCPU`.
@@ -57,6 +110,66 @@ impl Vcpu {
             Err(Errno::EINTR) => Err(RunError::Interrupted),
             Err(errno) => Err(RunError::Failed(errno)),
         }
+    }
+}
+
+/// Stops a vCPU from another thread: sets the request, sets `immediate_exit`, and signals the
+/// vCPU's thread if one is registered.
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    shared: Arc<StopState>,
+}
+
+#[derive(Debug)]
+struct StopState {
+    requested: AtomicBool,
+    /// Keeps the `kvm_run` mapping (and so `immediate_exit`) alive as long as any handle.
+    run: Arc<RunMapping>,
+    /// The thread inside the run loop, if any. Kicks are sent under this lock, and the thread
+    /// deregisters under it before it exits, so a kick never targets a finished thread.
+    thread: Mutex<Option<libc::pthread_t>>,
+}
+
+impl StopState {
+    fn lock_thread(&self) -> std::sync::MutexGuard<'_, Option<libc::pthread_t>> {
+        self.thread.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl StopHandle {
+    /// Asks the vCPU to stop: its run loop returns at the next exit, or at once if it is in
+    /// the guest. Safe to call any number of times, from any thread, before or during a run.
+    pub fn stop(&self) {
+        self.shared.requested.store(true, Ordering::SeqCst);
+        self.kick();
+    }
+
+    /// Interrupts `KVM_RUN` without asking to stop: the run loop clears `immediate_exit` and
+    /// re-enters the guest. Pending I/O is completed first, so the guest sees nothing.
+    pub fn kick(&self) {
+        let state = &self.shared;
+        state.run.immediate_exit().store(1, Ordering::SeqCst);
+        if let Some(thread) = *state.lock_thread() {
+            // ESRCH cannot happen (the thread is registered, so alive); nothing else to do.
+            let _ = signal::kick(thread);
+        }
+    }
+
+    /// Whether [`StopHandle::stop`] has been called.
+    pub fn stop_requested(&self) -> bool {
+        self.shared.requested.load(Ordering::SeqCst)
+    }
+}
+
+/// Marks the current thread as the one running a vCPU; deregisters it on drop.
+#[derive(Debug)]
+pub struct ThreadRegistration {
+    stop: StopHandle,
+}
+
+impl Drop for ThreadRegistration {
+    fn drop(&mut self) {
+        *self.stop.shared.lock_thread() = None;
     }
 }
 

@@ -349,6 +349,11 @@ impl VcpuFd {
         self.fd.as_fd()
     }
 
+    /// The `kvm_run` mapping, as shared with the threads that may stop this vCPU.
+    pub(crate) fn run_mapping(&self) -> &Arc<RunMapping> {
+        &self.run
+    }
+
     /// `ioctl(vcpu, KVM_RUN, 0)`: exactly one syscall.
     pub(crate) fn run(&mut self) -> Result<c_int, Errno> {
         vcpu::RUN.call(self.fd())

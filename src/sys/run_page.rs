@@ -27,6 +27,7 @@
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::ptr::{self, NonNull};
+use std::sync::atomic::AtomicU8;
 
 use memoffset::offset_of;
 use rawkvm_bindings::kvm_run;
@@ -113,6 +114,17 @@ impl RunMapping {
             mapping,
             private_end,
         }
+    }
+
+    /// `kvm_run.immediate_exit`, the byte that makes the next (or current) `KVM_RUN` return
+    /// `EINTR` (api.rst: "polled once when KVM_RUN starts").
+    pub(crate) fn immediate_exit(&self) -> &AtomicU8 {
+        let byte = self.mapping.as_ptr().wrapping_add(IMMEDIATE_EXIT);
+        // SAFETY: the mapping holds at least a `struct kvm_run` (checked when the vCPU is
+        // created), so the byte is in bounds, aligned (any address is, for a u8) and lives as
+        // long as `self`. From Rust this byte is only ever accessed atomically: `Field` and
+        // `into_bytes` refuse to cover it, and nothing else reads the mapping.
+        unsafe { AtomicU8::from_ptr(byte) }
     }
 
     /// An exclusive view of the page.

@@ -1,0 +1,151 @@
+//! Stopping a vCPU from another thread: `immediate_exit` plus the kick signal.
+
+mod common;
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::kvm_or_skip;
+use rawkvm::Kvm;
+use rawkvm::devices::Devices;
+use rawkvm::guests;
+use rawkvm::image::Image;
+use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::run_loop::{NoObserver, Observer, Outcome};
+
+fn machine(kvm: &Kvm, name: &str, param: Option<u32>) -> Machine {
+    let guest = guests::find(name).unwrap();
+    let config = MachineConfig {
+        param,
+        ..MachineConfig::default()
+    };
+    Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap()
+}
+
+/// Generous bound for "stops promptly" on a loaded CI machine; never a tight timing claim.
+const WATCHDOG: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_spinning_guest_is_stopped_from_another_thread() {
+    let Some(kvm) = kvm_or_skip("a_spinning_guest_is_stopped_from_another_thread") else {
+        return;
+    };
+    for guest in ["spin", "spin_out"] {
+        let mut machine = machine(&kvm, guest, None);
+        let stop = machine.vcpus_mut()[0].stop_handle();
+        let stopper = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            stop.stop();
+        });
+        let started = Instant::now();
+        let outcome = machine.run(&mut Devices::new(std::io::sink()), &mut NoObserver);
+        stopper.join().unwrap();
+        assert_eq!(outcome.unwrap(), Outcome::Stopped, "{guest}");
+        assert!(
+            started.elapsed() < WATCHDOG,
+            "{guest} took {:?}",
+            started.elapsed()
+        );
+        // The vCPU is parked at its loop: `jmp $` at 0x1000 for spin.
+        let rip = machine.vcpus_mut()[0].regs().unwrap().rip;
+        assert!((0x1000..0x1100).contains(&rip), "{guest}: rip {rip:#x}");
+    }
+}
+
+#[test]
+fn a_stop_requested_before_the_run_stops_at_the_first_entry() {
+    let Some(kvm) = kvm_or_skip("a_stop_requested_before_the_run_stops_at_the_first_entry") else {
+        return;
+    };
+    let mut machine = machine(&kvm, "spin", None);
+    machine.vcpus_mut()[0].stop_handle().stop();
+    let outcome = machine
+        .run(&mut Devices::new(std::io::sink()), &mut NoObserver)
+        .unwrap();
+    assert_eq!(outcome, Outcome::Stopped);
+    assert_eq!(
+        machine.vcpus_mut()[0].regs().unwrap().rip,
+        0x1000,
+        "not one instruction ran"
+    );
+}
+
+/// Sleeps in `before_run`, after the stop check and before `KVM_RUN`, and tells the test when
+/// it is there: the window in which a kick without `immediate_exit` would be lost.
+struct WidenedWindow {
+    runs: u32,
+    in_window: mpsc::Sender<()>,
+}
+
+impl Observer for WidenedWindow {
+    fn before_run(&mut self, _vcpu: u32) {
+        self.runs += 1;
+        if self.runs == 3 {
+            let _ = self.in_window.send(());
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+#[test]
+fn a_stop_between_the_check_and_kvm_run_is_not_lost() {
+    let Some(kvm) = kvm_or_skip("a_stop_between_the_check_and_kvm_run_is_not_lost") else {
+        return;
+    };
+    // spin_out exits constantly, so the loop reaches its third entry quickly; after that the
+    // guest would run forever without the stop.
+    let mut machine = machine(&kvm, "spin_out", None);
+    let stop = machine.vcpus_mut()[0].stop_handle();
+    let (in_window, window_reached) = mpsc::channel();
+    let stopper = thread::spawn(move || {
+        window_reached.recv().unwrap();
+        stop.stop(); // lands while the vCPU thread sleeps in before_run
+    });
+    let mut observer = WidenedWindow { runs: 0, in_window };
+    let started = Instant::now();
+    let outcome = machine
+        .run(&mut Devices::new(std::io::sink()), &mut observer)
+        .unwrap();
+    stopper.join().unwrap();
+    assert_eq!(outcome, Outcome::Stopped);
+    assert_eq!(observer.runs, 3, "the very next KVM_RUN returned EINTR");
+    assert!(started.elapsed() < WATCHDOG);
+}
+
+#[test]
+fn a_kick_storm_loses_and_duplicates_no_output() {
+    let Some(kvm) = kvm_or_skip("a_kick_storm_loses_and_duplicates_no_output") else {
+        return;
+    };
+    let bytes = 10_000;
+    let mut machine = machine(&kvm, "console_loop", Some(bytes));
+    let kicker = machine.vcpus_mut()[0].stop_handle();
+    let (done_tx, done) = mpsc::channel::<()>();
+    let storm = thread::spawn(move || {
+        let mut kicks = 0u32;
+        while done.try_recv().is_err() {
+            kicker.kick();
+            kicks += 1;
+            thread::sleep(Duration::from_micros(200));
+        }
+        kicks
+    });
+    let mut devices = Devices::new(Vec::new());
+    let outcome = machine.run(&mut devices, &mut NoObserver);
+    done_tx.send(()).unwrap();
+    let kicks = storm.join().unwrap();
+    assert_eq!(outcome.unwrap(), Outcome::Halted);
+    let output = devices.console.into_sink().unwrap();
+    // console_loop cycles through a 64-byte pattern.
+    let pattern = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
+    let expected: Vec<u8> = pattern
+        .iter()
+        .copied()
+        .cycle()
+        .take(bytes as usize)
+        .collect();
+    assert_eq!(output.len(), expected.len());
+    assert!(output == expected, "output differs after {kicks} kicks");
+    assert!(kicks > 10, "the storm sent only {kicks} kicks");
+}
