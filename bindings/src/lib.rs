@@ -94,12 +94,14 @@
 // Constants are written as the header writes them: `1 << 0`, `0x0 << KVM_STATS_TYPE_SHIFT`.
 #![allow(clippy::identity_op)]
 
+pub mod arches;
 pub mod common;
 pub mod ioctls;
 pub mod layout;
 mod names;
 pub mod x86_64;
 
+pub use arches::{ARCHES, ArchAbi, HOST_ARCH, arch_abi};
 pub use common::*;
 pub use ioctls::*;
 pub use layout::{FieldLayout, StructLayout, Zeroed};
