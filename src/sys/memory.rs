@@ -154,3 +154,90 @@ impl Drop for Mapping {
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
+
+/// A byte buffer that ends exactly where a `PROT_NONE` page begins, so reading or writing one
+/// byte past its end faults at once instead of silently touching other memory: the oracle for
+/// tests and fuzzing of code that parses pages the kernel writes (RELIABILITY.md, "OOB
+/// oracle").
+///
+/// ```text
+/// mmap(NULL, pages + 1 page, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+/// mprotect(last page, PROT_NONE)
+/// buffer = [last page - len, last page)
+/// ```
+///
+/// A `len` that is a multiple of 8 gives an 8-byte-aligned buffer.
+#[derive(Debug)]
+pub struct GuardedBuffer {
+    mapping: Mapping,
+    start: usize,
+    len: usize,
+}
+
+impl GuardedBuffer {
+    /// A zeroed buffer of `len` bytes (at least 1) followed by a guard page.
+    pub fn new(len: usize) -> Result<GuardedBuffer, Errno> {
+        const PAGE: usize = 4096;
+        let data_pages = len.checked_next_multiple_of(PAGE).ok_or(Errno::ENOMEM)?;
+        let total = data_pages.checked_add(PAGE).ok_or(Errno::ENOMEM)?;
+        let mapping = Mapping::anonymous(total)?;
+        let guard = mapping.as_ptr().wrapping_add(data_pages);
+        // SAFETY: `guard..guard + PAGE` is the last page of a mapping this function just made
+        // and still owns exclusively; nothing refers into it, so revoking access is sound.
+        Errno::result(unsafe { libc::mprotect(guard.cast(), PAGE, libc::PROT_NONE) })?;
+        Ok(GuardedBuffer {
+            mapping,
+            start: data_pages - len,
+            len,
+        })
+    }
+
+    /// The buffer.
+    pub fn bytes(&mut self) -> &mut [u8] {
+        let start = self.mapping.as_ptr().wrapping_add(self.start);
+        // SAFETY: `start..start + len` lies in the readable and writable pages of the mapping
+        // (`start + len` is exactly the guard page), which this value owns; `&mut self` makes
+        // the returned slice the only access for its lifetime.
+        unsafe { std::slice::from_raw_parts_mut(start, self.len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guarded_buffer_is_zeroed_writable_and_aligned() {
+        for len in [1, 8, 4096, 3 * 4096, 3 * 4096 + 8] {
+            let mut buffer = GuardedBuffer::new(len).unwrap();
+            let bytes = buffer.bytes();
+            assert_eq!(bytes.len(), len);
+            assert!(bytes.iter().all(|&b| b == 0));
+            bytes[len - 1] = 0xAB;
+            if len % 8 == 0 {
+                assert_eq!(bytes.as_ptr().align_offset(8), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn mapping_copies_are_bounds_checked() {
+        let mapping = Mapping::anonymous(4096).unwrap();
+        mapping.write(4090, b"abcdef").unwrap();
+        let mut out = [0; 6];
+        mapping.read(4090, &mut out).unwrap();
+        assert_eq!(&out, b"abcdef");
+        let past = OutOfBounds {
+            offset: 4091,
+            len: 6,
+            mapping_len: 4096,
+        };
+        assert_eq!(mapping.write(4091, b"abcdef"), Err(past));
+        assert!(
+            mapping.read(usize::MAX, &mut out).is_err(),
+            "offset + len overflows"
+        );
+        assert!(mapping.fill(0, 4097, 0).is_err());
+        assert_eq!(Mapping::anonymous(0).unwrap_err(), Errno::EINVAL);
+    }
+}
