@@ -94,6 +94,7 @@
 // Constants are written as the header writes them: `1 << 0`, `0x0 << KVM_STATS_TYPE_SHIFT`.
 #![allow(clippy::identity_op)]
 
+pub mod aarch64;
 pub mod arches;
 pub mod common;
 pub mod ioctls;

@@ -2,8 +2,8 @@
 //! and the x86 ioctls.
 //!
 //! This module compiles on every host (nothing in it is `cfg`-gated), so its layouts can be
-//! checked anywhere; the crate root re-exports it only on x86-64 hosts. Request codes use the
-//! host's ioctl encoding, which for x86's generic encoding is right on any generic-encoding host.
+//! checked anywhere; the crate root re-exports it only on x86-64 hosts. Request codes are
+//! computed in x86's (generic) ioctl encoding whatever the host.
 
 mod cpuid_msrs;
 mod ioctls;
@@ -14,7 +14,7 @@ pub use ioctls::*;
 pub use regs::*;
 
 use crate::common::{self, run::kvm_run};
-use crate::ioctls::{COMMON_IOCTLS, IoctlInfo, grouped_by_level};
+use crate::ioctls::{COMMON_IOCTLS, IoctlEncoding, IoctlInfo, grouped_by_level};
 use crate::layout::{StructLayout, concat};
 use crate::names::named_constants;
 
@@ -78,8 +78,11 @@ pub const STRUCT_LAYOUTS: &[StructLayout] = &concat::<
 >(X86_STRUCT_LAYOUTS, common::COMMON_STRUCT_LAYOUTS);
 
 /// Every ioctl this crate defines for x86-64, grouped by fd level: system, then VM, then vCPU.
-pub const IOCTLS: &[IoctlInfo] =
-    &grouped_by_level::<{ COMMON_IOCTLS.len() + X86_IOCTLS.len() }>(COMMON_IOCTLS, X86_IOCTLS);
+pub const IOCTLS: &[IoctlInfo] = &grouped_by_level::<{ COMMON_IOCTLS.len() + X86_IOCTLS.len() }>(
+    IoctlEncoding::Generic,
+    COMMON_IOCTLS,
+    X86_IOCTLS,
+);
 
 #[cfg(test)]
 mod tests {
