@@ -394,6 +394,37 @@ mod tests {
         assert_eq!(row.capability, Some("KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2"));
     }
 
+    /// nix's `request_code_*!` macros know only the host's encoding; the `const fn` encoder must
+    /// give exactly their numbers for every request of the host's table.
+    #[test]
+    fn the_encoder_equals_nix_for_every_host_ioctl() {
+        use crate::common::KVMIO;
+        let host = crate::arch_abi(crate::HOST_ARCH).expect("the host architecture is described");
+        assert_eq!(host.ioctl_encoding, HOST_IOCTL_ENCODING);
+        for info in host.ioctls.iter().chain(COMMON_IOCTLS) {
+            let (nr, size) = (info.nr, info.size);
+            let nix: Request = match info.direction {
+                IoctlDirection::None => nix::request_code_none!(KVMIO, nr),
+                IoctlDirection::Read => nix::request_code_read!(KVMIO, nr, size),
+                IoctlDirection::Write => nix::request_code_write!(KVMIO, nr, size),
+                IoctlDirection::ReadWrite => nix::request_code_readwrite!(KVMIO, nr, size),
+            };
+            assert_eq!(info.request, nix, "{}", info.name);
+        }
+    }
+
+    #[test]
+    fn powerpc_packs_direction_in_three_bits() {
+        let ppc = IoctlEncoding::Powerpc;
+        assert_eq!(ppc.encode(IoctlDirection::None, 0xAE, 0x80, 0), 0x2000_AE80);
+        assert_eq!(ppc.encode(IoctlDirection::Write, 0xAE, 0x46, 32), 0x8020_AE46);
+        assert_eq!(ppc.encode(IoctlDirection::ReadWrite, 0xAE, 0x05, 8), 0xC008_AE05);
+        assert_eq!(ppc.size_of(0x8188_AE82), 392);
+        let generic = IoctlEncoding::Generic;
+        assert_eq!(generic.encode(IoctlDirection::Write, 0xAE, 0x46, 32), 0x4020_AE46);
+        assert_eq!(generic.size_of(0x4138_AE84), 312);
+    }
+
     #[test]
     fn levels() {
         assert!(FdLevel::SystemAndVm.on_system() && FdLevel::SystemAndVm.on_vm());

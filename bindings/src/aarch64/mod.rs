@@ -25,7 +25,7 @@ use crate::names::named_constants;
 
 kvm_run! {
     debug_arch: kvm_debug_exit_arch (size 16, align 8),
-    sync_regs: kvm_sync_regs,
+    sync_regs: kvm_sync_regs (align 8),
     fields_before_exit {},
     exit at 32, kvm_valid_regs at 288, kvm_dirty_regs at 296, s at 304, size 2352,
 }
