@@ -131,16 +131,20 @@ mod tests {
     #[test]
     fn five_architectures_each_in_its_own_encoding() {
         let names: [&str; 5] = core::array::from_fn(|i| ARCHES[i].name);
-        assert_eq!(names, ["x86_64", "aarch64", "riscv64", "s390x", "powerpc64"]);
+        assert_eq!(
+            names,
+            ["x86_64", "aarch64", "riscv64", "s390x", "powerpc64"]
+        );
         for arch in ARCHES {
             for ioctl in arch.ioctls {
-                let expected = arch.ioctl_encoding.encode(
-                    ioctl.direction,
-                    crate::KVMIO,
-                    ioctl.nr,
-                    ioctl.size,
+                let expected =
+                    arch.ioctl_encoding
+                        .encode(ioctl.direction, crate::KVMIO, ioctl.nr, ioctl.size);
+                assert_eq!(
+                    ioctl.request as u32, expected,
+                    "{} {}",
+                    arch.name, ioctl.name
                 );
-                assert_eq!(ioctl.request as u32, expected, "{} {}", arch.name, ioctl.name);
             }
         }
     }
@@ -149,7 +153,11 @@ mod tests {
     fn the_same_ioctl_differs_only_on_powerpc() {
         let run = |arch: &str| {
             let abi = arch_abi(arch).unwrap();
-            abi.ioctls.iter().find(|i| i.name == "KVM_SET_ONE_REG").unwrap().request as u32
+            abi.ioctls
+                .iter()
+                .find(|i| i.name == "KVM_SET_ONE_REG")
+                .unwrap()
+                .request as u32
         };
         assert_eq!(run("x86_64"), 0x4010_AEAC);
         assert_eq!(run("aarch64"), 0x4010_AEAC);

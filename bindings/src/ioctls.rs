@@ -417,11 +417,20 @@ mod tests {
     fn powerpc_packs_direction_in_three_bits() {
         let ppc = IoctlEncoding::Powerpc;
         assert_eq!(ppc.encode(IoctlDirection::None, 0xAE, 0x80, 0), 0x2000_AE80);
-        assert_eq!(ppc.encode(IoctlDirection::Write, 0xAE, 0x46, 32), 0x8020_AE46);
-        assert_eq!(ppc.encode(IoctlDirection::ReadWrite, 0xAE, 0x05, 8), 0xC008_AE05);
+        assert_eq!(
+            ppc.encode(IoctlDirection::Write, 0xAE, 0x46, 32),
+            0x8020_AE46
+        );
+        assert_eq!(
+            ppc.encode(IoctlDirection::ReadWrite, 0xAE, 0x05, 8),
+            0xC008_AE05
+        );
         assert_eq!(ppc.size_of(0x8188_AE82), 392);
         let generic = IoctlEncoding::Generic;
-        assert_eq!(generic.encode(IoctlDirection::Write, 0xAE, 0x46, 32), 0x4020_AE46);
+        assert_eq!(
+            generic.encode(IoctlDirection::Write, 0xAE, 0x46, 32),
+            0x4020_AE46
+        );
         assert_eq!(generic.size_of(0x4138_AE84), 312);
     }
 

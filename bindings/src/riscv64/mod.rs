@@ -70,12 +70,11 @@ pub const STRUCT_LAYOUTS: &[StructLayout] = &concat::<
 >(RISCV_STRUCT_LAYOUTS, common::COMMON_STRUCT_LAYOUTS);
 
 /// Every ioctl this crate defines for riscv64, grouped by fd level, in riscv's encoding.
-pub const IOCTLS: &[IoctlInfo] =
-    &grouped_by_level::<{ COMMON_IOCTLS.len() + RISCV_IOCTLS.len() }>(
-        IoctlEncoding::Generic,
-        COMMON_IOCTLS,
-        RISCV_IOCTLS,
-    );
+pub const IOCTLS: &[IoctlInfo] = &grouped_by_level::<{ COMMON_IOCTLS.len() + RISCV_IOCTLS.len() }>(
+    IoctlEncoding::Generic,
+    COMMON_IOCTLS,
+    RISCV_IOCTLS,
+);
 
 #[cfg(test)]
 mod tests {
@@ -86,7 +85,10 @@ mod tests {
         let run = &kvm_run::LAYOUT;
         assert_eq!(run.size, 2352);
         assert_eq!(run.field("debug.arch").map(|f| f.size), Some(0));
-        assert_eq!(run.field("riscv_sbi.extension_id").map(|f| f.offset), Some(32));
+        assert_eq!(
+            run.field("riscv_sbi.extension_id").map(|f| f.offset),
+            Some(32)
+        );
     }
 
     #[test]

@@ -236,7 +236,10 @@ pub const fn riscv_core_reg(offset: usize) -> u64 {
 /// The id of a general CSR at byte `offset` of `struct kvm_riscv_csr`.
 pub const fn riscv_csr_reg(offset: usize) -> u64 {
     assert!(offset % 8 == 0 && offset < size_of::<kvm_riscv_csr>());
-    KVM_REG_RISCV | KVM_REG_SIZE_U64 | KVM_REG_RISCV_CSR | KVM_REG_RISCV_CSR_GENERAL
+    KVM_REG_RISCV
+        | KVM_REG_SIZE_U64
+        | KVM_REG_RISCV_CSR
+        | KVM_REG_RISCV_CSR_GENERAL
         | (offset / 8) as u64
 }
 

@@ -129,7 +129,10 @@ mod tests {
     #[test]
     fn sync_regs_members_in_place() {
         let sync = &kvm_sync_regs::LAYOUT;
-        assert_eq!(sync.field("fprs").map(|f| (f.offset, f.size)), Some((392, 128)));
+        assert_eq!(
+            sync.field("fprs").map(|f| (f.offset, f.size)),
+            Some((392, 128))
+        );
         assert_eq!(sync.field("etoken").map(|f| f.offset), Some(1776));
     }
 }
