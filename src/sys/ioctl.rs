@@ -139,7 +139,8 @@ impl Ioctl<Value> {
 impl Ioctl<NewFd> {
     /// `ioctl(fd, request, value)` for requests that return a new file descriptor.
     fn call(&self, fd: BorrowedFd<'_>, value: c_ulong) -> Result<OwnedFd, Errno> {
-        // SAFETY: as for `Ioctl<Value>`: the argument is an integer, not a pointer.
+        // SAFETY: as for `Ioctl<Value>`: the kernel takes the argument as an integer (api.rst),
+        // not a pointer.
         let new_fd = check(unsafe { libc::ioctl(fd.as_raw_fd(), self.request, value) })?;
         // SAFETY: on success these requests return a freshly allocated descriptor that nothing
         // else owns (api.rst: "Returns: a VM fd" / "a vcpu fd"), so taking ownership is sound.
