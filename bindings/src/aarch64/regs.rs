@@ -97,9 +97,9 @@ abi! {
     /// `struct kvm_debug_exit_arch` (arm64): `kvm_run.debug.arch` of a `KVM_EXIT_DEBUG`.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct kvm_debug_exit_arch (size 16, align 8) {
-        /// ESR_EL2[31:0] of the debug exception.
+        /// ESR_EL2 bits 31:0 of the debug exception.
         pub hsr: u32 => (0, "__u32"),
-        /// ESR_EL2[61:32], valid when `kvm_run.flags` has `KVM_DEBUG_ARCH_HSR_HIGH_VALID`.
+        /// ESR_EL2 bits 61:32, valid when `kvm_run.flags` has `KVM_DEBUG_ARCH_HSR_HIGH_VALID`.
         pub hsr_high: u32 => (4, "__u32"),
         /// The faulting address of a watchpoint.
         pub far: u64 => (8, "__u64"),
