@@ -37,6 +37,29 @@ pub struct ArchAbi {
     pub ioctls: &'static [IoctlInfo],
 }
 
+/// Declares an architecture module's `STRUCT_LAYOUTS` (its own structs, `kvm_run` first, then
+/// the common ones) and `IOCTLS` (the common requests re-encoded in `encoding` with its own,
+/// grouped by fd level).
+macro_rules! arch_tables {
+    ($arch:literal, $encoding:expr, $structs:ident, $ioctls:ident) => {
+        #[doc = concat!("Every kernel-named struct of the ", $arch, " ABI this crate defines, ",
+            "`kvm_run` first: the ", $arch, " structs, then the architecture-neutral ones. ",
+            "Field order is declaration order; `kvm_run` lists each exit-union member and its ",
+            "fields (`io`, `io.direction`, ...).")]
+        pub const STRUCT_LAYOUTS: &[$crate::layout::StructLayout] = &$crate::layout::concat::<
+            $crate::layout::StructLayout,
+            { $structs.len() + $crate::common::COMMON_STRUCT_LAYOUTS.len() },
+        >($structs, $crate::common::COMMON_STRUCT_LAYOUTS);
+
+        #[doc = concat!("Every ioctl this crate defines for ", $arch, ", grouped by fd level ",
+            "(system, then VM, then vCPU), with request codes in its encoding.")]
+        pub const IOCTLS: &[$crate::ioctls::IoctlInfo] = &$crate::ioctls::grouped_by_level::<
+            { $crate::ioctls::COMMON_IOCTLS.len() + $ioctls.len() },
+        >($encoding, $crate::ioctls::COMMON_IOCTLS, $ioctls);
+    };
+}
+pub(crate) use arch_tables;
+
 /// The architectures described, in a fixed order.
 pub const ARCHES: &[ArchAbi] = &[
     ArchAbi {

@@ -18,9 +18,9 @@ mod regs;
 pub use ioctls::*;
 pub use regs::*;
 
-use crate::common::{self, run::kvm_run};
-use crate::ioctls::{COMMON_IOCTLS, IoctlEncoding, IoctlInfo, grouped_by_level};
-use crate::layout::{StructLayout, concat};
+use crate::common::run::kvm_run;
+use crate::ioctls::IoctlEncoding;
+use crate::layout::StructLayout;
 use crate::names::named_constants;
 
 kvm_run! {
@@ -70,18 +70,11 @@ const ARM64_STRUCT_LAYOUTS: &[StructLayout] = &[
     kvm_arm_counter_offset::LAYOUT,
 ];
 
-/// Every kernel-named struct of the arm64 ABI this crate defines, `kvm_run` first: the arm64
-/// structs, then the architecture-neutral ones.
-pub const STRUCT_LAYOUTS: &[StructLayout] = &concat::<
-    StructLayout,
-    { ARM64_STRUCT_LAYOUTS.len() + common::COMMON_STRUCT_LAYOUTS.len() },
->(ARM64_STRUCT_LAYOUTS, common::COMMON_STRUCT_LAYOUTS);
-
-/// Every ioctl this crate defines for arm64, grouped by fd level, in arm64's encoding.
-pub const IOCTLS: &[IoctlInfo] = &grouped_by_level::<{ COMMON_IOCTLS.len() + ARM64_IOCTLS.len() }>(
+crate::arches::arch_tables!(
+    "arm64",
     IoctlEncoding::Generic,
-    COMMON_IOCTLS,
-    ARM64_IOCTLS,
+    ARM64_STRUCT_LAYOUTS,
+    ARM64_IOCTLS
 );
 
 #[cfg(test)]

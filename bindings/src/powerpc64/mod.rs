@@ -16,9 +16,9 @@ mod regs;
 
 pub use regs::*;
 
-use crate::common::{self, kvm_interrupt, run::kvm_run};
-use crate::ioctls::{COMMON_IOCTLS, IoctlEncoding, IoctlInfo, grouped_by_level, ioctls};
-use crate::layout::{StructLayout, concat};
+use crate::common::{kvm_interrupt, run::kvm_run};
+use crate::ioctls::{IoctlEncoding, ioctls};
+use crate::layout::StructLayout;
 
 kvm_run! {
     debug_arch: kvm_debug_exit_arch (size 16, align 8),
@@ -88,17 +88,11 @@ const PPC_STRUCT_LAYOUTS: &[StructLayout] = &[
     kvm_create_spapr_tce_64::LAYOUT,
 ];
 
-/// Every kernel-named struct of the ppc64le ABI this crate defines, `kvm_run` first.
-pub const STRUCT_LAYOUTS: &[StructLayout] = &concat::<
-    StructLayout,
-    { PPC_STRUCT_LAYOUTS.len() + common::COMMON_STRUCT_LAYOUTS.len() },
->(PPC_STRUCT_LAYOUTS, common::COMMON_STRUCT_LAYOUTS);
-
-/// Every ioctl this crate defines for ppc64le, grouped by fd level, in the powerpc encoding.
-pub const IOCTLS: &[IoctlInfo] = &grouped_by_level::<{ COMMON_IOCTLS.len() + PPC_IOCTLS.len() }>(
+crate::arches::arch_tables!(
+    "ppc64le",
     IoctlEncoding::Powerpc,
-    COMMON_IOCTLS,
-    PPC_IOCTLS,
+    PPC_STRUCT_LAYOUTS,
+    PPC_IOCTLS
 );
 
 #[cfg(test)]

@@ -17,9 +17,9 @@ mod regs;
 
 pub use regs::*;
 
-use crate::common::{self, kvm_interrupt, run::kvm_run};
-use crate::ioctls::{COMMON_IOCTLS, IoctlEncoding, IoctlInfo, grouped_by_level, ioctls};
-use crate::layout::{StructLayout, concat};
+use crate::common::{kvm_interrupt, run::kvm_run};
+use crate::ioctls::{IoctlEncoding, ioctls};
+use crate::layout::StructLayout;
 use crate::names::named_constants;
 
 kvm_run! {
@@ -63,17 +63,11 @@ const RISCV_STRUCT_LAYOUTS: &[StructLayout] = &[
     kvm_riscv_timer::LAYOUT,
 ];
 
-/// Every kernel-named struct of the riscv ABI this crate defines, `kvm_run` first.
-pub const STRUCT_LAYOUTS: &[StructLayout] = &concat::<
-    StructLayout,
-    { RISCV_STRUCT_LAYOUTS.len() + common::COMMON_STRUCT_LAYOUTS.len() },
->(RISCV_STRUCT_LAYOUTS, common::COMMON_STRUCT_LAYOUTS);
-
-/// Every ioctl this crate defines for riscv64, grouped by fd level, in riscv's encoding.
-pub const IOCTLS: &[IoctlInfo] = &grouped_by_level::<{ COMMON_IOCTLS.len() + RISCV_IOCTLS.len() }>(
+crate::arches::arch_tables!(
+    "riscv64",
     IoctlEncoding::Generic,
-    COMMON_IOCTLS,
-    RISCV_IOCTLS,
+    RISCV_STRUCT_LAYOUTS,
+    RISCV_IOCTLS
 );
 
 #[cfg(test)]

@@ -16,9 +16,9 @@ mod regs;
 
 pub use regs::*;
 
-use crate::common::{self, run::kvm_run};
-use crate::ioctls::{COMMON_IOCTLS, IoctlEncoding, IoctlInfo, grouped_by_level, ioctls};
-use crate::layout::{StructLayout, concat};
+use crate::common::run::kvm_run;
+use crate::ioctls::{IoctlEncoding, ioctls};
+use crate::layout::StructLayout;
 
 kvm_run! {
     debug_arch: kvm_debug_exit_arch (size 16, align 8),
@@ -98,17 +98,11 @@ const S390_STRUCT_LAYOUTS: &[StructLayout] = &[
     kvm_s390_ucas_mapping::LAYOUT,
 ];
 
-/// Every kernel-named struct of the s390 ABI this crate defines, `kvm_run` first.
-pub const STRUCT_LAYOUTS: &[StructLayout] = &concat::<
-    StructLayout,
-    { S390_STRUCT_LAYOUTS.len() + common::COMMON_STRUCT_LAYOUTS.len() },
->(S390_STRUCT_LAYOUTS, common::COMMON_STRUCT_LAYOUTS);
-
-/// Every ioctl this crate defines for s390x, grouped by fd level, in s390's (generic) encoding.
-pub const IOCTLS: &[IoctlInfo] = &grouped_by_level::<{ COMMON_IOCTLS.len() + S390_IOCTLS.len() }>(
+crate::arches::arch_tables!(
+    "s390x",
     IoctlEncoding::Generic,
-    COMMON_IOCTLS,
-    S390_IOCTLS,
+    S390_STRUCT_LAYOUTS,
+    S390_IOCTLS
 );
 
 #[cfg(test)]

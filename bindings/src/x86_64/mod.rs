@@ -13,9 +13,9 @@ pub use cpuid_msrs::*;
 pub use ioctls::*;
 pub use regs::*;
 
-use crate::common::{self, run::kvm_run};
-use crate::ioctls::{COMMON_IOCTLS, IoctlEncoding, IoctlInfo, grouped_by_level};
-use crate::layout::{StructLayout, concat};
+use crate::common::run::kvm_run;
+use crate::ioctls::IoctlEncoding;
+use crate::layout::StructLayout;
 use crate::names::named_constants;
 
 kvm_run! {
@@ -69,24 +69,17 @@ const X86_STRUCT_LAYOUTS: &[StructLayout] = &[
     kvm_msr_filter::LAYOUT,
 ];
 
-/// Every kernel-named struct of the x86-64 ABI this crate defines, `kvm_run` first: the x86
-/// structs, then the architecture-neutral ones. Field order is declaration order; `kvm_run`
-/// lists each exit-union member and its fields (`io`, `io.direction`, ...).
-pub const STRUCT_LAYOUTS: &[StructLayout] = &concat::<
-    StructLayout,
-    { X86_STRUCT_LAYOUTS.len() + common::COMMON_STRUCT_LAYOUTS.len() },
->(X86_STRUCT_LAYOUTS, common::COMMON_STRUCT_LAYOUTS);
-
-/// Every ioctl this crate defines for x86-64, grouped by fd level: system, then VM, then vCPU.
-pub const IOCTLS: &[IoctlInfo] = &grouped_by_level::<{ COMMON_IOCTLS.len() + X86_IOCTLS.len() }>(
+crate::arches::arch_tables!(
+    "x86-64",
     IoctlEncoding::Generic,
-    COMMON_IOCTLS,
-    X86_IOCTLS,
+    X86_STRUCT_LAYOUTS,
+    X86_IOCTLS
 );
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ioctls::COMMON_IOCTLS;
 
     #[test]
     fn kvm_run_layout_has_the_exit_members() {
