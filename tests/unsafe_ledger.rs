@@ -521,3 +521,63 @@ fn render(sites: &[Site]) -> String {
 fn escape(text: &str) -> String {
     text.replace('|', "\\|")
 }
+
+/// The scanner is not vacuous: it skips prose and literals, finds every kind of site, reads the
+/// SAFETY text, and flags a missing comment and a comment that names no guarantor.
+#[test]
+fn the_scanner_finds_code_and_ignores_prose() {
+    const SAMPLE: &str = r##"// unsafe in a line comment
+/* unsafe { in a block comment } */
+fn a() { let s = "unsafe { in a string }"; let r = r#"unsafe"#; let c = '"'; }
+fn b<'a>(x: &'a u8) -> u8 {
+    // SAFETY: the caller passes a live reference.
+    unsafe { *(x as *const u8) }
+}
+fn c() {
+    unsafe { work() }
+}
+/// Does things.
+///
+/// # Safety
+/// The caller keeps `p` valid.
+pub unsafe fn d(p: *const u8) {}
+// SAFETY: nobody in particular.
+unsafe impl Send for X {}
+"##;
+    let sites = find_sites("src/sample.rs", SAMPLE);
+    let summary: Vec<(usize, Kind, &str, Option<&str>)> = sites
+        .iter()
+        .map(|s| (s.line, s.kind, s.operation.as_str(), s.safety.as_deref()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                6,
+                Kind::Block,
+                "*(x as *const u8)",
+                Some("the caller passes a live reference.")
+            ),
+            (9, Kind::Block, "work()", None),
+            (
+                15,
+                Kind::Fn,
+                "pub unsafe fn d(p: *const u8)",
+                Some("The caller keeps `p` valid.")
+            ),
+            (
+                17,
+                Kind::Impl,
+                "unsafe impl Send for X",
+                Some("nobody in particular.")
+            ),
+        ]
+    );
+    let mut problems = Vec::new();
+    for site in &sites {
+        check_safety(site, &mut problems);
+    }
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(problems[0].starts_with("src/sample.rs:9: unsafe block without a `// SAFETY:`"));
+    assert!(problems[1].starts_with("src/sample.rs:17: the SAFETY text does not say who"));
+}

@@ -45,3 +45,59 @@ fn rust_definitions_match_the_kernel_header() {
         proof.mismatches.join("\n  ")
     );
 }
+
+/// The comparison is not vacuous: a wrong offset, size, request code or constant in the claims
+/// is reported, naming the struct and field (or the ioctl, or the constant).
+#[test]
+fn a_wrong_claim_is_named() {
+    use rawkvm_bindings::{FieldLayout, IoctlInfo, StructLayout};
+
+    let work = WorkDir::new("kernel-headers-negative");
+    let Some(cc) = ["cc", "gcc"]
+        .into_iter()
+        .find(|cc| compiles_kvm_h(cc, work.path()))
+    else {
+        println!("SKIPPED: C compiler or <linux/kvm.h> unavailable");
+        return;
+    };
+    let mut claims = claims_for(rawkvm_bindings::HOST_ARCH);
+    // kvm_one_reg { __u64 id; __u64 addr; }: claim `addr` at 16 and 4 bytes wide.
+    let fields: &'static [FieldLayout] = Box::leak(Box::new([
+        rawkvm_bindings::kvm_one_reg::LAYOUT.fields[0],
+        FieldLayout {
+            offset: 16,
+            size: 4,
+            ..rawkvm_bindings::kvm_one_reg::LAYOUT.fields[1]
+        },
+    ]));
+    let wrong_struct = StructLayout {
+        fields,
+        ..rawkvm_bindings::kvm_one_reg::LAYOUT
+    };
+    claims.layouts = Box::leak(Box::new([wrong_struct]));
+    let run = *claims.ioctls.iter().find(|i| i.name == "KVM_RUN").unwrap();
+    let wrong_run = IoctlInfo {
+        request: run.request + 1,
+        ..run
+    };
+    claims.ioctls = Box::leak(Box::new([wrong_run]));
+    claims.constants.retain(|c| c.name == "KVMIO");
+    claims.constants[0].value += 1;
+    claims.expressions.clear();
+
+    let proof = prove(cc, work.path(), &claims);
+    let arch = rawkvm_bindings::HOST_ARCH;
+    assert_eq!(
+        proof.mismatches,
+        [
+            format!("{arch}: kvm_one_reg.addr: Rust offset 0x10, C offset 0x8"),
+            format!("{arch}: kvm_one_reg.addr: Rust size 0x4, C size 0x8"),
+            format!(
+                "{arch}: KVM_RUN: Rust {:#x}, C {:#x}",
+                run.request + 1,
+                run.request
+            ),
+            format!("{arch}: other KVMIO: Rust 0xaf, C 0xae"),
+        ]
+    );
+}
