@@ -106,6 +106,15 @@ fn run() -> Result<(), String> {
         println!("cargo:rerun-if-env-changed={}", tool.env_var);
     }
 
+    // The guests are x86 real-mode code: a build for another architecture embeds none (and
+    // needs no x86 assembler), and says so.
+    println!("cargo:rerun-if-env-changed=CARGO_CFG_TARGET_ARCH");
+    if env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|arch| arch != "x86_64") {
+        let table = out_dir.join("guests.rs");
+        return fs::write(&table, render_table(&[])?)
+            .map_err(|e| format!("cannot write {}: {e}", table.display()));
+    }
+
     let mut sources = Vec::new();
     let entries = fs::read_dir(&guest_dir)
         .map_err(|e| format!("cannot list {}: {e}", guest_dir.display()))?;

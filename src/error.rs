@@ -149,6 +149,16 @@ pub enum Error {
         /// Why.
         errno: Errno,
     },
+    /// A register buffer did not have the size its `KVM_GET_ONE_REG`/`KVM_SET_ONE_REG` id
+    /// encodes; the ioctl was not made.
+    RegisterSize {
+        /// The register id.
+        id: u64,
+        /// `KVM_REG_SIZE(id)`.
+        register_size: usize,
+        /// The buffer's length.
+        buffer: usize,
+    },
     /// Installing the handler of the signal that kicks vCPUs failed.
     Signal {
         /// Why.
@@ -308,6 +318,7 @@ impl Error {
             | Error::CreateVcpu { .. }
             | Error::MapRun { .. }
             | Error::SetRegisters { .. }
+            | Error::RegisterSize { .. }
             | Error::Run { .. }
             | Error::Signal { .. }
             | Error::Console(_) => status::SETUP,
@@ -456,6 +467,15 @@ impl fmt::Display for Error {
                     ErrnoDisplay(*errno)
                 )
             }
+            Error::RegisterSize {
+                id,
+                register_size,
+                buffer,
+            } => write!(
+                f,
+                "register {id:#x} holds {register_size} bytes but the buffer has {buffer}; \
+                 KVM_GET_ONE_REG/KVM_SET_ONE_REG not called"
+            ),
             Error::Signal { errno } => write!(
                 f,
                 "cannot install the handler of the vCPU kick signal (SIGRTMIN): {}",

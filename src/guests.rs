@@ -70,7 +70,8 @@ pub fn find(name: &str) -> Option<&'static Guest> {
         .map(|index| &EMBEDDED[index])
 }
 
-#[cfg(test)]
+// The guests are embedded for x86-64 targets only (see build.rs).
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
 

@@ -102,6 +102,12 @@ impl Vcpu {
         self.fd.fd()
     }
 
+    /// The fd of the VM this vCPU belongs to (arm64: `KVM_ARM_PREFERRED_TARGET`).
+    #[cfg(target_arch = "aarch64")]
+    pub(crate) fn vm_fd(&self) -> BorrowedFd<'_> {
+        self.fd.vm_fd()
+    }
+
     /// `ioctl(vcpu, KVM_RUN, 0)`, then decodes the exit in place. Exactly one syscall, no
     /// allocation.
     pub fn run(&mut self) -> Result<Exit<'_>, RunError> {

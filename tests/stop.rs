@@ -1,4 +1,6 @@
 //! Stopping a vCPU from another thread: `immediate_exit` plus the kick signal.
+// The embedded guests are x86 real-mode code: other architectures have none to run yet.
+#![cfg(target_arch = "x86_64")]
 
 mod common;
 

@@ -9,16 +9,21 @@
 //! nix's `request_code_read!` and the size with `size_of::<kvm_regs>()`, so a wrong struct size
 //! shows up as a wrong request number.
 //!
-//! nix encodes for the host: x86, arm64, riscv64, s390 and loongarch share the generic
-//! encoding; powerpc and mips put the direction bits elsewhere. The table records direction,
-//! number and size separately so another encoding can be computed from it.
+//! The four parts are packed differently on some architectures ([`IoctlEncoding`]): x86, arm64,
+//! riscv64, s390 and loongarch share the generic layout; powerpc (and mips, sparc) put the
+//! direction in three bits and leave 13 for the size. nix's `request_code_*!` macros only know
+//! the host's layout, so the request codes here are computed by [`IoctlEncoding::encode`], a
+//! `const fn` that can build any architecture's numbers on any host (a test proves it equals
+//! nix's macros for every request of the host). The table records direction, number and size
+//! separately, so a whole table can be re-encoded for another architecture.
 //!
 //! The requests listed for every architecture are here; each architecture module lists its own.
 
 #[cfg(doc)]
 use crate::common::KVMIO;
 use crate::common::{
-    kvm_clear_dirty_log, kvm_coalesced_mmio_zone, kvm_dirty_log, kvm_enable_cap,
+    kvm_clear_dirty_log, kvm_coalesced_mmio_zone, kvm_create_device, kvm_device_attr,
+    kvm_dirty_log, kvm_enable_cap, kvm_irq_level, kvm_mp_state, kvm_one_reg, kvm_reg_list,
     kvm_userspace_memory_region, kvm_userspace_memory_region2,
 };
 
@@ -71,6 +76,79 @@ impl FdLevel {
     }
 }
 
+/// How an architecture packs an ioctl request code (`asm-generic/ioctl.h` and the
+/// architecture's own `asm/ioctl.h`).
+///
+/// | encoding  | direction bits | `_IO` | `_IOW` | `_IOR` | `_IOWR` | size bits |
+/// |-----------|----------------|-------|--------|--------|---------|-----------|
+/// | generic   | 30-31          | 0     | 1      | 2      | 3       | 16-29     |
+/// | powerpc   | 29-31          | 1     | 4      | 2      | 6       | 16-28     |
+///
+/// Both put the type byte (`KVMIO`) in bits 8-15 and the number in bits 0-7.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IoctlEncoding {
+    /// x86, arm64, riscv, s390, loongarch.
+    Generic,
+    /// powerpc and powerpc64 (also mips and sparc, which this crate does not describe).
+    Powerpc,
+}
+
+impl IoctlEncoding {
+    /// Number of bits of the size field.
+    pub const fn size_bits(self) -> u32 {
+        match self {
+            Self::Generic => 14,
+            Self::Powerpc => 13,
+        }
+    }
+
+    /// The value the direction field holds for `direction`.
+    pub const fn direction_bits(self, direction: IoctlDirection) -> u32 {
+        match (self, direction) {
+            (Self::Generic, IoctlDirection::None) => 0,
+            (Self::Generic, IoctlDirection::Write) => 1,
+            (Self::Generic, IoctlDirection::Read) => 2,
+            (Self::Generic, IoctlDirection::ReadWrite) => 3,
+            (Self::Powerpc, IoctlDirection::None) => 1,
+            (Self::Powerpc, IoctlDirection::Read) => 2,
+            (Self::Powerpc, IoctlDirection::Write) => 4,
+            (Self::Powerpc, IoctlDirection::ReadWrite) => 6,
+        }
+    }
+
+    /// `_IOC(dir, type, nr, size)` in this encoding. Fails to compile (in a constant) or panics
+    /// if `size` does not fit the size field.
+    pub const fn encode(self, direction: IoctlDirection, ty: u8, nr: u8, size: usize) -> u32 {
+        assert!(
+            size < (1 << self.size_bits()),
+            "ioctl argument too large for the size field"
+        );
+        (self.direction_bits(direction) << (16 + self.size_bits()))
+            | ((size as u32) << 16)
+            | ((ty as u32) << 8)
+            | nr as u32
+    }
+
+    /// The size field of `request` (`_IOC_SIZE`).
+    pub const fn size_of(self, request: u32) -> usize {
+        ((request >> 16) & ((1 << self.size_bits()) - 1)) as usize
+    }
+}
+
+/// The encoding of the architecture this crate was compiled for: the one `ioctl(2)` expects.
+pub const HOST_IOCTL_ENCODING: IoctlEncoding = if cfg!(any(
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+)) {
+    IoctlEncoding::Powerpc
+} else {
+    IoctlEncoding::Generic
+};
+
 /// Which way the argument goes, from user space's point of view (the `_IO*` macro used).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IoctlDirection {
@@ -97,7 +175,8 @@ pub struct IoctlInfo {
     pub nr: u8,
     /// Size of the argument struct encoded in the request (0 for `_IO`).
     pub size: usize,
-    /// The request code on this host.
+    /// The request code in the encoding of the table's architecture (on its own host, the
+    /// number `ioctl(2)` takes).
     pub request: Request,
     /// The capability to check before use (`KVM_CHECK_EXTENSION`), if it is not basic API.
     pub capability: Option<&'static str>,
@@ -107,6 +186,7 @@ pub struct IoctlInfo {
 ///
 /// ```text
 /// ioctls! {
+///     encoding = IoctlEncoding::Powerpc;    // optional; the generic encoding otherwise
 ///     /// Table doc.
 ///     pub const COMMON_IOCTLS;
 ///     /// Doc of the request.
@@ -117,8 +197,22 @@ pub struct IoctlInfo {
 /// ```
 ///
 /// The capability is a path to its `KVM_CAP_*` constant, so a misspelt name does not compile.
+/// Request codes are computed with [`IoctlEncoding::encode`] in the table's encoding.
 macro_rules! ioctls {
     (
+        $(#[$table_attr:meta])*
+        pub const $table:ident;
+        $($rest:tt)*
+    ) => {
+        $crate::ioctls::ioctls! {
+            encoding = $crate::ioctls::IoctlEncoding::Generic;
+            $(#[$table_attr])*
+            pub const $table;
+            $($rest)*
+        }
+    };
+    (
+        encoding = $encoding:expr;
         $(#[$table_attr:meta])*
         pub const $table:ident;
         $(
@@ -131,8 +225,12 @@ macro_rules! ioctls {
             #[doc = concat!("\n\n`", stringify!($kind), "(KVMIO, ", stringify!($nr)
                 $(, ", ", stringify!($arg))?, ")` on ", $crate::ioctls::ioctls!(@level_doc $level),
                 $(", needs `", stringify!($cap), "`",)? ".")]
-            pub const $name: $crate::ioctls::Request =
-                $crate::ioctls::ioctls!(@request $kind $nr $(, $arg)?);
+            pub const $name: $crate::ioctls::Request = $encoding.encode(
+                $crate::ioctls::ioctls!(@direction $kind),
+                $crate::common::KVMIO,
+                $nr,
+                $crate::ioctls::ioctls!(@size $($arg)?),
+            ) as $crate::ioctls::Request;
         )*
 
         $(#[$table_attr])*
@@ -147,19 +245,6 @@ macro_rules! ioctls {
                 capability: $crate::ioctls::ioctls!(@capability $($cap)?),
             }
         ),*];
-    };
-
-    (@request _IO $nr:literal) => {
-        nix::request_code_none!($crate::common::KVMIO, $nr)
-    };
-    (@request _IOR $nr:literal, $arg:ty) => {
-        nix::request_code_read!($crate::common::KVMIO, $nr, core::mem::size_of::<$arg>())
-    };
-    (@request _IOW $nr:literal, $arg:ty) => {
-        nix::request_code_write!($crate::common::KVMIO, $nr, core::mem::size_of::<$arg>())
-    };
-    (@request _IOWR $nr:literal, $arg:ty) => {
-        nix::request_code_readwrite!($crate::common::KVMIO, $nr, core::mem::size_of::<$arg>())
     };
 
     (@direction _IO) => { $crate::ioctls::IoctlDirection::None };
@@ -185,13 +270,22 @@ macro_rules! ioctls {
 }
 pub(crate) use ioctls;
 
-/// The common table followed by an architecture's, stably sorted so system ioctls come first,
-/// then VM, then vCPU ones.
+/// The common table followed by an architecture's, every request re-encoded in that
+/// architecture's `encoding` (the common constants are the host's), stably sorted so system
+/// ioctls come first, then VM, then vCPU ones.
 pub(crate) const fn grouped_by_level<const N: usize>(
+    encoding: IoctlEncoding,
     common: &[IoctlInfo],
     arch: &[IoctlInfo],
 ) -> [IoctlInfo; N] {
     let mut table: [IoctlInfo; N] = crate::layout::concat(common, arch);
+    let mut row = 0;
+    while row < N {
+        let info = table[row];
+        table[row].request =
+            encoding.encode(info.direction, crate::common::KVMIO, info.nr, info.size) as Request;
+        row += 1;
+    }
     // Insertion sort: stable, and the table is a few dozen rows.
     let mut i = 1;
     while i < N {
@@ -208,7 +302,8 @@ pub(crate) const fn grouped_by_level<const N: usize>(
 }
 
 ioctls! {
-    /// The ioctls of every architecture, in header order.
+    encoding = HOST_IOCTL_ENCODING;
+    /// The ioctls of every architecture, in header order, with the host's request codes.
     pub const COMMON_IOCTLS;
 
     /// `ioctl(kvm_fd, KVM_GET_API_VERSION, 0)`: returns
@@ -234,21 +329,45 @@ ioctls! {
         KVM_CAP_USER_MEMORY2;
     /// `ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0)`: in-kernel interrupt controller.
     KVM_CREATE_IRQCHIP = _IO(0x60), Vm, KVM_CAP_IRQCHIP;
+    /// `ioctl(vm_fd, KVM_IRQ_LINE, &irq_level)`: raise or lower an interrupt line of the
+    /// in-kernel interrupt controller (arm64 encodes type, vCPU and number in `irq`).
+    KVM_IRQ_LINE = _IOW(0x61, kvm_irq_level), Vm, KVM_CAP_IRQCHIP;
     /// `ioctl(vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone)`: writes to the zone go to the ring.
     KVM_REGISTER_COALESCED_MMIO = _IOW(0x67, kvm_coalesced_mmio_zone), Vm, KVM_CAP_COALESCED_MMIO;
     /// `ioctl(vm_fd, KVM_UNREGISTER_COALESCED_MMIO, &zone)`.
     KVM_UNREGISTER_COALESCED_MMIO = _IOW(0x68, kvm_coalesced_mmio_zone), Vm, KVM_CAP_COALESCED_MMIO;
     /// `ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &clear)`: re-protects pages after a manual-protect read.
     KVM_CLEAR_DIRTY_LOG = _IOWR(0xc0, kvm_clear_dirty_log), Vm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
+    /// `ioctl(vm_fd, KVM_CREATE_DEVICE, &create)`: an in-kernel device; `create.fd` is its fd.
+    KVM_CREATE_DEVICE = _IOWR(0xe0, kvm_create_device), Vm, KVM_CAP_DEVICE_CTRL;
 
     /// `ioctl(fd, KVM_ENABLE_CAP, &cap)`: on vCPU fds with `KVM_CAP_ENABLE_CAP`, on VM fds with
     /// `KVM_CAP_ENABLE_CAP_VM`.
     KVM_ENABLE_CAP = _IOW(0xa3, kvm_enable_cap), VmAndVcpu, KVM_CAP_ENABLE_CAP;
     /// `ioctl(fd, KVM_GET_STATS_FD, 0)`: returns a read-only fd of binary statistics.
     KVM_GET_STATS_FD = _IO(0xce), VmAndVcpu, KVM_CAP_BINARY_STATS_FD;
+    /// `ioctl(fd, KVM_SET_DEVICE_ATTR, &attr)` on a device, VM or vCPU fd.
+    KVM_SET_DEVICE_ATTR = _IOW(0xe1, kvm_device_attr), VmAndVcpu, KVM_CAP_DEVICE_CTRL;
+    /// `ioctl(fd, KVM_GET_DEVICE_ATTR, &attr)`: the kernel writes the value at `attr.addr`.
+    KVM_GET_DEVICE_ATTR = _IOW(0xe2, kvm_device_attr), VmAndVcpu, KVM_CAP_DEVICE_CTRL;
+    /// `ioctl(fd, KVM_HAS_DEVICE_ATTR, &attr)`: 0 if the attribute exists.
+    KVM_HAS_DEVICE_ATTR = _IOW(0xe3, kvm_device_attr), VmAndVcpu, KVM_CAP_DEVICE_CTRL;
 
     /// `ioctl(vcpu_fd, KVM_RUN, 0)`: runs the vCPU until an exit user space must handle.
     KVM_RUN = _IO(0x80), Vcpu;
+    /// `ioctl(vcpu_fd, KVM_GET_MP_STATE, &state)`.
+    KVM_GET_MP_STATE = _IOR(0x98, kvm_mp_state), Vcpu, KVM_CAP_MP_STATE;
+    /// `ioctl(vcpu_fd, KVM_SET_MP_STATE, &state)`: for example power a vCPU off or on.
+    KVM_SET_MP_STATE = _IOW(0x99, kvm_mp_state), Vcpu, KVM_CAP_MP_STATE;
+    /// `ioctl(vcpu_fd, KVM_GET_ONE_REG, &one_reg)`: the kernel writes `kvm_reg_size(id)` bytes
+    /// at `one_reg.addr`.
+    KVM_GET_ONE_REG = _IOW(0xab, kvm_one_reg), Vcpu, KVM_CAP_ONE_REG;
+    /// `ioctl(vcpu_fd, KVM_SET_ONE_REG, &one_reg)`: the kernel reads `kvm_reg_size(id)` bytes
+    /// from `one_reg.addr`.
+    KVM_SET_ONE_REG = _IOW(0xac, kvm_one_reg), Vcpu, KVM_CAP_ONE_REG;
+    /// `ioctl(vcpu_fd, KVM_GET_REG_LIST, &list)`: the ids `KVM_GET_ONE_REG` accepts; `E2BIG`
+    /// (with `n` set) when the caller's room is too small.
+    KVM_GET_REG_LIST = _IOWR(0xb0, kvm_reg_list), Vcpu, KVM_CAP_ONE_REG;
 }
 
 #[cfg(test)]
@@ -273,6 +392,46 @@ mod tests {
         assert_eq!(row.direction, IoctlDirection::ReadWrite);
         assert_eq!((row.nr, row.size), (0xc0, 24));
         assert_eq!(row.capability, Some("KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2"));
+    }
+
+    /// nix's `request_code_*!` macros know only the host's encoding; the `const fn` encoder must
+    /// give exactly their numbers for every request of the host's table.
+    #[test]
+    fn the_encoder_equals_nix_for_every_host_ioctl() {
+        use crate::common::KVMIO;
+        let host = crate::arch_abi(crate::HOST_ARCH).expect("the host architecture is described");
+        assert_eq!(host.ioctl_encoding, HOST_IOCTL_ENCODING);
+        for info in host.ioctls.iter().chain(COMMON_IOCTLS) {
+            let (nr, size) = (info.nr, info.size);
+            let nix: Request = match info.direction {
+                IoctlDirection::None => nix::request_code_none!(KVMIO, nr),
+                IoctlDirection::Read => nix::request_code_read!(KVMIO, nr, size),
+                IoctlDirection::Write => nix::request_code_write!(KVMIO, nr, size),
+                IoctlDirection::ReadWrite => nix::request_code_readwrite!(KVMIO, nr, size),
+            };
+            assert_eq!(info.request, nix, "{}", info.name);
+        }
+    }
+
+    #[test]
+    fn powerpc_packs_direction_in_three_bits() {
+        let ppc = IoctlEncoding::Powerpc;
+        assert_eq!(ppc.encode(IoctlDirection::None, 0xAE, 0x80, 0), 0x2000_AE80);
+        assert_eq!(
+            ppc.encode(IoctlDirection::Write, 0xAE, 0x46, 32),
+            0x8020_AE46
+        );
+        assert_eq!(
+            ppc.encode(IoctlDirection::ReadWrite, 0xAE, 0x05, 8),
+            0xC008_AE05
+        );
+        assert_eq!(ppc.size_of(0x8188_AE82), 392);
+        let generic = IoctlEncoding::Generic;
+        assert_eq!(
+            generic.encode(IoctlDirection::Write, 0xAE, 0x46, 32),
+            0x4020_AE46
+        );
+        assert_eq!(generic.size_of(0x4138_AE84), 312);
     }
 
     #[test]

@@ -305,6 +305,8 @@ macro_rules! abi {
                 align: core::mem::align_of::<$name>(),
                 since: $crate::layout::abi!(@since $($since)?),
                 fields: {
+                    // Unused by a struct without members (the empty `kvm_sregs` of arm64).
+                    #[allow(dead_code)]
                     const SINCE: Option<&str> = $crate::layout::abi!(@since $($since)?);
                     const PARTS: &[$crate::layout::Part] = &[$(
                         $crate::layout::abi!(@part $name $prefix SINCE $field: $ty => $spec)

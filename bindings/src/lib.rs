@@ -55,11 +55,15 @@
 //! compile. Each type's `LAYOUT` (collected in [`x86_64::STRUCT_LAYOUTS`]) is computed with
 //! `offset_of!` and `size_of`, so it describes the types as compiled.
 //!
-//! The test `tests/kernel_headers.rs` then proves the numbers against the kernel: it writes a C
-//! program from `STRUCT_LAYOUTS`, `IOCTLS` and the constant tables, compiles it against the
-//! host's `<linux/kvm.h>`, and compares every `sizeof`, `_Alignof`, `offsetof`, member size,
-//! request code and constant. The host header can be older than the kernel this crate follows
-//! (Linux 6.18): members and constants it lacks are reported as checked by static assertion only.
+//! The tests then prove the numbers against the kernel: they write a C file from
+//! `STRUCT_LAYOUTS`, `IOCTLS` and the constant tables, compile it *to assembly only* (the
+//! kernel's asm-offsets technique: every number becomes an immediate in an `.ascii` directive,
+//! nothing is run) against `<linux/kvm.h>`, and compare every `sizeof`, `_Alignof`, `offsetof`,
+//! member size, request code and constant. `tests/kernel_headers.rs` does it for the host with
+//! the host compiler; `tests/cross_headers.rs` for all five architectures with each one's cross
+//! compiler and headers (Debian's `gcc-<triple>` and `linux-libc-dev-<arch>-cross`). The headers
+//! can be older than the kernel this crate follows (Linux 6.18): members and constants they lack
+//! are reported as checked by static assertion only.
 //!
 //! # Versions
 //!
@@ -72,10 +76,13 @@
 //!
 //! - [`common`]: what every architecture shares (exit reasons, capabilities, the exit-data
 //!   members of `kvm_run`, memory slots, dirty logs, coalesced MMIO, statistics).
-//! - [`x86_64`]: `<asm/kvm.h>` for x86-64, its `kvm_run`, its ioctls. Architecture modules
-//!   compile on every host, so layouts of another architecture can be checked anywhere; the
-//!   host's one is re-exported at the root and as `arch`.
-//! - [`ioctls`]: request-code types, the common requests, the [`IoctlInfo`] table type.
+//! - [`x86_64`], [`aarch64`], [`riscv64`], [`s390x`], [`powerpc64`] (little-endian): each
+//!   architecture's `<asm/kvm.h>`, its build of `kvm_run`, its ioctls with request codes in its
+//!   own encoding. Architecture modules compile on every host, so layouts of another
+//!   architecture can be checked and printed anywhere; the host's one is re-exported at the root
+//!   and as `arch`. [`ARCHES`] lists them with their encoding, byte order and page sizes.
+//! - [`ioctls`]: request-code types, [`IoctlEncoding`] (generic and powerpc packing, as `const
+//!   fn`s), the common requests, the [`IoctlInfo`] table type.
 //! - [`layout`]: [`StructLayout`] and [`FieldLayout`], the tables tools print.
 //!
 //! ```
@@ -94,14 +101,18 @@
 // Constants are written as the header writes them: `1 << 0`, `0x0 << KVM_STATS_TYPE_SHIFT`.
 #![allow(clippy::identity_op)]
 
+pub mod aarch64;
 pub mod arches;
 pub mod common;
 pub mod ioctls;
 pub mod layout;
 mod names;
+pub mod powerpc64;
+pub mod riscv64;
+pub mod s390x;
 pub mod x86_64;
 
-pub use arches::{ARCHES, ArchAbi, HOST_ARCH, arch_abi};
+pub use arches::{ARCHES, ArchAbi, Endian, HOST_ARCH, arch_abi};
 pub use common::*;
 pub use ioctls::*;
 pub use layout::{FieldLayout, StructLayout, Zeroed};
@@ -109,10 +120,26 @@ pub use names::name_in;
 
 /// The host architecture's definitions (`kvm_run`, registers, its ioctls, `STRUCT_LAYOUTS`,
 /// `IOCTLS`), under one name whatever the host is.
-#[cfg(target_arch = "x86_64")]
 pub mod arch {
+    #[cfg(target_arch = "aarch64")]
+    pub use crate::aarch64::*;
+    #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
+    pub use crate::powerpc64::*;
+    #[cfg(target_arch = "riscv64")]
+    pub use crate::riscv64::*;
+    #[cfg(target_arch = "s390x")]
+    pub use crate::s390x::*;
+    #[cfg(target_arch = "x86_64")]
     pub use crate::x86_64::*;
 }
 
+#[cfg(target_arch = "aarch64")]
+pub use aarch64::*;
+#[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
+pub use powerpc64::*;
+#[cfg(target_arch = "riscv64")]
+pub use riscv64::*;
+#[cfg(target_arch = "s390x")]
+pub use s390x::*;
 #[cfg(target_arch = "x86_64")]
 pub use x86_64::*;

@@ -25,6 +25,10 @@
 //! * `KVM_CREATE_VCPU` returns an fd that keeps the kernel's VM alive; [`VmFd::create_vcpu`] is
 //!   the only way to make one, and it ties the fd to its `Arc<VmFd>`.
 //!
+//! * `KVM_GET_ONE_REG`/`KVM_SET_ONE_REG` take a struct holding a *pointer* whose size the
+//!   register id encodes; [`get_one_reg`] and [`set_one_reg`] check the buffer against the id
+//!   before the call.
+//!
 //! This file holds `unsafe`: the `libc::ioctl` calls and `OwnedFd::from_raw_fd`. Each block
 //! says which kernel contract (api.rst) makes it sound.
 #![allow(unsafe_code)]
@@ -52,7 +56,9 @@ pub(crate) enum Value {}
 pub(crate) enum NewFd {}
 /// `ioctl(fd, req, &arg)` where the kernel only reads `*arg` (`_IOW`).
 pub(crate) struct Reads<T>(PhantomData<T>);
-/// `ioctl(fd, req, &mut arg)` where the kernel only writes `*arg` (`_IOR`).
+/// `ioctl(fd, req, &mut arg)` where the kernel only writes `*arg` (`_IOR`). (riscv64 makes no
+/// such call yet: its registers go through ONE_REG.)
+#[cfg_attr(target_arch = "riscv64", allow(dead_code))]
 pub(crate) struct Writes<T>(PhantomData<T>);
 
 impl ArgKind for NoArg {}
@@ -70,22 +76,10 @@ pub(crate) struct Ioctl<K: ArgKind> {
     kind: PhantomData<fn() -> K>,
 }
 
-/// The size field of a request code (`_IOC_SIZE`) for the encodings where it is bits 16..30
-/// (x86, arm64, riscv, s390); powerpc and mips use 13 bits.
+/// The size field of a request code (`_IOC_SIZE`) in the host's encoding (14 bits on x86,
+/// arm64, riscv, s390; 13 on powerpc and mips).
 const fn encoded_size(request: ioctl_num_type) -> usize {
-    #[cfg(any(
-        target_arch = "powerpc",
-        target_arch = "powerpc64",
-        target_arch = "mips"
-    ))]
-    const SIZE_BITS: u32 = 13;
-    #[cfg(not(any(
-        target_arch = "powerpc",
-        target_arch = "powerpc64",
-        target_arch = "mips"
-    )))]
-    const SIZE_BITS: u32 = 14;
-    ((request >> 16) & ((1 << SIZE_BITS) - 1)) as usize
+    abi::HOST_IOCTL_ENCODING.size_of(request as u32)
 }
 
 impl<K: ArgKind> Ioctl<K> {
@@ -108,6 +102,7 @@ impl<T> Ioctl<Reads<T>> {
     }
 }
 
+#[cfg_attr(target_arch = "riscv64", allow(dead_code))]
 impl<T> Ioctl<Writes<T>> {
     const fn writes(name: &'static str, request: ioctl_num_type) -> Self {
         assert!(
@@ -144,7 +139,8 @@ impl Ioctl<Value> {
 impl Ioctl<NewFd> {
     /// `ioctl(fd, request, value)` for requests that return a new file descriptor.
     fn call(&self, fd: BorrowedFd<'_>, value: c_ulong) -> Result<OwnedFd, Errno> {
-        // SAFETY: as for `Ioctl<Value>`: the argument is an integer, not a pointer.
+        // SAFETY: as for `Ioctl<Value>`: the kernel takes the argument as an integer (api.rst),
+        // not a pointer.
         let new_fd = check(unsafe { libc::ioctl(fd.as_raw_fd(), self.request, value) })?;
         // SAFETY: on success these requests return a freshly allocated descriptor that nothing
         // else owns (api.rst: "Returns: a VM fd" / "a vcpu fd"), so taking ownership is sound.
@@ -162,6 +158,7 @@ impl<T: Copy> Ioctl<Reads<T>> {
     }
 }
 
+#[cfg_attr(target_arch = "riscv64", allow(dead_code))]
 impl<T: Copy> Ioctl<Writes<T>> {
     /// `ioctl(fd, request, &mut arg)`: the kernel copies `size_of::<T>()` bytes out.
     pub(crate) fn call(&self, fd: BorrowedFd<'_>, arg: &mut T) -> Result<c_int, Errno> {
@@ -192,6 +189,10 @@ pub(crate) mod system {
 /// The ioctls of a VM fd that are safe whatever their argument.
 pub(crate) mod vm {
     use super::*;
+    /// `KVM_ARM_PREFERRED_TARGET`: the `kvm_vcpu_init` target for this host (arm64).
+    #[cfg(target_arch = "aarch64")]
+    pub(crate) const ARM_PREFERRED_TARGET: Ioctl<Writes<abi::kvm_vcpu_init>> =
+        Ioctl::writes("KVM_ARM_PREFERRED_TARGET", abi::KVM_ARM_PREFERRED_TARGET);
     /// `KVM_CHECK_EXTENSION` on a VM fd (`KVM_CAP_CHECK_EXTENSION_VM`): per-VM answers.
     pub(crate) const CHECK_EXTENSION: Ioctl<Value> =
         Ioctl::entry("KVM_CHECK_EXTENSION", abi::KVM_CHECK_EXTENSION);
@@ -205,6 +206,10 @@ pub(crate) mod vcpu {
     use super::*;
     /// `KVM_RUN`: runs the guest until the next exit, reported in the `kvm_run` mapping.
     pub(crate) const RUN: Ioctl<NoArg> = Ioctl::entry("KVM_RUN", abi::KVM_RUN);
+    /// `KVM_ARM_VCPU_INIT`: target and features; must precede any other vCPU ioctl (arm64).
+    #[cfg(target_arch = "aarch64")]
+    pub(crate) const ARM_VCPU_INIT: Ioctl<Reads<abi::kvm_vcpu_init>> =
+        Ioctl::reads("KVM_ARM_VCPU_INIT", abi::KVM_ARM_VCPU_INIT);
     /// `KVM_GET_REGS`: the general-purpose registers.
     #[cfg(target_arch = "x86_64")]
     pub(crate) const GET_REGS: Ioctl<Writes<abi::kvm_regs>> =
@@ -221,6 +226,61 @@ pub(crate) mod vcpu {
     #[cfg(target_arch = "x86_64")]
     pub(crate) const SET_SREGS: Ioctl<Reads<abi::kvm_sregs>> =
         Ioctl::reads("KVM_SET_SREGS", abi::KVM_SET_SREGS);
+}
+
+/// Why a `KVM_GET_ONE_REG`/`KVM_SET_ONE_REG` did not happen or failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OneRegError {
+    /// The buffer is not `KVM_REG_SIZE(id)` bytes; the ioctl was not made.
+    Size {
+        /// The size the register id encodes.
+        register: usize,
+    },
+    /// The kernel refused (an unknown id is `ENOENT` or `EINVAL`).
+    Kernel(Errno),
+}
+
+/// `ioctl(vcpu, KVM_GET_ONE_REG, &{ id, addr: value })`: the register's bytes, in the host's
+/// byte order, into `value`, which must be exactly `KVM_REG_SIZE(id)` bytes.
+pub(crate) fn get_one_reg(
+    vcpu: BorrowedFd<'_>,
+    id: u64,
+    value: &mut [u8],
+) -> Result<(), OneRegError> {
+    let register = abi::kvm_reg_size(id);
+    if value.len() != register {
+        return Err(OneRegError::Size { register });
+    }
+    let arg = abi::kvm_one_reg {
+        id,
+        addr: value.as_mut_ptr() as u64,
+    };
+    let ptr: *const abi::kvm_one_reg = &arg;
+    // SAFETY: the kernel reads one `kvm_one_reg` from `ptr` (a live local; the request's size is
+    // that struct's) and then writes at most `KVM_REG_SIZE(id)` bytes at `addr` (api.rst 4.69,
+    // "KVM_GET_ONE_REG"). `addr` is `value`, an exclusive borrow of exactly that many bytes
+    // (checked above), and any bytes are valid `u8`s.
+    let ret = unsafe { libc::ioctl(vcpu.as_raw_fd(), abi::KVM_GET_ONE_REG, ptr) };
+    check(ret).map(drop).map_err(OneRegError::Kernel)
+}
+
+/// `ioctl(vcpu, KVM_SET_ONE_REG, &{ id, addr: value })`: `value` must be exactly
+/// `KVM_REG_SIZE(id)` bytes, in the host's byte order.
+pub(crate) fn set_one_reg(vcpu: BorrowedFd<'_>, id: u64, value: &[u8]) -> Result<(), OneRegError> {
+    let register = abi::kvm_reg_size(id);
+    if value.len() != register {
+        return Err(OneRegError::Size { register });
+    }
+    let arg = abi::kvm_one_reg {
+        id,
+        addr: value.as_ptr() as u64,
+    };
+    let ptr: *const abi::kvm_one_reg = &arg;
+    // SAFETY: the kernel reads one `kvm_one_reg` from `ptr` (a live local) and then reads at
+    // most `KVM_REG_SIZE(id)` bytes from `addr` (api.rst 4.68, "KVM_SET_ONE_REG"); `addr` is
+    // `value`, a live borrow of exactly that many bytes (checked above). Nothing is written.
+    let ret = unsafe { libc::ioctl(vcpu.as_raw_fd(), abi::KVM_SET_ONE_REG, ptr) };
+    check(ret).map(drop).map_err(OneRegError::Kernel)
 }
 
 /// Why [`VmFd::create_vcpu`] failed: the ioctl, or mapping its `kvm_run` region.
@@ -347,6 +407,12 @@ impl VcpuFd {
     /// Borrows the fd for the ioctls of [`vcpu`].
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+
+    /// Borrows the fd of the VM this vCPU belongs to (arm64 asks it for the preferred target).
+    #[cfg(target_arch = "aarch64")]
+    pub(crate) fn vm_fd(&self) -> BorrowedFd<'_> {
+        self._vm.fd()
     }
 
     /// The `kvm_run` mapping, as shared with the threads that may stop this vCPU.

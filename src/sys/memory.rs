@@ -42,7 +42,8 @@ pub struct Mapping {
 // is a raw-pointer copy bounded by `len`, and no Rust reference into it is ever handed out, so
 // using or dropping it from another thread cannot create a data race in Rust's sense.
 unsafe impl Send for Mapping {}
-// SAFETY: as above; `&Mapping` only allows bounded volatile copies and reading `ptr`/`len`.
+// SAFETY: as above: a `Mapping` owns its range, and `&Mapping` only allows bounded volatile
+// copies and reading `ptr`/`len`.
 unsafe impl Sync for Mapping {}
 
 impl Mapping {

@@ -143,9 +143,20 @@ impl RunMapping {
     }
 }
 
-/// System page size; 4 KiB on every architecture rawkvm runs on today.
+/// The host's page size (`sysconf(_SC_PAGESIZE)`, read once): 4 KiB on x86, 4, 16 or 64 KiB on
+/// arm64, usually 64 KiB on ppc64le. Memory slots and the vCPU mapping's pages are multiples of
+/// it; 4096 if the C library cannot say.
 pub(crate) fn page_size() -> usize {
-    4096
+    static PAGE_SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE_SIZE.get_or_init(|| {
+        // SAFETY: `sysconf` has no preconditions and only reads system configuration;
+        // `_SC_PAGESIZE` is a name every Linux C library knows.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(size)
+            .ok()
+            .filter(|size| size.is_power_of_two())
+            .unwrap_or(4096)
+    })
 }
 
 /// Why a byte buffer cannot serve as a `kvm_run` page.

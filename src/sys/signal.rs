@@ -36,15 +36,15 @@ pub fn install_kick_handler() -> Result<(), Errno> {
     static INSTALLED: OnceLock<Result<(), Errno>> = OnceLock::new();
     *INSTALLED.get_or_init(|| {
         let handler: extern "C" fn(libc::c_int) = on_kick;
-        // SAFETY: an all-zero `sigaction` is a valid value (no flags, empty mask, no handler);
-        // the fields that matter are set below.
+        // SAFETY: the C library's `sigaction` is plain data for which all-zero is a valid value
+        // (no flags, empty mask, no handler); the fields that matter are set below.
         let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
         action.sa_sigaction = handler as libc::sighandler_t;
         // No SA_RESTART: KVM_RUN is never restarted anyway (HOST-NOTES.md), and blocking
         // calls elsewhere should see EINTR too. The mask is empty from zeroing.
         action.sa_flags = 0;
-        // SAFETY: `action` is a fully initialised `sigaction` whose handler is an
-        // async-signal-safe function (it does nothing); the old action is not asked for.
+        // SAFETY: POSIX asks for a valid `sigaction` and an async-signal-safe handler: `action`
+        // is fully initialised and its handler does nothing; the old action is not asked for.
         Errno::result(unsafe { libc::sigaction(kick_signal(), &action, std::ptr::null_mut()) })
             .map(drop)
     })
@@ -52,7 +52,7 @@ pub fn install_kick_handler() -> Result<(), Errno> {
 
 /// The calling thread, as `pthread_kill` names it.
 pub fn current_thread() -> libc::pthread_t {
-    // SAFETY: `pthread_self` has no preconditions and always succeeds.
+    // SAFETY: POSIX: `pthread_self` has no preconditions and always succeeds.
     unsafe { libc::pthread_self() }
 }
 

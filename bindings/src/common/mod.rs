@@ -1,6 +1,7 @@
 //! What `<linux/kvm.h>` defines the same way on every architecture: exit reasons and
 //! capabilities, the exit-data members of `kvm_run`, memory slots, dirty logs, coalesced MMIO,
-//! `KVM_ENABLE_CAP` and binary statistics.
+//! `KVM_ENABLE_CAP`, binary statistics, registers by id (`KVM_GET_ONE_REG`), multiprocessing
+//! state and in-kernel devices.
 //!
 //! Nothing here names an architecture's type; the parts of `kvm_run` that differ per architecture
 //! are filled in by the `kvm_run!` macro in each architecture module.
@@ -11,6 +12,7 @@ mod control;
 mod exits;
 mod exits_other;
 mod memory;
+mod one_reg;
 pub(crate) mod run;
 
 pub use caps::*;
@@ -19,6 +21,7 @@ pub use control::*;
 pub use exits::*;
 pub use exits_other::*;
 pub use memory::*;
+pub use one_reg::*;
 
 use crate::layout::StructLayout;
 
@@ -38,4 +41,9 @@ pub const COMMON_STRUCT_LAYOUTS: &[StructLayout] = &[
     kvm_interrupt::LAYOUT,
     kvm_hyperv_exit::LAYOUT,
     kvm_xen_exit::LAYOUT,
+    kvm_one_reg::LAYOUT,
+    kvm_reg_list::LAYOUT,
+    kvm_mp_state::LAYOUT,
+    kvm_create_device::LAYOUT,
+    kvm_device_attr::LAYOUT,
 ];

@@ -14,7 +14,7 @@
 /// ```text
 /// kvm_run! {
 ///     debug_arch: kvm_debug_exit_arch (size 32, align 8),
-///     sync_regs: kvm_sync_regs,
+///     sync_regs: kvm_sync_regs (align 8),  // the union `s` takes its alignment
 ///     fields_before_exit {},          // s390: `pub psw_mask: u64 => (32, "__u64"), ...`
 ///     exit at 32, kvm_valid_regs at 288, kvm_dirty_regs at 296, s at 304, size 2352,
 /// }
@@ -24,7 +24,7 @@
 macro_rules! kvm_run {
     (
         debug_arch: $debug_arch:ident (size $debug_size:literal, align $debug_align:literal),
-        sync_regs: $sync_regs:ident,
+        sync_regs: $sync_regs:ident (align $sync_align:literal),
         fields_before_exit { $($before_exit:tt)* },
         exit at $exit:literal, kvm_valid_regs at $valid:literal, kvm_dirty_regs at $dirty:literal,
         s at $s:literal, size $size:literal $(,)?
@@ -132,7 +132,7 @@ macro_rules! kvm_run {
             /// The union `s` at the end of `kvm_run`: registers synchronised on every exit
             /// (`KVM_CAP_SYNC_REGS`).
             #[derive(Clone, Copy)]
-            pub union kvm_run_s in "s" (size 2048, align 8, zeroed by padding) {
+            pub union kvm_run_s in "s" (size 2048, align $sync_align, zeroed by padding) {
                 /// The architecture's register sets, selected by `kvm_valid_regs` and
                 /// `kvm_dirty_regs`.
                 pub regs: $sync_regs => (0, "struct kvm_sync_regs"),

@@ -2,8 +2,8 @@
 //! and the x86 ioctls.
 //!
 //! This module compiles on every host (nothing in it is `cfg`-gated), so its layouts can be
-//! checked anywhere; the crate root re-exports it only on x86-64 hosts. Request codes use the
-//! host's ioctl encoding, which for x86's generic encoding is right on any generic-encoding host.
+//! checked anywhere; the crate root re-exports it only on x86-64 hosts. Request codes are
+//! computed in x86's (generic) ioctl encoding whatever the host.
 
 mod cpuid_msrs;
 mod ioctls;
@@ -13,14 +13,14 @@ pub use cpuid_msrs::*;
 pub use ioctls::*;
 pub use regs::*;
 
-use crate::common::{self, run::kvm_run};
-use crate::ioctls::{COMMON_IOCTLS, IoctlInfo, grouped_by_level};
-use crate::layout::{StructLayout, concat};
+use crate::common::run::kvm_run;
+use crate::ioctls::IoctlEncoding;
+use crate::layout::StructLayout;
 use crate::names::named_constants;
 
 kvm_run! {
     debug_arch: kvm_debug_exit_arch (size 32, align 8),
-    sync_regs: kvm_sync_regs,
+    sync_regs: kvm_sync_regs (align 8),
     fields_before_exit {},
     exit at 32, kvm_valid_regs at 288, kvm_dirty_regs at 296, s at 304, size 2352,
 }
@@ -69,21 +69,17 @@ const X86_STRUCT_LAYOUTS: &[StructLayout] = &[
     kvm_msr_filter::LAYOUT,
 ];
 
-/// Every kernel-named struct of the x86-64 ABI this crate defines, `kvm_run` first: the x86
-/// structs, then the architecture-neutral ones. Field order is declaration order; `kvm_run`
-/// lists each exit-union member and its fields (`io`, `io.direction`, ...).
-pub const STRUCT_LAYOUTS: &[StructLayout] = &concat::<
-    StructLayout,
-    { X86_STRUCT_LAYOUTS.len() + common::COMMON_STRUCT_LAYOUTS.len() },
->(X86_STRUCT_LAYOUTS, common::COMMON_STRUCT_LAYOUTS);
-
-/// Every ioctl this crate defines for x86-64, grouped by fd level: system, then VM, then vCPU.
-pub const IOCTLS: &[IoctlInfo] =
-    &grouped_by_level::<{ COMMON_IOCTLS.len() + X86_IOCTLS.len() }>(COMMON_IOCTLS, X86_IOCTLS);
+crate::arches::arch_tables!(
+    "x86-64",
+    IoctlEncoding::Generic,
+    X86_STRUCT_LAYOUTS,
+    X86_IOCTLS
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ioctls::COMMON_IOCTLS;
 
     #[test]
     fn kvm_run_layout_has_the_exit_members() {

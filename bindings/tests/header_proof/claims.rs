@@ -1,0 +1,205 @@
+//! What the Rust side claims for each architecture: its layouts and ioctls (from
+//! `rawkvm_bindings::ARCHES`), and its constants, by table.
+
+use rawkvm_bindings::{self as abi, IoctlInfo, StructLayout};
+
+/// A constant as the Rust side defines it.
+pub struct Constant {
+    /// The table it is listed in (`EXIT_REASONS`), or `other`.
+    pub table: &'static str,
+    /// The kernel's name, `#define`d by the header.
+    pub name: &'static str,
+    /// Its value.
+    pub value: i128,
+    /// The Linux version that gave it this value, when an older header defines it differently
+    /// (it is then compared only with headers at least that new).
+    pub since: Option<&'static str>,
+}
+
+/// A value the header computes with a macro rather than `#define`s under a name of its own
+/// (register ids such as `KVM_REG_ARM_CORE_REG(regs.pc)`).
+pub struct Expression {
+    /// The Rust name.
+    pub name: &'static str,
+    /// The C expression that must equal it.
+    pub c: &'static str,
+    /// Its value.
+    pub value: i128,
+}
+
+/// What one architecture's Rust definitions claim.
+pub struct Claims {
+    /// `target_arch` name, as in `ARCHES`.
+    pub arch: &'static str,
+    /// Every struct.
+    pub layouts: &'static [StructLayout],
+    /// Every ioctl, in the architecture's encoding.
+    pub ioctls: &'static [IoctlInfo],
+    /// Named constants.
+    pub constants: Vec<Constant>,
+    /// Values computed by C macros.
+    pub expressions: Vec<Expression>,
+}
+
+/// Rows of named tables, then single constants, each as a [`Constant`].
+macro_rules! constants {
+    (tables: [$($table:path),* $(,)?], single: [$($single:path),* $(,)?] $(,)?) => {{
+        let mut constants = Vec::new();
+        $(
+            for &(value, name) in $table {
+                constants.push(Constant { table: last_segment(stringify!($table)), name,
+                    value: value as i128, since: None });
+            }
+        )*
+        $(
+            constants.push(Constant {
+                table: "other",
+                name: last_segment(stringify!($single)),
+                value: $single as i128,
+                since: None,
+            });
+        )*
+        constants
+    }};
+}
+
+/// `abi::aarch64::ARM_TARGETS` -> `ARM_TARGETS`.
+fn last_segment(path: &'static str) -> &'static str {
+    path.rsplit("::").next().unwrap_or(path).trim()
+}
+
+/// Pairs each `(name, C expression)` with the value of the named row of `table`.
+fn expressions(
+    table: &'static [(u64, &'static str)],
+    c: &'static [(&'static str, &'static str)],
+) -> Vec<Expression> {
+    c.iter()
+        .map(|&(name, c)| {
+            let value = table
+                .iter()
+                .find(|row| row.1 == name)
+                .unwrap_or_else(|| panic!("{name} has a C expression but no Rust value"))
+                .0;
+            Expression {
+                name,
+                c,
+                value: value.into(),
+            }
+        })
+        .collect()
+}
+
+/// The constants every architecture's `<linux/kvm.h>` defines.
+fn common_constants() -> Vec<Constant> {
+    constants! {
+        tables: [
+            abi::EXIT_REASONS, abi::CAPABILITIES, abi::INTERNAL_ERRORS, abi::SYSTEM_EVENTS,
+            abi::MSR_EXIT_REASONS, abi::MEMORY_FLAGS, abi::GUEST_DEBUG_FLAGS, abi::STATS_FLAGS,
+            abi::REG_ARCHES, abi::REG_SIZES, abi::MP_STATES,
+        ],
+        single: [
+            abi::KVM_API_VERSION, abi::KVMIO, abi::SYNC_REGS_SIZE_BYTES, abi::KVM_EXIT_IO_IN,
+            abi::KVM_EXIT_IO_OUT, abi::KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES,
+            abi::KVM_MSR_EXIT_REASON_VALID_MASK, abi::KVM_NOTIFY_CONTEXT_INVALID,
+            abi::KVM_MEMORY_EXIT_FLAG_PRIVATE, abi::KVM_EXIT_ARM_SEA_FLAG_GPA_VALID,
+            abi::KVM_EXIT_HYPERV_SYNIC, abi::KVM_EXIT_HYPERV_HCALL, abi::KVM_EXIT_HYPERV_SYNDBG,
+            abi::KVM_EXIT_XEN_HCALL, abi::KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+            abi::KVM_DIRTY_LOG_INITIALLY_SET, abi::KVM_REG_SIZE_SHIFT,
+        ],
+    }
+}
+
+/// The claims for the architecture `arch` (a name in `ARCHES`).
+pub fn claims_for(arch: &str) -> Claims {
+    let described = abi::arch_abi(arch).unwrap_or_else(|| panic!("{arch} is not in ARCHES"));
+    let mut constants = common_constants();
+    let mut expressions_ = Vec::new();
+    match arch {
+        "x86_64" => {
+            use abi::x86_64 as x86;
+            constants.extend(constants! {
+                tables: [
+                    x86::X86_GUEST_DEBUG_FLAGS, x86::X86_VCPU_EVENT_FLAGS, x86::X86_SYNC_REGS,
+                    x86::X86_RUN_FLAGS, x86::CPUID_FLAGS, x86::MSR_FILTER_RANGE_FLAGS,
+                    x86::MSR_FILTER_FLAGS, x86::VCPU_MMAP_PAGE_OFFSETS,
+                ],
+                single: [
+                    x86::KVM_NR_INTERRUPTS, x86::KVM_SYNC_X86_VALID_FIELDS,
+                    x86::KVM_MSR_FILTER_MAX_RANGES, x86::KVM_MSR_FILTER_MAX_BITMAP_SIZE,
+                ],
+            });
+        }
+        "aarch64" => {
+            use abi::aarch64 as arm;
+            constants.extend(constants! {
+                tables: [
+                    arm::ARM_TARGETS, arm::ARM_VCPU_FEATURES, arm::ARM64_REG_FIELDS,
+                    arm::ARM64_PSTATE_BITS, arm::ARM64_GUEST_DEBUG_FLAGS,
+                    arm::ARM64_DEVICE_IRQ_LEVELS, arm::VCPU_MMAP_PAGE_OFFSETS,
+                ],
+                single: [
+                    arm::KVM_NR_SPSR, arm::KVM_ARM_MAX_DBG_REGS,
+                    arm::KVM_VM_TYPE_ARM_IPA_SIZE_MASK, arm::KVM_DEBUG_ARCH_HSR_HIGH_VALID,
+                ],
+            });
+            // Ids the header #defines by name are constants; the rest are expressions.
+            let (named, computed): (Vec<_>, Vec<_>) = arm::ARM64_REG_IDS
+                .iter()
+                .partition(|row| row.1.starts_with("KVM_"));
+            constants.extend(named.into_iter().map(|&(value, name)| Constant {
+                table: "ARM64_REG_IDS",
+                name,
+                value: value.into(),
+                since: None,
+            }));
+            assert_eq!(computed.len(), arm::ARM64_REG_ID_EXPRESSIONS.len());
+            expressions_ = expressions(arm::ARM64_REG_IDS, arm::ARM64_REG_ID_EXPRESSIONS);
+        }
+        "riscv64" => {
+            use abi::riscv64 as rv;
+            constants.extend(constants! {
+                tables: [
+                    rv::RISCV_REG_FIELDS, rv::RISCV_MODES, rv::RISCV_INTERRUPT_LEVELS,
+                    rv::RISCV_TIMER_STATES, rv::VCPU_MMAP_PAGE_OFFSETS,
+                ],
+                single: [],
+            });
+            expressions_ = expressions(rv::RISCV_REG_IDS, rv::RISCV_REG_ID_EXPRESSIONS);
+        }
+        "s390x" => {
+            use abi::s390x as s390;
+            constants.extend(constants! {
+                tables: [s390::S390_SYNC_REGS, s390::S390_REG_IDS, s390::S390_RESET_FLAGS],
+                single: [s390::KVM_VM_S390_UCONTROL, s390::KVM_S390_SIE_PAGE_OFFSET],
+            });
+        }
+        "powerpc64" => {
+            use abi::powerpc64 as ppc;
+            constants.extend(constants! {
+                tables: [ppc::PPC_INTERRUPT_LEVELS, ppc::PPC_REG_IDS],
+                single: [ppc::KVM_VM_PPC_HV, ppc::KVM_VM_PPC_PR],
+            });
+        }
+        other => panic!("no constant tables listed for {other}"),
+    }
+    // Values that changed after Linux 6.1: `<linux/kvm.h>` defaults KVM_DIRTY_LOG_PAGE_OFFSET
+    // to 0 until the architecture supports the dirty ring (arm64 from 6.2; riscv later, so the
+    // newest version is given: an older header is then reported unchecked, never mismatched).
+    let changed: &[(&str, &str)] = match arch {
+        "aarch64" => &[("KVM_DIRTY_LOG_PAGE_OFFSET", "6.2")],
+        "riscv64" => &[("KVM_DIRTY_LOG_PAGE_OFFSET", "6.18")],
+        _ => &[],
+    };
+    for constant in &mut constants {
+        if let Some(&(_, version)) = changed.iter().find(|(name, _)| *name == constant.name) {
+            constant.since = Some(version);
+        }
+    }
+    Claims {
+        arch: described.name,
+        layouts: described.structs,
+        ioctls: described.ioctls,
+        constants,
+        expressions: expressions_,
+    }
+}
