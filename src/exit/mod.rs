@@ -289,6 +289,29 @@ pub enum Exit<'a> {
     Unknown(u32),
 }
 
+/// The instruction KVM failed to emulate, from the data of a `KVM_EXIT_INTERNAL_ERROR` with
+/// suberror `KVM_INTERNAL_ERROR_EMULATION`, if KVM included it: the `emulation_failure`
+/// overlay puts `flags` in `data[0]` and, with
+/// `KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES`, `insn_size` and 15 `insn_bytes` in
+/// the next 16 bytes. Returns the bytes and how many are valid.
+pub fn emulation_failure_instruction(suberror: u32, data: &[u64]) -> Option<([u8; 15], usize)> {
+    if suberror != abi::KVM_INTERNAL_ERROR_EMULATION {
+        return None;
+    }
+    let [flags, low, high, ..] = *data else {
+        return None;
+    };
+    if flags & abi::KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES == 0 {
+        return None;
+    }
+    let mut overlay = [0u8; 16];
+    overlay[..8].copy_from_slice(&low.to_le_bytes());
+    overlay[8..].copy_from_slice(&high.to_le_bytes());
+    let mut bytes = [0u8; 15];
+    bytes.copy_from_slice(&overlay[1..]);
+    Some((bytes, usize::from(overlay[0]).min(15)))
+}
+
 impl Exit<'_> {
     /// The `KVM_EXIT_*` number this exit was decoded from.
     pub fn reason(&self) -> u32 {

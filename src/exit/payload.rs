@@ -251,8 +251,8 @@ impl Exit<'_> {
             }
             Exit::Io(io) => {
                 v.item("direction", Value::Word(io.direction.name()), member(f::IO_DIRECTION));
-                v.hex("port", io.port, f::IO_PORT);
                 v.dec("size", io.size, f::IO_SIZE);
+                v.hex("port", io.port, f::IO_PORT);
                 v.dec("count", io.count, f::IO_COUNT);
                 v.hex("data_offset", io.data_offset, f::IO_DATA_OFFSET);
                 let source = Source::Data {

@@ -425,3 +425,18 @@ fn x86_debug_exits_carry_their_registers() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn emulation_failures_give_their_instruction_bytes_when_flagged() {
+    let emulation = abi::KVM_INTERNAL_ERROR_EMULATION;
+    // flags = 1, insn_size = 3, insn_bytes = ea 10 00 ...
+    let low = u64::from_le_bytes([3, 0xEA, 0x10, 0x00, 0, 0, 0, 0]);
+    let (bytes, len) = emulation_failure_instruction(emulation, &[1, low, 0]).unwrap();
+    assert_eq!(&bytes[..len], [0xEA, 0x10, 0x00]);
+    assert_eq!(emulation_failure_instruction(emulation, &[0, low, 0]), None);
+    assert_eq!(emulation_failure_instruction(emulation, &[1, low]), None);
+    assert_eq!(emulation_failure_instruction(2, &[1, low, 0]), None);
+    let huge = u64::from_le_bytes([0xFF, 1, 2, 3, 4, 5, 6, 7]);
+    let (_, len) = emulation_failure_instruction(emulation, &[1, huge, 0]).unwrap();
+    assert_eq!(len, 15, "insn_size is clamped to the 15 bytes there are");
+}

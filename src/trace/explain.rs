@@ -260,13 +260,23 @@ pub fn push_sentence(out: &mut Vec<u8>, exit: &Exit<'_>, dispatch: Option<Dispat
                 )
             }
         }
-        Exit::InternalError { suberror, data } => write!(
-            out,
-            "KVM gave up on the guest: {} (suberror {suberror}), with {} data word{}.",
-            abi::internal_error_name(*suberror).unwrap_or("an unknown internal error"),
-            data.len(),
-            plural(data.len() as u64)
-        ),
+        Exit::InternalError { suberror, data } => {
+            let _ = write!(
+                out,
+                "KVM gave up on the guest: {} (suberror {suberror}), with {} data word{}",
+                abi::internal_error_name(*suberror).unwrap_or("an unknown internal error"),
+                data.len(),
+                plural(data.len() as u64)
+            );
+            match crate::exit::emulation_failure_instruction(*suberror, data) {
+                Some((bytes, len)) => {
+                    out.extend_from_slice(b"; the instruction's bytes were ");
+                    push_hex_bytes(out, &bytes[..len]);
+                    write!(out, ".")
+                }
+                None => write!(out, "."),
+            }
+        }
         Exit::SystemEvent { event_type, .. } => write!(
             out,
             "The guest asked for a system event: {}.",
