@@ -2,8 +2,8 @@
 //! took, kept in a fixed ring and printed when a run ends in a guest fault.
 //!
 //! Exits borrow the `kvm_run` page, so the recorder keeps an owned copy of each payload
-//! ([`Exit::visit`] items, data cut to [`KEPT_BYTES`] bytes). The ring is allocated once;
-//! recording an exit copies a few hundred bytes and allocates nothing.
+//! ([`Exit::visit`] items, data cut to [`KEPT_BYTES`] bytes and [`KEPT_WORDS`] words) in a
+//! ring allocated once: recording an exit writes its slot in place and allocates nothing.
 
 use std::io::{self, Write};
 
@@ -12,89 +12,112 @@ use crate::exit::{Exit, Item, Source, Value};
 
 /// How many exits the recorder keeps.
 pub const CAPACITY: usize = 32;
-/// Data bytes kept per item (the text trace shows at most this many anyway).
+/// Data bytes kept per exit (the text trace shows at most this many anyway).
 pub const KEPT_BYTES: usize = super::text::MAX_SHOWN_BYTES;
 /// Payload items kept per exit (the most any exit has is 7).
 const MAX_ITEMS: usize = 8;
-/// Data words kept per item (`internal.data` has at most 16).
-const KEPT_WORDS: usize = 16;
+/// Data words kept per exit (`internal.data` has at most 16).
+pub const KEPT_WORDS: usize = 16;
 
-/// A [`Value`] that owns its data.
+/// A payload value as kept: plain values as they are, data as a range of the record's own
+/// buffers.
 #[derive(Debug, Clone, Copy)]
-enum OwnedValue {
+enum Kept {
     Plain(Value<'static>),
-    Bytes { head: [u8; KEPT_BYTES], len: usize },
-    Words { head: [u64; KEPT_WORDS], len: usize },
+    Bytes { start: usize, len: usize },
+    Words { start: usize, len: usize },
 }
 
-#[derive(Debug, Clone, Copy)]
-struct OwnedItem {
-    label: &'static str,
-    value: OwnedValue,
-    source: Source,
-}
-
-impl OwnedItem {
-    fn capture(item: &Item<'_>) -> OwnedItem {
-        let value = match item.value {
-            Value::Bytes(bytes) => {
-                let mut head = [0; KEPT_BYTES];
-                let len = bytes.len().min(KEPT_BYTES);
-                head[..len].copy_from_slice(&bytes[..len]);
-                OwnedValue::Bytes { head, len }
-            }
-            Value::Words(words) => {
-                let mut head = [0; KEPT_WORDS];
-                let len = words.len().min(KEPT_WORDS);
-                head[..len].copy_from_slice(&words[..len]);
-                OwnedValue::Words { head, len }
-            }
-            Value::Hex(v) => OwnedValue::Plain(Value::Hex(v)),
-            Value::Dec(v) => OwnedValue::Plain(Value::Dec(v)),
-            Value::Bool(v) => OwnedValue::Plain(Value::Bool(v)),
-            Value::Word(v) => OwnedValue::Plain(Value::Word(v)),
-            Value::Enum { value, name } => OwnedValue::Plain(Value::Enum { value, name }),
-            Value::Hardware {
-                value,
-                entry_failure,
-            } => OwnedValue::Plain(Value::Hardware {
-                value,
-                entry_failure,
-            }),
-        };
-        OwnedItem {
-            label: item.label,
-            value,
-            source: item.source,
-        }
-    }
-
-    fn item(&self) -> Item<'_> {
-        let value = match &self.value {
-            OwnedValue::Plain(value) => *value,
-            OwnedValue::Bytes { head, len } => Value::Bytes(&head[..*len]),
-            OwnedValue::Words { head, len } => Value::Words(&head[..*len]),
-        };
-        Item {
-            label: self.label,
-            value,
-            source: self.source,
-        }
-    }
-}
-
-/// One recorded exit.
+/// One recorded exit. Its data lives in fixed arrays, so recording writes in place.
 #[derive(Debug, Clone, Copy)]
 struct Record {
     header: LineHeader,
     reason: u32,
-    items: [Option<OwnedItem>; MAX_ITEMS],
+    len: usize,
+    items: [(&'static str, Kept); MAX_ITEMS],
+    bytes: [u8; KEPT_BYTES],
+    bytes_used: usize,
+    words: [u64; KEPT_WORDS],
+    words_used: usize,
+}
+
+impl Record {
+    const EMPTY: Record = Record {
+        header: LineHeader {
+            seq: 0,
+            vcpu: 0,
+            run_ns: 0,
+            dispatch: None,
+        },
+        reason: 0,
+        len: 0,
+        items: [("", Kept::Plain(Value::Bool(false))); MAX_ITEMS],
+        bytes: [0; KEPT_BYTES],
+        bytes_used: 0,
+        words: [0; KEPT_WORDS],
+        words_used: 0,
+    };
+
+    fn keep(&mut self, item: &Item<'_>) {
+        let kept = match item.value {
+            Value::Bytes(bytes) => {
+                let start = self.bytes_used;
+                let len = bytes.len().min(KEPT_BYTES - start);
+                self.bytes[start..start + len].copy_from_slice(&bytes[..len]);
+                self.bytes_used += len;
+                Kept::Bytes { start, len }
+            }
+            Value::Words(words) => {
+                let start = self.words_used;
+                let len = words.len().min(KEPT_WORDS - start);
+                self.words[start..start + len].copy_from_slice(&words[..len]);
+                self.words_used += len;
+                Kept::Words { start, len }
+            }
+            Value::Hex(v) => Kept::Plain(Value::Hex(v)),
+            Value::Dec(v) => Kept::Plain(Value::Dec(v)),
+            Value::Bool(v) => Kept::Plain(Value::Bool(v)),
+            Value::Word(v) => Kept::Plain(Value::Word(v)),
+            Value::Enum { value, name } => Kept::Plain(Value::Enum { value, name }),
+            Value::Hardware {
+                value,
+                entry_failure,
+            } => Kept::Plain(Value::Hardware {
+                value,
+                entry_failure,
+            }),
+        };
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = (item.label, kept);
+            self.len += 1;
+        }
+    }
+
+    fn item(&self, index: usize) -> Option<Item<'_>> {
+        let &(label, kept) = self.items[..self.len].get(index)?;
+        let value = match kept {
+            Kept::Plain(value) => value,
+            Kept::Bytes { start, len } => Value::Bytes(&self.bytes[start..start + len]),
+            Kept::Words { start, len } => Value::Words(&self.words[start..start + len]),
+        };
+        // The source is not kept: the recorder prints values, not offsets.
+        let source = Source::Data {
+            name: label,
+            offset: 0,
+            len: 0,
+        };
+        Some(Item {
+            label,
+            value,
+            source,
+        })
+    }
 }
 
 /// The last [`CAPACITY`] exits of one vCPU.
 #[derive(Debug)]
 pub struct FlightRecorder {
-    ring: Box<[Option<Record>; CAPACITY]>,
+    ring: Box<[Record; CAPACITY]>,
     /// Exits recorded so far; the next goes to `recorded % CAPACITY`.
     recorded: u64,
 }
@@ -102,7 +125,7 @@ pub struct FlightRecorder {
 impl Default for FlightRecorder {
     fn default() -> Self {
         FlightRecorder {
-            ring: Box::new([None; CAPACITY]),
+            ring: Box::new([Record::EMPTY; CAPACITY]),
             recorded: 0,
         }
     }
@@ -111,20 +134,13 @@ impl Default for FlightRecorder {
 impl FlightRecorder {
     /// Keeps `exit`, dropping the oldest if the ring is full.
     pub fn record(&mut self, header: LineHeader, exit: &Exit<'_>) {
-        let mut items = [None; MAX_ITEMS];
-        let mut next = 0;
-        exit.visit(&mut |item| {
-            if let Some(slot) = items.get_mut(next) {
-                *slot = Some(OwnedItem::capture(&item));
-                next += 1;
-            }
-        });
-        let slot = (self.recorded % CAPACITY as u64) as usize;
-        self.ring[slot] = Some(Record {
-            header,
-            reason: exit.reason(),
-            items,
-        });
+        let record = &mut self.ring[(self.recorded % CAPACITY as u64) as usize];
+        record.header = header;
+        record.reason = exit.reason();
+        record.len = 0;
+        record.bytes_used = 0;
+        record.words_used = 0;
+        exit.visit(&mut |item| record.keep(&item));
         self.recorded += 1;
     }
 
@@ -139,15 +155,14 @@ impl FlightRecorder {
         let mut lines = Vec::new();
         for age in (0..kept).rev() {
             let index = ((self.recorded - 1 - age) % CAPACITY as u64) as usize;
-            if let Some(record) = &self.ring[index] {
-                let mut line = Vec::new();
-                push_header_start(&mut line, &record.header, record.reason);
-                for item in record.items.iter().flatten() {
-                    push_item(&mut line, &item.item());
-                }
-                push_header_end(&mut line, &record.header);
-                lines.push(String::from_utf8_lossy(&line).trim_end().to_string());
+            let record = &self.ring[index];
+            let mut line = Vec::new();
+            push_header_start(&mut line, &record.header, record.reason);
+            for item in (0..record.len).filter_map(|i| record.item(i)) {
+                push_item(&mut line, &item);
             }
+            push_header_end(&mut line, &record.header);
+            lines.push(String::from_utf8_lossy(&line).trim_end().to_string());
         }
         lines
     }
