@@ -62,7 +62,9 @@ pub struct Stat {
 impl Stat {
     /// The value of a counter (the sum of the buckets, for a histogram).
     pub fn total(&self) -> u64 {
-        self.values.iter().fold(0u64, |sum, &v| sum.saturating_add(v))
+        self.values
+            .iter()
+            .fold(0u64, |sum, &v| sum.saturating_add(v))
     }
 }
 
@@ -209,7 +211,9 @@ fn parse_descriptor(entry: &[u8], name_size: usize) -> Result<Descriptor, StatsE
     let count = u16_at(entry, 6).ok_or_else(short)?;
     let offset = u32_at(entry, 8).ok_or_else(short)?;
     if count > MAX_VALUES {
-        return Err(StatsError::Malformed("a statistic has more than 1024 values"));
+        return Err(StatsError::Malformed(
+            "a statistic has more than 1024 values",
+        ));
     }
     let name = entry
         .get(DESC_SIZE..DESC_SIZE + name_size)
@@ -252,7 +256,14 @@ mod tests {
         let stride = DESC_SIZE as u32 + name_size;
         let data_offset = desc_offset + stride * stats.len() as u32;
         let mut out = Vec::new();
-        for v in [0, name_size, stats.len() as u32, id_offset, desc_offset, data_offset] {
+        for v in [
+            0,
+            name_size,
+            stats.len() as u32,
+            id_offset,
+            desc_offset,
+            data_offset,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         let mut id = b"kvm-1/vcpu-0".to_vec();

@@ -97,7 +97,10 @@ fn machine(kvm: &Kvm, name: &str) -> Machine {
 }
 
 /// Runs `machine` to the end with `handler`; the events, and what ended the run.
-fn run<H: IoHandler>(machine: &mut Machine, handler: &mut H) -> (Vec<Event>, Result<Outcome, Error>) {
+fn run<H: IoHandler>(
+    machine: &mut Machine,
+    handler: &mut H,
+) -> (Vec<Event>, Result<Outcome, Error>) {
     let mut events = Events::default();
     let outcome = machine.run(handler, &mut events);
     (events.0, outcome)
@@ -221,7 +224,11 @@ fn rep_outsb_prints_its_message() {
     assert_eq!(sent, message);
     assert_eq!(events.last(), Some(&Event::Seen(Seen::Hlt)));
     if backend() == "kvm_pvm" {
-        assert_eq!(events.len(), message.len() + 1, "PVM: one exit per byte (measured)");
+        assert_eq!(
+            events.len(),
+            message.len() + 1,
+            "PVM: one exit per byte (measured)"
+        );
     }
 }
 
@@ -237,11 +244,26 @@ fn rep_insb_of_8192_bytes_fills_every_byte() {
     assert_eq!(console, b"insb: 001FE000\n");
     let ins: Vec<&Event> = events
         .iter()
-        .filter(|e| matches!(e, Event::Seen(Seen::Io { direction: IoDirection::In, .. })))
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Seen(Seen::Io {
+                    direction: IoDirection::In,
+                    ..
+                })
+            )
+        })
         .collect();
     let mut total = 0;
     for event in &ins {
-        let Event::Seen(Seen::Io { port, size, count, data, .. }) = event else {
+        let Event::Seen(Seen::Io {
+            port,
+            size,
+            count,
+            data,
+            ..
+        }) = event
+        else {
             unreachable!()
         };
         assert_eq!((*port, *size), (PATTERN_PORT, 1));
@@ -297,7 +319,9 @@ fn in_from_an_unhandled_port_reads_all_ones_never_stale_bytes() {
 
 /// The value the guest assembles from the test devices' MMIO bytes at `gpa..gpa + len`.
 fn assembled(gpa: u64, len: u64) -> u64 {
-    (0..len).fold(0, |value, i| value | u64::from(mmio_byte(gpa + i)) << (8 * i))
+    (0..len).fold(0, |value, i| {
+        value | u64::from(mmio_byte(gpa + i)) << (8 * i)
+    })
 }
 
 #[test]
@@ -399,10 +423,12 @@ fn a_triple_fault_is_a_shutdown_exit_and_a_guest_fault() {
     assert_eq!(events, [Event::Other(rawkvm::bindings::KVM_EXIT_SHUTDOWN)]);
     assert!(console.is_empty());
     match outcome {
-        Err(error @ Error::GuestFault {
-            vcpu: 0,
-            fault: GuestFault::Shutdown,
-        }) => assert_eq!(error.exit_status(), 6),
+        Err(
+            error @ Error::GuestFault {
+                vcpu: 0,
+                fault: GuestFault::Shutdown,
+            },
+        ) => assert_eq!(error.exit_status(), 6),
         other => panic!("{other:?}"),
     }
 }
@@ -415,7 +441,10 @@ fn code_in_unbacked_memory_is_an_emulation_failure() {
     say_backend("code_in_unbacked_memory_is_an_emulation_failure");
     let mut machine = machine(&kvm, "emulation_failure");
     let (events, outcome) = run(&mut machine, &mut Devices::new(Vec::new()));
-    assert_eq!(events, [Event::Other(rawkvm::bindings::KVM_EXIT_INTERNAL_ERROR)]);
+    assert_eq!(
+        events,
+        [Event::Other(rawkvm::bindings::KVM_EXIT_INTERNAL_ERROR)]
+    );
     match outcome {
         Err(Error::GuestFault {
             fault: GuestFault::InternalError { suberror: 1, data },
@@ -423,7 +452,10 @@ fn code_in_unbacked_memory_is_an_emulation_failure() {
         }) => {
             assert!(data.len() <= 16);
             if backend() == "kvm_pvm" {
-                assert!(matches!(data.len(), 6 | 8), "measured ndata 6 or 8: {data:x?}");
+                assert!(
+                    matches!(data.len(), 6 | 8),
+                    "measured ndata 6 or 8: {data:x?}"
+                );
             }
         }
         other => panic!("{other:?}"),
@@ -525,10 +557,18 @@ fn mutate_reports_its_counter_and_leaves_its_registers() {
     assert_eq!(events, expected);
     let regs = machine.vcpus_mut()[0].regs().unwrap();
     assert_eq!(
-        (regs.rax as u32, regs.rbx as u32, regs.rcx as u32, regs.rdx as u32),
+        (
+            regs.rax as u32,
+            regs.rbx as u32,
+            regs.rcx as u32,
+            regs.rdx as u32
+        ),
         (1, 0xB0B0_B0B0, 0xC1C1_C1C1, 0xD0D0_D0D0)
     );
-    assert_eq!((regs.rbp as u32, regs.rdi as u32, regs.rsp as u16), (0x0BAD_F00D, 0xD1D1_D1D1, 0x0E00));
+    assert_eq!(
+        (regs.rbp as u32, regs.rdi as u32, regs.rsp as u16),
+        (0x0BAD_F00D, 0xD1D1_D1D1, 0x0E00)
+    );
     let mut word = [0u8; 4];
     machine.vm().memory().read(0x8000, &mut word).unwrap();
     assert_eq!(u32::from_le_bytes(word), 0xC0FF_EE01);

@@ -90,15 +90,34 @@ fn get<T: Copy + Default>(vcpu: &Vcpu, ioctl: &Ioctl<Writes<T>>) -> Result<T, Er
     Ok(value)
 }
 
-/// `ioctl(vcpu, SET, &value)` for a register-writing ioctl.
-fn set<T: Copy>(vcpu: &Vcpu, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
+/// `ioctl(vcpu, REQUEST, &value)` for an ioctl that passes a value in; `error` names the
+/// failure.
+fn put<T: Copy>(
+    vcpu: &Vcpu,
+    ioctl: &Ioctl<Reads<T>>,
+    value: &T,
+    error: fn(&'static str, nix::errno::Errno) -> Error,
+) -> Result<(), Error> {
     ioctl
         .call(vcpu.fd(), value)
         .map(drop)
-        .map_err(|errno| Error::SetRegisters {
-            ioctl: ioctl.name,
-            errno,
-        })
+        .map_err(|errno| error(ioctl.name, errno))
+}
+
+/// `ioctl(vcpu, SET, &value)` for a register-writing ioctl.
+fn set<T: Copy>(vcpu: &Vcpu, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
+    put(vcpu, ioctl, value, |ioctl, errno| Error::SetRegisters {
+        ioctl,
+        errno,
+    })
+}
+
+/// `ioctl(vcpu, REQUEST, &value)` for an ioctl that is not a register write.
+fn call<T: Copy>(vcpu: &Vcpu, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
+    put(vcpu, ioctl, value, |ioctl, errno| Error::Ioctl {
+        ioctl,
+        errno,
+    })
 }
 
 impl Vcpu {
@@ -159,17 +178,6 @@ impl Vcpu {
         self.run_page().set(REQUEST_INTERRUPT_WINDOW.field, 0);
         Ok(())
     }
-}
-
-/// `ioctl(vcpu, REQUEST, &value)` for an ioctl that is not a register write.
-fn call<T: Copy>(vcpu: &Vcpu, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
-    ioctl
-        .call(vcpu.fd(), value)
-        .map(drop)
-        .map_err(|errno| Error::Ioctl {
-            ioctl: ioctl.name,
-            errno,
-        })
 }
 
 /// Puts `vcpu` in real mode at `entry`, with `ESI` = `index` and the other general registers 0.

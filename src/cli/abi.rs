@@ -18,8 +18,8 @@ use std::fmt::Write as _;
 
 use rawkvm::bindings::{self as abi, ArchAbi, FdLevel, IoctlDirection, IoctlInfo, StructLayout};
 use rawkvm::error::{Error, status};
-use rawkvm::trace::json::{push_key, push_string};
-use rawkvm::trace::text::push_dec;
+use rawkvm::trace::json::{push_key, push_optional_string, push_span_start, push_string};
+use rawkvm::trace::text::{push_dec, push_list};
 
 use super::args::{Arg, Args};
 use super::{print_out, unexpected};
@@ -129,7 +129,10 @@ fn to_text(arch: &ArchAbi, structs: &[&StructLayout], ioctls: &[&IoctlInfo]) -> 
                 field.name,
                 indent = 4 + 2 * depth
             );
-            let since = field.since.map(|v| format!(" since {v}")).unwrap_or_default();
+            let since = field
+                .since
+                .map(|v| format!(" since {v}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "{member:<52}/* {:>5} {:>5}{since} */",
@@ -161,76 +164,52 @@ fn to_text(arch: &ArchAbi, structs: &[&StructLayout], ioctls: &[&IoctlInfo]) -> 
     out
 }
 
-fn push_since(out: &mut Vec<u8>, since: Option<&str>) {
-    push_key(out, "since");
-    match since {
-        Some(version) => push_string(out, version),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
 fn to_json(arch: &ArchAbi, structs: &[&StructLayout], ioctls: &[&IoctlInfo]) -> String {
     let mut out = Vec::new();
     out.extend_from_slice(b"{\"arch\":");
     push_string(&mut out, arch.name);
     push_key(&mut out, "structs");
-    out.push(b'[');
-    for (i, layout) in structs.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    push_list(&mut out, structs, |out, layout| {
         out.extend_from_slice(b"{\"name\":");
-        push_string(&mut out, layout.name);
-        push_key(&mut out, "size");
-        push_dec(&mut out, layout.size as u64);
-        push_key(&mut out, "align");
-        push_dec(&mut out, layout.align as u64);
-        push_since(&mut out, layout.since);
-        push_key(&mut out, "fields");
-        out.push(b'[');
-        for (j, field) in layout.fields.iter().enumerate() {
-            if j > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"name\":");
-            push_string(&mut out, field.name);
-            push_key(&mut out, "offset");
-            push_dec(&mut out, field.offset as u64);
-            push_key(&mut out, "size");
-            push_dec(&mut out, field.size as u64);
-            push_key(&mut out, "c_type");
-            push_string(&mut out, field.c_type);
-            push_since(&mut out, field.since);
+        push_string(out, layout.name);
+        push_key(out, "size");
+        push_dec(out, layout.size as u64);
+        push_key(out, "align");
+        push_dec(out, layout.align as u64);
+        push_key(out, "since");
+        push_optional_string(out, layout.since);
+        push_key(out, "fields");
+        push_list(out, layout.fields, |out, field| {
+            push_span_start(out, field.name, field.offset as u64, field.size as u64);
+            push_key(out, "c_type");
+            push_string(out, field.c_type);
+            push_key(out, "since");
+            push_optional_string(out, field.since);
             out.push(b'}');
-        }
-        out.extend_from_slice(b"]}");
-    }
-    out.push(b']');
-    push_key(&mut out, "ioctls");
-    out.push(b'[');
-    for (i, ioctl) in ioctls.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"{\"name\":");
-        push_string(&mut out, ioctl.name);
-        push_key(&mut out, "level");
-        push_string(&mut out, level_name(ioctl.level));
-        push_key(&mut out, "nr");
-        push_dec(&mut out, u64::from(ioctl.nr));
-        push_key(&mut out, "direction");
-        push_string(&mut out, direction_name(ioctl.direction));
-        push_key(&mut out, "size");
-        push_dec(&mut out, ioctl.size as u64);
-        push_key(&mut out, "request");
-        push_dec(&mut out, ioctl.request as u64);
-        push_key(&mut out, "capability");
-        match ioctl.capability {
-            Some(cap) => push_string(&mut out, cap),
-            None => out.extend_from_slice(b"null"),
-        }
+        });
         out.push(b'}');
-    }
-    out.extend_from_slice(b"]}\n");
+    });
+    push_key(&mut out, "ioctls");
+    push_list(&mut out, ioctls, |out, ioctl| {
+        out.extend_from_slice(b"{\"name\":");
+        push_string(out, ioctl.name);
+        push_key(out, "level");
+        push_string(out, level_name(ioctl.level));
+        push_key(out, "nr");
+        push_dec(out, u64::from(ioctl.nr));
+        push_key(out, "direction");
+        push_string(out, direction_name(ioctl.direction));
+        push_key(out, "size");
+        push_dec(out, ioctl.size as u64);
+        push_key(out, "request");
+        // `ioctl_num_type` is `c_ulong` with glibc but `c_int` with musl: widen either way.
+        #[allow(clippy::unnecessary_cast)]
+        let request = ioctl.request as u64;
+        push_dec(out, request);
+        push_key(out, "capability");
+        push_optional_string(out, ioctl.capability);
+        out.push(b'}');
+    });
+    out.extend_from_slice(b"}\n");
     String::from_utf8_lossy(&out).into_owned()
 }

@@ -110,7 +110,11 @@ pub fn command(mut args: Args) -> Result<i32, Error> {
         }
         Workload::Start => return print_out(&start(&kvm, count)?),
     };
-    let label = if workload == Workload::Pio { "pio" } else { "mmio" };
+    let label = if workload == Workload::Pio {
+        "pio"
+    } else {
+        "mmio"
+    };
     let line = if trace.any() {
         traced_loop(&kvm, label, guest, count, &trace)?
     } else {

@@ -19,7 +19,7 @@ use rawkvm::error::{Error, status};
 use rawkvm::exit::hardware::kvm_backend;
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::trace::json::{push_key, push_string};
-use rawkvm::trace::text::push_dec;
+use rawkvm::trace::text::{push_dec, push_list};
 
 use super::args::{Arg, Args};
 use super::{print_out, unexpected};
@@ -87,7 +87,11 @@ fn to_text(kvm: &Kvm, backend: &str, answers: &[Answer]) -> String {
         "\n{present} of {} capabilities present (KVM_CHECK_EXTENSION on /dev/kvm, and on a VM fd):",
         answers.len()
     );
-    let _ = writeln!(out, "  {:<40} {:>4} {:>10} {:>10}", "capability", "nr", "value", "vm");
+    let _ = writeln!(
+        out,
+        "  {:<40} {:>4} {:>10} {:>10}",
+        "capability", "nr", "value", "vm"
+    );
     for answer in answers {
         let vm = answer
             .vm_value
@@ -117,24 +121,20 @@ fn to_json(kvm: &Kvm, backend: &str, answers: &[Answer]) -> String {
     push_key(&mut out, "backend");
     push_string(&mut out, backend);
     push_key(&mut out, "capabilities");
-    out.push(b'[');
-    for (i, answer) in answers.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    push_list(&mut out, answers, |out, answer| {
         out.extend_from_slice(b"{\"name\":");
-        push_string(&mut out, answer.name);
-        push_key(&mut out, "nr");
-        push_dec(&mut out, u64::from(answer.nr));
-        push_key(&mut out, "value");
-        push_int(&mut out, answer.value);
-        push_key(&mut out, "vm_value");
+        push_string(out, answer.name);
+        push_key(out, "nr");
+        push_dec(out, u64::from(answer.nr));
+        push_key(out, "value");
+        push_int(out, answer.value);
+        push_key(out, "vm_value");
         match answer.vm_value {
-            Some(value) => push_int(&mut out, value),
+            Some(value) => push_int(out, value),
             None => out.extend_from_slice(b"null"),
         }
         out.push(b'}');
-    }
-    out.extend_from_slice(b"]}\n");
+    });
+    out.extend_from_slice(b"}\n");
     String::from_utf8_lossy(&out).into_owned()
 }

@@ -40,7 +40,12 @@ impl TraceFlags {
     /// Applies `flag` (one of [`TraceFlags::owns`]), taking its value from `inline` or the
     /// next word where it has one. `--trace` takes a value only inline (`--trace=json`), so
     /// `--trace hello` traces the guest `hello`.
-    pub fn apply(&mut self, flag: &str, inline: Option<String>, args: &mut Args) -> Result<(), Error> {
+    pub fn apply(
+        &mut self,
+        flag: &str,
+        inline: Option<String>,
+        args: &mut Args,
+    ) -> Result<(), Error> {
         if matches!(flag, "--explain" | "--stats") && inline.is_some() {
             return Err(Error::Usage(format!("{flag} takes no value")));
         }
@@ -57,7 +62,9 @@ impl TraceFlags {
                 });
             }
             "--trace-file" => {
-                self.file = Some(PathBuf::from(args.value(flag, inline).map_err(Error::Usage)?));
+                self.file = Some(PathBuf::from(
+                    args.value(flag, inline).map_err(Error::Usage)?,
+                ));
             }
             "--explain" => self.explain = true,
             _ => self.stats = true,
@@ -85,7 +92,10 @@ impl TraceFlags {
     pub fn open_sink(&self) -> Result<TraceSink, Error> {
         let sink: Box<dyn Write> = match &self.file {
             Some(path) => Box::new(File::create(path).map_err(|e| {
-                Error::Usage(format!("--trace-file {}: cannot create it: {e}", path.display()))
+                Error::Usage(format!(
+                    "--trace-file {}: cannot create it: {e}",
+                    path.display()
+                ))
             })?),
             None => Box::new(io::stderr()),
         };
@@ -107,8 +117,10 @@ pub fn report_run(
     outcome: &Result<rawkvm::run_loop::Outcome, Error>,
 ) {
     let mut stderr = io::stderr().lock();
-    if matches!(outcome, Err(Error::GuestFault { .. } | Error::Decode { .. }))
-        && let Some(recorder) = watcher.recorder()
+    if matches!(
+        outcome,
+        Err(Error::GuestFault { .. } | Error::Decode { .. })
+    ) && let Some(recorder) = watcher.recorder()
     {
         let _ = recorder.write_to(&mut stderr);
     }

@@ -30,9 +30,9 @@ pub fn decode(page: RunPage<'_>) -> Result<Exit<'_>, DecodeError> {
         }),
         KVM_EXIT_DEBUG => Exit::Debug(decode_debug(&page)),
         KVM_EXIT_HLT => Exit::Hlt,
-        KVM_EXIT_MMIO => Exit::Mmio(
-            decode_mmio(page, &MMIO_MEMBERS).map_err(|len| DecodeError::MmioLen(len))?,
-        ),
+        KVM_EXIT_MMIO => {
+            Exit::Mmio(decode_mmio(page, &MMIO_MEMBERS).map_err(DecodeError::MmioLen)?)
+        }
         KVM_EXIT_IRQ_WINDOW_OPEN => Exit::IrqWindowOpen {
             ready_for_interrupt_injection: f::READY_FOR_INTERRUPT_INJECTION.get(&page) != 0,
             if_flag: f::IF_FLAG.get(&page) != 0,
@@ -64,9 +64,8 @@ pub fn decode(page: RunPage<'_>) -> Result<Exit<'_>, DecodeError> {
         KVM_EXIT_NMI => Exit::Nmi,
         KVM_EXIT_INTERNAL_ERROR => {
             let suberror = f::INTERNAL_SUBERROR.get(&page);
-            let ndata = f::INTERNAL_NDATA.get(&page);
-            let data = counted_words(page, f::INTERNAL_DATA, ndata)
-                .ok_or(DecodeError::InternalNdata(ndata))?;
+            let data = counted_words(page, f::INTERNAL_NDATA, f::INTERNAL_DATA)
+                .map_err(DecodeError::InternalNdata)?;
             Exit::InternalError { suberror, data }
         }
         KVM_EXIT_OSI => Exit::Osi {
@@ -94,9 +93,8 @@ pub fn decode(page: RunPage<'_>) -> Result<Exit<'_>, DecodeError> {
         },
         KVM_EXIT_SYSTEM_EVENT => {
             let event_type = f::SYSTEM_EVENT_TYPE.get(&page);
-            let ndata = f::SYSTEM_EVENT_NDATA.get(&page);
-            let data = counted_words(page, f::SYSTEM_EVENT_DATA, ndata)
-                .ok_or(DecodeError::SystemEventNdata(ndata))?;
+            let data = counted_words(page, f::SYSTEM_EVENT_NDATA, f::SYSTEM_EVENT_DATA)
+                .map_err(DecodeError::SystemEventNdata)?;
             Exit::SystemEvent { event_type, data }
         }
         KVM_EXIT_S390_STSI => Exit::S390Stsi {
@@ -133,9 +131,9 @@ pub fn decode(page: RunPage<'_>) -> Result<Exit<'_>, DecodeError> {
         KVM_EXIT_NOTIFY => Exit::Notify {
             flags: f::NOTIFY_FLAGS.get(&page),
         },
-        KVM_EXIT_LOONGARCH_IOCSR => Exit::LoongarchIocsr(
-            decode_mmio(page, &IOCSR_MEMBERS).map_err(|len| DecodeError::IocsrLen(len))?,
-        ),
+        KVM_EXIT_LOONGARCH_IOCSR => {
+            Exit::LoongarchIocsr(decode_mmio(page, &IOCSR_MEMBERS).map_err(DecodeError::IocsrLen)?)
+        }
         KVM_EXIT_MEMORY_FAULT => Exit::MemoryFault {
             flags: get(f::MEMORY_FAULT_FLAGS),
             gpa: get(f::MEMORY_FAULT_GPA),
@@ -167,12 +165,17 @@ fn decode_debug(_page: &RunPage<'_>) -> super::DebugExit {
     super::DebugExit {}
 }
 
-/// The first `ndata` words of the `__u64[16]` array at `array`, if `ndata <= 16`.
-fn counted_words<'a>(page: RunPage<'a>, array: Member, ndata: u32) -> Option<&'a [u64]> {
+/// The first `ndata` words of the `__u64[16]` array at `array`; `Err(ndata)` if `ndata` is
+/// above 16.
+fn counted_words(page: RunPage<'_>, ndata: Typed<u32>, array: Member) -> Result<&[u64], u32> {
+    let ndata = ndata.get(&page);
     if ndata > MAX_NDATA {
-        return None;
+        return Err(ndata);
     }
-    page.into_words(array.offset, usize::try_from(ndata).ok()?)
+    usize::try_from(ndata)
+        .ok()
+        .and_then(|n| page.into_words(array.offset, n))
+        .ok_or(ndata)
 }
 
 /// The whole `__u64[N]` array `array`. It lies inside `struct kvm_run` and is 8-byte aligned

@@ -254,7 +254,10 @@ pub const VMX_INSTRUCTION_ERRORS: &[(u64, &str)] = &[
     (22, "VMCALL with incorrect MSEG revision identifier"),
     (23, "VMXOFF under dual-monitor treatment of SMIs and SMM"),
     (24, "VMCALL with invalid SMM-monitor features"),
-    (25, "VM entry with invalid VM-execution control fields in executive VMCS"),
+    (
+        25,
+        "VM entry with invalid VM-execution control fields in executive VMCS",
+    ),
     (26, "VM entry with events blocked by MOV SS"),
     (28, "invalid operand to INVEPT/INVVPID"),
 ];
@@ -320,7 +323,10 @@ pub const SVM_EXIT_CODES: &[(u64, &str)] = &[
     (0x401, "VMEXIT_AVIC_INCOMPLETE_IPI"),
     (0x402, "VMEXIT_AVIC_NOACCEL"),
     (0x403, "VMEXIT_VMGEXIT"),
-    (SVM_EXIT_ERR, "VMEXIT_INVALID: invalid guest state in the VMCB"),
+    (
+        SVM_EXIT_ERR,
+        "VMEXIT_INVALID: invalid guest state in the VMCB",
+    ),
 ];
 
 #[cfg(test)]

@@ -26,8 +26,9 @@
 //! [`fields`] names every member read, with its offset; [`Exit::visit`] lists the decoded
 //! payload field by field, which is what tracing, `--explain` and error messages print.
 
-mod decode;
+#[macro_use]
 pub mod fields;
+mod decode;
 pub mod hardware;
 mod payload;
 #[cfg(test)]

@@ -59,7 +59,8 @@ pub enum Value<'e> {
 /// One named value of an exit's payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Item<'e> {
-    /// Short name, used as the JSON key: `"port"`, `"gpa"`, `"data"`.
+    /// Short name, used as the JSON key: `"port"`, `"gpa"`, `"data"`. Never one of the keys
+    /// every trace object has (`crate::trace::json::RESERVED_KEYS`), so JSON keys are unique.
     pub label: &'static str,
     /// The value.
     pub value: Value<'e>,
@@ -114,7 +115,11 @@ impl<'e> Visit<'e, '_> {
         self.item("gpa", Value::Hex(mmio.phys_addr), Source::Member(addr));
         let width = mmio.data.len();
         self.item("len", Value::Dec(width as u64), Source::Member(len));
-        self.item("is_write", Value::Bool(mmio.is_write), Source::Member(is_write));
+        self.item(
+            "is_write",
+            Value::Bool(mmio.is_write),
+            Source::Member(is_write),
+        );
         self.item("data", Value::Bytes(mmio.data), data(bytes, width));
     }
 
@@ -125,18 +130,12 @@ impl<'e> Visit<'e, '_> {
             value: msr.reason.into(),
             name,
         };
-        self.item("reason", reason, member(f::MSR_REASON));
+        self.item("msr_reason", reason, member(f::MSR_REASON));
         self.hex("data", msr.data, f::MSR_DATA);
         self.flag("error", msr.error, f::MSR_ERROR);
     }
 
-    fn counted(
-        &mut self,
-        label: &'static str,
-        words: &'e [u64],
-        ndata: Typed<u32>,
-        array: Member,
-    ) {
+    fn counted(&mut self, label: &'static str, words: &'e [u64], ndata: Typed<u32>, array: Member) {
         self.dec("ndata", words.len() as u64, ndata);
         self.words(label, words, array);
     }
@@ -250,7 +249,11 @@ impl Exit<'_> {
                 v.hex("error_code", error_code, f::EX_ERROR_CODE);
             }
             Exit::Io(io) => {
-                v.item("direction", Value::Word(io.direction.name()), member(f::IO_DIRECTION));
+                v.item(
+                    "direction",
+                    Value::Word(io.direction.name()),
+                    member(f::IO_DIRECTION),
+                );
                 v.dec("size", io.size, f::IO_SIZE);
                 v.hex("port", io.port, f::IO_PORT);
                 v.dec("count", io.count, f::IO_COUNT);
@@ -263,7 +266,7 @@ impl Exit<'_> {
                 v.item("data", Value::Bytes(io.data), source);
             }
             Exit::Hypercall(call) => {
-                v.dec("nr", call.nr, f::HYPERCALL_NR);
+                v.dec("hcall_nr", call.nr, f::HYPERCALL_NR);
                 v.words("args", &call.args, f::HYPERCALL_ARGS.member);
                 v.hex("ret", call.ret, f::HYPERCALL_RET);
                 v.hex("flags", call.flags, f::HYPERCALL_FLAGS);
@@ -333,14 +336,18 @@ impl Exit<'_> {
             }
             Exit::Osi { gprs } => v.words("gprs", gprs, f::OSI_GPRS),
             Exit::PaprHcall { nr, args } => {
-                v.hex("nr", *nr, f::PAPR_HCALL_NR);
+                v.hex("hcall_nr", *nr, f::PAPR_HCALL_NR);
                 v.words("args", args, f::PAPR_HCALL_ARGS);
             }
             &Exit::S390Ucontrol {
                 trans_exc_code,
                 pgm_code,
             } => {
-                v.hex("trans_exc_code", trans_exc_code, f::S390_UCONTROL_TRANS_EXC_CODE);
+                v.hex(
+                    "trans_exc_code",
+                    trans_exc_code,
+                    f::S390_UCONTROL_TRANS_EXC_CODE,
+                );
                 v.hex("pgm_code", pgm_code, f::S390_UCONTROL_PGM_CODE);
             }
             &Exit::S390Tsch {
@@ -427,7 +434,7 @@ impl Exit<'_> {
                     value: call.nr,
                     name: call.leaf_name(),
                 };
-                v.item("nr", nr, member(f::TDX_NR));
+                v.item("leaf", nr, member(f::TDX_NR));
                 v.hex("ret", call.ret, f::TDX_RET);
                 v.words("data", &call.data, f::TDX_DATA.member);
             }

@@ -120,7 +120,8 @@ fn io_edge_values_decode_exactly_or_name_the_field() {
                     let mut page = io_page(direction, size, count, data_offset);
                     let range = page.range();
                     let expected = io_oracle(direction, size, count, data_offset);
-                    let case = format!("dir {direction} size {size} count {count} at {data_offset}");
+                    let case =
+                        format!("dir {direction} size {size} count {count} at {data_offset}");
                     match (page.decode(), expected) {
                         (Ok(Exit::Io(io)), Ok(len)) => {
                             let want = if direction == 0 {
@@ -129,7 +130,11 @@ fn io_edge_values_decode_exactly_or_name_the_field() {
                                 IoDirection::Out
                             };
                             assert_eq!(io.direction, want, "{case}");
-                            assert_eq!((io.port, io.size, io.count), (0x3F8, size, count), "{case}");
+                            assert_eq!(
+                                (io.port, io.size, io.count),
+                                (0x3F8, size, count),
+                                "{case}"
+                            );
                             assert_eq!(io.data_offset, data_offset, "{case}");
                             assert_eq!(io.data.len(), len, "{case}");
                             let start = io.data.as_ptr() as usize;
@@ -166,12 +171,22 @@ fn mmio_len_edges_and_only_len_bytes_are_exposed() {
     for (reason, members, error) in [
         (
             abi::KVM_EXIT_MMIO,
-            (f::MMIO_PHYS_ADDR, f::MMIO_DATA, f::MMIO_LEN, f::MMIO_IS_WRITE),
+            (
+                f::MMIO_PHYS_ADDR,
+                f::MMIO_DATA,
+                f::MMIO_LEN,
+                f::MMIO_IS_WRITE,
+            ),
             DecodeError::MmioLen as fn(u32) -> DecodeError,
         ),
         (
             abi::KVM_EXIT_LOONGARCH_IOCSR,
-            (f::IOCSR_PHYS_ADDR, f::IOCSR_DATA, f::IOCSR_LEN, f::IOCSR_IS_WRITE),
+            (
+                f::IOCSR_PHYS_ADDR,
+                f::IOCSR_DATA,
+                f::IOCSR_LEN,
+                f::IOCSR_IS_WRITE,
+            ),
             DecodeError::IocsrLen,
         ),
     ] {
@@ -179,7 +194,10 @@ fn mmio_len_edges_and_only_len_bytes_are_exposed() {
         for len in [0u32, 1, 3, 5, 8, 9, u32::MAX] {
             let mut page = Page::new(reason);
             page.set(addr, 0xFEE0_0000);
-            page.put(data.offset, &[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+            page.put(
+                data.offset,
+                &[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88],
+            );
             page.set(len_field, len);
             page.set(is_write, 1);
             let range = page.range();
@@ -187,11 +205,19 @@ fn mmio_len_edges_and_only_len_bytes_are_exposed() {
                 Ok(Exit::Mmio(mmio) | Exit::LoongarchIocsr(mmio)) => {
                     assert!((1..=8).contains(&len));
                     assert_eq!((mmio.phys_addr, mmio.is_write), (0xFEE0_0000, true));
-                    assert_eq!(mmio.data, &[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88][..len as usize]);
+                    assert_eq!(
+                        mmio.data,
+                        &[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88][..len as usize]
+                    );
                     let start = mmio.data.as_ptr() as usize;
                     assert_eq!(start, range.start + data.offset);
-                    let expected = u64::from_le_bytes([0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
-                    let mask = if len == 8 { u64::MAX } else { (1 << (8 * len)) - 1 };
+                    let expected =
+                        u64::from_le_bytes([0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+                    let mask = if len == 8 {
+                        u64::MAX
+                    } else {
+                        (1 << (8 * len)) - 1
+                    };
                     assert_eq!(mmio.value(), expected & mask);
                 }
                 Err(got) => {
@@ -264,7 +290,9 @@ fn check_items_against_page(page: &mut Page, reason: u32) {
     let range = page.range();
     let snapshot = page.buffer.bytes().to_vec();
     let mut claims: Vec<(&'static str, Claim, Source)> = Vec::new();
-    let exit = page.decode().unwrap_or_else(|e| panic!("reason {reason}: {e}"));
+    let exit = page
+        .decode()
+        .unwrap_or_else(|e| panic!("reason {reason}: {e}"));
     assert_eq!(exit.reason(), reason);
     exit.visit(&mut |item| {
         let claim = match item.value {
@@ -273,7 +301,9 @@ fn check_items_against_page(page: &mut Page, reason: u32) {
                 assert!(start >= range.start && start + bytes.len() <= range.end);
                 Claim::Bytes(bytes.to_vec())
             }
-            Value::Words(words) => Claim::Bytes(words.iter().flat_map(|w| w.to_le_bytes()).collect()),
+            Value::Words(words) => {
+                Claim::Bytes(words.iter().flat_map(|w| w.to_le_bytes()).collect())
+            }
             Value::Hex(v) | Value::Dec(v) => Claim::Bytes(v.to_le_bytes().to_vec()),
             Value::Enum { value, .. } | Value::Hardware { value, .. } => {
                 Claim::Bytes(value.to_le_bytes().to_vec())
@@ -292,7 +322,10 @@ fn check_items_against_page(page: &mut Page, reason: u32) {
         match claim {
             Claim::Bytes(bytes) => {
                 assert_eq!(&bytes[..len], raw, "reason {reason} {label}");
-                assert!(bytes[len..].iter().all(|&b| b == 0), "reason {reason} {label}");
+                assert!(
+                    bytes[len..].iter().all(|&b| b == 0),
+                    "reason {reason} {label}"
+                );
             }
             Claim::Flag(flag) => assert_eq!(flag, raw.iter().any(|&b| b != 0), "{reason} {label}"),
             Claim::Word => {}
@@ -323,8 +356,21 @@ fn every_known_reason_decodes_its_payload_from_the_right_offsets() {
         }
         check_items_against_page(&mut page, reason);
         let exit = page.decode().unwrap();
+        let mut labels = Vec::new();
+        exit.visit(&mut |item| labels.push(item.label));
+        for (i, label) in labels.iter().enumerate() {
+            assert!(!labels[..i].contains(label), "{name}: {label} twice");
+            let reserved = crate::trace::json::RESERVED_KEYS;
+            for key in reserved {
+                let clash = [*key, &format!("{key}_name"), &format!("{key}_text")];
+                assert!(!clash.contains(label), "{name}: {label} clashes with {key}");
+            }
+        }
         assert_eq!(exit.reason_name(), name);
-        assert!(!matches!(exit, Exit::Unknown(_)), "{name} decoded as Unknown");
+        assert!(
+            !matches!(exit, Exit::Unknown(_)),
+            "{name} decoded as Unknown"
+        );
     }
 }
 
@@ -373,13 +419,19 @@ fn exact_payloads_of_the_exits_with_named_meanings() {
     page.set(f::MSR_REASON, abi::KVM_MSR_EXIT_REASON_UNKNOWN);
     match page.decode() {
         Ok(Exit::X86Rdmsr(mut msr)) => {
-            assert_eq!((msr.index, msr.reason, msr.data, msr.error), (0xC0DE_0001, 2, 0, false));
+            assert_eq!(
+                (msr.index, msr.reason, msr.data, msr.error),
+                (0xC0DE_0001, 2, 0, false)
+            );
             msr.set_data(0x1122_3344_5566_7788);
             msr.set_error(true);
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(page.bytes_at(f::MSR_DATA.member.offset as u64, 8), 0x1122_3344_5566_7788u64.to_le_bytes());
+    assert_eq!(
+        page.bytes_at(f::MSR_DATA.member.offset as u64, 8),
+        0x1122_3344_5566_7788u64.to_le_bytes()
+    );
     assert_eq!(page.bytes_at(f::MSR_ERROR.member.offset as u64, 1), [1]);
 
     let mut page = Page::new(abi::KVM_EXIT_HYPERCALL);
@@ -395,10 +447,16 @@ fn exact_payloads_of_the_exits_with_named_meanings() {
 
     let mut page = Page::new(abi::KVM_EXIT_HYPERV);
     page.set(f::hyperv::TYPE, 99);
-    assert!(matches!(page.decode(), Ok(Exit::HyperV(HyperVExit::Other { kind: 99 }))));
+    assert!(matches!(
+        page.decode(),
+        Ok(Exit::HyperV(HyperVExit::Other { kind: 99 }))
+    ));
     let mut page = Page::new(abi::KVM_EXIT_XEN);
     page.set(f::xen::TYPE, 7);
-    assert!(matches!(page.decode(), Ok(Exit::Xen(XenExit::Other { kind: 7 }))));
+    assert!(matches!(
+        page.decode(),
+        Ok(Exit::Xen(XenExit::Other { kind: 7 }))
+    ));
 
     let mut page = Page::new(abi::KVM_EXIT_TDX);
     page.set(f::TDX_NR, 0x10002);
@@ -418,7 +476,10 @@ fn x86_debug_exits_carry_their_registers() {
     page.set(DEBUG_DR6, 0xFFFF_0FF1);
     match page.decode() {
         Ok(Exit::Debug(debug)) => {
-            assert_eq!((debug.exception, debug.pc, debug.dr6), (1, 0x100C, 0xFFFF_0FF1));
+            assert_eq!(
+                (debug.exception, debug.pc, debug.dr6),
+                (1, 0x100C, 0xFFFF_0FF1)
+            );
             assert_eq!(debug.breakpoint(), Some(0));
             assert!(!debug.single_step());
         }

@@ -3,37 +3,15 @@
 
 use rawkvm_bindings::kvm_debug_exit_arch;
 
-use super::fields::{Typed, nested, typed};
 use crate::sys::run_page::RunPage;
 
-/// `kvm_run.debug.arch.exception`.
-pub const DEBUG_EXCEPTION: Typed<u32> = typed(nested(
-    "debug.arch",
-    &kvm_debug_exit_arch::LAYOUT,
-    "exception",
-    "debug.arch.exception",
-));
-/// `kvm_run.debug.arch.pc`.
-pub const DEBUG_PC: Typed<u64> = typed(nested(
-    "debug.arch",
-    &kvm_debug_exit_arch::LAYOUT,
-    "pc",
-    "debug.arch.pc",
-));
-/// `kvm_run.debug.arch.dr6`.
-pub const DEBUG_DR6: Typed<u64> = typed(nested(
-    "debug.arch",
-    &kvm_debug_exit_arch::LAYOUT,
-    "dr6",
-    "debug.arch.dr6",
-));
-/// `kvm_run.debug.arch.dr7`.
-pub const DEBUG_DR7: Typed<u64> = typed(nested(
-    "debug.arch",
-    &kvm_debug_exit_arch::LAYOUT,
-    "dr7",
-    "debug.arch.dr7",
-));
+nested_members! {
+    "debug.arch", &kvm_debug_exit_arch::LAYOUT;
+    DEBUG_EXCEPTION: Typed<u32> = "exception";
+    DEBUG_PC: Typed<u64> = "pc";
+    DEBUG_DR6: Typed<u64> = "dr6";
+    DEBUG_DR7: Typed<u64> = "dr7";
+}
 
 /// DR6 bit 14 (BS): the debug exception came from single-stepping.
 pub const DR6_SINGLE_STEP: u64 = 1 << 14;

@@ -15,7 +15,7 @@ use std::io::Write;
 
 use rawkvm_bindings as abi;
 
-use super::json::{push_key, push_string};
+use super::json::{push_key, push_span_start, push_string};
 use super::text::{push_dec, push_hex_bytes};
 use crate::devices::Dispatch;
 use crate::exit::fields::{self, Member};
@@ -131,12 +131,7 @@ fn push_json_locations(out: &mut Vec<u8>, each: impl FnOnce(&mut dyn FnMut(Locat
         if !std::mem::take(&mut first) {
             out.push(b',');
         }
-        out.extend_from_slice(b"{\"name\":");
-        push_string(out, location.name);
-        push_key(out, "offset");
-        push_dec(out, location.offset);
-        push_key(out, "size");
-        push_dec(out, location.len);
+        push_span_start(out, location.name, location.offset, location.len);
         out.push(b'}');
     });
     out.push(b']');
@@ -235,7 +230,11 @@ pub fn push_sentence(out: &mut Vec<u8>, exit: &Exit<'_>, dispatch: Option<Dispat
         Exit::X86Rdmsr(msr) => {
             let _ = write!(out, "The guest executed RDMSR of MSR {:#x}, ", msr.index);
             if claimed {
-                write!(out, "which KVM does not know; rawkvm answered {:#x}.", msr.data)
+                write!(
+                    out,
+                    "which KVM does not know; rawkvm answered {:#x}.",
+                    msr.data
+                )
             } else {
                 write!(
                     out,
@@ -330,13 +329,19 @@ fn reason_sentence(reason: u32) -> &'static str {
         KVM_EXIT_EXCEPTION => "The guest raised an exception KVM did not handle.",
         KVM_EXIT_HYPERCALL => "The guest made a hypercall that KVM forwards to user space.",
         KVM_EXIT_DEBUG => "A debug event armed with KVM_SET_GUEST_DEBUG stopped the guest.",
-        KVM_EXIT_HLT => "The guest executed HLT, and with no in-kernel interrupt controller \
-                         KVM hands that to user space: the run ends.",
-        KVM_EXIT_IRQ_WINDOW_OPEN => "The guest can take an interrupt now (IF set, no \
+        KVM_EXIT_HLT => {
+            "The guest executed HLT, and with no in-kernel interrupt controller \
+                         KVM hands that to user space: the run ends."
+        }
+        KVM_EXIT_IRQ_WINDOW_OPEN => {
+            "The guest can take an interrupt now (IF set, no \
                                      shadow); rawkvm injects the queued vector with \
-                                     KVM_INTERRUPT and stops asking for the window.",
-        KVM_EXIT_SHUTDOWN => "The guest shut down: on x86 a triple fault, an exception that \
-                              could not be delivered even as a double fault.",
+                                     KVM_INTERRUPT and stops asking for the window."
+        }
+        KVM_EXIT_SHUTDOWN => {
+            "The guest shut down: on x86 a triple fault, an exception that \
+                              could not be delivered even as a double fault."
+        }
         KVM_EXIT_FAIL_ENTRY => "The CPU refused to enter the guest.",
         KVM_EXIT_INTR => "A signal interrupted KVM_RUN before the guest exited by itself.",
         KVM_EXIT_SET_TPR | KVM_EXIT_NMI => "A reason current kernels never report.",
@@ -351,22 +356,30 @@ fn reason_sentence(reason: u32) -> &'static str {
         KVM_EXIT_S390_TSCH => "s390: TEST SUBCHANNEL for user space.",
         KVM_EXIT_EPR => "PowerPC: the guest read the external proxy register.",
         KVM_EXIT_S390_STSI => "s390: STORE SYSTEM INFORMATION for user space.",
-        KVM_EXIT_IOAPIC_EOI => "The guest acknowledged a level-triggered interrupt (split \
-                                irqchip).",
+        KVM_EXIT_IOAPIC_EOI => {
+            "The guest acknowledged a level-triggered interrupt (split \
+                                irqchip)."
+        }
         KVM_EXIT_HYPERV => "The guest used a Hyper-V enlightenment KVM forwards.",
         KVM_EXIT_ARM_NISV => "arm64: a data abort without a valid syndrome.",
-        KVM_EXIT_DIRTY_RING_FULL => "The vCPU's dirty ring is full: harvest it, then run \
-                                     again.",
+        KVM_EXIT_DIRTY_RING_FULL => {
+            "The vCPU's dirty ring is full: harvest it, then run \
+                                     again."
+        }
         KVM_EXIT_AP_RESET_HOLD => "SEV-ES: an application processor is waiting in reset hold.",
         KVM_EXIT_X86_BUS_LOCK => "The guest took a bus lock (a split-lock access).",
         KVM_EXIT_XEN => "The guest made a Xen hypercall.",
         KVM_EXIT_RISCV_SBI => "RISC-V: the guest made an SBI call.",
         KVM_EXIT_RISCV_CSR => "RISC-V: the guest accessed a CSR KVM forwards.",
-        KVM_EXIT_NOTIFY => "The guest kept the CPU busy without an exit for too long \
-                            (notify VM exit).",
+        KVM_EXIT_NOTIFY => {
+            "The guest kept the CPU busy without an exit for too long \
+                            (notify VM exit)."
+        }
         KVM_EXIT_LOONGARCH_IOCSR => "LoongArch: the guest accessed IOCSR space.",
-        KVM_EXIT_MEMORY_FAULT => "The guest touched memory KVM cannot map; user space must \
-                                  fix the range (KVM_RUN failed with EFAULT).",
+        KVM_EXIT_MEMORY_FAULT => {
+            "The guest touched memory KVM cannot map; user space must \
+                                  fix the range (KVM_RUN failed with EFAULT)."
+        }
         KVM_EXIT_TDX => "TDX: the guest made a TDVMCALL KVM forwards.",
         KVM_EXIT_ARM_SEA => "arm64: a synchronous external abort.",
         _ => "A reason no kernel header rawkvm knows defines: the running kernel is newer.",

@@ -12,9 +12,15 @@
 
 use std::io::Write;
 
-use super::text::{LineHeader, push_dec, push_hex_bytes};
+use super::text::{LineHeader, push_dec, push_hex_bytes, push_list};
 use crate::devices::Dispatch;
 use crate::exit::{Exit, Item, Value};
+
+/// The keys every trace object has besides the payload (`--explain` adds the last three).
+/// Payload labels never use them, nor them with `_name` or `_text` appended.
+pub const RESERVED_KEYS: &[&str] = &[
+    "seq", "vcpu", "reason", "nr", "claimed", "run_ns", "read", "wrote", "explain",
+];
 
 /// Appends `text` as a JSON string: quotes, with `"` `\` and control characters escaped.
 pub fn push_string(out: &mut Vec<u8>, text: &str) {
@@ -35,6 +41,25 @@ pub fn push_string(out: &mut Vec<u8>, text: &str) {
         }
     }
     out.push(b'"');
+}
+
+/// Appends `{"name":..,"offset":..,"size":..` (without the closing brace): a span of bytes
+/// by name, as `rawkvm abi` lists struct members and `--explain` the fields it read.
+pub fn push_span_start(out: &mut Vec<u8>, name: &str, offset: u64, size: u64) {
+    out.extend_from_slice(b"{\"name\":");
+    push_string(out, name);
+    push_key(out, "offset");
+    push_dec(out, offset);
+    push_key(out, "size");
+    push_dec(out, size);
+}
+
+/// Appends `null` or the string.
+pub fn push_optional_string(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => push_string(out, text),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 /// Appends `,"key":`.
@@ -74,16 +99,7 @@ pub fn push_item(out: &mut Vec<u8>, item: &Item<'_>) {
             push_hex_bytes(out, bytes);
             out.push(b'"');
         }
-        Value::Words(words) => {
-            out.push(b'[');
-            for (i, &word) in words.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                push_dec(out, word);
-            }
-            out.push(b']');
-        }
+        Value::Words(words) => push_list(out, words, |out, &word| push_dec(out, word)),
     }
 }
 

@@ -78,7 +78,12 @@ impl Stats {
                     .entry((io.port, io.direction == IoDirection::Out))
                     .or_default() += 1;
             }
-            Exit::Mmio(mmio) => *self.mmio.entry((mmio.phys_addr, mmio.is_write)).or_default() += 1,
+            Exit::Mmio(mmio) => {
+                *self
+                    .mmio
+                    .entry((mmio.phys_addr, mmio.is_write))
+                    .or_default() += 1
+            }
             _ => {}
         }
     }
@@ -171,7 +176,10 @@ impl Stats {
         writeln!(out, "  top MMIO addresses: {}", list_or_none(&mmio))?;
         match kernel {
             Some(kernel) => kernel.write_beside(out, self),
-            None => writeln!(out, "  kernel counters: not available (KVM_CAP_BINARY_STATS_FD)"),
+            None => writeln!(
+                out,
+                "  kernel counters: not available (KVM_CAP_BINARY_STATS_FD)"
+            ),
         }
     }
 }
@@ -232,7 +240,10 @@ impl KernelCounters {
     /// Writes the comparison rows, then every other non-zero kernel counter.
     pub fn write_beside(&self, out: &mut dyn Write, ours: &Stats) -> io::Result<()> {
         let Some(vcpu) = &self.vcpu else {
-            return writeln!(out, "  kernel counters: the vCPU statistics could not be read");
+            return writeln!(
+                out,
+                "  kernel counters: the vCPU statistics could not be read"
+            );
         };
         writeln!(
             out,

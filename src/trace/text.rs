@@ -59,6 +59,23 @@ pub fn push_hex_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// Appends `[a,b,...]`, each item written by `each`: the list syntax the text and JSON forms
+/// share.
+pub fn push_list<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut Vec<u8>, T),
+) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        each(out, item);
+    }
+    out.push(b']');
+}
+
 /// Whether a byte reads as text: printable ASCII or a common control character.
 fn is_texty(byte: u8) -> bool {
     byte.is_ascii_graphic() || matches!(byte, b' ' | b'\n' | b'\r' | b'\t')
@@ -117,16 +134,7 @@ pub fn push_value(out: &mut Vec<u8>, value: &Value<'_>) {
             }
             push_chars(out, shown);
         }
-        Value::Words(words) => {
-            out.push(b'[');
-            for (i, &word) in words.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                push_hex(out, word);
-            }
-            out.push(b']');
-        }
+        Value::Words(words) => push_list(out, words, |out, &word| push_hex(out, word)),
     }
 }
 
@@ -253,7 +261,10 @@ mod tests {
             text(|o| push_value(o, &e)),
             "1(KVM_INTERNAL_ERROR_EMULATION)"
         );
-        assert_eq!(text(|o| push_value(o, &Value::Words(&[1, 0x20]))), "[0x1,0x20]");
+        assert_eq!(
+            text(|o| push_value(o, &Value::Words(&[1, 0x20]))),
+            "[0x1,0x20]"
+        );
         assert_eq!(text(|o| push_reason(o, 2)), "KVM_EXIT_IO(2)");
         assert_eq!(text(|o| push_reason(o, 1000)), "unknown(1000)");
     }

@@ -245,7 +245,10 @@ pub fn python_parses(text: &str) {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let child = Command::new("python3")
-        .args(["-c", "import json,sys; [json.loads(l) for l in sys.stdin if l.strip()]"])
+        .args([
+            "-c",
+            "import json,sys; [json.loads(l) for l in sys.stdin if l.strip()]",
+        ])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
