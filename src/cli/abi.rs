@@ -110,32 +110,39 @@ fn to_text(arch: &ArchAbi, structs: &[&StructLayout], ioctls: &[&IoctlInfo]) -> 
     // Writing into a String cannot fail.
     let _ = writeln!(out, "/* {} */", arch.name);
     for layout in structs {
+        let members: Vec<String> = layout
+            .fields
+            .iter()
+            .map(|field| {
+                let indent = 4 + 2 * field.name.matches('.').count();
+                format!("{:indent$}{} {};", "", field.c_type, field.name)
+            })
+            .collect();
+        let head = format!("struct {} {{", layout.name);
+        let width = members
+            .iter()
+            .map(String::len)
+            .chain([head.len()])
+            .max()
+            .unwrap_or(0)
+            + 1;
         let since = layout
             .since
             .map(|v| format!(", since Linux {v}"))
             .unwrap_or_default();
-        let head = format!("struct {} {{", layout.name);
         let _ = writeln!(
             out,
-            "\n{head:<52}/* size {}, align {}{since} */",
+            "\n{head:<width$}/* size {}, align {}{since} */",
             layout.size, layout.align
         );
-        for field in layout.fields {
-            let depth = field.name.matches('.').count();
-            let member = format!(
-                "{:indent$}{} {};",
-                "",
-                field.c_type,
-                field.name,
-                indent = 4 + 2 * depth
-            );
+        for (field, member) in layout.fields.iter().zip(&members) {
             let since = field
                 .since
                 .map(|v| format!(" since {v}"))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{member:<52}/* {:>5} {:>5}{since} */",
+                "{member:<width$}/* {:>5} {:>5}{since} */",
                 field.offset, field.size
             );
         }
