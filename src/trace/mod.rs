@@ -128,11 +128,18 @@ impl<W: Write> Watcher<W> {
         match format {
             TraceFormat::Text => {
                 text::push_line(&mut self.line, header, exit);
+                // The recorder keeps the line just made: one copy, no second walk.
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.record_line(&self.line);
+                }
                 if self.options.explain {
                     explain::push_text(&mut self.line, exit, header.dispatch);
                 }
             }
             TraceFormat::Json => {
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.record(*header, exit);
+                }
                 json::push_object_start(&mut self.line, header, exit);
                 if self.options.explain {
                     explain::push_json(&mut self.line, exit, header.dispatch);
@@ -170,15 +177,17 @@ impl<W: Write> Observer for Watcher<W> {
             run_ns: Self::elapsed_ns(self.before, self.after),
             dispatch,
         };
-        if let Some(recorder) = &mut self.recorder {
-            recorder.record(header, exit);
-        }
         if self.options.stats {
             let handle_ns = Self::elapsed_ns(self.after, handled);
             self.stats.record(exit, header.run_ns, handle_ns);
         }
-        if let Some(format) = self.options.trace {
-            self.write_trace(format, &header, exit);
+        match self.options.trace {
+            Some(format) => self.write_trace(format, &header, exit),
+            None => {
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.record(header, exit);
+                }
+            }
         }
     }
 

@@ -1,9 +1,11 @@
 //! The flight recorder: the last [`CAPACITY`] exits, decoded, with the time each `KVM_RUN`
 //! took, kept in a fixed ring and printed when a run ends in a guest fault.
 //!
-//! Exits borrow the `kvm_run` page, so the recorder keeps an owned copy of each payload
-//! ([`Exit::visit`] items, data cut to [`KEPT_BYTES`] bytes and [`KEPT_WORDS`] words) in a
-//! ring allocated once: recording an exit writes its slot in place and allocates nothing.
+//! Exits borrow the `kvm_run` page, so the recorder keeps an owned copy of each in a ring
+//! allocated once: recording writes a slot in place and allocates nothing. When a text trace
+//! is being written anyway, the slot keeps a copy of that line ([`FlightRecorder::record_line`],
+//! one `memcpy`); otherwise it keeps the payload items ([`Exit::visit`], data cut to
+//! [`KEPT_BYTES`] bytes and [`KEPT_WORDS`] words) and formats them only if they are printed.
 
 use std::io::{self, Write};
 
@@ -18,6 +20,8 @@ pub const KEPT_BYTES: usize = super::text::MAX_SHOWN_BYTES;
 const MAX_ITEMS: usize = 8;
 /// Data words kept per exit (`internal.data` has at most 16).
 pub const KEPT_WORDS: usize = 16;
+/// Bytes of a trace line kept per exit; a longer line is cut and ends in `...`.
+pub const KEPT_LINE: usize = 320;
 
 /// A payload value as kept: plain values as they are, data as a range of the record's own
 /// buffers.
@@ -28,9 +32,13 @@ enum Kept {
     Words { start: usize, len: usize },
 }
 
-/// One recorded exit. Its data lives in fixed arrays, so recording writes in place.
+/// One recorded exit: its trace line, or its payload items. Everything lives in fixed
+/// arrays, so recording writes in place.
 #[derive(Debug, Clone, Copy)]
 struct Record {
+    /// Bytes of `line` in use; 0 when the items are kept instead.
+    line_len: usize,
+    line: [u8; KEPT_LINE],
     header: LineHeader,
     reason: u32,
     len: usize,
@@ -43,6 +51,8 @@ struct Record {
 
 impl Record {
     const EMPTY: Record = Record {
+        line_len: 0,
+        line: [0; KEPT_LINE],
         header: LineHeader {
             seq: 0,
             vcpu: 0,
@@ -58,6 +68,7 @@ impl Record {
         words_used: 0,
     };
 
+    /// Keeps one payload item (in [`Exit::visit`] order).
     fn keep(&mut self, item: &Item<'_>) {
         let kept = match item.value {
             Value::Bytes(bytes) => {
@@ -134,14 +145,33 @@ impl Default for FlightRecorder {
 impl FlightRecorder {
     /// Keeps `exit`, dropping the oldest if the ring is full.
     pub fn record(&mut self, header: LineHeader, exit: &Exit<'_>) {
-        let record = &mut self.ring[(self.recorded % CAPACITY as u64) as usize];
+        let record = self.next_slot();
+        record.line_len = 0;
         record.header = header;
         record.reason = exit.reason();
         record.len = 0;
         record.bytes_used = 0;
         record.words_used = 0;
         exit.visit(&mut |item| record.keep(&item));
+    }
+
+    /// Keeps an exit as its one-line text trace (a trailing newline is dropped), cut to
+    /// [`KEPT_LINE`] bytes.
+    pub fn record_line(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let record = self.next_slot();
+        let kept = line.len().min(KEPT_LINE);
+        record.line[..kept].copy_from_slice(&line[..kept]);
+        if kept < line.len() {
+            record.line[KEPT_LINE - 3..].copy_from_slice(b"...");
+        }
+        record.line_len = kept.max(1);
+    }
+
+    fn next_slot(&mut self) -> &mut Record {
+        let slot = (self.recorded % CAPACITY as u64) as usize;
         self.recorded += 1;
+        &mut self.ring[slot]
     }
 
     /// How many exits were recorded in all (not only those still kept).
@@ -156,6 +186,11 @@ impl FlightRecorder {
         for age in (0..kept).rev() {
             let index = ((self.recorded - 1 - age) % CAPACITY as u64) as usize;
             let record = &self.ring[index];
+            if record.line_len > 0 {
+                let line = &record.line[..record.line_len];
+                lines.push(String::from_utf8_lossy(line).trim_end().to_string());
+                continue;
+            }
             let mut line = Vec::new();
             push_header_start(&mut line, &record.header, record.reason);
             for item in (0..record.len).filter_map(|i| record.item(i)) {
@@ -180,5 +215,46 @@ impl FlightRecorder {
             writeln!(out, "  {line}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(seq: u64) -> LineHeader {
+        LineHeader {
+            seq,
+            vcpu: 0,
+            run_ns: 10,
+            dispatch: None,
+        }
+    }
+
+    #[test]
+    fn the_ring_keeps_the_last_32_in_order_either_way() {
+        let mut recorder = FlightRecorder::default();
+        for seq in 1..=40 {
+            if seq % 2 == 0 {
+                recorder.record(header(seq), &Exit::Hlt);
+            } else {
+                recorder.record_line(format!("#{seq} line\n").as_bytes());
+            }
+        }
+        let lines = recorder.lines();
+        assert_eq!(lines.len(), CAPACITY);
+        assert_eq!(lines[0], "#9 line");
+        assert_eq!(lines[1], "#10 vcpu0 KVM_EXIT_HLT(5) run_ns=10");
+        assert_eq!(lines[31], "#40 vcpu0 KVM_EXIT_HLT(5) run_ns=10");
+        assert_eq!(recorder.recorded(), 40);
+    }
+
+    #[test]
+    fn long_lines_are_cut() {
+        let mut recorder = FlightRecorder::default();
+        recorder.record_line(&[b'x'; 1000]);
+        let line = &recorder.lines()[0];
+        assert_eq!(line.len(), KEPT_LINE);
+        assert!(line.ends_with("x..."));
     }
 }

@@ -14,18 +14,32 @@ pub const MAX_SHOWN_BYTES: usize = 32;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// "00" to "99": two decimal digits per table lookup.
+const PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 /// Appends `value` in decimal.
 pub fn push_dec(out: &mut Vec<u8>, value: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut rest = value;
-    loop {
+    while rest >= 100 {
+        let pair = (rest % 100) as usize * 2;
+        rest /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if rest >= 10 {
+        let pair = rest as usize * 2;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        digits[i] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
+        digits[i] = b'0' + rest as u8;
     }
     out.extend_from_slice(&digits[i..]);
 }
@@ -232,6 +246,9 @@ mod tests {
     fn numbers() {
         assert_eq!(text(|o| push_dec(o, 0)), "0");
         assert_eq!(text(|o| push_dec(o, u64::MAX)), "18446744073709551615");
+        for n in [1u64, 9, 10, 99, 100, 101, 12_345, 1_000_000] {
+            assert_eq!(text(|o| push_dec(o, n)), n.to_string());
+        }
         assert_eq!(text(|o| push_hex(o, 0)), "0x0");
         assert_eq!(text(|o| push_hex(o, 0x3F8)), "0x3f8");
         assert_eq!(text(|o| push_hex(o, u64::MAX)), "0xffffffffffffffff");
