@@ -60,6 +60,8 @@
 //!
 //! [`machine::Machine`] and [`run_loop::run_vcpu`] do the same for the embedded guests
 //! ([`guests`]) and flat images, with [`devices`] answering port and MMIO accesses.
+//! [`exit`] decodes every `KVM_EXIT_*`; [`trace`] watches the loop (`--trace`, `--explain`,
+//! `--stats`, the flight recorder) and [`kernel_stats`] reads the kernel's own counters.
 //!
 //! # Where the `unsafe` is
 //!

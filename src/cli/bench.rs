@@ -17,8 +17,8 @@
 //! traced on fresh VMs, back to back (in alternating order), and
 //!
 //! ```text
-//! pio exits=N ... ns_per_exit=X best_of=9
-//! pio+trace exits=N ... ns_per_exit=Y best_of=9 ratio=R ratio_of_best=B
+//! pio exits=N ... ns_per_exit=X best_of=15
+//! pio+trace exits=N ... ns_per_exit=Y best_of=15 ratio=R ratio_of_best=B
 //! ```
 //!
 //! gives `R`, the median over rounds of traced over untraced time per exit (1.02: tracing
@@ -42,7 +42,7 @@ use super::trace_flags::TraceFlags;
 use super::{print_out, unexpected};
 
 /// Rounds of one untraced and one traced run, when trace options are given.
-pub const ROUNDS: usize = 9;
+pub const ROUNDS: usize = 15;
 
 /// The workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

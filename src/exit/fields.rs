@@ -39,6 +39,11 @@ impl<T> Clone for Typed<T> {
 impl<T> Copy for Typed<T> {}
 
 impl<T: Scalar> Typed<T> {
+    /// Offset in bytes from the start of `struct kvm_run` (as [`Field::offset`]).
+    pub const fn offset(self) -> usize {
+        self.member.offset
+    }
+
     /// Reads the member from `page`.
     pub fn get(self, page: &RunPage<'_>) -> T {
         page.get(self.field)
