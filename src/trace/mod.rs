@@ -106,6 +106,11 @@ impl<W: Write> Watcher<W> {
         self.seq
     }
 
+    /// The trace's writer (after [`Watcher::flush`], everything written is in it).
+    pub fn into_sink(self) -> W {
+        self.sink
+    }
+
     /// Flushes the trace, reporting the first write error of the run, if any.
     pub fn flush(&mut self) -> io::Result<()> {
         if let Some(error) = self.error.take() {

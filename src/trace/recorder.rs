@@ -9,8 +9,10 @@
 
 use std::io::{self, Write};
 
-use super::text::{LineHeader, push_header_end, push_header_start, push_item};
-use crate::exit::{Exit, Item, Source, Value};
+use super::text::{
+    LineHeader, push_bytes, push_header_end, push_header_start, push_label, push_value,
+};
+use crate::exit::{Exit, Item, Value};
 
 /// How many exits the recorder keeps.
 pub const CAPACITY: usize = 32;
@@ -18,8 +20,8 @@ pub const CAPACITY: usize = 32;
 pub const KEPT_BYTES: usize = super::text::MAX_SHOWN_BYTES;
 /// Payload items kept per exit (the most any exit has is 7).
 const MAX_ITEMS: usize = 8;
-/// Data words kept per exit (`internal.data` has at most 16).
-pub const KEPT_WORDS: usize = 16;
+/// Data words kept per exit: all of the largest array in `kvm_run` (`osi.gprs`).
+pub const KEPT_WORDS: usize = 32;
 /// Bytes of a trace line kept per exit; a longer line is cut and ends in `...`.
 pub const KEPT_LINE: usize = 320;
 
@@ -28,8 +30,15 @@ pub const KEPT_LINE: usize = 320;
 #[derive(Debug, Clone, Copy)]
 enum Kept {
     Plain(Value<'static>),
-    Bytes { start: usize, len: usize },
-    Words { start: usize, len: usize },
+    Bytes {
+        start: usize,
+        len: usize,
+        total: usize,
+    },
+    Words {
+        start: usize,
+        len: usize,
+    },
 }
 
 /// One recorded exit: its trace line, or its payload items. Everything lives in fixed
@@ -76,7 +85,11 @@ impl Record {
                 let len = bytes.len().min(KEPT_BYTES - start);
                 self.bytes[start..start + len].copy_from_slice(&bytes[..len]);
                 self.bytes_used += len;
-                Kept::Bytes { start, len }
+                Kept::Bytes {
+                    start,
+                    len,
+                    total: bytes.len(),
+                }
             }
             Value::Words(words) => {
                 let start = self.words_used;
@@ -104,24 +117,20 @@ impl Record {
         }
     }
 
-    fn item(&self, index: usize) -> Option<Item<'_>> {
-        let &(label, kept) = self.items[..self.len].get(index)?;
-        let value = match kept {
-            Kept::Plain(value) => value,
-            Kept::Bytes { start, len } => Value::Bytes(&self.bytes[start..start + len]),
-            Kept::Words { start, len } => Value::Words(&self.words[start..start + len]),
-        };
-        // The source is not kept: the recorder prints values, not offsets.
-        let source = Source::Data {
-            name: label,
-            offset: 0,
-            len: 0,
-        };
-        Some(Item {
-            label,
-            value,
-            source,
-        })
+    /// Appends the kept items as the text trace shows them.
+    fn push_items(&self, out: &mut Vec<u8>) {
+        for &(label, kept) in &self.items[..self.len] {
+            push_label(out, label);
+            match kept {
+                Kept::Plain(value) => push_value(out, &value),
+                Kept::Bytes { start, len, total } => {
+                    push_bytes(out, &self.bytes[start..start + len], total);
+                }
+                Kept::Words { start, len } => {
+                    push_value(out, &Value::Words(&self.words[start..start + len]));
+                }
+            }
+        }
     }
 }
 
@@ -193,9 +202,7 @@ impl FlightRecorder {
             }
             let mut line = Vec::new();
             push_header_start(&mut line, &record.header, record.reason);
-            for item in (0..record.len).filter_map(|i| record.item(i)) {
-                push_item(&mut line, &item);
-            }
+            record.push_items(&mut line);
             push_header_end(&mut line, &record.header);
             lines.push(String::from_utf8_lossy(&line).trim_end().to_string());
         }

@@ -116,6 +116,19 @@ fn push_chars(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
 }
 
+/// Appends data bytes: hex, cut after [`MAX_SHOWN_BYTES`] with the `total` length, then the
+/// printable ones quoted.
+pub fn push_bytes(out: &mut Vec<u8>, bytes: &[u8], total: usize) {
+    let shown = &bytes[..bytes.len().min(MAX_SHOWN_BYTES)];
+    push_hex_bytes(out, shown);
+    if shown.len() < total {
+        out.extend_from_slice(b"...(");
+        push_dec(out, total as u64);
+        out.extend_from_slice(b" bytes)");
+    }
+    push_chars(out, shown);
+}
+
 /// Appends one value the way the text trace shows it.
 pub fn push_value(out: &mut Vec<u8>, value: &Value<'_>) {
     match *value {
@@ -138,16 +151,7 @@ pub fn push_value(out: &mut Vec<u8>, value: &Value<'_>) {
             push_hex(out, value);
             push_hardware_meaning(out, value, entry_failure);
         }
-        Value::Bytes(bytes) => {
-            let shown = &bytes[..bytes.len().min(MAX_SHOWN_BYTES)];
-            push_hex_bytes(out, shown);
-            if shown.len() < bytes.len() {
-                out.extend_from_slice(b"...(");
-                push_dec(out, bytes.len() as u64);
-                out.extend_from_slice(b" bytes)");
-            }
-            push_chars(out, shown);
-        }
+        Value::Bytes(bytes) => push_bytes(out, bytes, bytes.len()),
         Value::Words(words) => push_list(out, words, |out, &word| push_hex(out, word)),
     }
 }
@@ -167,11 +171,16 @@ fn push_hardware_meaning(out: &mut Vec<u8>, value: u64, entry_failure: bool) {
 #[cfg(not(target_arch = "x86_64"))]
 fn push_hardware_meaning(_out: &mut Vec<u8>, _value: u64, _entry_failure: bool) {}
 
+/// Appends ` label=`.
+pub fn push_label(out: &mut Vec<u8>, label: &str) {
+    out.push(b' ');
+    out.extend_from_slice(label.as_bytes());
+    out.push(b'=');
+}
+
 /// Appends ` label=value`.
 pub fn push_item(out: &mut Vec<u8>, item: &Item<'_>) {
-    out.push(b' ');
-    out.extend_from_slice(item.label.as_bytes());
-    out.push(b'=');
+    push_label(out, item.label);
     push_value(out, &item.value);
 }
 
