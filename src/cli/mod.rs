@@ -46,7 +46,8 @@ Trace options (run, and bench pio|mmio, which then also reports the overhead rat
                       ports and MMIO addresses, and the kernel's own counters
 
 The guest's console (port 0xE9 and COM1 at 0x3F8) is written to stdout unchanged;
-errors go to stderr.
+errors, the trace and the statistics go to stderr. When a run ends in a guest fault, the
+last 32 exits (the flight recorder) are printed before the error.
 
 Exit status:
   0  the guest halted normally
