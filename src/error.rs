@@ -252,6 +252,8 @@ pub enum GuestFault {
     Unhandled {
         /// The `KVM_EXIT_*` number.
         reason: u32,
+        /// Its decoded payload, as the trace prints it (`flags=0x0 gpa=0x1000 ...`).
+        payload: String,
     },
 }
 
@@ -506,11 +508,20 @@ impl fmt::Display for GuestFault {
             GuestFault::FailEntry {
                 hardware_entry_failure_reason,
                 cpu,
-            } => write!(
-                f,
-                "VM entry failed (KVM_EXIT_FAIL_ENTRY): hardware_entry_failure_reason \
-                 {hardware_entry_failure_reason:#x} on host CPU {cpu}"
-            ),
+            } => {
+                write!(
+                    f,
+                    "VM entry failed (KVM_EXIT_FAIL_ENTRY): hardware_entry_failure_reason \
+                     {hardware_entry_failure_reason:#x}"
+                )?;
+                #[cfg(target_arch = "x86_64")]
+                write!(
+                    f,
+                    " ({})",
+                    crate::exit::hardware::explain_entry_failure(*hardware_entry_failure_reason)
+                )?;
+                write!(f, " on host CPU {cpu}")
+            }
             GuestFault::InternalError { suberror, data } => {
                 let what = rawkvm_bindings::internal_error_name(*suberror).unwrap_or("unknown");
                 write!(
@@ -524,20 +535,36 @@ impl fmt::Display for GuestFault {
             }
             GuestFault::HardwareUnknown {
                 hardware_exit_reason,
-            } => write!(
-                f,
-                "unhandled hardware exit (KVM_EXIT_UNKNOWN): hardware_exit_reason \
-                 {hardware_exit_reason:#x}"
-            ),
+            } => {
+                write!(
+                    f,
+                    "unhandled hardware exit (KVM_EXIT_UNKNOWN): hardware_exit_reason \
+                     {hardware_exit_reason:#x}"
+                )?;
+                #[cfg(target_arch = "x86_64")]
+                write!(
+                    f,
+                    " ({})",
+                    crate::exit::hardware::HostExitReason(*hardware_exit_reason)
+                )?;
+                Ok(())
+            }
             GuestFault::SystemEvent { event_type, data } => write!(
                 f,
-                "system event (KVM_EXIT_SYSTEM_EVENT) type {event_type}, data {data:x?}"
+                "system event (KVM_EXIT_SYSTEM_EVENT) type {event_type} ({}), data {data:x?}",
+                rawkvm_bindings::system_event_name(*event_type).unwrap_or("unknown")
             ),
-            GuestFault::Unhandled { reason } => write!(
-                f,
-                "unhandled exit {} ({reason})",
-                rawkvm_bindings::exit_reason_name(*reason).unwrap_or("unknown")
-            ),
+            GuestFault::Unhandled { reason, payload } => {
+                write!(
+                    f,
+                    "unhandled exit {} ({reason})",
+                    rawkvm_bindings::exit_reason_name(*reason).unwrap_or("unknown")
+                )?;
+                if !payload.is_empty() {
+                    write!(f, ": {payload}")?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -60,6 +60,8 @@
 //!
 //! [`machine::Machine`] and [`run_loop::run_vcpu`] do the same for the embedded guests
 //! ([`guests`]) and flat images, with [`devices`] answering port and MMIO accesses.
+//! [`exit`] decodes every `KVM_EXIT_*`; [`trace`] watches the loop (`--trace`, `--explain`,
+//! `--stats`, the flight recorder) and [`kernel_stats`] reads the kernel's own counters.
 //!
 //! # Where the `unsafe` is
 //!
@@ -78,11 +80,13 @@ pub mod error;
 pub mod exit;
 pub mod guests;
 pub mod image;
+pub mod kernel_stats;
 pub mod kvm;
 pub mod machine;
 pub mod memory;
 pub mod run_loop;
 pub mod sys;
+pub mod trace;
 pub mod units;
 pub mod vcpu;
 pub mod vm;

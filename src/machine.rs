@@ -152,6 +152,9 @@ impl Machine {
         config.validate()?;
         image.check_fits(config.load_addr, config.mem_size)?;
         let mut vm = kvm.create_vm()?;
+        if config.user_space_msr {
+            enable_user_space_msr(&vm)?;
+        }
         let ram = MemoryRegion {
             slot: 0,
             guest_phys_addr: 0,
@@ -176,8 +179,13 @@ impl Machine {
         }
         let vcpus = (0..config.vcpus)
             .map(|index| {
-                let vcpu = vm.create_vcpu(index)?;
+                #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+                let mut vcpu = vm.create_vcpu(index)?;
                 arch::reset_vcpu(&vcpu, &config.entry, index)?;
+                #[cfg(target_arch = "x86_64")]
+                if let Some(vector) = config.inject_irq {
+                    vcpu.queue_interrupt(vector);
+                }
                 Ok(vcpu)
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -206,6 +214,20 @@ impl Machine {
             .ok_or_else(|| Error::Usage("no vCPU".into()))?;
         run_loop::run_vcpu(vcpu, handler, observer)
     }
+}
+
+/// `KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_UNKNOWN)`: accesses to MSRs
+/// KVM does not know exit as `KVM_EXIT_X86_RDMSR`/`WRMSR` instead of raising #GP in the guest.
+fn enable_user_space_msr(vm: &Vm) -> Result<(), Error> {
+    use rawkvm_bindings as abi;
+    if vm.check_extension(abi::KVM_CAP_X86_USER_SPACE_MSR) <= 0 {
+        return Err(Error::MissingCapability {
+            capability: "KVM_CAP_X86_USER_SPACE_MSR",
+            needed_for: "MSR exits to user space (setup key user-msr)",
+        });
+    }
+    let reasons = u64::from(abi::KVM_MSR_EXIT_REASON_UNKNOWN);
+    vm.enable_cap(abi::KVM_CAP_X86_USER_SPACE_MSR, [reasons, 0, 0, 0])
 }
 
 /// `GPA+SIZE:BYTE`, e.g. `0x20000+0x1000:0xa5`: a read-only slot pre-filled with `BYTE`.

@@ -7,6 +7,9 @@
 //!     case KVM_EXIT_IO:   count accesses of size bytes at run + run->io.data_offset
 //!     case KVM_EXIT_MMIO: run->mmio.data[0..len] at run->mmio.phys_addr
 //!     case KVM_EXIT_HLT:  done
+//!     case KVM_EXIT_X86_RDMSR/WRMSR: run->msr.data, run->msr.error = the device's answer
+//!     case KVM_EXIT_IRQ_WINDOW_OPEN: ioctl(vcpu, KVM_INTERRUPT, &vector) if one is queued
+//!     case KVM_EXIT_DEBUG: stop, so the caller can look at the guest
 //!     default:            a guest fault (triple fault, failed entry, internal error, ...)
 //!     }
 //! }
@@ -18,7 +21,7 @@
 
 use crate::devices::{Dispatch, IoHandler};
 use crate::error::{Error, GuestFault};
-use crate::exit::{Exit, Io, IoDirection, Mmio};
+use crate::exit::{Exit, Io, IoDirection, Mmio, MsrAccess};
 use crate::vcpu::{RunError, Vcpu};
 
 /// The value an unclaimed read returns, byte by byte: an open bus reads as all ones.
@@ -53,6 +56,9 @@ pub enum Outcome {
     Halted,
     /// A [`crate::vcpu::StopHandle`] asked the vCPU to stop.
     Stopped,
+    /// `KVM_EXIT_DEBUG`: a breakpoint or single step armed with `KVM_SET_GUEST_DEBUG` hit.
+    /// The observer saw the exit; running again continues the guest.
+    Debug,
 }
 
 /// The observer that observes nothing.
@@ -111,7 +117,29 @@ pub fn dispatch_mmio<H: IoHandler + ?Sized>(
     }
 }
 
-/// The guest fault an exit stands for, if it is one.
+/// Hands one MSR exit to `handler` (`write`: `KVM_EXIT_X86_WRMSR`). A claimed read puts the
+/// value in `msr.data`; an unclaimed access sets `msr.error`, so the guest gets #GP as it would
+/// on hardware without that MSR.
+pub fn dispatch_msr<H: IoHandler + ?Sized>(
+    msr: &mut MsrAccess<'_>,
+    write: bool,
+    handler: &mut H,
+) -> std::io::Result<Dispatch> {
+    let dispatch = if write {
+        handler.msr_write(msr.index, msr.data)?
+    } else {
+        let mut value = 0;
+        let dispatch = handler.msr_read(msr.index, &mut value)?;
+        if dispatch == Dispatch::Claimed {
+            msr.set_data(value);
+        }
+        dispatch
+    };
+    msr.set_error(dispatch == Dispatch::Unclaimed);
+    Ok(dispatch)
+}
+
+/// The guest fault an exit stands for, if it is one: every exit the loop does not handle.
 pub fn fault_of(exit: &Exit<'_>) -> Option<GuestFault> {
     Some(match exit {
         Exit::Shutdown => GuestFault::Shutdown,
@@ -135,8 +163,18 @@ pub fn fault_of(exit: &Exit<'_>) -> Option<GuestFault> {
             event_type: *event_type,
             data: data.to_vec(),
         },
-        Exit::Other { reason } | Exit::Unknown(reason) => GuestFault::Unhandled { reason: *reason },
-        Exit::Io(_) | Exit::Mmio(_) | Exit::Hlt | Exit::Intr => return None,
+        Exit::Io(_)
+        | Exit::Mmio(_)
+        | Exit::Hlt
+        | Exit::Intr
+        | Exit::X86Rdmsr(_)
+        | Exit::X86Wrmsr(_)
+        | Exit::IrqWindowOpen { .. }
+        | Exit::Debug(_) => return None,
+        other => GuestFault::Unhandled {
+            reason: other.reason(),
+            payload: crate::trace::text::payload_string(other),
+        },
     })
 }
 
@@ -170,20 +208,49 @@ where
             Err(RunError::Decode(error)) => return Err(Error::Decode { vcpu: id, error }),
         };
         let dispatch = match &mut exit {
-            Exit::Io(io) => Some(dispatch_io(io, handler).map_err(Error::Console)?),
-            Exit::Mmio(mmio) => Some(dispatch_mmio(mmio, handler).map_err(Error::Console)?),
+            Exit::Io(io) => Some(dispatch_io(io, handler)),
+            Exit::Mmio(mmio) => Some(dispatch_mmio(mmio, handler)),
+            Exit::X86Rdmsr(msr) => Some(dispatch_msr(msr, false, handler)),
+            Exit::X86Wrmsr(msr) => Some(dispatch_msr(msr, true, handler)),
             _ => None,
-        };
+        }
+        .transpose()
+        .map_err(Error::Console)?;
         observer.exit(id, &exit, dispatch);
-        match exit {
-            Exit::Io(_) | Exit::Mmio(_) | Exit::Intr => {}
+        let window_open = match exit {
+            Exit::Io(_) | Exit::Mmio(_) | Exit::Intr | Exit::X86Rdmsr(_) | Exit::X86Wrmsr(_) => {
+                false
+            }
+            Exit::IrqWindowOpen {
+                ready_for_interrupt_injection,
+                ..
+            } => ready_for_interrupt_injection,
             Exit::Hlt => return Ok(Outcome::Halted),
+            Exit::Debug(_) => return Ok(Outcome::Debug),
             fault => {
                 let fault = fault_of(&fault).unwrap_or(GuestFault::Unhandled {
                     reason: fault.reason(),
+                    payload: String::new(),
                 });
                 return Err(Error::GuestFault { vcpu: id, fault });
             }
+        };
+        if window_open {
+            deliver_queued_interrupt(vcpu)?;
         }
     }
+}
+
+/// At `KVM_EXIT_IRQ_WINDOW_OPEN`: injects the vector queued with
+/// [`Vcpu::queue_interrupt`] (`KVM_INTERRUPT`), and stops asking for the window once nothing
+/// is queued.
+#[cfg(target_arch = "x86_64")]
+fn deliver_queued_interrupt(vcpu: &mut Vcpu) -> Result<(), Error> {
+    vcpu.deliver_queued_interrupt()
+}
+
+/// Only x86 injects interrupts with `KVM_INTERRUPT` from this loop.
+#[cfg(not(target_arch = "x86_64"))]
+fn deliver_queued_interrupt(_vcpu: &mut Vcpu) -> Result<(), Error> {
+    Ok(())
 }

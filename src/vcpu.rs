@@ -35,7 +35,7 @@ use nix::errno::Errno;
 
 use crate::exit::{self, DecodeError, Exit};
 use crate::sys::ioctl::VcpuFd;
-use crate::sys::run_page::RunMapping;
+use crate::sys::run_page::{RunMapping, RunPage};
 use crate::sys::signal;
 
 /// Why [`Vcpu::run`] did not produce an exit.
@@ -56,6 +56,9 @@ pub struct Vcpu {
     fd: VcpuFd,
     id: u32,
     stop: StopHandle,
+    /// The vector waiting for the guest's interrupt window (`Vcpu::queue_interrupt`, x86).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) queued_interrupt: Option<u8>,
 }
 
 impl Vcpu {
@@ -67,7 +70,12 @@ impl Vcpu {
                 thread: Mutex::new(None),
             }),
         };
-        Vcpu { fd, id, stop }
+        Vcpu {
+            fd,
+            id,
+            stop,
+            queued_interrupt: None,
+        }
     }
 
     /// A handle other threads can use to stop this vCPU.
@@ -106,6 +114,26 @@ impl Vcpu {
     #[cfg(target_arch = "aarch64")]
     pub(crate) fn vm_fd(&self) -> BorrowedFd<'_> {
         self.fd.vm_fd()
+    }
+
+    /// The `kvm_run` page as the last `KVM_RUN` left it, for writing its "in" fields
+    /// (`request_interrupt_window`).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn run_page(&mut self) -> RunPage<'_> {
+        self.fd.run_page()
+    }
+
+    /// `ioctl(vcpu, KVM_GET_STATS_FD, 0)`: this vCPU's binary statistics file
+    /// (`KVM_CAP_BINARY_STATS_FD`; see [`crate::kernel_stats`]).
+    pub fn stats_fd(&self) -> Result<std::fs::File, crate::Error> {
+        use crate::sys::ioctl::vcpu;
+        vcpu::GET_STATS_FD
+            .call(self.fd(), 0)
+            .map(std::fs::File::from)
+            .map_err(|errno| crate::Error::Ioctl {
+                ioctl: vcpu::GET_STATS_FD.name,
+                errno,
+            })
     }
 
     /// `ioctl(vcpu, KVM_RUN, 0)`, then decodes the exit in place. Exactly one syscall, no

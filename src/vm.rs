@@ -175,6 +175,18 @@ impl Vm {
         Ok(Vcpu::new(fd, id))
     }
 
+    /// `ioctl(vm, KVM_GET_STATS_FD, 0)`: the VM's binary statistics file
+    /// (`KVM_CAP_BINARY_STATS_FD`; see [`crate::kernel_stats`]).
+    pub fn stats_fd(&self) -> Result<std::fs::File, Error> {
+        vm::GET_STATS_FD
+            .call(self.fd.fd(), 0)
+            .map(std::fs::File::from)
+            .map_err(|errno| Error::Ioctl {
+                ioctl: vm::GET_STATS_FD.name,
+                errno,
+            })
+    }
+
     /// `KVM_CAP_MAX_VCPUS`: the most vCPUs this VM may have, if the kernel says.
     pub fn max_vcpus(&self) -> Option<u32> {
         self.max_vcpus

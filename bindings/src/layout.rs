@@ -52,6 +52,18 @@ impl StructLayout {
     pub fn field(&self, name: &str) -> Option<&FieldLayout> {
         self.fields.iter().find(|field| field.name == name)
     }
+
+    /// The same lookup, usable in constants: `kvm_run::LAYOUT.field_named("io.port")`.
+    pub const fn field_named(&self, name: &str) -> Option<FieldLayout> {
+        let mut i = 0;
+        while i < self.fields.len() {
+            if bytes_equal(self.fields[i].name.as_bytes(), name.as_bytes()) {
+                return Some(self.fields[i]);
+            }
+            i += 1;
+        }
+        None
+    }
 }
 
 /// A value of all-zero bytes, built without `unsafe`: `kvm_regs::ZERO`, `kvm_sregs::ZERO`, ...

@@ -13,9 +13,10 @@
 
 use std::fmt;
 
-use rawkvm_bindings::{kvm_regs, kvm_sregs};
+use rawkvm_bindings::{kvm_guest_debug, kvm_interrupt, kvm_regs, kvm_sregs};
 
 use crate::error::Error;
+use crate::exit::fields::REQUEST_INTERRUPT_WINDOW;
 use crate::sys::ioctl::{Ioctl, Reads, Writes, vcpu};
 use crate::vcpu::Vcpu;
 
@@ -89,15 +90,34 @@ fn get<T: Copy + Default>(vcpu: &Vcpu, ioctl: &Ioctl<Writes<T>>) -> Result<T, Er
     Ok(value)
 }
 
-/// `ioctl(vcpu, SET, &value)` for a register-writing ioctl.
-fn set<T: Copy>(vcpu: &Vcpu, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
+/// `ioctl(vcpu, REQUEST, &value)` for an ioctl that passes a value in; `error` names the
+/// failure.
+fn put<T: Copy>(
+    vcpu: &Vcpu,
+    ioctl: &Ioctl<Reads<T>>,
+    value: &T,
+    error: fn(&'static str, nix::errno::Errno) -> Error,
+) -> Result<(), Error> {
     ioctl
         .call(vcpu.fd(), value)
         .map(drop)
-        .map_err(|errno| Error::SetRegisters {
-            ioctl: ioctl.name,
-            errno,
-        })
+        .map_err(|errno| error(ioctl.name, errno))
+}
+
+/// `ioctl(vcpu, SET, &value)` for a register-writing ioctl.
+fn set<T: Copy>(vcpu: &Vcpu, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
+    put(vcpu, ioctl, value, |ioctl, errno| Error::SetRegisters {
+        ioctl,
+        errno,
+    })
+}
+
+/// `ioctl(vcpu, REQUEST, &value)` for an ioctl that is not a register write.
+fn call<T: Copy>(vcpu: &Vcpu, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
+    put(vcpu, ioctl, value, |ioctl, errno| Error::Ioctl {
+        ioctl,
+        errno,
+    })
 }
 
 impl Vcpu {
@@ -120,6 +140,43 @@ impl Vcpu {
     /// values (CR0.NW without CR0.CD, CR0.PG without CR0.PE, ...) with `EINVAL`.
     pub fn set_sregs(&self, sregs: &kvm_sregs) -> Result<(), Error> {
         set(self, &vcpu::SET_SREGS, sregs)
+    }
+
+    /// `ioctl(vcpu, KVM_SET_GUEST_DEBUG, &debug)`: arm single-stepping
+    /// (`KVM_GUESTDBG_SINGLESTEP`) or hardware breakpoints (`KVM_GUESTDBG_USE_HW_BP` with
+    /// `debug.arch.debugreg[0..4]` the addresses and `[7]` DR7); hits come back as
+    /// `KVM_EXIT_DEBUG`. `control = 0` turns it all off.
+    pub fn set_guest_debug(&self, debug: &kvm_guest_debug) -> Result<(), Error> {
+        call(self, &vcpu::SET_GUEST_DEBUG, debug)
+    }
+
+    /// `ioctl(vcpu, KVM_INTERRUPT, &{ irq: vector })`: inject an external interrupt now. Only
+    /// without an in-kernel irqchip, and only when the guest can take it
+    /// (`ready_for_interrupt_injection`); see [`Vcpu::queue_interrupt`].
+    pub fn interrupt(&self, vector: u8) -> Result<(), Error> {
+        let irq = kvm_interrupt {
+            irq: u32::from(vector),
+        };
+        call(self, &vcpu::INTERRUPT, &irq)
+    }
+
+    /// Injects `vector` as soon as the guest can take an interrupt: sets
+    /// `kvm_run.request_interrupt_window`, so `KVM_RUN` returns `KVM_EXIT_IRQ_WINDOW_OPEN` once
+    /// the guest has IF set and no interrupt shadow, where [`crate::run_loop::run_vcpu`] calls
+    /// `KVM_INTERRUPT`.
+    pub fn queue_interrupt(&mut self, vector: u8) {
+        self.queued_interrupt = Some(vector);
+        self.run_page().set(REQUEST_INTERRUPT_WINDOW.field, 1);
+    }
+
+    /// At `KVM_EXIT_IRQ_WINDOW_OPEN`: injects the queued vector, if any, and stops asking for
+    /// the window.
+    pub(crate) fn deliver_queued_interrupt(&mut self) -> Result<(), Error> {
+        if let Some(vector) = self.queued_interrupt.take() {
+            self.interrupt(vector)?;
+        }
+        self.run_page().set(REQUEST_INTERRUPT_WINDOW.field, 0);
+        Ok(())
     }
 }
 

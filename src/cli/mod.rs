@@ -1,8 +1,11 @@
 //! The command line: `rawkvm run | list | bench | help`.
 
+mod abi;
 mod args;
 mod bench;
+mod caps;
 mod run;
+mod trace_flags;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -19,7 +22,11 @@ Usage:
   rawkvm run [GUEST] [OPTIONS]          run an embedded guest (default: hello)
   rawkvm run --image PATH [OPTIONS]     run a flat binary instead
   rawkvm list                           list the embedded guests
-  rawkvm bench pio|mmio|start [--count N] [--kvm-device PATH]
+  rawkvm bench pio|mmio|start [--count N] [--kvm-device PATH] [TRACE OPTIONS]
+  rawkvm abi [STRUCT|IOCTL...] [--json] [--arch ARCH]
+                                        struct layouts and ioctl numbers of the KVM ABI
+  rawkvm caps [--json] [--kvm-device PATH]
+                                        API version, mmap size, backend, every KVM_CAP_*
   rawkvm help | --help | --version
 
 Run options:
@@ -30,8 +37,17 @@ Run options:
   --param N           32-bit value written at 0x0F00 before the run (a loop count, ...)
   --kvm-device PATH   the KVM device (default /dev/kvm)
 
+Trace options (run, and bench pio|mmio, which then also reports the overhead ratio):
+  --trace[=text|json] one line (or JSON object) per exit, with every payload field
+  --trace-file PATH   write the trace there instead of stderr
+  --explain           after each exit: the kvm_run fields read and written, with offsets,
+                      and what the guest did
+  --stats             at the end: exits, time in KVM_RUN and in rawkvm per reason, top
+                      ports and MMIO addresses, and the kernel's own counters
+
 The guest's console (port 0xE9 and COM1 at 0x3F8) is written to stdout unchanged;
-errors go to stderr.
+errors, the trace and the statistics go to stderr. When a run ends in a guest fault, the
+last 32 exits (the flight recorder) are printed before the error.
 
 Exit status:
   0  the guest halted normally
@@ -84,9 +100,11 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, Error> {
         "run" => run::command(args),
         "list" => list(args),
         "bench" => bench::command(args),
+        "abi" => abi::command(args),
+        "caps" => caps::command(args),
         "help" => print_out(USAGE),
         other => Err(Error::Usage(format!(
-            "unknown command {other:?}; commands are run, list, bench and help"
+            "unknown command {other:?}; commands are run, list, bench, abi, caps and help"
         ))),
     }
 }

@@ -10,10 +10,10 @@ use rawkvm::guests;
 use rawkvm::image::Image;
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::machine::{Machine, MachineConfig};
-use rawkvm::run_loop::NoObserver;
 use rawkvm::units::{parse_size, parse_u64};
 
 use super::args::{Arg, Args, parse_flag};
+use super::trace_flags::{self, TraceFlags};
 use super::unexpected;
 
 /// What `rawkvm run` was asked to do.
@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub config: MachineConfig,
     /// The KVM device.
     pub device: PathBuf,
+    /// `--trace`, `--trace-file`, `--explain`, `--stats`.
+    pub trace: TraceFlags,
 }
 
 /// The flags that shape the machine, each taking a value.
@@ -56,6 +58,7 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
         image: None,
         config: MachineConfig::default(),
         device: PathBuf::from(DEFAULT_DEVICE),
+        trace: TraceFlags::default(),
     };
     // Explicit flags are applied after the guest's own setup, so they win.
     let mut flags = Vec::new();
@@ -70,6 +73,9 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
             Arg::Flag(flag, inline) if MACHINE_FLAGS.contains(&flag.as_str()) => {
                 let value = args.value(&flag, inline).map_err(Error::Usage)?;
                 flags.push((flag, value));
+            }
+            Arg::Flag(flag, inline) if TraceFlags::owns(&flag) => {
+                options.trace.apply(&flag, inline, &mut args)?;
             }
             other => return Err(unexpected("run", other)),
         }
@@ -123,10 +129,14 @@ pub fn command(args: Args) -> Result<i32, Error> {
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
     let mut devices = Devices::new(std::io::stdout().lock());
-    let outcome = machine.run(&mut devices, &mut NoObserver);
-    // The console is complete before any error is reported.
+    let mut watcher = options.trace.watcher()?;
+    let outcome = machine.run(&mut devices, &mut watcher);
+    // The console and the trace are complete before any report or error.
     let flushed = devices.console.flush().map_err(Error::Console);
+    let traced = watcher.flush();
+    trace_flags::report_run(&options.trace, &watcher, &mut machine, &outcome);
     outcome?;
     flushed?;
+    traced.map_err(|e| Error::Usage(format!("cannot write the trace: {e}")))?;
     Ok(status::HALTED)
 }

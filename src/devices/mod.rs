@@ -38,6 +38,18 @@ pub trait IoHandler {
     fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> io::Result<Dispatch>;
     /// A write of `data` (1..=8 bytes) at guest physical address `addr`.
     fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<Dispatch>;
+
+    /// An `rdmsr` of MSR `index` that KVM forwarded (`KVM_EXIT_X86_RDMSR`): a device that owns
+    /// the MSR sets `value` and claims it. Unclaimed (the default), the guest gets #GP.
+    fn msr_read(&mut self, _index: u32, _value: &mut u64) -> io::Result<Dispatch> {
+        Ok(Dispatch::Unclaimed)
+    }
+
+    /// A `wrmsr` of `value` to MSR `index` that KVM forwarded (`KVM_EXIT_X86_WRMSR`).
+    /// Unclaimed (the default), the guest gets #GP.
+    fn msr_write(&mut self, _index: u32, _value: u64) -> io::Result<Dispatch> {
+        Ok(Dispatch::Unclaimed)
+    }
 }
 
 /// The default devices: debug console and COM1, both printing to one [`Console`].

@@ -138,12 +138,13 @@ impl Ioctl<Value> {
 
 impl Ioctl<NewFd> {
     /// `ioctl(fd, request, value)` for requests that return a new file descriptor.
-    fn call(&self, fd: BorrowedFd<'_>, value: c_ulong) -> Result<OwnedFd, Errno> {
+    pub(crate) fn call(&self, fd: BorrowedFd<'_>, value: c_ulong) -> Result<OwnedFd, Errno> {
         // SAFETY: as for `Ioctl<Value>`: the kernel takes the argument as an integer (api.rst),
         // not a pointer.
         let new_fd = check(unsafe { libc::ioctl(fd.as_raw_fd(), self.request, value) })?;
         // SAFETY: on success these requests return a freshly allocated descriptor that nothing
-        // else owns (api.rst: "Returns: a VM fd" / "a vcpu fd"), so taking ownership is sound.
+        // else owns (api.rst: "Returns: a VM fd" / "a vcpu fd" / "a file descriptor" of
+        // statistics), so taking ownership is sound.
         Ok(unsafe { OwnedFd::from_raw_fd(new_fd) })
     }
 }
@@ -199,6 +200,9 @@ pub(crate) mod vm {
     /// `KVM_ENABLE_CAP` on a VM fd (`KVM_CAP_ENABLE_CAP_VM`).
     pub(crate) const ENABLE_CAP: Ioctl<Reads<abi::kvm_enable_cap>> =
         Ioctl::reads("KVM_ENABLE_CAP", abi::KVM_ENABLE_CAP);
+    /// `KVM_GET_STATS_FD` on a VM fd (`KVM_CAP_BINARY_STATS_FD`): the VM's statistics file.
+    pub(crate) const GET_STATS_FD: Ioctl<NewFd> =
+        Ioctl::entry("KVM_GET_STATS_FD", abi::KVM_GET_STATS_FD);
 }
 
 /// The ioctls of a vCPU fd.
@@ -210,6 +214,17 @@ pub(crate) mod vcpu {
     #[cfg(target_arch = "aarch64")]
     pub(crate) const ARM_VCPU_INIT: Ioctl<Reads<abi::kvm_vcpu_init>> =
         Ioctl::reads("KVM_ARM_VCPU_INIT", abi::KVM_ARM_VCPU_INIT);
+    /// `KVM_GET_STATS_FD` on a vCPU fd (`KVM_CAP_BINARY_STATS_FD`): the vCPU's statistics.
+    pub(crate) const GET_STATS_FD: Ioctl<NewFd> =
+        Ioctl::entry("KVM_GET_STATS_FD", abi::KVM_GET_STATS_FD);
+    /// `KVM_INTERRUPT`: queue an external interrupt vector (no in-kernel irqchip).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const INTERRUPT: Ioctl<Reads<abi::kvm_interrupt>> =
+        Ioctl::reads("KVM_INTERRUPT", abi::KVM_INTERRUPT);
+    /// `KVM_SET_GUEST_DEBUG`: single-step and breakpoints, reported as `KVM_EXIT_DEBUG`.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const SET_GUEST_DEBUG: Ioctl<Reads<abi::kvm_guest_debug>> =
+        Ioctl::reads("KVM_SET_GUEST_DEBUG", abi::KVM_SET_GUEST_DEBUG);
     /// `KVM_GET_REGS`: the general-purpose registers.
     #[cfg(target_arch = "x86_64")]
     pub(crate) const GET_REGS: Ioctl<Writes<abi::kvm_regs>> =

@@ -1,0 +1,143 @@
+//! `--trace[=text|json]`, `--trace-file PATH`, `--explain`, `--stats`: parsing, the trace
+//! sink, and the reports printed at the end of a run (statistics, the flight recorder).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use rawkvm::error::Error;
+use rawkvm::kernel_stats::KernelStats;
+use rawkvm::machine::Machine;
+use rawkvm::trace::{KernelCounters, TraceFormat, WatchOptions, Watcher};
+
+use super::args::Args;
+
+/// Trace output is buffered in blocks this large: one `write(2)` per few hundred exits.
+const TRACE_BUFFER: usize = 64 << 10;
+
+/// The flags that watch a run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TraceFlags {
+    /// `--trace[=FORMAT]`.
+    pub format: Option<TraceFormat>,
+    /// `--trace-file PATH` (stderr otherwise).
+    pub file: Option<PathBuf>,
+    /// `--explain`.
+    pub explain: bool,
+    /// `--stats`.
+    pub stats: bool,
+}
+
+/// The writer a trace goes to.
+pub type TraceSink = BufWriter<Box<dyn Write>>;
+
+impl TraceFlags {
+    /// Whether `flag` is one of these.
+    pub fn owns(flag: &str) -> bool {
+        matches!(flag, "--trace" | "--trace-file" | "--explain" | "--stats")
+    }
+
+    /// Applies `flag` (one of [`TraceFlags::owns`]), taking its value from `inline` or the
+    /// next word where it has one. `--trace` takes a value only inline (`--trace=json`), so
+    /// `--trace hello` traces the guest `hello`.
+    pub fn apply(
+        &mut self,
+        flag: &str,
+        inline: Option<String>,
+        args: &mut Args,
+    ) -> Result<(), Error> {
+        if matches!(flag, "--explain" | "--stats") && inline.is_some() {
+            return Err(Error::Usage(format!("{flag} takes no value")));
+        }
+        match flag {
+            "--trace" => {
+                self.format = Some(match inline.as_deref() {
+                    None | Some("text") => TraceFormat::Text,
+                    Some("json") => TraceFormat::Json,
+                    Some(other) => {
+                        return Err(Error::Usage(format!(
+                            "--trace={other}: the formats are text and json"
+                        )));
+                    }
+                });
+            }
+            "--trace-file" => {
+                self.file = Some(PathBuf::from(
+                    args.value(flag, inline).map_err(Error::Usage)?,
+                ));
+            }
+            "--explain" => self.explain = true,
+            _ => self.stats = true,
+        }
+        Ok(())
+    }
+
+    /// Whether anything was asked for.
+    pub fn any(&self) -> bool {
+        self.format.is_some() || self.file.is_some() || self.explain || self.stats
+    }
+
+    /// The watcher's options. `--explain` and `--trace-file` imply a text trace.
+    pub fn options(&self, flight_recorder: bool) -> WatchOptions {
+        let implied = (self.explain || self.file.is_some()).then_some(TraceFormat::Text);
+        WatchOptions {
+            trace: self.format.or(implied),
+            explain: self.explain,
+            stats: self.stats,
+            flight_recorder,
+        }
+    }
+
+    /// Where the trace goes: the `--trace-file` (created or truncated), else stderr.
+    pub fn open_sink(&self) -> Result<TraceSink, Error> {
+        let sink: Box<dyn Write> = match &self.file {
+            Some(path) => Box::new(File::create(path).map_err(|e| {
+                Error::Usage(format!(
+                    "--trace-file {}: cannot create it: {e}",
+                    path.display()
+                ))
+            })?),
+            None => Box::new(io::stderr()),
+        };
+        Ok(BufWriter::with_capacity(TRACE_BUFFER, sink))
+    }
+
+    /// A watcher for `rawkvm run`: these options plus the flight recorder.
+    pub fn watcher(&self) -> Result<Watcher<TraceSink>, Error> {
+        Ok(Watcher::new(self.options(true), self.open_sink()?))
+    }
+}
+
+/// After a run: the flight recorder if the guest faulted, the statistics if asked for.
+/// Report failures on stderr are ignored: the run's own result matters more.
+pub fn report_run(
+    flags: &TraceFlags,
+    watcher: &Watcher<TraceSink>,
+    machine: &mut Machine,
+    outcome: &Result<rawkvm::run_loop::Outcome, Error>,
+) {
+    let mut stderr = io::stderr().lock();
+    if matches!(
+        outcome,
+        Err(Error::GuestFault { .. } | Error::Decode { .. })
+    ) && let Some(recorder) = watcher.recorder()
+    {
+        let _ = recorder.write_to(&mut stderr);
+    }
+    if flags.stats {
+        let kernel = kernel_counters(machine);
+        let _ = watcher.stats().write_table(&mut stderr, 0, kernel.as_ref());
+    }
+}
+
+/// The kernel's counters for vCPU 0 and the VM, if the kernel has binary statistics.
+pub fn kernel_counters(machine: &mut Machine) -> Option<KernelCounters> {
+    let cap = rawkvm::bindings::KVM_CAP_BINARY_STATS_FD;
+    if machine.vm().check_extension(cap) <= 0 {
+        return None;
+    }
+    let read = |file: Result<File, Error>| file.ok().and_then(|f| KernelStats::read(&f).ok());
+    let vm = read(machine.vm().stats_fd());
+    let vcpu = machine.vcpus_mut().first().and_then(|v| read(v.stats_fd()));
+    Some(KernelCounters { vcpu, vm })
+}

@@ -1,0 +1,205 @@
+//! Watching the ABI: `--trace`, `--explain`, `--stats` and the flight recorder, all one
+//! [`Observer`] of the run loop.
+//!
+//! ```text
+//! t0 = clock_gettime(CLOCK_MONOTONIC)     Observer::before_run
+//! ioctl(vcpu, KVM_RUN, 0)
+//! t1 = clock_gettime(CLOCK_MONOTONIC)     Observer::after_run
+//! decode kvm_run, dispatch to devices     (the run loop)
+//! t2 = clock_gettime(CLOCK_MONOTONIC)     Observer::exit(&exit): record, count, format
+//! ```
+//!
+//! Everything here reads the same decoded [`Exit`] the loop acted on, after the devices
+//! answered it (so an IN shows the bytes the guest will see): there is one decoder. The
+//! payload comes from [`Exit::visit`]; [`text`] and [`json`] turn it into lines in a reused
+//! buffer, written through the caller's (buffered) writer, so tracing an exit allocates
+//! nothing once the buffer has grown. With no watcher (`NoObserver`) none of this runs.
+
+pub mod explain;
+pub mod json;
+pub mod recorder;
+pub mod stats;
+pub mod text;
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use crate::devices::Dispatch;
+use crate::exit::Exit;
+use crate::run_loop::Observer;
+
+pub use recorder::FlightRecorder;
+pub use stats::{KernelCounters, Stats};
+pub use text::LineHeader;
+
+/// How `--trace` writes exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceFormat {
+    /// One line of `label=value` per exit.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// What a [`Watcher`] does with each exit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WatchOptions {
+    /// Write each exit in this format.
+    pub trace: Option<TraceFormat>,
+    /// Add the fields read and written, with offsets, and a sentence (needs `trace`).
+    pub explain: bool,
+    /// Count exits and time them per reason.
+    pub stats: bool,
+    /// Keep the last exits for a report if the guest faults.
+    pub flight_recorder: bool,
+}
+
+impl WatchOptions {
+    /// Whether anything needs the clock.
+    fn timed(&self) -> bool {
+        self.trace.is_some() || self.stats || self.flight_recorder
+    }
+}
+
+/// The observer behind `--trace`, `--explain`, `--stats` and the flight recorder.
+#[derive(Debug)]
+pub struct Watcher<W: Write> {
+    options: WatchOptions,
+    sink: W,
+    line: Vec<u8>,
+    seq: u64,
+    before: Option<Instant>,
+    after: Option<Instant>,
+    stats: Stats,
+    recorder: Option<FlightRecorder>,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> Watcher<W> {
+    /// A watcher writing its trace (if any) to `sink`; give it a buffered writer.
+    pub fn new(options: WatchOptions, sink: W) -> Watcher<W> {
+        Watcher {
+            options,
+            sink,
+            line: Vec::with_capacity(1024),
+            seq: 0,
+            before: None,
+            after: None,
+            stats: Stats::default(),
+            recorder: options.flight_recorder.then(FlightRecorder::default),
+            error: None,
+        }
+    }
+
+    /// The statistics so far (empty unless `stats` was asked for).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The flight recorder, if it was asked for.
+    pub fn recorder(&self) -> Option<&FlightRecorder> {
+        self.recorder.as_ref()
+    }
+
+    /// Exits seen so far.
+    pub fn exits(&self) -> u64 {
+        self.seq
+    }
+
+    /// The trace's writer (after [`Watcher::flush`], everything written is in it).
+    pub fn into_sink(self) -> W {
+        self.sink
+    }
+
+    /// Flushes the trace, reporting the first write error of the run, if any.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        self.sink.flush()
+    }
+
+    fn elapsed_ns(from: Option<Instant>, to: Option<Instant>) -> u64 {
+        match (from, to) {
+            (Some(from), Some(to)) => {
+                u64::try_from(to.saturating_duration_since(from).as_nanos()).unwrap_or(u64::MAX)
+            }
+            _ => 0,
+        }
+    }
+
+    fn write_trace(&mut self, format: TraceFormat, header: &LineHeader, exit: &Exit<'_>) {
+        self.line.clear();
+        match format {
+            TraceFormat::Text => {
+                text::push_line(&mut self.line, header, exit);
+                // The recorder keeps the line just made: one copy, no second walk.
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.record_line(&self.line);
+                }
+                if self.options.explain {
+                    explain::push_text(&mut self.line, exit, header.dispatch);
+                }
+            }
+            TraceFormat::Json => {
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.record(*header, exit);
+                }
+                json::push_object_start(&mut self.line, header, exit);
+                if self.options.explain {
+                    explain::push_json(&mut self.line, exit, header.dispatch);
+                }
+                json::push_object_end(&mut self.line);
+            }
+        }
+        if self.error.is_none()
+            && let Err(error) = self.sink.write_all(&self.line)
+        {
+            self.error = Some(error);
+        }
+    }
+}
+
+impl<W: Write> Observer for Watcher<W> {
+    fn before_run(&mut self, _vcpu: u32) {
+        if self.options.timed() {
+            self.before = Some(Instant::now());
+        }
+    }
+
+    fn after_run(&mut self, _vcpu: u32) {
+        if self.options.timed() {
+            self.after = Some(Instant::now());
+        }
+    }
+
+    fn exit(&mut self, vcpu: u32, exit: &Exit<'_>, dispatch: Option<Dispatch>) {
+        let handled = self.options.stats.then(Instant::now);
+        self.seq += 1;
+        let header = LineHeader {
+            seq: self.seq,
+            vcpu,
+            run_ns: Self::elapsed_ns(self.before, self.after),
+            dispatch,
+        };
+        if self.options.stats {
+            let handle_ns = Self::elapsed_ns(self.after, handled);
+            self.stats.record(exit, header.run_ns, handle_ns);
+        }
+        match self.options.trace {
+            Some(format) => self.write_trace(format, &header, exit),
+            None => {
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.record(header, exit);
+                }
+            }
+        }
+    }
+
+    fn interrupted(&mut self, _vcpu: u32, _stopping: bool) {
+        if self.options.stats {
+            let run_ns = Self::elapsed_ns(self.before, self.after);
+            self.stats.record_interrupted(run_ns);
+        }
+    }
+}

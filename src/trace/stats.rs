@@ -1,0 +1,333 @@
+//! `--stats`: per exit reason, how many exits and how long the `KVM_RUN` calls that produced
+//! them and rawkvm's handling of them took; the busiest ports and MMIO addresses; and the
+//! kernel's own counters (`KVM_GET_STATS_FD`) beside rawkvm's.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use rawkvm_bindings as abi;
+
+use crate::exit::{Exit, IoDirection};
+use crate::kernel_stats::KernelStats;
+
+/// Reasons with their own row: every `KVM_EXIT_*` the bindings know; others share the last.
+const REASON_ROWS: usize = abi::EXIT_REASONS.len() + 1;
+/// How many ports and MMIO addresses the table lists.
+pub const TOP: usize = 5;
+
+/// Count and time for one exit reason.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReasonStats {
+    /// Exits seen.
+    pub count: u64,
+    /// Nanoseconds spent in the `KVM_RUN` calls that returned them.
+    pub run_ns: u64,
+    /// Nanoseconds rawkvm spent decoding and handling them.
+    pub handle_ns: u64,
+}
+
+impl ReasonStats {
+    fn add(&mut self, run_ns: u64, handle_ns: u64) {
+        self.count += 1;
+        self.run_ns = self.run_ns.saturating_add(run_ns);
+        self.handle_ns = self.handle_ns.saturating_add(handle_ns);
+    }
+
+    fn merge(&mut self, other: &ReasonStats) {
+        self.count += other.count;
+        self.run_ns = self.run_ns.saturating_add(other.run_ns);
+        self.handle_ns = self.handle_ns.saturating_add(other.handle_ns);
+    }
+}
+
+/// Exit statistics of one vCPU.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    reasons: [ReasonStats; REASON_ROWS],
+    interrupted: ReasonStats,
+    ports: HashMap<(u16, bool), u64>,
+    mmio: HashMap<(u64, bool), u64>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            reasons: [ReasonStats::default(); REASON_ROWS],
+            interrupted: ReasonStats::default(),
+            ports: HashMap::new(),
+            mmio: HashMap::new(),
+        }
+    }
+}
+
+fn row(reason: u32) -> usize {
+    usize::try_from(reason)
+        .ok()
+        .filter(|&r| r < REASON_ROWS - 1)
+        .unwrap_or(REASON_ROWS - 1)
+}
+
+impl Stats {
+    /// Counts one exit.
+    pub fn record(&mut self, exit: &Exit<'_>, run_ns: u64, handle_ns: u64) {
+        self.reasons[row(exit.reason())].add(run_ns, handle_ns);
+        match exit {
+            Exit::Io(io) => {
+                *self
+                    .ports
+                    .entry((io.port, io.direction == IoDirection::Out))
+                    .or_default() += 1;
+            }
+            Exit::Mmio(mmio) => {
+                *self
+                    .mmio
+                    .entry((mmio.phys_addr, mmio.is_write))
+                    .or_default() += 1
+            }
+            _ => {}
+        }
+    }
+
+    /// Counts a `KVM_RUN` that returned `EINTR`.
+    pub fn record_interrupted(&mut self, run_ns: u64) {
+        self.interrupted.add(run_ns, 0);
+    }
+
+    /// The numbers for `KVM_EXIT_*` number `reason`; reasons the bindings do not know share
+    /// one row.
+    pub fn reason(&self, reason: u32) -> ReasonStats {
+        self.reasons[row(reason)]
+    }
+
+    /// All exits together.
+    pub fn total(&self) -> ReasonStats {
+        let mut total = ReasonStats::default();
+        for reason in &self.reasons {
+            total.merge(reason);
+        }
+        total
+    }
+
+    /// `KVM_RUN` calls interrupted by a signal (`EINTR`, no exit).
+    pub fn interrupted(&self) -> ReasonStats {
+        self.interrupted
+    }
+
+    /// The `n` ports with the most exits: `(port, is_out, exits)`, busiest first.
+    pub fn top_ports(&self, n: usize) -> Vec<(u16, bool, u64)> {
+        top(&self.ports, n)
+            .into_iter()
+            .map(|((port, out), count)| (port, out, count))
+            .collect()
+    }
+
+    /// The `n` MMIO addresses with the most exits: `(gpa, is_write, exits)`.
+    pub fn top_mmio(&self, n: usize) -> Vec<(u64, bool, u64)> {
+        top(&self.mmio, n)
+            .into_iter()
+            .map(|((gpa, write), count)| (gpa, write, count))
+            .collect()
+    }
+
+    /// Writes the table for vCPU `vcpu`, with the kernel's counters beside rawkvm's when
+    /// they were read.
+    pub fn write_table(
+        &self,
+        out: &mut dyn Write,
+        vcpu: u32,
+        kernel: Option<&KernelCounters>,
+    ) -> io::Result<()> {
+        let total = self.total();
+        writeln!(out, "rawkvm stats, vCPU {vcpu}: {} exits", total.count)?;
+        writeln!(
+            out,
+            "  {:<28} {:>9} {:>13} {:>10} {:>13} {:>10}",
+            "reason", "count", "KVM_RUN total", "mean", "rawkvm total", "mean"
+        )?;
+        let rows = abi::EXIT_REASONS
+            .iter()
+            .map(|&(nr, name)| (format!("{name}({nr})"), self.reason(nr)))
+            .chain([("unknown".to_string(), self.reasons[REASON_ROWS - 1])])
+            .chain([("EINTR (no exit)".to_string(), self.interrupted)])
+            .filter(|(_, stats)| stats.count > 0)
+            .chain([("all exits".to_string(), total)]);
+        for (name, stats) in rows {
+            writeln!(
+                out,
+                "  {name:<28} {:>9} {:>13} {:>10} {:>13} {:>10}",
+                stats.count,
+                duration(stats.run_ns),
+                duration(mean(stats.run_ns, stats.count)),
+                duration(stats.handle_ns),
+                duration(mean(stats.handle_ns, stats.count)),
+            )?;
+        }
+        let ports: Vec<String> = self
+            .top_ports(TOP)
+            .into_iter()
+            .map(|(port, is_out, n)| format!("{port:#x} {} {n}", if is_out { "out" } else { "in" }))
+            .collect();
+        writeln!(out, "  top ports: {}", list_or_none(&ports))?;
+        let mmio: Vec<String> = self
+            .top_mmio(TOP)
+            .into_iter()
+            .map(|(gpa, write, n)| format!("{gpa:#x} {} {n}", if write { "write" } else { "read" }))
+            .collect();
+        writeln!(out, "  top MMIO addresses: {}", list_or_none(&mmio))?;
+        match kernel {
+            Some(kernel) => kernel.write_beside(out, self),
+            None => writeln!(
+                out,
+                "  kernel counters: not available (KVM_CAP_BINARY_STATS_FD)"
+            ),
+        }
+    }
+}
+
+fn top<K: Copy + Ord>(map: &HashMap<K, u64>, n: usize) -> Vec<(K, u64)> {
+    let mut entries: Vec<(K, u64)> = map.iter().map(|(&k, &v)| (k, v)).collect();
+    entries.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    entries.truncate(n);
+    entries
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn mean(total: u64, count: u64) -> u64 {
+    total.checked_div(count).unwrap_or(0)
+}
+
+/// `812 ns`, `8.21 us`, `372.1 us`, `1.53 ms`, `2.004 s`.
+pub fn duration(ns: u64) -> String {
+    let ns_f = ns as f64;
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..100_000 => format!("{:.2} us", ns_f / 1e3),
+        100_000..1_000_000 => format!("{:.1} us", ns_f / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.2} ms", ns_f / 1e6),
+        _ => format!("{:.3} s", ns_f / 1e9),
+    }
+}
+
+/// The kernel's statistics files of the vCPU and its VM, read at the end of a run.
+#[derive(Debug, Clone, Default)]
+pub struct KernelCounters {
+    /// The vCPU's statistics, if they could be read.
+    pub vcpu: Option<KernelStats>,
+    /// The VM's statistics, if they could be read.
+    pub vm: Option<KernelStats>,
+}
+
+/// Kernel vCPU counters with an exit reason of rawkvm's that counts the same thing; `None`
+/// compares with all exits.
+const SIDE_BY_SIDE: &[(&str, Option<u32>)] = &[
+    ("exits", None),
+    ("io_exits", Some(abi::KVM_EXIT_IO)),
+    ("mmio_exits", Some(abi::KVM_EXIT_MMIO)),
+    ("halt_exits", Some(abi::KVM_EXIT_HLT)),
+    ("irq_window_exits", Some(abi::KVM_EXIT_IRQ_WINDOW_OPEN)),
+    ("signal_exits", Some(abi::KVM_EXIT_INTR)),
+    ("hypercalls", Some(abi::KVM_EXIT_HYPERCALL)),
+];
+
+impl KernelCounters {
+    /// Writes the comparison rows, then every other non-zero kernel counter.
+    pub fn write_beside(&self, out: &mut dyn Write, ours: &Stats) -> io::Result<()> {
+        let Some(vcpu) = &self.vcpu else {
+            return writeln!(
+                out,
+                "  kernel counters: the vCPU statistics could not be read"
+            );
+        };
+        writeln!(
+            out,
+            "  kernel counters ({}, KVM_GET_STATS_FD)  {:>10} {:>10}",
+            vcpu.id, "kernel", "rawkvm"
+        )?;
+        for &(name, reason) in SIDE_BY_SIDE {
+            let Some(stat) = vcpu.get(name) else { continue };
+            let mine = match reason {
+                None => ours.total().count,
+                Some(abi::KVM_EXIT_INTR) => {
+                    ours.reason(abi::KVM_EXIT_INTR).count + ours.interrupted().count
+                }
+                Some(reason) => ours.reason(reason).count,
+            };
+            writeln!(out, "    {name:<38} {:>10} {mine:>10}", stat.total())?;
+        }
+        for (label, stats) in [("vCPU", Some(vcpu)), ("VM", self.vm.as_ref())] {
+            let Some(stats) = stats else { continue };
+            let others: Vec<String> = stats
+                .stats
+                .iter()
+                .filter(|s| !SIDE_BY_SIDE.iter().any(|(name, _)| *name == s.name))
+                .filter(|s| s.total() != 0)
+                .map(|s| format!("{}={}", s.name, s.total()))
+                .collect();
+            writeln!(
+                out,
+                "  other non-zero kernel counters ({label} {}): {}",
+                stats.id,
+                list_or_none(&others)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_pick_a_unit() {
+        assert_eq!(duration(812), "812 ns");
+        assert_eq!(duration(8_210), "8.21 us");
+        assert_eq!(duration(372_100), "372.1 us");
+        assert_eq!(duration(1_530_000), "1.53 ms");
+        assert_eq!(duration(2_004_000_000), "2.004 s");
+    }
+
+    #[test]
+    fn rows_and_tops() {
+        let mut stats = Stats::default();
+        assert_eq!(row(2), 2);
+        assert_eq!(row(41), 41);
+        assert_eq!(row(42), REASON_ROWS - 1);
+        assert_eq!(row(u32::MAX), REASON_ROWS - 1);
+        stats.record(&Exit::Hlt, 100, 10);
+        stats.record(&Exit::Unknown(1000), 50, 5);
+        stats.record_interrupted(7);
+        assert_eq!(
+            stats.reason(abi::KVM_EXIT_HLT),
+            ReasonStats {
+                count: 1,
+                run_ns: 100,
+                handle_ns: 10
+            }
+        );
+        assert_eq!(stats.reason(1000).count, 1);
+        assert_eq!(stats.total().count, 2);
+        assert_eq!(stats.interrupted().count, 1);
+        stats.ports.insert((0x3F8, true), 3);
+        stats.ports.insert((0x3FD, false), 5);
+        stats.ports.insert((0xE9, true), 3);
+        assert_eq!(
+            stats.top_ports(2),
+            [(0x3FD, false, 5), (0xE9, true, 3)],
+            "busiest first, ties by port"
+        );
+        let mut table = Vec::new();
+        stats.write_table(&mut table, 0, None).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        assert!(table.contains("KVM_EXIT_HLT(5)"), "{table}");
+        assert!(table.contains("unknown"), "{table}");
+        assert!(table.contains("0x3fd in 5"), "{table}");
+    }
+}
