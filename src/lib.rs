@@ -73,6 +73,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod arch;
+pub mod coalesced;
 pub mod devices;
 pub mod error;
 pub mod exit;
@@ -81,8 +82,12 @@ pub mod image;
 pub mod kvm;
 pub mod machine;
 pub mod memory;
+#[cfg(target_arch = "x86_64")]
+pub mod restart;
 pub mod run_loop;
 pub mod sys;
+#[cfg(target_arch = "x86_64")]
+pub mod sync_regs;
 pub mod units;
 pub mod vcpu;
 pub mod vm;

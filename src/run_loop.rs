@@ -16,6 +16,7 @@
 //! writes IN and MMIO-read answers straight into the page, and the observer (tracing, stats)
 //! is a type parameter that compiles to nothing when it is [`NoObserver`].
 
+use crate::coalesced;
 use crate::devices::{Dispatch, IoHandler};
 use crate::error::{Error, GuestFault};
 use crate::exit::{Exit, Io, IoDirection, Mmio};
@@ -152,10 +153,17 @@ where
     let _registration = vcpu
         .register_thread()
         .map_err(|errno| Error::Signal { errno })?;
+    // Present only once a coalesced zone is registered: the plain loop pays nothing for it.
+    let ring = vcpu.vcpu_fd().coalesced_ring();
     loop {
         observer.before_run(id);
         let result = vcpu.run();
         observer.after_run(id);
+        // Writes the kernel coalesced happened before this exit (or EINTR): hand them over
+        // first, so the handler sees everything in program order.
+        if let Some(ring) = &ring {
+            coalesced::drain(ring, handler, id)?;
+        }
         let mut exit = match result {
             Ok(exit) => exit,
             Err(RunError::Interrupted) => {

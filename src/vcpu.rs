@@ -102,6 +102,17 @@ impl Vcpu {
         self.fd.fd()
     }
 
+    /// The vCPU fd and its mapping, for the modules that read the page outside an exit
+    /// (registers in place, the coalesced ring).
+    pub(crate) fn vcpu_fd(&self) -> &VcpuFd {
+        &self.fd
+    }
+
+    /// As [`Vcpu::vcpu_fd`], exclusively: for page views between runs.
+    pub(crate) fn vcpu_fd_mut(&mut self) -> &mut VcpuFd {
+        &mut self.fd
+    }
+
     /// `ioctl(vcpu, KVM_RUN, 0)`, then decodes the exit in place. Exactly one syscall, no
     /// allocation.
     pub fn run(&mut self) -> Result<Exit<'_>, RunError> {

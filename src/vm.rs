@@ -68,6 +68,11 @@ impl Vm {
         &self.memory
     }
 
+    /// The VM fd, for the modules that add VM-level operations (restart, coalescing).
+    pub(crate) fn vm_fd(&self) -> &Arc<VmFd> {
+        &self.fd
+    }
+
     /// `ioctl(vm, KVM_CHECK_EXTENSION, cap)` on the VM fd: the answer for this VM.
     pub fn check_extension(&self, cap: u32) -> i32 {
         vm::CHECK_EXTENSION
@@ -173,6 +178,12 @@ impl Vm {
                 },
             })?;
         Ok(Vcpu::new(fd, id))
+    }
+
+    /// `KVM_CAP_COALESCED_MMIO`: the page of each vCPU mapping that holds the VM's
+    /// coalesced ring, if the kernel has one.
+    pub fn coalesced_ring_page(&self) -> Option<usize> {
+        self.coalesced_ring_page
     }
 
     /// `KVM_CAP_MAX_VCPUS`: the most vCPUs this VM may have, if the kernel says.

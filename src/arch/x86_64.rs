@@ -78,7 +78,7 @@ impl fmt::Display for Entry {
 }
 
 /// `ioctl(vcpu, GET, &mut value)` for a register-reading ioctl.
-fn get<T: Copy + Default>(vcpu: &Vcpu, ioctl: &Ioctl<Writes<T>>) -> Result<T, Error> {
+pub(crate) fn get<T: Copy + Default>(vcpu: &Vcpu, ioctl: &Ioctl<Writes<T>>) -> Result<T, Error> {
     let mut value = T::default();
     ioctl
         .call(vcpu.fd(), &mut value)
@@ -90,7 +90,7 @@ fn get<T: Copy + Default>(vcpu: &Vcpu, ioctl: &Ioctl<Writes<T>>) -> Result<T, Er
 }
 
 /// `ioctl(vcpu, SET, &value)` for a register-writing ioctl.
-fn set<T: Copy>(vcpu: &Vcpu, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
+pub(crate) fn set<T: Copy>(vcpu: &Vcpu, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
     ioctl
         .call(vcpu.fd(), value)
         .map(drop)

@@ -25,13 +25,20 @@
 //! * `KVM_CREATE_VCPU` returns an fd that keeps the kernel's VM alive; [`VmFd::create_vcpu`] is
 //!   the only way to make one, and it ties the fd to its `Arc<VmFd>`.
 //!
+//! And one ioctl's argument is a struct holding a pointer the kernel writes through:
+//!
+//! * `KVM_GET_DIRTY_LOG` copies one bit per page of a slot to `kvm_dirty_log.dirty_bitmap`.
+//!   [`VmFd::get_dirty_log`] sizes the bitmap from the slot as this `VmFd` registered it, and
+//!   refuses a buffer that is too small before the kernel sees it.
+//!
 //! This file holds `unsafe`: the `libc::ioctl` calls and `OwnedFd::from_raw_fd`. Each block
 //! says which kernel contract (api.rst) makes it sound.
 #![allow(unsafe_code)]
 
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use libc::{c_int, c_ulong};
 use nix::errno::Errno;
@@ -39,7 +46,7 @@ use nix::sys::ioctl::ioctl_num_type;
 use rawkvm_bindings as abi;
 
 use super::memory::Mapping;
-use super::run_page::{RunMapping, RunPage};
+use super::run_page::{CoalescedRing, RunMapping, RunPage, page_size};
 
 /// The way an ioctl's third argument travels; a type-level tag, never constructed.
 pub(crate) trait ArgKind {}
@@ -198,6 +205,11 @@ pub(crate) mod vm {
     /// `KVM_ENABLE_CAP` on a VM fd (`KVM_CAP_ENABLE_CAP_VM`).
     pub(crate) const ENABLE_CAP: Ioctl<Reads<abi::kvm_enable_cap>> =
         Ioctl::reads("KVM_ENABLE_CAP", abi::KVM_ENABLE_CAP);
+    /// `KVM_REGISTER_COALESCED_MMIO` (`KVM_CAP_COALESCED_MMIO`): writes to the zone are
+    /// recorded in the VM's ring instead of exiting. Through [`VmFd::register_coalesced_zone`],
+    /// which also tells the vCPUs to drain the ring.
+    pub(super) const REGISTER_COALESCED_MMIO: Ioctl<Reads<abi::kvm_coalesced_mmio_zone>> =
+        Ioctl::reads("KVM_REGISTER_COALESCED_MMIO", abi::KVM_REGISTER_COALESCED_MMIO);
 }
 
 /// The ioctls of a vCPU fd.
@@ -221,6 +233,37 @@ pub(crate) mod vcpu {
     #[cfg(target_arch = "x86_64")]
     pub(crate) const SET_SREGS: Ioctl<Reads<abi::kvm_sregs>> =
         Ioctl::reads("KVM_SET_SREGS", abi::KVM_SET_SREGS);
+    /// `KVM_GET_VCPU_EVENTS` (`KVM_CAP_VCPU_EVENTS`): pending exceptions, interrupts, NMI.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const GET_VCPU_EVENTS: Ioctl<Writes<abi::kvm_vcpu_events>> =
+        Ioctl::writes("KVM_GET_VCPU_EVENTS", abi::KVM_GET_VCPU_EVENTS);
+    /// `KVM_SET_VCPU_EVENTS` (`KVM_CAP_VCPU_EVENTS`).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const SET_VCPU_EVENTS: Ioctl<Reads<abi::kvm_vcpu_events>> =
+        Ioctl::reads("KVM_SET_VCPU_EVENTS", abi::KVM_SET_VCPU_EVENTS);
+}
+
+/// Why [`VmFd::get_dirty_log`] refused to ask the kernel, or what the kernel said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirtyLogError {
+    /// This VM fd never registered that slot, so its size (and the bitmap's) is unknown.
+    UnknownSlot(u32),
+    /// The bitmap has fewer 64-bit words than the slot has pages / 64, rounded up.
+    BitmapTooSmall {
+        /// Words the slot needs.
+        needed: usize,
+        /// Words given.
+        given: usize,
+    },
+    /// `KVM_GET_DIRTY_LOG` failed (`ENOENT`: the slot does not log dirty pages).
+    Ioctl(Errno),
+}
+
+/// The 64-bit words of a dirty bitmap for a slot of `slot_len` bytes: one bit per page. The
+/// kernel copies `ALIGN(npages, BITS_PER_LONG) / 8` bytes; with pages of at least 4 KiB (every
+/// Linux architecture) and longs of at most 64 bits, this many words always hold them.
+pub(crate) fn dirty_bitmap_words(slot_len: usize) -> usize {
+    slot_len.div_ceil(page_size()).div_ceil(64)
 }
 
 /// Why [`VmFd::create_vcpu`] failed: the ioctl, or mapping its `kvm_run` region.
@@ -240,7 +283,14 @@ pub(crate) enum CreateVcpuError {
 /// Field order is drop order: the fd is closed before the slot mappings are unmapped.
 pub(crate) struct VmFd {
     fd: OwnedFd,
-    slot_memory: Mutex<Vec<Arc<Mapping>>>,
+    /// Each registered slot's id and memory; a slot is never resized or deleted.
+    slot_memory: Mutex<Vec<(u32, Arc<Mapping>)>>,
+    /// Set once a coalesced zone is registered: from then on vCPUs drain the ring.
+    coalescing: AtomicBool,
+    /// Taken by whichever vCPU thread drains the VM's coalesced ring.
+    ring_consumer: Arc<Mutex<()>>,
+    /// `KVM_CHECK_EXTENSION(KVM_CAP_SYNC_REGS)` on this VM, asked the first time it matters.
+    sync_regs: OnceLock<u64>,
 }
 
 impl VmFd {
@@ -256,6 +306,9 @@ impl VmFd {
         Ok(Arc::new(VmFd {
             fd,
             slot_memory: Mutex::new(Vec::new()),
+            coalescing: AtomicBool::new(false),
+            ring_consumer: Arc::new(Mutex::new(())),
+            sync_regs: OnceLock::new(),
         }))
     }
 
@@ -287,7 +340,7 @@ impl VmFd {
             .slot_memory
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        pinned.push(Arc::clone(mapping));
+        pinned.push((slot, Arc::clone(mapping)));
         let ptr: *const abi::kvm_userspace_memory_region = &region;
         // SAFETY: the kernel reads one `kvm_userspace_memory_region` from `ptr` (the request's
         // size is that struct's). The range it names is `mapping`, a live read/write mapping of
@@ -300,6 +353,64 @@ impl VmFd {
             return Err(errno);
         }
         Ok(())
+    }
+
+    /// `ioctl(vm, KVM_GET_DIRTY_LOG, &{ slot, dirty_bitmap })`: one bit per page of `slot`,
+    /// set for each page the guest wrote since the previous call (which the kernel clears and
+    /// write-protects again). `bitmap` must have [`dirty_bitmap_words`] of the slot's size.
+    pub(crate) fn get_dirty_log(&self, slot: u32, bitmap: &mut [u64]) -> Result<(), DirtyLogError> {
+        let slot_len = self
+            .slot_memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(id, _)| *id == slot)
+            .map(|(_, mapping)| mapping.len())
+            .ok_or(DirtyLogError::UnknownSlot(slot))?;
+        let needed = dirty_bitmap_words(slot_len);
+        if bitmap.len() < needed {
+            return Err(DirtyLogError::BitmapTooSmall {
+                needed,
+                given: bitmap.len(),
+            });
+        }
+        let log = abi::kvm_dirty_log {
+            slot,
+            padding1: 0,
+            dirty_bitmap: bitmap.as_mut_ptr() as u64,
+        };
+        let ptr: *const abi::kvm_dirty_log = &log;
+        // SAFETY: the kernel reads one `kvm_dirty_log` from `ptr` (the request's size is that
+        // struct's) and writes `ALIGN(npages, BITS_PER_LONG) / 8` bytes through its
+        // `dirty_bitmap` (api.rst, "KVM_GET_DIRTY_LOG"; `kvm_dirty_bitmap_bytes`), where
+        // `npages` is the size this VM fd gave the slot (recorded in `slot_memory`; slots are
+        // never resized or deleted) divided by the page size. `bitmap` is an exclusive borrow
+        // of at least `dirty_bitmap_words` of that size, checked just above, which covers
+        // those bytes for any page size >= 4 KiB; it outlives the call, and any bits are a
+        // valid `u64`.
+        let ret = unsafe { libc::ioctl(self.fd.as_raw_fd(), abi::KVM_GET_DIRTY_LOG, ptr) };
+        check(ret).map(drop).map_err(DirtyLogError::Ioctl)
+    }
+
+    /// `ioctl(vm, KVM_REGISTER_COALESCED_MMIO, &zone)`; on success every vCPU's run loop
+    /// drains the ring from its next start on.
+    pub(crate) fn register_coalesced_zone(
+        &self,
+        zone: &abi::kvm_coalesced_mmio_zone,
+    ) -> Result<(), Errno> {
+        vm::REGISTER_COALESCED_MMIO.call(self.fd(), zone)?;
+        self.coalescing.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// `KVM_CHECK_EXTENSION(KVM_CAP_SYNC_REGS)` on this VM: the register sets `kvm_run.s.regs`
+    /// can carry (0 if none). Asked once.
+    pub(crate) fn sync_regs_supported(&self) -> u64 {
+        *self.sync_regs.get_or_init(|| {
+            vm::CHECK_EXTENSION
+                .call(self.fd(), c_ulong::from(abi::KVM_CAP_SYNC_REGS))
+                .map_or(0, |sets| u64::try_from(sets).unwrap_or(0))
+        })
     }
 
     /// `ioctl(vm, KVM_CREATE_VCPU, id)`, then `mmap(vcpu, 0, mmap_size)` of its `kvm_run`
@@ -325,7 +436,7 @@ impl VmFd {
         Ok(VcpuFd {
             run,
             fd,
-            _vm: Arc::clone(self),
+            vm: Arc::clone(self),
         })
     }
 }
@@ -339,8 +450,8 @@ impl VmFd {
 pub(crate) struct VcpuFd {
     run: Arc<RunMapping>,
     fd: OwnedFd,
-    /// Never read: holding it keeps the slot memory mapped while this vCPU fd lives.
-    _vm: Arc<VmFd>,
+    /// Holding it keeps the slot memory mapped while this vCPU fd lives.
+    vm: Arc<VmFd>,
 }
 
 impl VcpuFd {
@@ -357,6 +468,20 @@ impl VcpuFd {
     /// `ioctl(vcpu, KVM_RUN, 0)`: exactly one syscall.
     pub(crate) fn run(&mut self) -> Result<c_int, Errno> {
         vcpu::RUN.call(self.fd())
+    }
+
+    /// The VM this vCPU belongs to.
+    pub(crate) fn vm(&self) -> &Arc<VmFd> {
+        &self.vm
+    }
+
+    /// The VM's coalesced ring through this vCPU's mapping, once a zone has been registered
+    /// and if the mapping holds the ring page; `None` otherwise (nothing to drain).
+    pub(crate) fn coalesced_ring(&self) -> Option<CoalescedRing> {
+        if !self.vm.coalescing.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.run.coalesced_ring(&self.vm.ring_consumer)
     }
 
     /// The `kvm_run` page as the last `KVM_RUN` left it.
