@@ -184,6 +184,8 @@ pub enum Error {
     /// Restarting a machine in place failed.
     #[cfg(target_arch = "x86_64")]
     Restart(crate::restart::RestartError),
+    /// The thread that drops VMs in the background could not be started.
+    Reaper(std::io::Error),
     /// The coalesced-MMIO ring held something the ABI does not allow.
     CoalescedRing {
         /// The vCPU whose run loop was draining it.
@@ -320,6 +322,7 @@ impl Error {
             | Error::SetRegisters { .. }
             | Error::Run { .. }
             | Error::Signal { .. }
+            | Error::Reaper(_)
             | Error::Console(_) => status::SETUP,
             Error::Decode { .. } | Error::GuestFault { .. } | Error::CoalescedRing { .. } => {
                 status::GUEST_FAULT
@@ -492,6 +495,7 @@ impl fmt::Display for Error {
             #[cfg(target_arch = "x86_64")]
             Error::Restart(error) => error.fmt(f),
             Error::CoalescedRing { vcpu, error } => write!(f, "vCPU {vcpu}: {error}"),
+            Error::Reaper(error) => write!(f, "cannot start the VM reaper thread: {error}"),
         }
     }
 }

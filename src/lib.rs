@@ -82,6 +82,7 @@ pub mod image;
 pub mod kvm;
 pub mod machine;
 pub mod memory;
+pub mod reaper;
 #[cfg(target_arch = "x86_64")]
 pub mod restart;
 pub mod run_loop;

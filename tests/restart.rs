@@ -12,6 +12,7 @@ use rawkvm::image::Image;
 use rawkvm::machine::{Machine, MachineConfig};
 use rawkvm::restart::{RegisterReset, RestartError};
 use rawkvm::run_loop::Outcome;
+use rawkvm::vcpu::RunError;
 
 /// Everything a run shows: its exits, its console bytes, and the registers at the end.
 #[derive(Debug, PartialEq)]
@@ -123,8 +124,14 @@ fn hlt_restarts_from_the_entry_every_time() {
         // `cli` at 0x1000, `hlt` at 0x1001: the exit leaves RIP after the `hlt`.
         assert_eq!(record.regs.rip, 0x1002);
         machine.restart(&mut point).unwrap();
+        // The `hlt` guest's `jmp` goes back to the `hlt` anyway, so the exits alone cannot
+        // tell a reset from none: enter the vCPU with immediate_exit set, which loads the
+        // registers (kvm_dirty_regs) and returns before running an instruction.
         let vcpu = &mut machine.vcpus_mut()[0];
-        assert_eq!(vcpu.registers().regs().unwrap().rip, 0x1000, "back at the entry");
+        vcpu.stop_handle().kick();
+        assert!(matches!(vcpu.run(), Err(RunError::Interrupted)));
+        vcpu.acknowledge_kick();
+        assert_eq!(vcpu.regs().unwrap().rip, 0x1000, "back at the entry");
     }
 }
 
