@@ -237,7 +237,11 @@ mod tests {
         let fake = FakeRing::new();
         let bytes: Vec<u8> = (0..MAX - 1).map(|i| b'a' + (i % 26) as u8).collect();
         fake.push_console(&bytes);
-        assert_eq!(fake.indices(), (0, MAX - 1), "full: last is one behind first");
+        assert_eq!(
+            fake.indices(),
+            (0, MAX - 1),
+            "full: last is one behind first"
+        );
         let mut devices = Devices::new(Vec::new());
         assert_eq!(fake.drain(&mut devices).unwrap(), 169);
         assert_eq!(console(devices), bytes);
@@ -251,14 +255,22 @@ mod tests {
             fn pio_read(&mut self, _: u16, _: &mut [u8]) -> io::Result<crate::devices::Dispatch> {
                 unreachable!("the ring only holds writes")
             }
-            fn pio_write(&mut self, port: u16, data: &[u8]) -> io::Result<crate::devices::Dispatch> {
+            fn pio_write(
+                &mut self,
+                port: u16,
+                data: &[u8],
+            ) -> io::Result<crate::devices::Dispatch> {
                 self.0.push((true, u64::from(port), data.to_vec()));
                 Ok(crate::devices::Dispatch::Claimed)
             }
             fn mmio_read(&mut self, _: u64, _: &mut [u8]) -> io::Result<crate::devices::Dispatch> {
                 unreachable!("the ring only holds writes")
             }
-            fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<crate::devices::Dispatch> {
+            fn mmio_write(
+                &mut self,
+                addr: u64,
+                data: &[u8],
+            ) -> io::Result<crate::devices::Dispatch> {
                 self.0.push((false, addr, data.to_vec()));
                 Ok(crate::devices::Dispatch::Claimed)
             }
@@ -289,7 +301,10 @@ mod tests {
         fake.set_indices(MAX, 0);
         assert_eq!(ring_error(fake.drain(&mut devices)), RingError::First(MAX));
         fake.set_indices(0, u32::MAX);
-        assert_eq!(ring_error(fake.drain(&mut devices)), RingError::Last(u32::MAX));
+        assert_eq!(
+            ring_error(fake.drain(&mut devices)),
+            RingError::Last(u32::MAX)
+        );
         for len in [0usize, 9] {
             let fake = FakeRing::new();
             fake.put(0, 0xE9, true, &[b'x'; 9][..len]);

@@ -86,9 +86,9 @@ pub mod reaper;
 #[cfg(target_arch = "x86_64")]
 pub mod restart;
 pub mod run_loop;
-pub mod sys;
 #[cfg(target_arch = "x86_64")]
 pub mod sync_regs;
+pub mod sys;
 pub mod units;
 pub mod vcpu;
 pub mod vm;

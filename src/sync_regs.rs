@@ -123,7 +123,10 @@ impl Vcpu {
         }
         let (valid, dirty) = {
             let page = self.vcpu_fd_mut().run_page();
-            (page.get(sync_regs::VALID_REGS), page.get(sync_regs::DIRTY_REGS))
+            (
+                page.get(sync_regs::VALID_REGS),
+                page.get(sync_regs::DIRTY_REGS),
+            )
         };
         // A set already valid, or written in place and not yet loaded, is current already.
         let stale = sets - SyncRegs::from_bits_truncate(valid | dirty);

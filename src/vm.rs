@@ -49,17 +49,14 @@ pub struct Vm {
 
 impl Vm {
     pub(crate) fn new(fd: Arc<VmFd>, kvm: &Kvm) -> Vm {
-        let positive = |cap| {
-            u32::try_from(kvm.check_extension(cap))
-                .ok()
-                .filter(|&v| v > 0)
-        };
+        let positive = |answer: i32| u32::try_from(answer).ok().filter(|&v| v > 0);
+        let (coalesced_mmio, max_vcpus) = kvm.vm_caps();
         Vm {
             fd,
             memory: GuestMemory::default(),
             vcpu_mmap_size: kvm.vcpu_mmap_size(),
-            coalesced_ring_page: positive(abi::KVM_CAP_COALESCED_MMIO).map(|p| p as usize),
-            max_vcpus: positive(abi::KVM_CAP_MAX_VCPUS),
+            coalesced_ring_page: positive(coalesced_mmio).map(|p| p as usize),
+            max_vcpus: positive(max_vcpus),
         }
     }
 

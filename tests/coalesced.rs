@@ -136,7 +136,11 @@ fn a_declared_mmio_zone_is_coalesced_in_order() {
         .iter()
         .filter(|exit| matches!(exit, Seen::Mmio { .. }))
         .count();
-    assert_eq!(mmio_exits, n as usize / (USABLE + 1), "only full-ring writes exit");
+    assert_eq!(
+        mmio_exits,
+        n as usize / (USABLE + 1),
+        "only full-ring writes exit"
+    );
 }
 
 #[test]
@@ -163,7 +167,10 @@ fn a_stopped_run_hands_over_what_the_ring_holds() {
     // EBX counts the bytes whose `out` is done, but the stop may land between the `out` and
     // the `inc ebx`: the guest wrote EBX or EBX + 1 bytes, and every one of them is here.
     let written = machine.vcpus_mut()[0].regs().unwrap().rbx as usize;
-    assert!(written > USABLE, "the run was long enough to wrap the ring ({written})");
+    assert!(
+        written > USABLE,
+        "the run was long enough to wrap the ring ({written})"
+    );
     assert!(
         console.len() == written || console.len() == written + 1,
         "{} bytes out, the guest wrote {written}",

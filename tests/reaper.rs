@@ -45,8 +45,7 @@ fn holdings() -> Holdings {
 
 #[test]
 fn three_hundred_vms_dropped_in_the_background_leave_nothing_behind() {
-    let Some(kvm) = kvm_or_skip("three_hundred_vms_dropped_in_the_background_leave_nothing")
-    else {
+    let Some(kvm) = kvm_or_skip("three_hundred_vms_dropped_in_the_background_leave_nothing") else {
         return;
     };
     let guest = guests::find("hlt").unwrap();
@@ -78,7 +77,10 @@ fn three_hundred_vms_dropped_in_the_background_leave_nothing_behind() {
     assert!(during.threads > before.threads, "the reaper thread runs");
     reaper.join();
     let after = holdings();
-    assert_eq!(after, before, "everything released once the reaper is joined");
+    assert_eq!(
+        after, before,
+        "everything released once the reaper is joined"
+    );
     // Not a requirement (the reaper may keep up), but says whether drops overlapped runs.
     println!("VMs still alive after handing over: seen = {queued_at_some_point}");
 }

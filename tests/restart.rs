@@ -153,7 +153,7 @@ fn a_machine_without_dirty_logging_cannot_make_a_restart_point() {
         ..MachineConfig::default()
     };
     config.apply_setup(guest.setup).unwrap();
-    let mut machine = Machine::new(&kvm, &config, &Image::embedded(guest.name, guest.image))
-        .unwrap();
+    let mut machine =
+        Machine::new(&kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap();
     assert!(machine.restart_point(RegisterReset::Ioctls).is_ok());
 }

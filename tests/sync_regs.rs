@@ -50,7 +50,11 @@ fn with_valid_regs_every_exit_reads_the_registers_from_the_page() {
     if !all_sets_or_skip(vcpu, test) {
         return;
     }
-    assert_eq!(vcpu.sync_regs_enabled(), SyncRegs::empty(), "off by default");
+    assert_eq!(
+        vcpu.sync_regs_enabled(),
+        SyncRegs::empty(),
+        "off by default"
+    );
     vcpu.enable_sync_regs(SyncRegs::all()).unwrap();
     assert_eq!(vcpu.sync_regs_enabled(), SyncRegs::all());
     // Current at once, before any run: copied in by the ioctls.
@@ -108,9 +112,17 @@ fn registers_written_in_place_are_loaded_by_the_next_run() {
         let mut registers = vcpu.registers();
         registers.set_regs(&regs).unwrap();
         registers.set_sregs(&sregs).unwrap();
-        assert_eq!(registers.regs().unwrap(), regs, "a read sees the pending write");
+        assert_eq!(
+            registers.regs().unwrap(),
+            regs,
+            "a read sees the pending write"
+        );
     }
-    assert_eq!(vcpu.regs().unwrap().rip, 0x1000, "not loaded before KVM_RUN");
+    assert_eq!(
+        vcpu.regs().unwrap().rip,
+        0x1000,
+        "not loaded before KVM_RUN"
+    );
     assert!(run_to_next_exit(vcpu));
     let after = vcpu.regs().unwrap();
     assert_eq!((after.rip, after.rax), (0x1002, 0x1234_5678));
@@ -139,6 +151,10 @@ fn an_interrupted_run_still_loads_and_stores_the_page() {
     vcpu.stop_handle().kick();
     assert!(matches!(vcpu.run(), Err(RunError::Interrupted)));
     vcpu.acknowledge_kick();
-    assert_eq!(vcpu.regs().unwrap(), regs, "loaded by the interrupted KVM_RUN");
+    assert_eq!(
+        vcpu.regs().unwrap(),
+        regs,
+        "loaded by the interrupted KVM_RUN"
+    );
     assert_eq!(vcpu.registers().regs().unwrap(), regs);
 }

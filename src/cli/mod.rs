@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod repeat;
 mod run;
 
 use std::ffi::OsString;
@@ -19,7 +20,10 @@ Usage:
   rawkvm run [GUEST] [OPTIONS]          run an embedded guest (default: hello)
   rawkvm run --image PATH [OPTIONS]     run a flat binary instead
   rawkvm list                           list the embedded guests
-  rawkvm bench pio|mmio|start [--count N] [--kvm-device PATH]
+  rawkvm bench WORKLOAD [--variant V] [--count N] [--kvm-device PATH]
+                                        WORKLOAD: pio mmio start start-async restart console
+  rawkvm bench suite [--reps R] [--quick] [--no-baseline] [--workload W]
+                                        every workload and variant, against a C baseline
   rawkvm help | --help | --version
 
 Run options:
@@ -29,6 +33,10 @@ Run options:
   --entry SEG:OFF     real-mode entry point, hex (default 0000:1000)
   --param N           32-bit value written at 0x0F00 before the run (a loop count, ...)
   --kvm-device PATH   the KVM device (default /dev/kvm)
+  --repeat N          run N times on one VM, restored in place between runs (dirty pages
+                      copied back, registers reset); the output of every run is printed
+  --no-coalesce       every console write exits (default: port 0xE9 is coalesced
+                      when the kernel has KVM_CAP_COALESCED_PIO)
 
 The guest's console (port 0xE9 and COM1 at 0x3F8) is written to stdout unchanged;
 errors go to stderr.

@@ -14,7 +14,7 @@ use rawkvm::run_loop::NoObserver;
 use rawkvm::units::{parse_size, parse_u64};
 
 use super::args::{Arg, Args, parse_flag};
-use super::unexpected;
+use super::{repeat, unexpected};
 
 /// What `rawkvm run` was asked to do.
 #[derive(Debug)]
@@ -27,6 +27,10 @@ pub struct RunOptions {
     pub config: MachineConfig,
     /// The KVM device.
     pub device: PathBuf,
+    /// `--repeat N`: run N times on one VM, restarting it in place between runs.
+    pub repeat: Option<u64>,
+    /// Register the devices' write-only zones for coalescing (off with `--no-coalesce`).
+    pub coalesce: bool,
 }
 
 /// The flags that shape the machine, each taking a value.
@@ -56,6 +60,8 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
         image: None,
         config: MachineConfig::default(),
         device: PathBuf::from(DEFAULT_DEVICE),
+        repeat: None,
+        coalesce: true,
     };
     // Explicit flags are applied after the guest's own setup, so they win.
     let mut flags = Vec::new();
@@ -71,6 +77,11 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
                 let value = args.value(&flag, inline).map_err(Error::Usage)?;
                 flags.push((flag, value));
             }
+            Arg::Flag(flag, inline) if flag == "--repeat" => {
+                let value = args.value(&flag, inline).map_err(Error::Usage)?;
+                options.repeat = Some(repeat::parse_count(&flag, &value).map_err(Error::Usage)?);
+            }
+            Arg::Flag(flag, None) if flag == "--no-coalesce" => options.coalesce = false,
             other => return Err(unexpected("run", other)),
         }
     }
@@ -121,8 +132,12 @@ pub fn command(args: Args) -> Result<i32, Error> {
     let image = load_image(&options)?;
     image.check_fits(options.config.load_addr, options.config.mem_size)?;
     let kvm = Kvm::open_path(&options.device)?;
+    if let Some(runs) = options.repeat {
+        return repeat::run(&kvm, &options, &image, runs);
+    }
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
     let mut devices = Devices::new(std::io::stdout().lock());
+    repeat::coalesce(&machine, &devices, options.coalesce)?;
     let outcome = machine.run(&mut devices, &mut NoObserver);
     // The console is complete before any error is reported.
     let flushed = devices.console.flush().map_err(Error::Console);

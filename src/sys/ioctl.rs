@@ -209,7 +209,10 @@ pub(crate) mod vm {
     /// recorded in the VM's ring instead of exiting. Through [`VmFd::register_coalesced_zone`],
     /// which also tells the vCPUs to drain the ring.
     pub(super) const REGISTER_COALESCED_MMIO: Ioctl<Reads<abi::kvm_coalesced_mmio_zone>> =
-        Ioctl::reads("KVM_REGISTER_COALESCED_MMIO", abi::KVM_REGISTER_COALESCED_MMIO);
+        Ioctl::reads(
+            "KVM_REGISTER_COALESCED_MMIO",
+            abi::KVM_REGISTER_COALESCED_MMIO,
+        );
 }
 
 /// The ioctls of a vCPU fd.

@@ -142,9 +142,7 @@ impl Mapping {
             len: words.saturating_mul(size_of::<u64>()),
             mapping_len: self.len,
         };
-        let len = words
-            .checked_mul(size_of::<u64>())
-            .ok_or(out_of_bounds)?;
+        let len = words.checked_mul(size_of::<u64>()).ok_or(out_of_bounds)?;
         if offset % align_of::<u64>() != 0 {
             return Err(out_of_bounds);
         }
@@ -292,9 +290,18 @@ mod tests {
         mapping.read(4080, &mut bytes).unwrap();
         assert_eq!(u64::from_ne_bytes(bytes), words[0]);
         assert!(mapping.write_words(4084, &[0]).is_err(), "misaligned");
-        assert!(mapping.write_words(4088, &words).is_err(), "one word past the end");
-        assert!(mapping.read_words(8, &mut [0; 512]).is_err(), "ends past the mapping");
-        assert!(mapping.read_words(0, &mut [0; 512]).is_ok(), "exactly the page");
+        assert!(
+            mapping.write_words(4088, &words).is_err(),
+            "one word past the end"
+        );
+        assert!(
+            mapping.read_words(8, &mut [0; 512]).is_err(),
+            "ends past the mapping"
+        );
+        assert!(
+            mapping.read_words(0, &mut [0; 512]).is_ok(),
+            "exactly the page"
+        );
         assert_eq!(Mapping::anonymous(0).unwrap_err(), Errno::EINVAL);
     }
 }

@@ -15,7 +15,7 @@
 //!   it, and [`RunPage::into_bytes`] refuses ranges that do;
 //! * the kernel on behalf of *other* vCPUs, appending to the coalesced-MMIO ring page. Byte
 //!   ranges handed out by [`RunPage::into_bytes`] must end before that page; the ring itself is
-//!   read in place by [`CoalescedRing`], with atomic `first`/`last` and volatile entry copies.
+//!   read in place by `CoalescedRing`, with atomic `first`/`last` and volatile entry copies.
 //!
 //! ```text
 //! ring = run + KVM_CHECK_EXTENSION(KVM_CAP_COALESCED_MMIO) * PAGE_SIZE   (page 2 on x86)
@@ -163,11 +163,8 @@ impl RunMapping {
         let len = mapping.len();
         let ring_start = ring_page.and_then(|page| page.checked_mul(page_size()));
         let private_end = ring_start.map_or(len, |ring| ring.min(len));
-        let ring = ring_start.filter(|start| {
-            start
-                .checked_add(page_size())
-                .is_some_and(|end| end <= len)
-        });
+        let ring =
+            ring_start.filter(|start| start.checked_add(page_size()).is_some_and(|end| end <= len));
         RunMapping {
             mapping,
             private_end,
@@ -388,7 +385,7 @@ impl std::fmt::Display for RingError {
     }
 }
 
-/// Why [`CoalescedRing::drain`] stopped early.
+/// Why `CoalescedRing::drain` stopped early.
 #[derive(Debug)]
 pub enum DrainError<E> {
     /// The ring itself was malformed.
@@ -503,10 +500,7 @@ impl CoalescedRing {
         mut consume: impl FnMut(RingEntry) -> Result<(), E>,
     ) -> Result<usize, DrainError<E>> {
         let (first, last) = (self.index(0), self.index(4));
-        let _turn = self
-            .consumer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _turn = self.consumer.lock().unwrap_or_else(PoisonError::into_inner);
         let mut consumed = 0;
         while consumed < KVM_COALESCED_MMIO_MAX {
             let head = first.load(Ordering::Acquire);
