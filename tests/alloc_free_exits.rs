@@ -8,8 +8,10 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use common::kvm_or_skip;
+use rawkvm::coalesced;
 use rawkvm::devices::Devices;
 use rawkvm::guests;
 use rawkvm::image::Image;
@@ -20,6 +22,9 @@ use rawkvm::run_loop::ExitCounter;
 struct CountingAllocator;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
+/// One test at a time: the counter is global to the process, and the tests of one binary run
+/// in parallel threads.
+static ALONE: Mutex<()> = Mutex::new(());
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: forwards every call unchanged to the system allocator; the counter has no effect on
@@ -52,6 +57,7 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn ten_thousand_exits_allocate_nothing() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(kvm) = kvm_or_skip("ten_thousand_exits_allocate_nothing") else {
         return;
     };
@@ -76,4 +82,37 @@ fn ten_thousand_exits_allocate_nothing() {
         0,
         "heap allocations during the run"
     );
+}
+
+#[test]
+fn draining_the_coalesced_ring_allocates_nothing() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(kvm) = kvm_or_skip("draining_the_coalesced_ring_allocates_nothing") else {
+        return;
+    };
+    let guest = guests::find("console_burst").unwrap();
+    let config = MachineConfig {
+        param: Some(10_000),
+        ..MachineConfig::default()
+    };
+    let mut machine =
+        Machine::new(&kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap();
+    let mut devices = Devices::new(std::io::sink());
+    let support = coalesced::Support::of(machine.vm());
+    let registered = coalesced::register_declared(machine.vm(), &devices, support).unwrap();
+    if registered.coalesced.is_empty() {
+        println!("SKIPPED: no coalesced I/O on this kernel (draining_the_coalesced_ring)");
+        return;
+    }
+    let mut counter = ExitCounter::default();
+
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    let result = machine.run(&mut devices, &mut counter);
+    COUNTING.store(false, Ordering::SeqCst);
+
+    result.unwrap();
+    assert_eq!(devices.console.bytes_written(), 10_000);
+    assert!(counter.exits < 100, "{} exits: coalesced", counter.exits);
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "heap allocations");
 }

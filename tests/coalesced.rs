@@ -44,10 +44,10 @@ fn support_or_skip(machine: &Machine, test: &str) -> Option<Support> {
     Some(support)
 }
 
-/// Runs `console_loop` for `n` bytes, coalescing what `support` allows; returns the console
-/// bytes and the exits.
-fn console_run(kvm: &Kvm, n: u32, support: Support) -> (Vec<u8>, Vec<Seen>) {
-    let mut machine = machine(kvm, "console_loop", n);
+/// Runs `guest` (`console_loop` or `console_burst`) for `n` bytes, coalescing what `support`
+/// allows; returns the console bytes and the exits.
+fn console_run(kvm: &Kvm, guest: &str, n: u32, support: Support) -> (Vec<u8>, Vec<Seen>) {
+    let mut machine = machine(kvm, guest, n);
     let mut devices = Devices::new(Vec::new());
     let registered = coalesced::register_declared(machine.vm(), &devices, support).unwrap();
     assert_eq!(registered.coalesced.len() + registered.exiting.len(), 1);
@@ -65,21 +65,32 @@ fn console_bytes_are_identical_with_and_without_coalescing_and_a_full_ring_exits
     let Some(support) = support_or_skip(&machine(&kvm, "hlt", 0), "console coalescing") else {
         return;
     };
-    for n in [1usize, 64, USABLE, USABLE + 1, 1000, 5000] {
+    for (guest, n) in ["console_loop", "console_burst"]
+        .into_iter()
+        .flat_map(|guest| [1usize, 64, USABLE, USABLE + 1, 1000, 5000].map(|n| (guest, n)))
+    {
         let expected = expected_console(n);
-        let (plain, plain_exits) = console_run(&kvm, n as u32, Support::NONE);
-        assert_eq!(plain, expected, "n = {n}, plain");
-        assert_eq!(plain_exits.len(), n + 1, "one exit per byte, then HLT");
+        let (plain, plain_exits) = console_run(&kvm, guest, n as u32, Support::NONE);
+        assert_eq!(plain, expected, "{guest} n = {n}, plain");
+        let mut want_plain: Vec<Seen> = expected
+            .iter()
+            .map(|&byte| Seen::out(DEBUG_CONSOLE_PORT, byte))
+            .collect();
+        want_plain.push(Seen::Hlt);
+        assert_eq!(
+            plain_exits, want_plain,
+            "{guest}: one exit per byte, then HLT"
+        );
 
-        let (coalesced, exits) = console_run(&kvm, n as u32, support);
-        assert_eq!(coalesced, expected, "n = {n}, coalesced");
+        let (coalesced, exits) = console_run(&kvm, guest, n as u32, support);
+        assert_eq!(coalesced, expected, "{guest} n = {n}, coalesced");
         // Every 170th write finds the ring full (169 entries) and exits as an ordinary OUT;
         // the 169 before it are drained first, so the order holds.
         let mut want: Vec<Seen> = (1..=n / (USABLE + 1))
             .map(|k| Seen::out(DEBUG_CONSOLE_PORT, PATTERN[(k * (USABLE + 1) - 1) % 64]))
             .collect();
         want.push(Seen::Hlt);
-        assert_eq!(exits, want, "n = {n}, coalesced exits");
+        assert_eq!(exits, want, "{guest} n = {n}, coalesced exits");
     }
 }
 

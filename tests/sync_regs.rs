@@ -21,13 +21,17 @@ fn machine(kvm: &Kvm, guest: &str, param: Option<u32>) -> Machine {
     Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap()
 }
 
-fn all_sets_or_skip(vcpu: &Vcpu, test: &str) -> bool {
-    let supported = vcpu.supported_sync_regs();
+/// A machine running `guest`, if KVM is there and can sync every register set; `None` after
+/// a SKIPPED line otherwise.
+fn machine_or_skip(test: &str, guest: &str, param: Option<u32>) -> Option<Machine> {
+    let kvm = kvm_or_skip(test)?;
+    let mut machine = machine(&kvm, guest, param);
+    let supported = machine.vcpus_mut()[0].supported_sync_regs();
     if !supported.contains(SyncRegs::all()) {
         println!("SKIPPED: {test}: KVM_CAP_SYNC_REGS gives only {supported:?}");
-        return false;
+        return None;
     }
-    true
+    Some(machine)
 }
 
 /// Is the exit a HLT? (The exit borrows the vCPU; this ends the borrow.)
@@ -42,14 +46,10 @@ fn run_to_next_exit(vcpu: &mut Vcpu) -> bool {
 #[test]
 fn with_valid_regs_every_exit_reads_the_registers_from_the_page() {
     let test = "with_valid_regs_every_exit_reads_the_registers_from_the_page";
-    let Some(kvm) = kvm_or_skip(test) else {
+    let Some(mut machine) = machine_or_skip(test, "pio_loop", Some(40)) else {
         return;
     };
-    let mut machine = machine(&kvm, "pio_loop", Some(40));
     let vcpu = &mut machine.vcpus_mut()[0];
-    if !all_sets_or_skip(vcpu, test) {
-        return;
-    }
     assert_eq!(
         vcpu.sync_regs_enabled(),
         SyncRegs::empty(),
@@ -94,14 +94,10 @@ fn with_valid_regs_every_exit_reads_the_registers_from_the_page() {
 #[test]
 fn registers_written_in_place_are_loaded_by_the_next_run() {
     let test = "registers_written_in_place_are_loaded_by_the_next_run";
-    let Some(kvm) = kvm_or_skip(test) else {
+    let Some(mut machine) = machine_or_skip(test, "hlt", None) else {
         return;
     };
-    let mut machine = machine(&kvm, "hlt", None);
     let vcpu = &mut machine.vcpus_mut()[0];
-    if !all_sets_or_skip(vcpu, test) {
-        return;
-    }
     let mut regs = vcpu.registers().regs().unwrap();
     regs.rip = 0x1001; // straight to the `hlt`, past the `cli`
     regs.rax = 0x1234_5678;
@@ -134,14 +130,10 @@ fn registers_written_in_place_are_loaded_by_the_next_run() {
 #[test]
 fn an_interrupted_run_still_loads_and_stores_the_page() {
     let test = "an_interrupted_run_still_loads_and_stores_the_page";
-    let Some(kvm) = kvm_or_skip(test) else {
+    let Some(mut machine) = machine_or_skip(test, "hlt", None) else {
         return;
     };
-    let mut machine = machine(&kvm, "hlt", None);
     let vcpu = &mut machine.vcpus_mut()[0];
-    if !all_sets_or_skip(vcpu, test) {
-        return;
-    }
     let mut regs = vcpu.registers().regs().unwrap();
     regs.rdx = 0xD0D0;
     vcpu.registers().set_regs(&regs).unwrap();
