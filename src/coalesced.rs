@@ -83,6 +83,16 @@ pub struct Registered {
 pub fn register(vm: &Vm, zones: &[WriteOnlyZone], support: Support) -> Result<Registered, Error> {
     let mut registered = Registered::default();
     for zone in zones {
+        let end = zone.start.checked_add(u64::from(zone.len));
+        let fits = match zone.space {
+            Space::Port => end.is_some_and(|end| end <= 0x1_0000),
+            Space::Memory => end.is_some(),
+        };
+        if !fits {
+            return Err(Error::Usage(format!(
+                "write-only zone {zone:?} does not fit its address space"
+            )));
+        }
         if !support.covers(zone) || zone.len == 0 {
             registered.exiting.push(*zone);
             continue;

@@ -61,6 +61,14 @@
 //! [`machine::Machine`] and [`run_loop::run_vcpu`] do the same for the embedded guests
 //! ([`guests`]) and flat images, with [`devices`] answering port and MMIO accesses.
 //!
+//! # Doing less
+//!
+//! An exit costs what the kernel makes it cost; a VMM can only avoid exits and avoid rebuilding
+//! what it has. [`restart`] runs a guest again on the same VM, restoring only the pages the
+//! dirty log reports and the registers (in place, through [`sync_regs`]); [`coalesced`] lets
+//! the kernel batch writes to write-only ranges like the debug console; [`reaper`] takes VM
+//! teardown off the caller's thread. `rawkvm bench suite` measures each against a C baseline.
+//!
 //! # Where the `unsafe` is
 //!
 //! `unsafe_code` is denied for the crate; the files of [`sys`] allow it, and only they talk to

@@ -154,7 +154,10 @@ fn bench_suite_runs_a_workload_against_the_c_baseline() {
         rows[0].contains("sync-regs") && rows[1].contains("ioctl"),
         "{out}"
     );
-    assert!(out.contains("target  restart (sync-regs)"), "{out}");
+    assert!(
+        out.contains("target  restart: C's cycle / rawkvm restart (sync-regs)"),
+        "{out}"
+    );
     if out.contains("no C baseline") {
         println!("SKIPPED: the C baseline could not be built (no cc?)");
     } else {

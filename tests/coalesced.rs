@@ -189,3 +189,36 @@ fn a_stopped_run_hands_over_what_the_ring_holds() {
     );
     assert_eq!(console, expected_console(console.len()));
 }
+
+#[test]
+fn without_port_coalescing_the_console_falls_back_to_exits() {
+    let Some(kvm) = kvm_or_skip("without_port_coalescing_the_console_falls_back_to_exits") else {
+        return;
+    };
+    // A kernel with KVM_CAP_COALESCED_MMIO but not KVM_CAP_COALESCED_PIO, as configured.
+    let mmio_only = Support {
+        mmio: true,
+        pio: false,
+    };
+    let mut burst = machine(&kvm, "console_burst", 300);
+    let mut devices = Devices::new(Vec::new());
+    let registered = coalesced::register_declared(burst.vm(), &devices, mmio_only).unwrap();
+    assert!(registered.coalesced.is_empty());
+    assert_eq!(registered.exiting, devices.write_only_zones());
+    let mut recorder = Recorder::default();
+    burst.run(&mut devices, &mut recorder).unwrap();
+    assert_eq!(recorder.exits.len(), 301, "one exit per byte, then HLT");
+    assert_eq!(devices.console.into_sink().unwrap(), expected_console(300));
+
+    // A zone that leaves its address space is refused before the kernel is asked.
+    let beyond = [WriteOnlyZone {
+        space: Space::Port,
+        start: 0xFFFF,
+        len: 2,
+    }];
+    let hlt = machine(&kvm, "hlt", 0);
+    match coalesced::register(hlt.vm(), &beyond, Support::of(hlt.vm())) {
+        Err(rawkvm::error::Error::Usage(message)) => assert!(message.contains("does not fit")),
+        other => panic!("{other:?}"),
+    }
+}

@@ -289,14 +289,14 @@ impl Output {
             "<=",
             0.35,
         ));
-        for v in ["sync-regs", "ioctl"] {
-            lines.push(judge(
-                &format!("restart ({v}): C's cycle / rawkvm restart"),
-                c_cycle.zip(rawkvm("restart", v)).map(|(a, b)| a / b),
-                ">=",
-                50.0,
-            ));
-        }
+        lines.push(judge(
+            "restart: C's cycle / rawkvm restart (sync-regs)",
+            c_cycle
+                .zip(rawkvm("restart", "sync-regs"))
+                .map(|(a, b)| a / b),
+            ">=",
+            50.0,
+        ));
         lines.push(judge(
             "console: coalesced bytes/s / plain bytes/s",
             rawkvm("console", "plain")
@@ -305,6 +305,11 @@ impl Output {
             ">=",
             4.0,
         ));
+        if let Some(speedup) = c_cycle.zip(rawkvm("restart", "ioctl")).map(|(a, b)| a / b) {
+            lines.push(format!(
+                "info    restart (ioctl): C's cycle / rawkvm restart = {speedup:.1}"
+            ));
+        }
         for w in ["pio", "mmio"] {
             for v in ["valid-regs", "get-regs"] {
                 if let Some(cost) = rawkvm(w, v).zip(rawkvm(w, "plain")).map(|(a, b)| a / b) {
