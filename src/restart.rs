@@ -347,3 +347,71 @@ impl Machine {
         point.restore(vm, vcpus)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kvm::Kvm;
+    use crate::sys::ioctl::DirtyLogError;
+    use crate::vm::MemoryRegion;
+
+    #[test]
+    fn dirty_bitmaps_have_one_bit_per_page_in_whole_words() {
+        assert_eq!(dirty_bitmap_words(0), 0);
+        assert_eq!(dirty_bitmap_words(4096), 1);
+        assert_eq!(dirty_bitmap_words(64 * 4096), 1);
+        assert_eq!(dirty_bitmap_words(65 * 4096), 2);
+        assert_eq!(dirty_bitmap_words(1 << 20), 4);
+        assert_eq!(
+            dirty_bitmap_words(4097),
+            1,
+            "a partial page still needs its bit"
+        );
+    }
+
+    #[test]
+    fn the_dirty_log_is_refused_before_the_kernel_for_unknown_slots_and_short_bitmaps() {
+        if !std::path::Path::new("/dev/kvm").exists() {
+            println!("SKIPPED: /dev/kvm unavailable (dirty log refusals)");
+            return;
+        }
+        let kvm = Kvm::open().unwrap();
+        let mut vm = kvm.create_vm().unwrap();
+        for (slot, guest_phys_addr, flags) in [
+            (0, 0, MemoryRegionFlags::LOG_DIRTY_PAGES),
+            (1, 1 << 20, MemoryRegionFlags::empty()),
+        ] {
+            let region = MemoryRegion {
+                slot,
+                guest_phys_addr,
+                size: 65 * 4096,
+                flags,
+            };
+            vm.add_memory_region(region).unwrap();
+        }
+        let fd = vm.vm_fd();
+        let mut bitmap = [u64::MAX; 2];
+        assert_eq!(fd.get_dirty_log(0, &mut bitmap), Ok(()));
+        assert_eq!(
+            bitmap,
+            [0, 0],
+            "nothing written yet; the kernel wrote both words"
+        );
+        assert_eq!(
+            fd.get_dirty_log(0, &mut bitmap[..1]),
+            Err(DirtyLogError::BitmapTooSmall {
+                needed: 2,
+                given: 1
+            })
+        );
+        assert_eq!(
+            fd.get_dirty_log(7, &mut bitmap),
+            Err(DirtyLogError::UnknownSlot(7))
+        );
+        assert_eq!(
+            fd.get_dirty_log(1, &mut bitmap),
+            Err(DirtyLogError::Ioctl(nix::errno::Errno::ENOENT)),
+            "a slot that does not log"
+        );
+    }
+}
