@@ -60,7 +60,7 @@ pub const WORKLOADS: &[Workload] = &[
         guest: "pio_loop",
         metric: "ns_per_exit",
         count: 100_000,
-        suite_count: 20_000,
+        suite_count: 5_000,
     },
     Workload {
         name: "mmio",
@@ -68,7 +68,7 @@ pub const WORKLOADS: &[Workload] = &[
         guest: "mmio_loop",
         metric: "ns_per_exit",
         count: 100_000,
-        suite_count: 20_000,
+        suite_count: 5_000,
     },
     Workload {
         name: "start",
@@ -76,7 +76,7 @@ pub const WORKLOADS: &[Workload] = &[
         guest: "hlt",
         metric: "us_per_vm",
         count: 1_000,
-        suite_count: 300,
+        suite_count: 100,
     },
     Workload {
         name: "start-async",
@@ -84,7 +84,7 @@ pub const WORKLOADS: &[Workload] = &[
         guest: "hlt",
         metric: "us_to_hlt",
         count: 1_000,
-        suite_count: 300,
+        suite_count: 100,
     },
     Workload {
         name: "restart",
@@ -92,7 +92,7 @@ pub const WORKLOADS: &[Workload] = &[
         guest: "hlt",
         metric: "us_per_run",
         count: 10_000,
-        suite_count: 5_000,
+        suite_count: 2_000,
     },
     Workload {
         name: "console",
@@ -100,7 +100,7 @@ pub const WORKLOADS: &[Workload] = &[
         guest: "console_burst",
         metric: "ns_per_byte",
         count: 100_000,
-        suite_count: 20_000,
+        suite_count: 10_000,
     },
 ];
 

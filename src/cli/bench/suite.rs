@@ -5,6 +5,7 @@
 //! for each workload, for each variant, R times:
 //!     rawkvm (in this process), then C (a child process)     odd repetitions: C first
 //! ratio = median over repetitions of rawkvm_i / C_i          pairs measured back to back
+//!         (and, in parentheses, min rawkvm / min C: what is left when noise only adds)
 //! ```
 //!
 //! The machine is shared and noisy: medians and back-to-back pairs are what hold up; single
@@ -34,7 +35,7 @@ struct Options {
 
 fn parse(mut args: Args) -> Result<Options, Error> {
     let mut options = Options {
-        reps: 7,
+        reps: 15,
         quick: false,
         baseline: true,
         markdown: false,
@@ -61,7 +62,7 @@ fn parse(mut args: Args) -> Result<Options, Error> {
             other => return Err(unexpected("bench suite", other)),
         }
     }
-    options.reps = reps.unwrap_or(if options.quick { 3 } else { 7 });
+    options.reps = reps.unwrap_or(if options.quick { 3 } else { 15 });
     Ok(options)
 }
 
@@ -221,10 +222,11 @@ impl Output {
             format!("C baseline built with {}", b.compiler)
         });
         self.line(&format!(
-            "rawkvm bench suite: KVM backend {}, kernel {}, {cpus} CPUs, {} repetitions, \
-             rawkvm and C alternating, {against}",
+            "rawkvm bench suite: KVM backend {}, kernel {}, {cpus} CPUs, load average {}, {} \
+             repetitions, rawkvm and C alternating, {against}",
             backend(),
             kernel.trim(),
+            load_average(),
             options.reps
         ))?;
         self.line("per-operation times, lower is better: min / median / max")?;
@@ -241,7 +243,10 @@ impl Output {
     }
 
     fn row(&mut self, row: &Row) -> Result<(), Error> {
-        let ratio = row.ratio.map_or("-".to_string(), |r| format!("{r:.3}"));
+        let ratio = match (row.ratio, row.c) {
+            (Some(r), Some(c)) => format!("{r:.3} ({:.3})", row.rawkvm.min / c.min),
+            _ => "-".to_string(),
+        };
         let (w, v, n, m) = (
             row.workload.name,
             row.variant,
@@ -326,8 +331,16 @@ impl Output {
         for line in lines {
             self.line(&line)?;
         }
-        Ok(())
+        self.line(&format!("load average at the end: {}", load_average()))
     }
+}
+
+/// The 1-minute load average (`/proc/loadavg`): how shared the machine was.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string())
 }
 
 /// `target NAME: VALUE OP BOUND: met|MISSED`, or n/a when a figure is missing.
