@@ -155,7 +155,7 @@ fn bench_suite_runs_a_workload_against_the_c_baseline() {
         "{out}"
     );
     assert!(
-        out.contains("target  restart: C's cycle / rawkvm restart (sync-regs)"),
+        out.contains("target  restart: C's fastest cycle / rawkvm restart (sync-regs)"),
         "{out}"
     );
     if out.contains("no C baseline") {

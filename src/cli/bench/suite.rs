@@ -269,6 +269,9 @@ impl Output {
         let find = |w: &str, v: &str| rows.iter().find(|r| r.workload.name == w && r.variant == v);
         let rawkvm = |w, v| find(w, v).map(|r| r.rawkvm.median);
         let c = |w, v| find(w, v).and_then(|r| r.c).map(|s| s.median);
+        // Targets that compare two workloads use C's fastest cycle: noise only slows a cycle
+        // down, and the fastest one makes both of those targets harder, not easier.
+        let c_cycle = find("start", "plain").and_then(|r| r.c).map(|s| s.min);
         let ratio = |w, v| find(w, v).and_then(|r| r.ratio);
         let mut lines = Vec::new();
         for w in ["pio", "mmio"] {
@@ -285,9 +288,8 @@ impl Output {
             "<=",
             1.00,
         ));
-        let c_cycle = c("start", "plain");
         lines.push(judge(
-            "start-async: rawkvm time to HLT / C's create-run-destroy cycle",
+            "start-async: rawkvm time to HLT / C's fastest create-run-destroy cycle",
             rawkvm("start-async", "reaper")
                 .zip(c_cycle)
                 .map(|(a, b)| a / b),
@@ -295,7 +297,7 @@ impl Output {
             0.35,
         ));
         lines.push(judge(
-            "restart: C's cycle / rawkvm restart (sync-regs)",
+            "restart: C's fastest cycle / rawkvm restart (sync-regs)",
             c_cycle
                 .zip(rawkvm("restart", "sync-regs"))
                 .map(|(a, b)| a / b),
@@ -312,7 +314,7 @@ impl Output {
         ));
         if let Some(speedup) = c_cycle.zip(rawkvm("restart", "ioctl")).map(|(a, b)| a / b) {
             lines.push(format!(
-                "info    restart (ioctl): C's cycle / rawkvm restart = {speedup:.1}"
+                "info    restart (ioctl): C's fastest cycle / rawkvm restart = {speedup:.1}"
             ));
         }
         for w in ["pio", "mmio"] {
