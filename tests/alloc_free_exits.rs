@@ -7,7 +7,8 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use common::kvm_or_skip;
@@ -21,7 +22,11 @@ use rawkvm::run_loop::ExitCounter;
 /// Counts allocations made while `COUNTING` is set.
 struct CountingAllocator;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Whether this thread's allocations count: only the test's own, not those of the test
+    /// harness printing another test's result meanwhile.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
 /// One test at a time: the counter is global to the process, and the tests of one binary run
 /// in parallel threads.
 static ALONE: Mutex<()> = Mutex::new(());
@@ -31,7 +36,7 @@ static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 // the memory handed out.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if COUNTING.with(Cell::get) {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: the caller's contract for `alloc` is passed on unchanged.
@@ -44,7 +49,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if COUNTING.with(Cell::get) {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: the caller's contract for `realloc` is passed on unchanged.
@@ -71,9 +76,9 @@ fn ten_thousand_exits_allocate_nothing() {
     let mut devices = Devices::new(std::io::sink());
     let mut counter = ExitCounter::default();
 
-    COUNTING.store(true, Ordering::SeqCst);
+    COUNTING.with(|counting| counting.set(true));
     let result = machine.run(&mut devices, &mut counter);
-    COUNTING.store(false, Ordering::SeqCst);
+    COUNTING.with(|counting| counting.set(false));
 
     result.unwrap();
     assert_eq!(counter.exits, 10_001, "10,000 OUT exits and the HLT");
@@ -107,9 +112,9 @@ fn draining_the_coalesced_ring_allocates_nothing() {
     let mut counter = ExitCounter::default();
 
     ALLOCATIONS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
+    COUNTING.with(|counting| counting.set(true));
     let result = machine.run(&mut devices, &mut counter);
-    COUNTING.store(false, Ordering::SeqCst);
+    COUNTING.with(|counting| counting.set(false));
 
     result.unwrap();
     assert_eq!(devices.console.bytes_written(), 10_000);
