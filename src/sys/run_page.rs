@@ -461,33 +461,44 @@ impl CoalescedRing {
     fn entry(&self, index: u32) -> Result<RingEntry, RingError> {
         debug_assert!(index < RING_MAX);
         let at = self.offset + RING_ENTRIES + index as usize * size_of::<kvm_coalesced_mmio>();
-        let ptr = self.run.mapping.as_ptr().wrapping_add(at);
-        // SAFETY: `index < KVM_COALESCED_MMIO_MAX` (checked by the caller against the bound
-        // the kernel uses), so the entry lies inside the ring page (the const assertion above),
-        // which lies inside the mapping; entries start 8 bytes into a page-aligned page and are
-        // 24 bytes each, so the pointer is 8-byte aligned. The slot is in `[first, last)`, which
-        // the kernel does not write until `first` moves past it; any bits are a valid
-        // `kvm_coalesced_mmio` (integers only). Volatile: the kernel wrote these bytes.
-        let raw = unsafe { ptr::read_volatile(ptr.cast::<kvm_coalesced_mmio>()) };
-        let len = u8::try_from(raw.len)
+        let words = self.run.mapping.as_ptr().wrapping_add(at).cast::<u64>();
+        // Three word loads, not one of the whole struct (which compiles to byte loads).
+        let raw: [u64; 3] = std::array::from_fn(|i| {
+            // SAFETY: `index < KVM_COALESCED_MMIO_MAX` (checked by the caller against the
+            // bound the kernel uses), so the 24-byte entry, words 0..3, lies inside the ring
+            // page (the const assertion above), which lies inside the mapping; entries start
+            // 8 bytes into a page-aligned page and are 24 bytes each, so the words are
+            // aligned. The slot is in `[first, last)`, which the kernel does not write until
+            // `first` moves past it. Any bits are a valid `u64`. Volatile: the kernel wrote it.
+            unsafe { ptr::read_volatile(words.wrapping_add(i)) }
+        });
+        // The words in memory order give the C layout back: phys_addr; len, pio; data.
+        static_assertions::const_assert_eq!(offset_of!(kvm_coalesced_mmio, len), 8);
+        static_assertions::const_assert_eq!(offset_of!(kvm_coalesced_mmio, pio), 12);
+        static_assertions::const_assert_eq!(offset_of!(kvm_coalesced_mmio, data), 16);
+        let phys_addr = raw[0];
+        let [l0, l1, l2, l3, p0, p1, p2, p3] = raw[1].to_ne_bytes();
+        let (raw_len, raw_pio) = (
+            u32::from_ne_bytes([l0, l1, l2, l3]),
+            u32::from_ne_bytes([p0, p1, p2, p3]),
+        );
+        let data = raw[2].to_ne_bytes();
+        let len = u8::try_from(raw_len)
             .ok()
             .filter(|len| (1..=8).contains(len))
             .ok_or(RingError::EntryLen {
                 index,
-                len: raw.len,
+                len: raw_len,
             })?;
-        let pio = raw.pio != 0;
-        if pio && raw.phys_addr > u64::from(u16::MAX) {
-            return Err(RingError::Port {
-                index,
-                phys_addr: raw.phys_addr,
-            });
+        let pio = raw_pio != 0;
+        if pio && phys_addr > u64::from(u16::MAX) {
+            return Err(RingError::Port { index, phys_addr });
         }
         Ok(RingEntry {
-            phys_addr: raw.phys_addr,
+            phys_addr,
             pio,
             len,
-            data: raw.data,
+            data,
         })
     }
 
@@ -501,26 +512,30 @@ impl CoalescedRing {
     ) -> Result<usize, DrainError<E>> {
         let (first, last) = (self.index(0), self.index(4));
         let _turn = self.consumer.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only consumers write `first`, and they take turns: it cannot move under us.
+        let mut head = first.load(Ordering::Acquire);
+        if head >= RING_MAX {
+            return Err(DrainError::Ring(RingError::First(head)));
+        }
         let mut consumed = 0;
         while consumed < KVM_COALESCED_MMIO_MAX {
-            let head = first.load(Ordering::Acquire);
-            // Acquire pairs with the kernel's smp_wmb() before it publishes `last`: the entry
-            // bytes below are complete once `last` says so.
+            // Acquire pairs with the kernel's smp_wmb() before it publishes `last`: the entries
+            // before `last` are complete once it says so.
             let tail = last.load(Ordering::Acquire);
-            if head >= RING_MAX {
-                return Err(DrainError::Ring(RingError::First(head)));
-            }
             if tail >= RING_MAX {
                 return Err(DrainError::Ring(RingError::Last(tail)));
             }
             if head == tail {
                 break;
             }
-            let entry = self.entry(head).map_err(DrainError::Ring)?;
-            consume(entry).map_err(DrainError::Consumer)?;
-            // Release: the copy above is finished before the kernel may reuse the slot.
-            first.store((head + 1) % RING_MAX, Ordering::Release);
-            consumed += 1;
+            while head != tail && consumed < KVM_COALESCED_MMIO_MAX {
+                let entry = self.entry(head).map_err(DrainError::Ring)?;
+                consume(entry).map_err(DrainError::Consumer)?;
+                head = if head + 1 == RING_MAX { 0 } else { head + 1 };
+                // Release: the copy above is finished before the kernel may reuse the slot.
+                first.store(head, Ordering::Release);
+                consumed += 1;
+            }
         }
         Ok(consumed)
     }
