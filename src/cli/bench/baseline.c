@@ -324,8 +324,10 @@ static void restart(const char *variant, uint32_t count)
 		die("KVM_GET_REGS/SREGS");
 	uint64_t unused = 0, start = 0, dirty = 0;
 	for (uint32_t i = 0; i < count + WARM_UP; i++) {
-		if (i == WARM_UP)
+		if (i == WARM_UP) {
 			start = now_ns();
+			dirty = 0;
+		}
 		run_to_hlt(&vm, 0, READ_NONE, &unused);
 		if (ioctl(vm.fd, KVM_GET_DIRTY_LOG, &log) < 0)
 			die("KVM_GET_DIRTY_LOG");
