@@ -43,6 +43,24 @@ fn holdings() -> Holdings {
     }
 }
 
+/// `SCHED_IDLE` in `<sched.h>`.
+const SCHED_IDLE: u32 = 5;
+
+/// The scheduling policy of the thread named `rawkvm-reaper` (`/proc/self/task/TID/stat`,
+/// field 41), if there is one.
+fn reaper_policy() -> Option<u32> {
+    let task = fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|task| {
+            fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == "rawkvm-reaper")
+        })?;
+    let stat = fs::read_to_string(task.path().join("stat")).ok()?;
+    // Fields after the parenthesised name start at field 3; the policy is field 41.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(41 - 3)?.parse().ok()
+}
+
 #[test]
 fn three_hundred_vms_dropped_in_the_background_leave_nothing_behind() {
     let Some(kvm) = kvm_or_skip("three_hundred_vms_dropped_in_the_background_leave_nothing") else {
@@ -75,6 +93,11 @@ fn three_hundred_vms_dropped_in_the_background_leave_nothing_behind() {
     // a task of the VM's process on recent kernels) not yet torn down.
     let during = holdings();
     assert!(during.threads > before.threads, "the reaper thread runs");
+    assert_eq!(
+        reaper_policy(),
+        Some(SCHED_IDLE),
+        "the reaper only takes idle CPU time"
+    );
     reaper.join();
     let after = holdings();
     assert_eq!(
