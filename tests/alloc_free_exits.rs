@@ -60,64 +60,56 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
+/// `guest` with `param` at 0x0F00, or `None` after a SKIPPED line without /dev/kvm.
+fn machine(test: &str, guest: &str, param: u32) -> Option<Machine> {
+    let kvm = kvm_or_skip(test)?;
+    let guest = guests::find(guest).unwrap();
+    let config = MachineConfig {
+        param: Some(param),
+        ..MachineConfig::default()
+    };
+    Some(Machine::new(&kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap())
+}
+
+/// Runs the machine to its HLT with this thread's allocations counted: (exits, allocations).
+fn counted_run(machine: &mut Machine, devices: &mut Devices<std::io::Sink>) -> (u64, u64) {
+    let mut counter = ExitCounter::default();
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNTING.with(|counting| counting.set(true));
+    let result = machine.run(devices, &mut counter);
+    COUNTING.with(|counting| counting.set(false));
+    result.unwrap();
+    (counter.exits, ALLOCATIONS.load(Ordering::SeqCst))
+}
+
 #[test]
 fn ten_thousand_exits_allocate_nothing() {
     let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
-    let Some(kvm) = kvm_or_skip("ten_thousand_exits_allocate_nothing") else {
+    let Some(mut machine) = machine("ten_thousand_exits_allocate_nothing", "pio_loop", 10_000)
+    else {
         return;
     };
-    let guest = guests::find("pio_loop").unwrap();
-    let config = MachineConfig {
-        param: Some(10_000),
-        ..MachineConfig::default()
-    };
-    let mut machine =
-        Machine::new(&kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap();
-    let mut devices = Devices::new(std::io::sink());
-    let mut counter = ExitCounter::default();
-
-    COUNTING.with(|counting| counting.set(true));
-    let result = machine.run(&mut devices, &mut counter);
-    COUNTING.with(|counting| counting.set(false));
-
-    result.unwrap();
-    assert_eq!(counter.exits, 10_001, "10,000 OUT exits and the HLT");
-    assert_eq!(
-        ALLOCATIONS.load(Ordering::SeqCst),
-        0,
-        "heap allocations during the run"
-    );
+    let (exits, allocations) = counted_run(&mut machine, &mut Devices::new(std::io::sink()));
+    assert_eq!(exits, 10_001, "10,000 OUT exits and the HLT");
+    assert_eq!(allocations, 0, "heap allocations during the run");
 }
 
 #[test]
 fn draining_the_coalesced_ring_allocates_nothing() {
     let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
-    let Some(kvm) = kvm_or_skip("draining_the_coalesced_ring_allocates_nothing") else {
+    let test = "draining_the_coalesced_ring_allocates_nothing";
+    let Some(mut machine) = machine(test, "console_burst", 10_000) else {
         return;
     };
-    let guest = guests::find("console_burst").unwrap();
-    let config = MachineConfig {
-        param: Some(10_000),
-        ..MachineConfig::default()
-    };
-    let mut machine =
-        Machine::new(&kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap();
     let mut devices = Devices::new(std::io::sink());
     let support = coalesced::Support::of(machine.vm());
     let registered = coalesced::register_declared(machine.vm(), &devices, support).unwrap();
     if registered.coalesced.is_empty() {
-        println!("SKIPPED: no coalesced I/O on this kernel (draining_the_coalesced_ring)");
+        println!("SKIPPED: no coalesced I/O on this kernel ({test})");
         return;
     }
-    let mut counter = ExitCounter::default();
-
-    ALLOCATIONS.store(0, Ordering::SeqCst);
-    COUNTING.with(|counting| counting.set(true));
-    let result = machine.run(&mut devices, &mut counter);
-    COUNTING.with(|counting| counting.set(false));
-
-    result.unwrap();
+    let (exits, allocations) = counted_run(&mut machine, &mut devices);
     assert_eq!(devices.console.bytes_written(), 10_000);
-    assert!(counter.exits < 100, "{} exits: coalesced", counter.exits);
-    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "heap allocations");
+    assert!(exits < 100, "{exits} exits: coalesced");
+    assert_eq!(allocations, 0, "heap allocations during the run");
 }
