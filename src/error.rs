@@ -191,6 +191,18 @@ pub enum Error {
     Usage(String),
     /// The console output could not be written.
     Console(std::io::Error),
+    /// Restarting a machine in place failed.
+    #[cfg(target_arch = "x86_64")]
+    Restart(crate::restart::RestartError),
+    /// The thread that drops VMs in the background could not be started.
+    Reaper(std::io::Error),
+    /// The coalesced-MMIO ring held something the ABI does not allow.
+    CoalescedRing {
+        /// The vCPU whose run loop was draining it.
+        vcpu: u32,
+        /// Which field.
+        error: crate::sys::run_page::RingError,
+    },
 }
 
 /// What is wrong with a memory region, found before the kernel is asked.
@@ -323,8 +335,13 @@ impl Error {
             | Error::RegisterSize { .. }
             | Error::Run { .. }
             | Error::Signal { .. }
+            | Error::Reaper(_)
             | Error::Console(_) => status::SETUP,
-            Error::Decode { .. } | Error::GuestFault { .. } => status::GUEST_FAULT,
+            Error::Decode { .. } | Error::GuestFault { .. } | Error::CoalescedRing { .. } => {
+                status::GUEST_FAULT
+            }
+            #[cfg(target_arch = "x86_64")]
+            Error::Restart(error) => error.exit_status(),
         }
     }
 }
@@ -497,6 +514,10 @@ impl fmt::Display for Error {
             Error::Image(error) => error.fmt(f),
             Error::Usage(message) => f.write_str(message),
             Error::Console(error) => write!(f, "cannot write the guest's console output: {error}"),
+            #[cfg(target_arch = "x86_64")]
+            Error::Restart(error) => error.fmt(f),
+            Error::CoalescedRing { vcpu, error } => write!(f, "vCPU {vcpu}: {error}"),
+            Error::Reaper(error) => write!(f, "cannot start the VM reaper thread: {error}"),
         }
     }
 }

@@ -12,6 +12,7 @@ use std::fs::OpenOptions;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use rawkvm_bindings as abi;
@@ -67,6 +68,9 @@ pub struct Kvm {
     fd: OwnedFd,
     path: PathBuf,
     vcpu_mmap_size: usize,
+    /// `KVM_CAP_COALESCED_MMIO` and `KVM_CAP_MAX_VCPUS`, asked once: every VM wants them,
+    /// and a VM created in a hurry should not pay two system calls for constants.
+    vm_caps: OnceLock<(i32, i32)>,
 }
 
 impl Kvm {
@@ -100,6 +104,7 @@ impl Kvm {
             fd,
             path,
             vcpu_mmap_size: 0,
+            vm_caps: OnceLock::new(),
         };
         check_required_capabilities(|cap| kvm.check_extension(cap))?;
         kvm.vcpu_mmap_size = kvm.read_vcpu_mmap_size()?;
@@ -139,6 +144,16 @@ impl Kvm {
         system::CHECK_EXTENSION
             .call(self.fd.as_fd(), libc::c_ulong::from(cap))
             .unwrap_or(0)
+    }
+
+    /// `(KVM_CAP_COALESCED_MMIO, KVM_CAP_MAX_VCPUS)`, asked the first time.
+    pub(crate) fn vm_caps(&self) -> (i32, i32) {
+        *self.vm_caps.get_or_init(|| {
+            (
+                self.check_extension(abi::KVM_CAP_COALESCED_MMIO),
+                self.check_extension(abi::KVM_CAP_MAX_VCPUS),
+            )
+        })
     }
 
     /// `KVM_GET_VCPU_MMAP_SIZE`: the size of each vCPU's `kvm_run` region (3 pages on x86:

@@ -58,6 +58,9 @@ pub struct MachineConfig {
     /// Inject this interrupt vector as soon as the guest can take one
     /// (`request_interrupt_window`, then `KVM_INTERRUPT`).
     pub inject_irq: Option<u8>,
+    /// RAM logs the pages the guest writes (`KVM_MEM_LOG_DIRTY_PAGES`), so the machine can be
+    /// restarted in place ([`crate::restart`]).
+    pub restartable: bool,
 }
 
 impl Default for MachineConfig {
@@ -71,6 +74,7 @@ impl Default for MachineConfig {
             extra_regions: Vec::new(),
             user_space_msr: false,
             inject_irq: None,
+            restartable: false,
         }
     }
 }
@@ -159,7 +163,11 @@ impl Machine {
             slot: 0,
             guest_phys_addr: 0,
             size: config.mem_size,
-            flags: MemoryRegionFlags::empty(),
+            flags: if config.restartable {
+                MemoryRegionFlags::LOG_DIRTY_PAGES
+            } else {
+                MemoryRegionFlags::empty()
+            },
         };
         vm.add_memory_region(ram)?;
         for (slot, extra) in (1..).zip(&config.extra_regions) {
@@ -200,6 +208,11 @@ impl Machine {
     /// The vCPUs.
     pub fn vcpus_mut(&mut self) -> &mut [Vcpu] {
         &mut self.vcpus
+    }
+
+    /// The VM and the vCPUs at once (for restoring both, [`crate::restart`]).
+    pub fn parts_mut(&mut self) -> (&Vm, &mut [Vcpu]) {
+        (&self.vm, &mut self.vcpus)
     }
 
     /// Runs vCPU 0 on the calling thread until the guest halts, is stopped, or faults.

@@ -19,6 +19,7 @@
 //! writes IN and MMIO-read answers straight into the page, and the observer (tracing, stats)
 //! is a type parameter that compiles to nothing when it is [`NoObserver`].
 
+use crate::coalesced;
 use crate::devices::{Dispatch, IoHandler};
 use crate::error::{Error, GuestFault};
 use crate::exit::{Exit, Io, IoDirection, Mmio, MsrAccess};
@@ -178,6 +179,15 @@ pub fn fault_of(exit: &Exit<'_>) -> Option<GuestFault> {
     })
 }
 
+/// The fault an exit that ends a run stands for: a named guest fault, or an unhandled exit
+/// with its decoded payload.
+pub fn fault(exit: &Exit<'_>) -> GuestFault {
+    fault_of(exit).unwrap_or_else(|| GuestFault::Unhandled {
+        reason: exit.reason(),
+        payload: crate::trace::text::payload_string(exit),
+    })
+}
+
 /// Runs `vcpu` on the calling thread until the guest halts, a stop is requested through its
 /// [`crate::vcpu::StopHandle`], or the guest faults (`Err`). Port and MMIO accesses go to
 /// `handler`, every exit to `observer`.
@@ -190,10 +200,17 @@ where
     let _registration = vcpu
         .register_thread()
         .map_err(|errno| Error::Signal { errno })?;
+    // Present only once a coalesced zone is registered: the plain loop pays nothing for it.
+    let ring = vcpu.vcpu_fd().coalesced_ring();
     loop {
         observer.before_run(id);
         let result = vcpu.run();
         observer.after_run(id);
+        // Writes the kernel coalesced happened before this exit (or EINTR): hand them over
+        // first, so the handler sees everything in program order.
+        if let Some(ring) = &ring {
+            coalesced::drain(ring, handler, id)?;
+        }
         let mut exit = match result {
             Ok(exit) => exit,
             Err(RunError::Interrupted) => {
@@ -227,11 +244,8 @@ where
             } => ready_for_interrupt_injection,
             Exit::Hlt => return Ok(Outcome::Halted),
             Exit::Debug(_) => return Ok(Outcome::Debug),
-            fault => {
-                let fault = fault_of(&fault).unwrap_or(GuestFault::Unhandled {
-                    reason: fault.reason(),
-                    payload: String::new(),
-                });
+            other => {
+                let fault = fault(&other);
                 return Err(Error::GuestFault { vcpu: id, fault });
             }
         };

@@ -36,7 +36,7 @@ use nix::errno::Errno;
 use crate::exit::{self, DecodeError, Exit};
 use crate::sys::ioctl::VcpuFd;
 use crate::sys::run_page::{RunMapping, RunPage};
-use crate::sys::signal;
+use crate::sys::thread;
 
 /// Why [`Vcpu::run`] did not produce an exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +86,8 @@ impl Vcpu {
     /// Registers the calling thread as the one running this vCPU, so kicks reach it, until the
     /// returned guard is dropped. Installs the kick signal's handler first.
     pub fn register_thread(&self) -> Result<ThreadRegistration, Errno> {
-        signal::install_kick_handler()?;
-        *self.stop.shared.lock_thread() = Some(signal::current_thread());
+        thread::install_kick_handler()?;
+        *self.stop.shared.lock_thread() = Some(thread::current_thread());
         Ok(ThreadRegistration {
             stop: self.stop.clone(),
         })
@@ -134,6 +134,18 @@ impl Vcpu {
                 ioctl: vcpu::GET_STATS_FD.name,
                 errno,
             })
+    }
+
+    /// The vCPU fd and its mapping, for the modules that read the page outside an exit
+    /// (registers in place, the coalesced ring).
+    pub(crate) fn vcpu_fd(&self) -> &VcpuFd {
+        &self.fd
+    }
+
+    /// As [`Vcpu::vcpu_fd`], exclusively: for page views between runs.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // sync regs are x86-only so far
+    pub(crate) fn vcpu_fd_mut(&mut self) -> &mut VcpuFd {
+        &mut self.fd
     }
 
     /// `ioctl(vcpu, KVM_RUN, 0)`, then decodes the exit in place. Exactly one syscall, no
@@ -185,7 +197,7 @@ impl StopHandle {
         state.run.immediate_exit().store(1, Ordering::SeqCst);
         if let Some(thread) = *state.lock_thread() {
             // ESRCH cannot happen (the thread is registered, so alive); nothing else to do.
-            let _ = signal::kick(thread);
+            let _ = thread::kick(thread);
         }
     }
 

@@ -49,23 +49,25 @@ pub struct Vm {
 
 impl Vm {
     pub(crate) fn new(fd: Arc<VmFd>, kvm: &Kvm) -> Vm {
-        let positive = |cap| {
-            u32::try_from(kvm.check_extension(cap))
-                .ok()
-                .filter(|&v| v > 0)
-        };
+        let positive = |answer: i32| u32::try_from(answer).ok().filter(|&v| v > 0);
+        let (coalesced_mmio, max_vcpus) = kvm.vm_caps();
         Vm {
             fd,
             memory: GuestMemory::default(),
             vcpu_mmap_size: kvm.vcpu_mmap_size(),
-            coalesced_ring_page: positive(abi::KVM_CAP_COALESCED_MMIO).map(|p| p as usize),
-            max_vcpus: positive(abi::KVM_CAP_MAX_VCPUS),
+            coalesced_ring_page: positive(coalesced_mmio).map(|p| p as usize),
+            max_vcpus: positive(max_vcpus),
         }
     }
 
     /// The VM's memory slots, for host reads and writes by guest physical address.
     pub fn memory(&self) -> &GuestMemory {
         &self.memory
+    }
+
+    /// The VM fd, for the modules that add VM-level operations (restart, coalescing).
+    pub(crate) fn vm_fd(&self) -> &Arc<VmFd> {
+        &self.fd
     }
 
     /// `ioctl(vm, KVM_CHECK_EXTENSION, cap)` on the VM fd: the answer for this VM.
@@ -185,6 +187,12 @@ impl Vm {
                 ioctl: vm::GET_STATS_FD.name,
                 errno,
             })
+    }
+
+    /// `KVM_CAP_COALESCED_MMIO`: the page of each vCPU mapping that holds the VM's
+    /// coalesced ring, if the kernel has one.
+    pub fn coalesced_ring_page(&self) -> Option<usize> {
+        self.coalesced_ring_page
     }
 
     /// `KVM_CAP_MAX_VCPUS`: the most vCPUs this VM may have, if the kernel says.

@@ -79,7 +79,7 @@ impl fmt::Display for Entry {
 }
 
 /// `ioctl(vcpu, GET, &mut value)` for a register-reading ioctl.
-fn get<T: Copy + Default>(vcpu: &Vcpu, ioctl: &Ioctl<Writes<T>>) -> Result<T, Error> {
+pub(crate) fn get<T: Copy + Default>(vcpu: &Vcpu, ioctl: &Ioctl<Writes<T>>) -> Result<T, Error> {
     let mut value = T::default();
     ioctl
         .call(vcpu.fd(), &mut value)
@@ -105,7 +105,7 @@ fn put<T: Copy>(
 }
 
 /// `ioctl(vcpu, SET, &value)` for a register-writing ioctl.
-fn set<T: Copy>(vcpu: &Vcpu, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
+pub(crate) fn set<T: Copy>(vcpu: &Vcpu, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
     put(vcpu, ioctl, value, |ioctl, errno| Error::SetRegisters {
         ioctl,
         errno,

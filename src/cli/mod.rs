@@ -2,8 +2,11 @@
 
 mod abi;
 mod args;
+// The benchmarks run the embedded guests, which are x86 real-mode code.
+#[cfg(target_arch = "x86_64")]
 mod bench;
 mod caps;
+mod repeat;
 mod run;
 mod trace_flags;
 
@@ -22,7 +25,11 @@ Usage:
   rawkvm run [GUEST] [OPTIONS]          run an embedded guest (default: hello)
   rawkvm run --image PATH [OPTIONS]     run a flat binary instead
   rawkvm list                           list the embedded guests
-  rawkvm bench pio|mmio|start [--count N] [--kvm-device PATH] [TRACE OPTIONS]
+  rawkvm bench WORKLOAD [--variant V] [--count N] [--kvm-device PATH] [TRACE OPTIONS]
+                                        WORKLOAD: pio mmio start start-async restart console
+                                        (trace options: pio and mmio, what watching costs)
+  rawkvm bench suite [--reps R] [--quick] [--no-baseline] [--workload W]
+                                        every workload and variant, against a C baseline
   rawkvm abi [STRUCT|IOCTL...] [--json] [--arch ARCH]
                                         struct layouts and ioctl numbers of the KVM ABI
   rawkvm caps [--json] [--kvm-device PATH]
@@ -36,6 +43,10 @@ Run options:
   --entry SEG:OFF     real-mode entry point, hex (default 0000:1000)
   --param N           32-bit value written at 0x0F00 before the run (a loop count, ...)
   --kvm-device PATH   the KVM device (default /dev/kvm)
+  --repeat N          run N times on one VM, restored in place between runs (dirty pages
+                      copied back, registers reset); the output of every run is printed
+  --no-coalesce       every console write exits (default: port 0xE9 is coalesced
+                      when the kernel has KVM_CAP_COALESCED_PIO)
 
 Trace options (run, and bench pio|mmio, which then also reports the overhead ratio):
   --trace[=text|json] one line (or JSON object) per exit, with every payload field
@@ -99,7 +110,13 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, Error> {
     match command.as_str() {
         "run" => run::command(args),
         "list" => list(args),
+        #[cfg(target_arch = "x86_64")]
         "bench" => bench::command(args),
+        #[cfg(not(target_arch = "x86_64"))]
+        "bench" => Err(Error::Usage(format!(
+            "bench runs the embedded x86 guests; there are none for {}",
+            rawkvm::bindings::HOST_ARCH
+        ))),
         "abi" => abi::command(args),
         "caps" => caps::command(args),
         "help" => print_out(USAGE),

@@ -14,7 +14,7 @@ use rawkvm::units::{parse_size, parse_u64};
 
 use super::args::{Arg, Args, parse_flag};
 use super::trace_flags::{self, TraceFlags};
-use super::unexpected;
+use super::{repeat, unexpected};
 
 /// What `rawkvm run` was asked to do.
 #[derive(Debug)]
@@ -29,6 +29,10 @@ pub struct RunOptions {
     pub device: PathBuf,
     /// `--trace`, `--trace-file`, `--explain`, `--stats`.
     pub trace: TraceFlags,
+    /// `--repeat N`: run N times on one VM, restarting it in place between runs.
+    pub repeat: Option<u64>,
+    /// Register the devices' write-only zones for coalescing (off with `--no-coalesce`).
+    pub coalesce: bool,
 }
 
 /// The flags that shape the machine, each taking a value.
@@ -59,6 +63,8 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
         config: MachineConfig::default(),
         device: PathBuf::from(DEFAULT_DEVICE),
         trace: TraceFlags::default(),
+        repeat: None,
+        coalesce: true,
     };
     // Explicit flags are applied after the guest's own setup, so they win.
     let mut flags = Vec::new();
@@ -77,6 +83,11 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
             Arg::Flag(flag, inline) if TraceFlags::owns(&flag) => {
                 options.trace.apply(&flag, inline, &mut args)?;
             }
+            Arg::Flag(flag, inline) if flag == "--repeat" => {
+                let value = args.value(&flag, inline).map_err(Error::Usage)?;
+                options.repeat = Some(repeat::parse_count(&flag, &value).map_err(Error::Usage)?);
+            }
+            Arg::Flag(flag, None) if flag == "--no-coalesce" => options.coalesce = false,
             other => return Err(unexpected("run", other)),
         }
     }
@@ -127,8 +138,15 @@ pub fn command(args: Args) -> Result<i32, Error> {
     let image = load_image(&options)?;
     image.check_fits(options.config.load_addr, options.config.mem_size)?;
     let kvm = Kvm::open_path(&options.device)?;
+    if let Some(runs) = options.repeat {
+        return repeat::run(&kvm, &options, &image, runs);
+    }
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
     let mut devices = Devices::new(std::io::stdout().lock());
+    // Watching means seeing every exit: coalesced console writes never exit, so a trace or
+    // an explanation asks for one exit per write (as --no-coalesce does).
+    let coalesce = options.coalesce && !options.trace.shows_exits();
+    repeat::coalesce(&machine, &devices, coalesce)?;
     let mut watcher = options.trace.watcher()?;
     let outcome = machine.run(&mut devices, &mut watcher);
     // The console and the trace are complete before any report or error.

@@ -73,8 +73,14 @@ impl TraceFlags {
     }
 
     /// Whether anything was asked for.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only bench asks
     pub fn any(&self) -> bool {
         self.format.is_some() || self.file.is_some() || self.explain || self.stats
+    }
+
+    /// Whether a trace (or its explanation) shows the exits one by one.
+    pub fn shows_exits(&self) -> bool {
+        self.options(false).trace.is_some()
     }
 
     /// The watcher's options. `--explain` and `--trace-file` imply a text trace.

@@ -18,6 +18,38 @@ pub use serial::Serial;
 /// Port `0xE9`: the Bochs/QEMU debug console; every byte written is output.
 pub const DEBUG_CONSOLE_PORT: u16 = 0xE9;
 
+/// The address space of a [`WriteOnlyZone`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    /// I/O ports (`in`/`out`).
+    Port,
+    /// Guest physical addresses (MMIO).
+    Memory,
+}
+
+/// A range a device declares write-only and order-insensitive: reading it means nothing (or
+/// is answered as usual, by an exit), and the device does not care *when* a write arrives, as
+/// long as writes arrive in order and before anything the guest does after them that needs a
+/// reply. The kernel may then record writes there in the coalesced ring instead of exiting
+/// (`KVM_REGISTER_COALESCED_MMIO`); the run loop hands them to the device, in order, right
+/// after `KVM_RUN` returns and before it handles the exit. See [`crate::coalesced`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOnlyZone {
+    /// Ports or memory.
+    pub space: Space,
+    /// First port or guest physical address.
+    pub start: u64,
+    /// Length in ports or bytes, at least 1.
+    pub len: u32,
+}
+
+/// The debug console takes bytes and answers nothing: its port is a write-only zone.
+const DEVICES_WRITE_ONLY: [WriteOnlyZone; 1] = [WriteOnlyZone {
+    space: Space::Port,
+    start: DEBUG_CONSOLE_PORT as u64,
+    len: 1,
+}];
+
 /// What a handler did with an access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatch {
@@ -49,6 +81,12 @@ pub trait IoHandler {
     /// Unclaimed (the default), the guest gets #GP.
     fn msr_write(&mut self, _index: u32, _value: u64) -> io::Result<Dispatch> {
         Ok(Dispatch::Unclaimed)
+    }
+
+    /// The ranges this handler declares write-only and order-insensitive, whose writes may be
+    /// coalesced ([`WriteOnlyZone`]). None unless a handler says so.
+    fn write_only_zones(&self) -> &[WriteOnlyZone] {
+        &[]
     }
 }
 
@@ -127,6 +165,12 @@ impl<W: Write> IoHandler for Devices<W> {
 
     fn mmio_write(&mut self, _addr: u64, _data: &[u8]) -> io::Result<Dispatch> {
         Ok(Dispatch::Unclaimed)
+    }
+
+    /// Port `0xE9`. Not COM1: its transmit register shares a port with the receive buffer
+    /// and the divisor latch, and the guest polls the line status in between.
+    fn write_only_zones(&self) -> &[WriteOnlyZone] {
+        &DEVICES_WRITE_ONLY
     }
 }
 

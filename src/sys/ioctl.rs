@@ -25,9 +25,14 @@
 //! * `KVM_CREATE_VCPU` returns an fd that keeps the kernel's VM alive; [`VmFd::create_vcpu`] is
 //!   the only way to make one, and it ties the fd to its `Arc<VmFd>`.
 //!
-//! * `KVM_GET_ONE_REG`/`KVM_SET_ONE_REG` take a struct holding a *pointer* whose size the
-//!   register id encodes; [`get_one_reg`] and [`set_one_reg`] check the buffer against the id
-//!   before the call.
+//! And some take a struct holding a *pointer* the kernel reads or writes through, so the
+//! buffer behind it is checked before the call:
+//!
+//! * `KVM_GET_ONE_REG`/`KVM_SET_ONE_REG`: the register id encodes the size; [`get_one_reg`]
+//!   and [`set_one_reg`] check the buffer against it.
+//! * `KVM_GET_DIRTY_LOG` copies one bit per page of a slot to `kvm_dirty_log.dirty_bitmap`.
+//!   [`VmFd::get_dirty_log`] sizes the bitmap from the slot as this `VmFd` registered it, and
+//!   refuses a buffer that is too small before the kernel sees it.
 //!
 //! This file holds `unsafe`: the `libc::ioctl` calls and `OwnedFd::from_raw_fd`. Each block
 //! says which kernel contract (api.rst) makes it sound.
@@ -35,7 +40,8 @@
 
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use libc::{c_int, c_ulong};
 use nix::errno::Errno;
@@ -43,7 +49,7 @@ use nix::sys::ioctl::ioctl_num_type;
 use rawkvm_bindings as abi;
 
 use super::memory::Mapping;
-use super::run_page::{RunMapping, RunPage};
+use super::run_page::{CoalescedRing, RunMapping, RunPage, page_size};
 
 /// The way an ioctl's third argument travels; a type-level tag, never constructed.
 pub(crate) trait ArgKind {}
@@ -203,6 +209,14 @@ pub(crate) mod vm {
     /// `KVM_GET_STATS_FD` on a VM fd (`KVM_CAP_BINARY_STATS_FD`): the VM's statistics file.
     pub(crate) const GET_STATS_FD: Ioctl<NewFd> =
         Ioctl::entry("KVM_GET_STATS_FD", abi::KVM_GET_STATS_FD);
+    /// `KVM_REGISTER_COALESCED_MMIO` (`KVM_CAP_COALESCED_MMIO`): writes to the zone are
+    /// recorded in the VM's ring instead of exiting. Through [`VmFd::register_coalesced_zone`],
+    /// which also tells the vCPUs to drain the ring.
+    pub(super) const REGISTER_COALESCED_MMIO: Ioctl<Reads<abi::kvm_coalesced_mmio_zone>> =
+        Ioctl::reads(
+            "KVM_REGISTER_COALESCED_MMIO",
+            abi::KVM_REGISTER_COALESCED_MMIO,
+        );
 }
 
 /// The ioctls of a vCPU fd.
@@ -241,6 +255,39 @@ pub(crate) mod vcpu {
     #[cfg(target_arch = "x86_64")]
     pub(crate) const SET_SREGS: Ioctl<Reads<abi::kvm_sregs>> =
         Ioctl::reads("KVM_SET_SREGS", abi::KVM_SET_SREGS);
+    /// `KVM_GET_VCPU_EVENTS` (`KVM_CAP_VCPU_EVENTS`): pending exceptions, interrupts, NMI.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const GET_VCPU_EVENTS: Ioctl<Writes<abi::kvm_vcpu_events>> =
+        Ioctl::writes("KVM_GET_VCPU_EVENTS", abi::KVM_GET_VCPU_EVENTS);
+    /// `KVM_SET_VCPU_EVENTS` (`KVM_CAP_VCPU_EVENTS`).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const SET_VCPU_EVENTS: Ioctl<Reads<abi::kvm_vcpu_events>> =
+        Ioctl::reads("KVM_SET_VCPU_EVENTS", abi::KVM_SET_VCPU_EVENTS);
+}
+
+/// Why [`VmFd::get_dirty_log`] refused to ask the kernel, or what the kernel said.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart and sync regs are x86-only so far
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirtyLogError {
+    /// This VM fd never registered that slot, so its size (and the bitmap's) is unknown.
+    UnknownSlot(u32),
+    /// The bitmap has fewer 64-bit words than the slot has pages / 64, rounded up.
+    BitmapTooSmall {
+        /// Words the slot needs.
+        needed: usize,
+        /// Words given.
+        given: usize,
+    },
+    /// `KVM_GET_DIRTY_LOG` failed (`ENOENT`: the slot does not log dirty pages).
+    Ioctl(Errno),
+}
+
+/// The 64-bit words of a dirty bitmap for a slot of `slot_len` bytes: one bit per page. The
+/// kernel copies `ALIGN(npages, BITS_PER_LONG) / 8` bytes; with pages of at least 4 KiB (every
+/// Linux architecture) and longs of at most 64 bits, this many words always hold them.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart and sync regs are x86-only so far
+pub(crate) fn dirty_bitmap_words(slot_len: usize) -> usize {
+    slot_len.div_ceil(page_size()).div_ceil(64)
 }
 
 /// Why a `KVM_GET_ONE_REG`/`KVM_SET_ONE_REG` did not happen or failed.
@@ -315,7 +362,15 @@ pub(crate) enum CreateVcpuError {
 /// Field order is drop order: the fd is closed before the slot mappings are unmapped.
 pub(crate) struct VmFd {
     fd: OwnedFd,
-    slot_memory: Mutex<Vec<Arc<Mapping>>>,
+    /// Each registered slot's id and memory; a slot is never resized or deleted.
+    slot_memory: Mutex<Vec<(u32, Arc<Mapping>)>>,
+    /// Set once a coalesced zone is registered: from then on vCPUs drain the ring.
+    coalescing: AtomicBool,
+    /// Taken by whichever vCPU thread drains the VM's coalesced ring.
+    ring_consumer: Arc<Mutex<()>>,
+    /// `KVM_CHECK_EXTENSION(KVM_CAP_SYNC_REGS)` on this VM, asked the first time it matters.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    sync_regs: OnceLock<u64>,
 }
 
 impl VmFd {
@@ -331,6 +386,9 @@ impl VmFd {
         Ok(Arc::new(VmFd {
             fd,
             slot_memory: Mutex::new(Vec::new()),
+            coalescing: AtomicBool::new(false),
+            ring_consumer: Arc::new(Mutex::new(())),
+            sync_regs: OnceLock::new(),
         }))
     }
 
@@ -362,7 +420,7 @@ impl VmFd {
             .slot_memory
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        pinned.push(Arc::clone(mapping));
+        pinned.push((slot, Arc::clone(mapping)));
         let ptr: *const abi::kvm_userspace_memory_region = &region;
         // SAFETY: the kernel reads one `kvm_userspace_memory_region` from `ptr` (the request's
         // size is that struct's). The range it names is `mapping`, a live read/write mapping of
@@ -375,6 +433,66 @@ impl VmFd {
             return Err(errno);
         }
         Ok(())
+    }
+
+    /// `ioctl(vm, KVM_GET_DIRTY_LOG, &{ slot, dirty_bitmap })`: one bit per page of `slot`,
+    /// set for each page the guest wrote since the previous call (which the kernel clears and
+    /// write-protects again). `bitmap` must have [`dirty_bitmap_words`] of the slot's size.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn get_dirty_log(&self, slot: u32, bitmap: &mut [u64]) -> Result<(), DirtyLogError> {
+        let slot_len = self
+            .slot_memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(id, _)| *id == slot)
+            .map(|(_, mapping)| mapping.len())
+            .ok_or(DirtyLogError::UnknownSlot(slot))?;
+        let needed = dirty_bitmap_words(slot_len);
+        if bitmap.len() < needed {
+            return Err(DirtyLogError::BitmapTooSmall {
+                needed,
+                given: bitmap.len(),
+            });
+        }
+        let log = abi::kvm_dirty_log {
+            slot,
+            padding1: 0,
+            dirty_bitmap: bitmap.as_mut_ptr() as u64,
+        };
+        let ptr: *const abi::kvm_dirty_log = &log;
+        // SAFETY: the kernel reads one `kvm_dirty_log` from `ptr` (the request's size is that
+        // struct's) and writes `ALIGN(npages, BITS_PER_LONG) / 8` bytes through its
+        // `dirty_bitmap` (api.rst, "KVM_GET_DIRTY_LOG"; `kvm_dirty_bitmap_bytes`), where
+        // `npages` is the size this VM fd gave the slot (recorded in `slot_memory`; slots are
+        // never resized or deleted) divided by the page size. `bitmap` is an exclusive borrow
+        // of at least `dirty_bitmap_words` of that size, checked just above, which covers
+        // those bytes for any page size >= 4 KiB; it outlives the call, and any bits are a
+        // valid `u64`.
+        let ret = unsafe { libc::ioctl(self.fd.as_raw_fd(), abi::KVM_GET_DIRTY_LOG, ptr) };
+        check(ret).map(drop).map_err(DirtyLogError::Ioctl)
+    }
+
+    /// `ioctl(vm, KVM_REGISTER_COALESCED_MMIO, &zone)`; on success every vCPU's run loop
+    /// drains the ring from its next start on.
+    pub(crate) fn register_coalesced_zone(
+        &self,
+        zone: &abi::kvm_coalesced_mmio_zone,
+    ) -> Result<(), Errno> {
+        vm::REGISTER_COALESCED_MMIO.call(self.fd(), zone)?;
+        self.coalescing.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// `KVM_CHECK_EXTENSION(KVM_CAP_SYNC_REGS)` on this VM: the register sets `kvm_run.s.regs`
+    /// can carry (0 if none). Asked once.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn sync_regs_supported(&self) -> u64 {
+        *self.sync_regs.get_or_init(|| {
+            vm::CHECK_EXTENSION
+                .call(self.fd(), c_ulong::from(abi::KVM_CAP_SYNC_REGS))
+                .map_or(0, |sets| u64::try_from(sets).unwrap_or(0))
+        })
     }
 
     /// `ioctl(vm, KVM_CREATE_VCPU, id)`, then `mmap(vcpu, 0, mmap_size)` of its `kvm_run`
@@ -400,7 +518,7 @@ impl VmFd {
         Ok(VcpuFd {
             run,
             fd,
-            _vm: Arc::clone(self),
+            vm: Arc::clone(self),
         })
     }
 }
@@ -414,8 +532,8 @@ impl VmFd {
 pub(crate) struct VcpuFd {
     run: Arc<RunMapping>,
     fd: OwnedFd,
-    /// Never read: holding it keeps the slot memory mapped while this vCPU fd lives.
-    _vm: Arc<VmFd>,
+    /// Holding it keeps the slot memory mapped while this vCPU fd lives.
+    vm: Arc<VmFd>,
 }
 
 impl VcpuFd {
@@ -427,7 +545,7 @@ impl VcpuFd {
     /// Borrows the fd of the VM this vCPU belongs to (arm64 asks it for the preferred target).
     #[cfg(target_arch = "aarch64")]
     pub(crate) fn vm_fd(&self) -> BorrowedFd<'_> {
-        self._vm.fd()
+        self.vm.fd()
     }
 
     /// The `kvm_run` mapping, as shared with the threads that may stop this vCPU.
@@ -438,6 +556,21 @@ impl VcpuFd {
     /// `ioctl(vcpu, KVM_RUN, 0)`: exactly one syscall.
     pub(crate) fn run(&mut self) -> Result<c_int, Errno> {
         vcpu::RUN.call(self.fd())
+    }
+
+    /// The VM this vCPU belongs to.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn vm(&self) -> &Arc<VmFd> {
+        &self.vm
+    }
+
+    /// The VM's coalesced ring through this vCPU's mapping, once a zone has been registered
+    /// and if the mapping holds the ring page; `None` otherwise (nothing to drain).
+    pub(crate) fn coalesced_ring(&self) -> Option<CoalescedRing> {
+        if !self.vm.coalescing.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.run.coalesced_ring(&self.vm.ring_consumer)
     }
 
     /// The `kvm_run` page as the last `KVM_RUN` left it.

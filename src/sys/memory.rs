@@ -135,6 +135,48 @@ impl Mapping {
         Ok(())
     }
 
+    /// Checks that `offset` is 8-byte aligned and that `words` 64-bit words from it lie inside
+    /// the mapping; returns the byte length.
+    fn check_words(&self, offset: usize, words: usize) -> Result<usize, OutOfBounds> {
+        let out_of_bounds = OutOfBounds {
+            offset,
+            len: words.saturating_mul(size_of::<u64>()),
+            mapping_len: self.len,
+        };
+        let len = words.checked_mul(size_of::<u64>()).ok_or(out_of_bounds)?;
+        if offset % align_of::<u64>() != 0 {
+            return Err(out_of_bounds);
+        }
+        self.check_range(offset, len).map(|()| len)
+    }
+
+    /// Copies `buf.len()` 64-bit words starting at `offset` (a multiple of 8) out of the
+    /// mapping: a page in 512 volatile loads instead of 4096.
+    pub fn read_words(&self, offset: usize, buf: &mut [u64]) -> Result<(), OutOfBounds> {
+        self.check_words(offset, buf.len())?;
+        let src = self.ptr.as_ptr().wrapping_add(offset).cast::<u64>();
+        for (i, word) in buf.iter_mut().enumerate() {
+            // SAFETY: `offset + 8 * buf.len() <= self.len` and `offset % 8 == 0` were checked
+            // just above, and the mapping is page-aligned, so `src + i` is an aligned `u64`
+            // inside the live mapping. Any bits are a valid `u64`.
+            *word = unsafe { ptr::read_volatile(src.wrapping_add(i)) };
+        }
+        Ok(())
+    }
+
+    /// Copies `words` into the mapping starting at `offset` (a multiple of 8).
+    pub fn write_words(&self, offset: usize, words: &[u64]) -> Result<(), OutOfBounds> {
+        self.check_words(offset, words.len())?;
+        let dst = self.ptr.as_ptr().wrapping_add(offset).cast::<u64>();
+        for (i, &word) in words.iter().enumerate() {
+            // SAFETY: `offset + 8 * words.len() <= self.len` and `offset % 8 == 0` were checked
+            // just above, and the mapping is page-aligned, so `dst + i` is an aligned `u64`
+            // inside the live, writable mapping this `Mapping` owns.
+            unsafe { ptr::write_volatile(dst.wrapping_add(i), word) };
+        }
+        Ok(())
+    }
+
     /// Sets `len` bytes starting at `offset` to `byte`.
     pub fn fill(&self, offset: usize, len: usize, byte: u8) -> Result<(), OutOfBounds> {
         self.check_range(offset, len)?;
@@ -239,6 +281,28 @@ mod tests {
             "offset + len overflows"
         );
         assert!(mapping.fill(0, 4097, 0).is_err());
+
+        let words = [0x1122_3344_5566_7788, u64::MAX];
+        mapping.write_words(4080, &words).unwrap();
+        let mut back = [0; 2];
+        mapping.read_words(4080, &mut back).unwrap();
+        assert_eq!(back, words);
+        let mut bytes = [0; 8];
+        mapping.read(4080, &mut bytes).unwrap();
+        assert_eq!(u64::from_ne_bytes(bytes), words[0]);
+        assert!(mapping.write_words(4084, &[0]).is_err(), "misaligned");
+        assert!(
+            mapping.write_words(4088, &words).is_err(),
+            "one word past the end"
+        );
+        assert!(
+            mapping.read_words(8, &mut [0; 512]).is_err(),
+            "ends past the mapping"
+        );
+        assert!(
+            mapping.read_words(0, &mut [0; 512]).is_ok(),
+            "exactly the page"
+        );
         assert_eq!(Mapping::anonymous(0).unwrap_err(), Errno::EINVAL);
     }
 }

@@ -5,7 +5,7 @@
 //! | `ioctl.rs` | every `ioctl(2)`, and taking ownership of the fds they return |
 //! | `memory.rs` | `mmap`/`munmap`, and bounded volatile copies into and out of mappings |
 //! | `run_page.rs` | reads and writes of the `kvm_run` page, slices of it, `immediate_exit` |
-//! | `signal.rs` | `sigaction` for the kick signal, `pthread_kill` to send it |
+//! | `thread.rs` | `sigaction` for the kick signal, `pthread_kill` to send it, `sched_setscheduler` for idle helper threads |
 //!
 //! Each `unsafe` block carries a `// SAFETY:` comment naming the invariant it relies on and
 //! who guarantees it: the kernel (per api.rst), a type's constructor, or the caller.
@@ -13,4 +13,4 @@
 pub(crate) mod ioctl;
 pub mod memory;
 pub mod run_page;
-pub mod signal;
+pub mod thread;

@@ -14,7 +14,15 @@
 //!   as an `AtomicU8`, by whoever kicks the vCPU; [`Field`] refuses offsets that cover
 //!   it, and [`RunPage::into_bytes`] refuses ranges that do;
 //! * the kernel on behalf of *other* vCPUs, appending to the coalesced-MMIO ring page. Byte
-//!   ranges handed out by [`RunPage::into_bytes`] must end before that page.
+//!   ranges handed out by [`RunPage::into_bytes`] must end before that page; the ring itself is
+//!   read in place by `CoalescedRing`, with atomic `first`/`last` and volatile entry copies.
+//!
+//! ```text
+//! ring = run + KVM_CHECK_EXTENSION(KVM_CAP_COALESCED_MMIO) * PAGE_SIZE   (page 2 on x86)
+//! while ring->first != ring->last:           last: written by the kernel (after smp_wmb)
+//!     entry = ring->coalesced_mmio[first]    a write the kernel recorded instead of an exit
+//!     ring->first = (first + 1) % KVM_COALESCED_MMIO_MAX
+//! ```
 //!
 //! Fixed fields are read through [`Field`], a typed offset whose bounds and alignment are
 //! checked at compile time against `size_of::<kvm_run>()`, so reading one can neither fail nor
@@ -27,10 +35,13 @@
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::AtomicU8;
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use memoffset::offset_of;
-use rawkvm_bindings::kvm_run;
+use rawkvm_bindings::{
+    KVM_COALESCED_MMIO_MAX, kvm_coalesced_mmio, kvm_coalesced_mmio_ring, kvm_run,
+};
 
 use super::memory::Mapping;
 
@@ -41,12 +52,53 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// Plain little integers that any bit pattern is valid for: the types [`Field`] can name.
+/// Plain data that any bit pattern is valid for: the types [`Field`] can name. Little
+/// integers, and the kernel's register structs that `kvm_run.s.regs` holds (made only of
+/// integers, so any bytes the kernel leaves there are a valid value).
 pub trait Scalar: Copy + sealed::Sealed {}
 macro_rules! scalars {
     ($($t:ty),*) => { $(impl sealed::Sealed for $t {} impl Scalar for $t {})* };
 }
 scalars!(u8, u16, u32, u64);
+#[cfg(target_arch = "x86_64")]
+scalars!(
+    rawkvm_bindings::kvm_regs,
+    rawkvm_bindings::kvm_sregs,
+    rawkvm_bindings::kvm_vcpu_events
+);
+
+/// The fields of `kvm_run` that carry the synchronised registers (`KVM_CAP_SYNC_REGS`).
+///
+/// ```text
+/// run->kvm_valid_regs = KVM_SYNC_X86_REGS | ...   the kernel stores those sets in run->s.regs
+///                                                 at every exit (and on EINTR)
+/// run->s.regs.regs = ...; run->kvm_dirty_regs |= KVM_SYNC_X86_REGS
+///                                                 the next KVM_RUN loads them (like
+///                                                 KVM_SET_REGS) and clears the bit
+/// ```
+pub mod sync_regs {
+    use super::*;
+
+    /// `kvm_run.kvm_valid_regs`: the sets the kernel writes to `s.regs` on the way out.
+    pub const VALID_REGS: Field<u64> = Field::at(offset_of!(kvm_run, kvm_valid_regs));
+    /// `kvm_run.kvm_dirty_regs`: the sets the kernel reads from `s.regs` on the way in.
+    pub const DIRTY_REGS: Field<u64> = Field::at(offset_of!(kvm_run, kvm_dirty_regs));
+
+    #[cfg(target_arch = "x86_64")]
+    const S: usize = offset_of!(kvm_run, s);
+    /// `kvm_run.s.regs.regs` (x86, `KVM_SYNC_X86_REGS`).
+    #[cfg(target_arch = "x86_64")]
+    pub const REGS: Field<rawkvm_bindings::kvm_regs> =
+        Field::at(S + offset_of!(rawkvm_bindings::kvm_sync_regs, regs));
+    /// `kvm_run.s.regs.sregs` (x86, `KVM_SYNC_X86_SREGS`).
+    #[cfg(target_arch = "x86_64")]
+    pub const SREGS: Field<rawkvm_bindings::kvm_sregs> =
+        Field::at(S + offset_of!(rawkvm_bindings::kvm_sync_regs, sregs));
+    /// `kvm_run.s.regs.events` (x86, `KVM_SYNC_X86_EVENTS`).
+    #[cfg(target_arch = "x86_64")]
+    pub const EVENTS: Field<rawkvm_bindings::kvm_vcpu_events> =
+        Field::at(S + offset_of!(rawkvm_bindings::kvm_sync_regs, events));
+}
 
 /// A field of `struct kvm_run`: its offset and type.
 ///
@@ -100,6 +152,8 @@ pub(crate) struct RunMapping {
     mapping: Mapping,
     /// Where bytes stop being private to this vCPU (the coalesced-MMIO ring page, if any).
     private_end: usize,
+    /// Offset of the coalesced-MMIO ring page, if the kernel has one and it is mapped whole.
+    ring: Option<usize>,
 }
 
 impl RunMapping {
@@ -107,13 +161,21 @@ impl RunMapping {
     /// (`KVM_CHECK_EXTENSION(KVM_CAP_COALESCED_MMIO)`), or `None` if the kernel has none.
     pub(crate) fn new(mapping: Mapping, ring_page: Option<usize>) -> RunMapping {
         let len = mapping.len();
-        let private_end = ring_page
-            .and_then(|page| page.checked_mul(page_size()))
-            .map_or(len, |ring| ring.min(len));
+        let ring_start = ring_page.and_then(|page| page.checked_mul(page_size()));
+        let private_end = ring_start.map_or(len, |ring| ring.min(len));
+        let ring =
+            ring_start.filter(|start| start.checked_add(page_size()).is_some_and(|end| end <= len));
         RunMapping {
             mapping,
             private_end,
+            ring,
         }
+    }
+
+    /// The mapping, for tests that play the kernel's part.
+    #[cfg(test)]
+    pub(crate) fn mapping_for_tests(&self) -> &Mapping {
+        &self.mapping
     }
 
     /// `kvm_run.immediate_exit`, the byte that makes the next (or current) `KVM_RUN` return
@@ -267,5 +329,225 @@ impl<'a> RunPage<'a> {
         let end = start.checked_add(len)?;
         let clear_of_immediate_exit = end <= IMMEDIATE_EXIT || start > IMMEDIATE_EXIT;
         (end <= self.private_end && clear_of_immediate_exit).then_some(start..end)
+    }
+}
+
+/// One write the kernel recorded in the coalesced ring instead of exiting, copied out of the
+/// ring (so the slot can be handed back to the kernel at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingEntry {
+    /// The guest physical address written, or the port for port I/O.
+    pub phys_addr: u64,
+    /// Port I/O (`pio = 1`, `KVM_CAP_COALESCED_PIO`) rather than MMIO.
+    pub pio: bool,
+    len: u8,
+    data: [u8; 8],
+}
+
+impl RingEntry {
+    /// The bytes written: `data[..len]`, `len` in 1..=8 (checked when the entry was read).
+    pub fn data(&self) -> &[u8] {
+        &self.data[..usize::from(self.len)]
+    }
+}
+
+/// A field of the coalesced ring held a value the ABI does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingError {
+    /// `first` was not below `KVM_COALESCED_MMIO_MAX` (170).
+    First(u32),
+    /// `last` was not below `KVM_COALESCED_MMIO_MAX` (170).
+    Last(u32),
+    /// An entry's `len` was not in 1..=8.
+    EntryLen {
+        /// Index of the entry in the ring.
+        index: u32,
+        /// `len` as found.
+        len: u32,
+    },
+    /// A port-I/O entry's address was not a 16-bit port.
+    Port {
+        /// Index of the entry in the ring.
+        index: u32,
+        /// `phys_addr` as found.
+        phys_addr: u64,
+    },
+}
+
+impl std::fmt::Display for RingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            RingError::First(first) => write!(
+                f,
+                "coalesced ring first = {first}, not below {KVM_COALESCED_MMIO_MAX}"
+            ),
+            RingError::Last(last) => write!(
+                f,
+                "coalesced ring last = {last}, not below {KVM_COALESCED_MMIO_MAX}"
+            ),
+            RingError::EntryLen { index, len } => {
+                write!(f, "coalesced ring entry {index} has len {len}, not 1..=8")
+            }
+            RingError::Port { index, phys_addr } => write!(
+                f,
+                "coalesced ring entry {index} is port I/O at {phys_addr:#x}, not a 16-bit port"
+            ),
+        }
+    }
+}
+
+/// Why `CoalescedRing::drain` stopped early.
+#[derive(Debug)]
+pub enum DrainError<E> {
+    /// The ring itself was malformed.
+    Ring(RingError),
+    /// The consumer failed on an entry (which stays in the ring).
+    Consumer(E),
+}
+
+/// Bytes from the start of the ring page to entry 0.
+const RING_ENTRIES: usize = size_of::<kvm_coalesced_mmio_ring>();
+// Every entry index below KVM_COALESCED_MMIO_MAX lies inside the ring page.
+static_assertions::const_assert!(
+    RING_ENTRIES + KVM_COALESCED_MMIO_MAX * size_of::<kvm_coalesced_mmio>() <= 4096
+);
+/// `KVM_COALESCED_MMIO_MAX` as the kernel's `__u32` indices count.
+const RING_MAX: u32 = KVM_COALESCED_MMIO_MAX as u32;
+
+/// The coalesced-MMIO ring of a VM, read in place through one vCPU's mapping.
+///
+/// The page is the VM's, not the vCPU's: every vCPU mapping shows the same ring, and the
+/// kernel appends to it from any vCPU thread at any time (under its own lock, then a write
+/// barrier, then `last`). So `first` and `last` are only touched as atomics, entries are
+/// copied out with volatile reads and only from `[first, last)` (slots the kernel will not
+/// write until `first` moves past them), and consumers of one VM take turns through one
+/// shared lock.
+#[derive(Debug)]
+pub(crate) struct CoalescedRing {
+    run: Arc<RunMapping>,
+    /// Offset of the ring page in the mapping; `RunMapping::new` checked the page is whole.
+    offset: usize,
+    /// Held while consuming, so two vCPU threads never advance `first` together.
+    consumer: Arc<Mutex<()>>,
+}
+
+impl RunMapping {
+    /// The VM's coalesced ring as this mapping shows it, if it maps the ring page whole.
+    /// `consumer` is the VM-wide lock that serialises draining.
+    pub(crate) fn coalesced_ring(
+        self: &Arc<Self>,
+        consumer: &Arc<Mutex<()>>,
+    ) -> Option<CoalescedRing> {
+        Some(CoalescedRing {
+            offset: self.ring?,
+            run: Arc::clone(self),
+            consumer: Arc::clone(consumer),
+        })
+    }
+}
+
+impl CoalescedRing {
+    /// `ring->first` (header offset 0) or `ring->last` (offset 4), as an atomic.
+    fn index(&self, header_offset: usize) -> &AtomicU32 {
+        debug_assert!(header_offset == 0 || header_offset == 4);
+        let ptr = self
+            .run
+            .mapping
+            .as_ptr()
+            .wrapping_add(self.offset + header_offset);
+        // SAFETY: the ring page lies wholly inside the live mapping (`RunMapping::new` checked
+        // `offset + page size <= len`) and is page-aligned, so a `u32` at offset 0 or 4 is in
+        // bounds and aligned, and it lives as long as `self` (which holds the mapping). Rust
+        // code only ever accesses these words through this atomic; the kernel's own accesses
+        // (`READ_ONCE(first)`, a store to `last` after `smp_wmb`) are atomic word accesses too.
+        unsafe { AtomicU32::from_ptr(ptr.cast()) }
+    }
+
+    /// Whether the kernel has recorded nothing since the last drain: two loads, no lock.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.index(0).load(Ordering::Acquire) == self.index(4).load(Ordering::Acquire)
+    }
+
+    /// Copies entry `index` (below `KVM_COALESCED_MMIO_MAX`) out of the ring.
+    fn entry(&self, index: u32) -> Result<RingEntry, RingError> {
+        debug_assert!(index < RING_MAX);
+        let at = self.offset + RING_ENTRIES + index as usize * size_of::<kvm_coalesced_mmio>();
+        let words = self.run.mapping.as_ptr().wrapping_add(at).cast::<u64>();
+        // Three word loads, not one of the whole struct (which compiles to byte loads).
+        let raw: [u64; 3] = std::array::from_fn(|i| {
+            // SAFETY: `index < KVM_COALESCED_MMIO_MAX` (checked by the caller against the
+            // bound the kernel uses), so the 24-byte entry, words 0..3, lies inside the ring
+            // page (the const assertion above), which lies inside the mapping; entries start
+            // 8 bytes into a page-aligned page and are 24 bytes each, so the words are
+            // aligned. The slot is in `[first, last)`, which the kernel does not write until
+            // `first` moves past it. Any bits are a valid `u64`. Volatile: the kernel wrote it.
+            unsafe { ptr::read_volatile(words.wrapping_add(i)) }
+        });
+        // The words in memory order give the C layout back: phys_addr; len, pio; data.
+        static_assertions::const_assert_eq!(offset_of!(kvm_coalesced_mmio, len), 8);
+        static_assertions::const_assert_eq!(offset_of!(kvm_coalesced_mmio, pio), 12);
+        static_assertions::const_assert_eq!(offset_of!(kvm_coalesced_mmio, data), 16);
+        let phys_addr = raw[0];
+        let [l0, l1, l2, l3, p0, p1, p2, p3] = raw[1].to_ne_bytes();
+        let (raw_len, raw_pio) = (
+            u32::from_ne_bytes([l0, l1, l2, l3]),
+            u32::from_ne_bytes([p0, p1, p2, p3]),
+        );
+        let data = raw[2].to_ne_bytes();
+        let len = u8::try_from(raw_len)
+            .ok()
+            .filter(|len| (1..=8).contains(len))
+            .ok_or(RingError::EntryLen {
+                index,
+                len: raw_len,
+            })?;
+        let pio = raw_pio != 0;
+        if pio && phys_addr > u64::from(u16::MAX) {
+            return Err(RingError::Port { index, phys_addr });
+        }
+        Ok(RingEntry {
+            phys_addr,
+            pio,
+            len,
+            data,
+        })
+    }
+
+    /// Hands the recorded writes to `consume` oldest first, handing each slot back to the
+    /// kernel (advancing `first`) once `consume` has taken it. Stops when the ring is empty,
+    /// after one ring's worth of entries (so a guest filling it from another vCPU cannot keep
+    /// this thread here), or at the first error. Returns the number consumed.
+    pub(crate) fn drain<E>(
+        &self,
+        mut consume: impl FnMut(RingEntry) -> Result<(), E>,
+    ) -> Result<usize, DrainError<E>> {
+        let (first, last) = (self.index(0), self.index(4));
+        let _turn = self.consumer.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only consumers write `first`, and they take turns: it cannot move under us.
+        let mut head = first.load(Ordering::Acquire);
+        if head >= RING_MAX {
+            return Err(DrainError::Ring(RingError::First(head)));
+        }
+        let mut consumed = 0;
+        while consumed < KVM_COALESCED_MMIO_MAX {
+            // Acquire pairs with the kernel's smp_wmb() before it publishes `last`: the entries
+            // before `last` are complete once it says so.
+            let tail = last.load(Ordering::Acquire);
+            if tail >= RING_MAX {
+                return Err(DrainError::Ring(RingError::Last(tail)));
+            }
+            if head == tail {
+                break;
+            }
+            while head != tail && consumed < KVM_COALESCED_MMIO_MAX {
+                let entry = self.entry(head).map_err(DrainError::Ring)?;
+                consume(entry).map_err(DrainError::Consumer)?;
+                head = if head + 1 == RING_MAX { 0 } else { head + 1 };
+                // Release: the copy above is finished before the kernel may reuse the slot.
+                first.store(head, Ordering::Release);
+                consumed += 1;
+            }
+        }
+        Ok(consumed)
     }
 }

@@ -1,4 +1,5 @@
-//! The signal that kicks a vCPU thread out of `KVM_RUN`.
+//! Threads: the signal that kicks a vCPU thread out of `KVM_RUN`, and the scheduling class of
+//! helper threads.
 //!
 //! ```text
 //! sigaction(SIGRTMIN, { handler: does nothing, flags: no SA_RESTART })   once, before any kick
@@ -14,7 +15,11 @@
 //! do; it exists so the signal interrupts instead of killing the process (the default action
 //! of a real-time signal is to terminate).
 //!
-//! This file holds `unsafe`: `sigaction` and `pthread_kill`.
+//! It also holds the one other call that steers a thread rather than memory or the kernel's
+//! VM objects: `sched_setscheduler(0, SCHED_IDLE)`, which helper threads (the VM reaper) use
+//! so their work never competes with a vCPU or the thread creating VMs.
+//!
+//! This file holds `unsafe`: `sigaction`, `pthread_kill` and `sched_setscheduler`.
 #![allow(unsafe_code)]
 
 use std::sync::OnceLock;
@@ -69,4 +74,16 @@ pub(crate) fn kick(thread: libc::pthread_t) -> Result<(), Errno> {
         0 => Ok(()),
         error => Err(Errno::from_raw(error)),
     }
+}
+
+/// Moves the calling thread to the `SCHED_IDLE` class: it runs only on CPU time no other
+/// thread wants. For helper threads whose work can wait (dropping VMs), so that on a busy
+/// machine they never slow down the thread that creates and runs VMs.
+pub(crate) fn make_current_thread_idle() -> Result<(), Errno> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: per the C library's `sched_setscheduler(2)` contract, pid 0 names the calling
+    // thread (Linux applies the policy per thread) and `param` is only read; it is an
+    // initialised `sched_param`, and SCHED_IDLE takes priority 0. Nothing else in the process
+    // is affected.
+    Errno::result(unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) }).map(drop)
 }

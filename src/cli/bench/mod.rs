@@ -1,0 +1,245 @@
+//! `rawkvm bench`: one workload, one `key=value` line; or `rawkvm bench suite`, every workload
+//! and variant against a C baseline.
+//!
+//! ```text
+//! pio exits=N total_ns=T ns_per_exit=X exits_per_sec=R variant=plain
+//! mmio exits=N total_ns=T ns_per_exit=X exits_per_sec=R variant=plain
+//! start vms=K total_ns=T us_per_vm=X variant=plain
+//! start-async vms=K total_ns=T us_per_vm=X us_to_hlt=Y variant=reaper
+//! restart runs=N total_ns=T us_per_run=X dirty_pages=D variant=sync-regs
+//! console bytes=N total_ns=T ns_per_byte=X bytes_per_sec=R variant=coalesced
+//! ```
+//!
+//! | workload | what is timed | variants (the first, the fastest, is the default) |
+//! |---|---|---|
+//! | `pio`, `mmio` | N one-byte accesses, one exit each, from the first `KVM_RUN` to the HLT | `plain`; `valid-regs` (`kvm_valid_regs` on, RIP read in place at each exit); `get-regs` (`KVM_GET_REGS` at each exit) |
+//! | `start` | K cycles: create the VM, 1 MiB RAM, image, vCPU, registers, run to HLT, destroy | `plain` |
+//! | `start-async` | the same, each VM dropped on the reaper thread; `us_to_hlt` is the median time from the start of a creation to that VM's HLT | `reaper` |
+//! | `restart` | N runs on one VM, each followed by a restore (dirty pages, registers) | `sync-regs`, `ioctl` |
+//! | `console` | N bytes to port 0xE9 (`console_burst`), first `KVM_RUN` to HLT | `coalesced`, `plain` |
+//!
+//! `start`, `start-async` and `restart` run 10 untimed iterations first, like the C baseline.
+//! Absolute numbers depend on the host; compare ratios measured in one run (the suite).
+
+mod baseline;
+mod suite;
+mod traced;
+mod workloads;
+
+use std::path::{Path, PathBuf};
+
+use rawkvm::error::{Error, status};
+use rawkvm::guests::{self, Guest};
+use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
+use rawkvm::units::parse_u64;
+
+use super::args::{Arg, Args, parse_flag};
+use super::trace_flags::TraceFlags;
+use super::{print_out, unexpected};
+
+/// A workload: its name, variants, guest, the key its line reports per operation, and counts.
+#[derive(Debug)]
+pub struct Workload {
+    /// Name on the command line and first word of the line.
+    pub name: &'static str,
+    /// Variants, the default (fastest) first.
+    pub variants: &'static [&'static str],
+    /// The embedded guest it runs.
+    pub guest: &'static str,
+    /// The key of the per-operation figure (lower is better).
+    pub metric: &'static str,
+    /// Default count for a single run.
+    pub count: u64,
+    /// Count the suite uses.
+    pub suite_count: u64,
+}
+
+/// Every workload, in the order the suite runs them.
+pub const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "pio",
+        variants: &["plain", "valid-regs", "get-regs"],
+        guest: "pio_loop",
+        metric: "ns_per_exit",
+        count: 100_000,
+        suite_count: 5_000,
+    },
+    Workload {
+        name: "mmio",
+        variants: &["plain", "valid-regs", "get-regs"],
+        guest: "mmio_loop",
+        metric: "ns_per_exit",
+        count: 100_000,
+        suite_count: 5_000,
+    },
+    Workload {
+        name: "start",
+        variants: &["plain"],
+        guest: "hlt",
+        metric: "us_per_vm",
+        count: 1_000,
+        suite_count: 100,
+    },
+    Workload {
+        name: "start-async",
+        variants: &["reaper"],
+        guest: "hlt",
+        metric: "us_to_hlt",
+        count: 1_000,
+        suite_count: 100,
+    },
+    Workload {
+        name: "restart",
+        variants: &["sync-regs", "ioctl"],
+        guest: "hlt",
+        metric: "us_per_run",
+        count: 10_000,
+        suite_count: 2_000,
+    },
+    Workload {
+        name: "console",
+        variants: &["coalesced", "plain"],
+        guest: "console_burst",
+        metric: "ns_per_byte",
+        count: 100_000,
+        suite_count: 10_000,
+    },
+];
+
+/// The workload called `name`.
+pub fn workload(name: &str) -> Result<&'static Workload, Error> {
+    WORKLOADS.iter().find(|w| w.name == name).ok_or_else(|| {
+        let names: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
+        Error::Usage(format!(
+            "unknown benchmark {name:?}; choose {} or suite",
+            names.join(", ")
+        ))
+    })
+}
+
+impl Workload {
+    /// `variant` if this workload has it.
+    pub fn variant(&self, variant: &str) -> Result<&'static str, Error> {
+        self.variants
+            .iter()
+            .copied()
+            .find(|v| *v == variant)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "bench {}: no variant {variant:?}; choose {}",
+                    self.name,
+                    self.variants.join(", ")
+                ))
+            })
+    }
+}
+
+/// An embedded guest by name.
+pub fn embedded(name: &str) -> Result<&'static Guest, Error> {
+    guests::find(name).ok_or_else(|| Error::Usage(format!("no embedded guest {name:?}")))
+}
+
+/// Which KVM backend this host runs: `kvm_intel`, `kvm_amd`, `kvm_pvm` or `unknown`.
+pub fn backend() -> &'static str {
+    ["kvm_intel", "kvm_amd", "kvm_pvm"]
+        .into_iter()
+        .find(|module| Path::new("/sys/module").join(module).exists())
+        .unwrap_or("unknown")
+}
+
+/// The value of `key` in a `key=value` line.
+pub fn field(line: &str, key: &str) -> Option<f64> {
+    line.split_whitespace()
+        .filter_map(|item| item.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+/// `rawkvm bench WORKLOAD [--variant V] [--count N] [--guest NAME] [--kvm-device PATH]`, or
+/// `rawkvm bench suite ...`.
+pub fn command(mut args: Args) -> Result<i32, Error> {
+    let name = match args.next_arg() {
+        Some(Arg::Positional(name)) => name,
+        Some(other) => return Err(unexpected("bench", other)),
+        None => {
+            return Err(Error::Usage(
+                "bench needs a workload: pio, mmio, start, start-async, restart, console or suite"
+                    .into(),
+            ));
+        }
+    };
+    if name == "suite" {
+        return suite::command(args);
+    }
+    let workload = workload(&name)?;
+    let mut variant = workload.variants[0];
+    let mut count = workload.count;
+    let mut guest = None;
+    let mut device = PathBuf::from(DEFAULT_DEVICE);
+    let mut trace = TraceFlags::default();
+    while let Some(arg) = args.next_arg() {
+        match arg {
+            Arg::Flag(flag, inline) if TraceFlags::owns(&flag) => {
+                trace.apply(&flag, inline, &mut args)?;
+            }
+            Arg::Flag(flag, inline) if flag == "--variant" => {
+                variant = workload.variant(&args.value(&flag, inline).map_err(Error::Usage)?)?;
+            }
+            Arg::Flag(flag, inline) if flag == "--count" => {
+                let text = args.value(&flag, inline).map_err(Error::Usage)?;
+                count = parse_flag(&flag, &text, parse_u64).map_err(Error::Usage)?;
+            }
+            Arg::Flag(flag, inline) if flag == "--guest" && workload.name == "restart" => {
+                guest = Some(embedded(&args.value(&flag, inline).map_err(Error::Usage)?)?);
+            }
+            Arg::Flag(flag, inline) if flag == "--kvm-device" => {
+                device = PathBuf::from(args.value(&flag, inline).map_err(Error::Usage)?);
+            }
+            other => return Err(unexpected("bench", other)),
+        }
+    }
+    let kvm = Kvm::open_path(&device)?;
+    let guest = match guest {
+        Some(guest) => guest,
+        None => embedded(workload.guest)?,
+    };
+    if trace.any() {
+        // What watching costs: untraced and traced runs paired (see `traced`).
+        if !matches!(workload.name, "pio" | "mmio") || variant != "plain" {
+            return Err(Error::Usage(
+                "trace options apply to bench pio and mmio (variant plain) only".into(),
+            ));
+        }
+        return print_out(&traced::traced_loop(
+            &kvm,
+            workload.name,
+            guest,
+            count,
+            &trace,
+        )?);
+    }
+    let line = workloads::measure(&kvm, workload, variant, count, guest)?;
+    print_out(&format!("{line}\n"))?;
+    Ok(status::HALTED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_workload_has_its_guest_and_fields_parse() {
+        for workload in WORKLOADS {
+            assert!(guests::find(workload.guest).is_some(), "{}", workload.name);
+            assert_eq!(
+                workload.variant(workload.variants[0]).unwrap(),
+                workload.variants[0]
+            );
+            assert!(workload.variant("no-such").is_err());
+        }
+        let line = "restart runs=10 total_ns=99 us_per_run=9.90 dirty_pages=0 variant=ioctl";
+        assert_eq!(field(line, "us_per_run"), Some(9.9));
+        assert_eq!(field(line, "variant"), None, "not a number");
+        assert_eq!(field(line, "missing"), None);
+    }
+}

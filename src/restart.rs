@@ -1,0 +1,417 @@
+//! Restart in place: run a guest again and again on one VM and its vCPUs, every run starting
+//! from exactly the state a fresh VM would, in microseconds instead of the millisecond a new
+//! VM costs.
+//!
+//! ```text
+//! once, after the image is loaded (RestartPoint::capture):
+//!   slot created with KVM_MEM_LOG_DIRTY_PAGES            MachineConfig::restartable
+//!   ioctl(vm, KVM_GET_DIRTY_LOG, &{ slot, bitmap })      arms the log: forgets earlier writes
+//!   copy every page of the slot                          the pristine image (zero pages: none)
+//!   ioctl(vcpu, KVM_GET_SREGS / KVM_GET_REGS)            each vCPU's entry registers
+//! after each run (RestartPoint::restore):
+//!   ioctl(vm, KVM_GET_DIRTY_LOG, &{ slot, bitmap })      the pages the guest wrote since
+//!   copy those pages back from the pristine image        host writes are not logged
+//!   run->s.regs.sregs = entry; run->s.regs.regs = entry  KVM_CAP_SYNC_REGS: no system call;
+//!   run->kvm_dirty_regs |= SREGS | REGS                  the next KVM_RUN loads them
+//!     (or ioctl(vcpu, KVM_SET_SREGS) + KVM_SET_REGS      without it, or when asked)
+//! ```
+//!
+//! What a restore puts back: the general registers with RIP and RFLAGS (so a guest that ended
+//! on `hlt` starts at its entry again, not after the `hlt`), the segment, control and
+//! descriptor-table registers, and every page of every writable slot. What it does not: FPU
+//! and SSE state, MSRs, the TSC, debug registers, pending events, and host-side device state
+//! (the caller owns its [`crate::devices::IoHandler`] and resets it as it sees fit). Guest
+//! memory that a device writes from the host is not in the dirty log either; rawkvm's devices
+//! never write guest memory.
+//!
+//! A run must have ended before a restore: halted, stopped or faulted. After an exit the kernel
+//! has no I/O half done (a stop's `EINTR` completes pending I/O first), so nothing left over
+//! from the old run lands on top of the restored registers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rawkvm_bindings::{MemoryRegionFlags, kvm_regs, kvm_sregs};
+
+use crate::error::Error;
+use crate::machine::Machine;
+use crate::sync_regs::SyncRegs;
+use crate::sys::ioctl::{DirtyLogError, dirty_bitmap_words};
+use crate::sys::memory::Mapping;
+use crate::sys::run_page::page_size;
+use crate::vcpu::Vcpu;
+use crate::vm::Vm;
+
+/// 64-bit words in a page.
+const PAGE_WORDS: usize = 4096 / size_of::<u64>();
+static_assertions::const_assert_eq!(PAGE_WORDS * size_of::<u64>(), 4096);
+/// What a page that started as zeros is restored from.
+static ZERO_PAGE: [u64; PAGE_WORDS] = [0; PAGE_WORDS];
+
+/// How a restore puts the registers back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterReset {
+    /// In place in `kvm_run.s.regs`, marked in `kvm_dirty_regs` (`KVM_CAP_SYNC_REGS`): no
+    /// system call; the next `KVM_RUN` loads them.
+    SyncRegs,
+    /// `KVM_SET_SREGS` and `KVM_SET_REGS`: two system calls per vCPU.
+    Ioctls,
+}
+
+impl RegisterReset {
+    /// The short name used by `rawkvm bench` (`sync-regs`, `ioctl`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RegisterReset::SyncRegs => "sync-regs",
+            RegisterReset::Ioctls => "ioctl",
+        }
+    }
+}
+
+/// Why a machine cannot be restarted, or a restore could not be done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartError {
+    /// A writable slot does not log dirty pages, so its changes cannot be found cheaply.
+    NotLogged {
+        /// The slot.
+        slot: u32,
+    },
+    /// The machine has no writable slot that logs dirty pages.
+    NothingLogged,
+    /// `restore` was given other vCPUs than `capture` (count or ids differ).
+    OtherVcpus,
+    /// `KVM_GET_DIRTY_LOG` was refused before the call: unknown slot, bitmap too small.
+    DirtyBitmap {
+        /// The slot.
+        slot: u32,
+    },
+}
+
+impl RestartError {
+    /// The process exit status: configuration mistakes are usage errors (2), the rest setup
+    /// failures (5).
+    pub fn exit_status(&self) -> i32 {
+        use crate::error::status;
+        match self {
+            RestartError::NotLogged { .. } | RestartError::NothingLogged => status::USAGE,
+            RestartError::OtherVcpus | RestartError::DirtyBitmap { .. } => status::SETUP,
+        }
+    }
+}
+
+impl fmt::Display for RestartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestartError::NotLogged { slot } => write!(
+                f,
+                "cannot restart in place: slot {slot} is writable but was not created with \
+                 KVM_MEM_LOG_DIRTY_PAGES (MachineConfig::restartable)"
+            ),
+            RestartError::NothingLogged => f.write_str(
+                "cannot restart in place: no memory slot logs dirty pages \
+                 (MachineConfig::restartable)",
+            ),
+            RestartError::OtherVcpus => {
+                f.write_str("restore was given other vCPUs than the restart point captured")
+            }
+            RestartError::DirtyBitmap { slot } => write!(
+                f,
+                "KVM_GET_DIRTY_LOG for slot {slot} refused: unknown slot or bitmap too small"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RestartError {}
+
+impl From<RestartError> for Error {
+    fn from(error: RestartError) -> Error {
+        Error::Restart(error)
+    }
+}
+
+/// One vCPU's registers at the entry.
+#[derive(Debug, Clone, Copy)]
+struct EntryRegisters {
+    id: u32,
+    regs: kvm_regs,
+    sregs: kvm_sregs,
+}
+
+/// A slot's pristine contents, page by page; `None` for a page that was all zeros.
+#[derive(Debug)]
+struct SlotImage {
+    slot: u32,
+    guest_phys_addr: u64,
+    mapping: Arc<Mapping>,
+    pages: Vec<Option<Box<[u64]>>>,
+}
+
+/// What one restore did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restored {
+    /// Pages the guest had written, now copied back.
+    pub dirty_pages: usize,
+}
+
+/// The state a machine restarts from: captured once, restored after every run.
+#[derive(Debug)]
+pub struct RestartPoint {
+    reset: RegisterReset,
+    vcpus: Vec<EntryRegisters>,
+    slots: Vec<SlotImage>,
+    /// Scratch for `KVM_GET_DIRTY_LOG`, sized for the largest slot.
+    bitmap: Vec<u64>,
+}
+
+impl RestartPoint {
+    /// Captures `vm`'s writable memory and `vcpus`' registers as they are now, and arms the
+    /// dirty log. `reset` is how registers will be put back; [`RegisterReset::SyncRegs`] falls
+    /// back to the ioctls when the kernel cannot sync both `regs` and `sregs`.
+    ///
+    /// Every writable slot must log dirty pages; read-only slots are skipped (the guest
+    /// cannot change them).
+    pub fn capture(
+        vm: &Vm,
+        vcpus: &mut [Vcpu],
+        reset: RegisterReset,
+    ) -> Result<RestartPoint, Error> {
+        let writable = vm
+            .memory()
+            .regions()
+            .iter()
+            .filter(|region| !region.flags.contains(MemoryRegionFlags::READONLY));
+        let mut slots = Vec::new();
+        for region in writable {
+            if !region.flags.contains(MemoryRegionFlags::LOG_DIRTY_PAGES) {
+                return Err(RestartError::NotLogged { slot: region.slot }.into());
+            }
+            slots.push(SlotImage {
+                slot: region.slot,
+                guest_phys_addr: region.guest_phys_addr,
+                mapping: Arc::clone(&region.mapping),
+                pages: Vec::new(),
+            });
+        }
+        let words = slots
+            .iter()
+            .map(|slot| dirty_bitmap_words(slot.mapping.len()))
+            .max()
+            .ok_or(RestartError::NothingLogged)?;
+        let mut point = RestartPoint {
+            reset: Self::resolve(reset, vcpus),
+            vcpus: Vec::with_capacity(vcpus.len()),
+            slots,
+            bitmap: vec![0; words],
+        };
+        for slot in &mut point.slots {
+            // Arm first, copy second: a page written in between would be logged, not lost.
+            fetch_dirty_log(vm, slot.slot, &mut point.bitmap)?;
+            slot.pages = pristine_pages(slot)?;
+        }
+        for vcpu in vcpus {
+            let id = vcpu.id();
+            let mut registers = vcpu.registers();
+            point.vcpus.push(EntryRegisters {
+                id,
+                regs: registers.regs()?,
+                sregs: registers.sregs()?,
+            });
+        }
+        Ok(point)
+    }
+
+    /// `SyncRegs` if every vCPU's VM can sync both sets, else `Ioctls`.
+    fn resolve(wanted: RegisterReset, vcpus: &[Vcpu]) -> RegisterReset {
+        let both = SyncRegs::REGS | SyncRegs::SREGS;
+        match wanted {
+            RegisterReset::SyncRegs
+                if vcpus
+                    .iter()
+                    .all(|vcpu| vcpu.supported_sync_regs().contains(both)) =>
+            {
+                RegisterReset::SyncRegs
+            }
+            _ => RegisterReset::Ioctls,
+        }
+    }
+
+    /// How registers are put back (after the fallback, if the kernel lacked sync regs).
+    pub fn register_reset(&self) -> RegisterReset {
+        self.reset
+    }
+
+    /// Puts `vm` and `vcpus` (the same, in the same order, as captured) back to the captured
+    /// state: the pages the guest wrote, then the registers.
+    pub fn restore(&mut self, vm: &Vm, vcpus: &mut [Vcpu]) -> Result<Restored, Error> {
+        let same_vcpus = vcpus.len() == self.vcpus.len()
+            && vcpus.iter().zip(&self.vcpus).all(|(v, e)| v.id() == e.id);
+        if !same_vcpus {
+            return Err(RestartError::OtherVcpus.into());
+        }
+        let mut dirty_pages = 0;
+        for slot in &self.slots {
+            fetch_dirty_log(vm, slot.slot, &mut self.bitmap)?;
+            dirty_pages += restore_dirty_pages(slot, &self.bitmap)?;
+        }
+        for (vcpu, entry) in vcpus.iter_mut().zip(&self.vcpus) {
+            match self.reset {
+                RegisterReset::SyncRegs => {
+                    let mut registers = vcpu.registers();
+                    registers.set_in_place(&entry.sregs);
+                    registers.set_in_place(&entry.regs);
+                }
+                RegisterReset::Ioctls => {
+                    vcpu.set_sregs(&entry.sregs)?;
+                    vcpu.set_regs(&entry.regs)?;
+                }
+            }
+        }
+        Ok(Restored { dirty_pages })
+    }
+}
+
+/// `KVM_GET_DIRTY_LOG` of `slot` into `bitmap`.
+fn fetch_dirty_log(vm: &Vm, slot: u32, bitmap: &mut [u64]) -> Result<(), Error> {
+    vm.vm_fd()
+        .get_dirty_log(slot, bitmap)
+        .map_err(|error| match error {
+            DirtyLogError::Ioctl(errno) => Error::Ioctl {
+                ioctl: "KVM_GET_DIRTY_LOG",
+                errno,
+            },
+            DirtyLogError::UnknownSlot(_) | DirtyLogError::BitmapTooSmall { .. } => {
+                RestartError::DirtyBitmap { slot }.into()
+            }
+        })
+}
+
+/// The error for a page of `slot` the mapping refused (slots are whole pages, so never).
+fn page_outside(slot: &SlotImage, page: usize) -> Error {
+    Error::GuestMemoryRange {
+        guest_phys_addr: slot.guest_phys_addr + (page * page_size()) as u64,
+        len: page_size() as u64,
+    }
+}
+
+/// Reads every page of `slot`, keeping only those that are not all zeros.
+fn pristine_pages(slot: &SlotImage) -> Result<Vec<Option<Box<[u64]>>>, Error> {
+    let page = page_size();
+    let mut buffer = [0u64; PAGE_WORDS];
+    (0..slot.mapping.len() / page)
+        .map(|index| {
+            slot.mapping
+                .read_words(index * page, &mut buffer)
+                .map_err(|_| page_outside(slot, index))?;
+            Ok(buffer
+                .iter()
+                .any(|&word| word != 0)
+                .then(|| Box::from(&buffer[..])))
+        })
+        .collect()
+}
+
+/// Copies back every page `bitmap` marks in `slot`; bits past the slot's end are ignored.
+fn restore_dirty_pages(slot: &SlotImage, bitmap: &[u64]) -> Result<usize, Error> {
+    let words = dirty_bitmap_words(slot.mapping.len()).min(bitmap.len());
+    let mut restored = 0;
+    for (word_index, &word) in bitmap[..words].iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            let page = word_index * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let Some(image) = slot.pages.get(page) else {
+                continue;
+            };
+            let source = image.as_deref().unwrap_or(&ZERO_PAGE);
+            slot.mapping
+                .write_words(page * page_size(), source)
+                .map_err(|_| page_outside(slot, page))?;
+            restored += 1;
+        }
+    }
+    Ok(restored)
+}
+
+impl Machine {
+    /// Captures this machine's state as a [`RestartPoint`] (build it with
+    /// [`crate::machine::MachineConfig::restartable`]).
+    pub fn restart_point(&mut self, reset: RegisterReset) -> Result<RestartPoint, Error> {
+        let (vm, vcpus) = self.parts_mut();
+        RestartPoint::capture(vm, vcpus, reset)
+    }
+
+    /// Puts this machine back to `point`, ready to run again.
+    pub fn restart(&mut self, point: &mut RestartPoint) -> Result<Restored, Error> {
+        let (vm, vcpus) = self.parts_mut();
+        point.restore(vm, vcpus)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kvm::Kvm;
+    use crate::sys::ioctl::DirtyLogError;
+    use crate::vm::MemoryRegion;
+
+    #[test]
+    fn dirty_bitmaps_have_one_bit_per_page_in_whole_words() {
+        assert_eq!(dirty_bitmap_words(0), 0);
+        assert_eq!(dirty_bitmap_words(4096), 1);
+        assert_eq!(dirty_bitmap_words(64 * 4096), 1);
+        assert_eq!(dirty_bitmap_words(65 * 4096), 2);
+        assert_eq!(dirty_bitmap_words(1 << 20), 4);
+        assert_eq!(
+            dirty_bitmap_words(4097),
+            1,
+            "a partial page still needs its bit"
+        );
+    }
+
+    #[test]
+    fn the_dirty_log_is_refused_before_the_kernel_for_unknown_slots_and_short_bitmaps() {
+        if !std::path::Path::new("/dev/kvm").exists() {
+            println!("SKIPPED: /dev/kvm unavailable (dirty log refusals)");
+            return;
+        }
+        let kvm = Kvm::open().unwrap();
+        let mut vm = kvm.create_vm().unwrap();
+        for (slot, guest_phys_addr, flags) in [
+            (0, 0, MemoryRegionFlags::LOG_DIRTY_PAGES),
+            (1, 1 << 20, MemoryRegionFlags::empty()),
+        ] {
+            let region = MemoryRegion {
+                slot,
+                guest_phys_addr,
+                size: 65 * 4096,
+                flags,
+            };
+            vm.add_memory_region(region).unwrap();
+        }
+        let fd = vm.vm_fd();
+        let mut bitmap = [u64::MAX; 2];
+        assert_eq!(fd.get_dirty_log(0, &mut bitmap), Ok(()));
+        assert_eq!(
+            bitmap,
+            [0, 0],
+            "nothing written yet; the kernel wrote both words"
+        );
+        assert_eq!(
+            fd.get_dirty_log(0, &mut bitmap[..1]),
+            Err(DirtyLogError::BitmapTooSmall {
+                needed: 2,
+                given: 1
+            })
+        );
+        assert_eq!(
+            fd.get_dirty_log(7, &mut bitmap),
+            Err(DirtyLogError::UnknownSlot(7))
+        );
+        assert_eq!(
+            fd.get_dirty_log(1, &mut bitmap),
+            Err(DirtyLogError::Ioctl(nix::errno::Errno::ENOENT)),
+            "a slot that does not log"
+        );
+    }
+}

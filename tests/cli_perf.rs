@@ -1,0 +1,205 @@
+//! The command line of the fast paths: `run --repeat`, `run --no-coalesce`, `bench` lines,
+//! and one system call per exit as `strace` counts it.
+// These run the embedded x86 real-mode guests.
+#![cfg(target_arch = "x86_64")]
+
+mod common;
+
+use std::process::Command;
+
+use common::{assert_fails, rawkvm};
+
+fn kvm_present(test: &str) -> bool {
+    let present = std::path::Path::new("/dev/kvm").exists();
+    if !present {
+        println!("SKIPPED: /dev/kvm unavailable ({test})");
+    }
+    present
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let output = rawkvm(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn repeat_runs_mutate_from_the_same_state_every_time() {
+    if !kvm_present("repeat_runs_mutate_from_the_same_state_every_time") {
+        return;
+    }
+    assert_eq!(
+        stdout_of(&["run", "mutate", "--repeat", "5"]),
+        "00000001\n".repeat(5)
+    );
+    assert_eq!(stdout_of(&["run", "mutate"]), "00000001\n");
+    assert_fails(
+        &rawkvm(&["run", "mutate", "--repeat", "0"]),
+        2,
+        "--repeat 0: at least 1 run",
+    );
+}
+
+#[test]
+fn console_output_is_the_same_with_and_without_coalescing() {
+    if !kvm_present("console_output_is_the_same_with_and_without_coalescing") {
+        return;
+    }
+    const PATTERN: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
+    for guest in ["console_loop", "console_burst"] {
+        let coalesced = stdout_of(&["run", guest, "--param", "1000"]);
+        let plain = stdout_of(&["run", guest, "--param", "1000", "--no-coalesce"]);
+        let expected: String = PATTERN.chars().cycle().take(1000).collect();
+        assert_eq!(coalesced, expected, "{guest}");
+        assert_eq!(plain, expected, "{guest}");
+    }
+}
+
+/// The keys of a `key=value` line, in order, after its first word.
+fn keys(line: &str) -> Vec<&str> {
+    line.split_whitespace()
+        .skip(1)
+        .map(|item| item.split_once('=').expect("key=value").0)
+        .collect()
+}
+
+#[test]
+fn bench_prints_one_key_value_line_per_workload_and_variant() {
+    if !kvm_present("bench_prints_one_key_value_line_per_workload_and_variant") {
+        return;
+    }
+    let cases: [(&[&str], &str, &[&str]); 5] = [
+        (
+            &["bench", "pio", "--count", "200", "--variant", "valid-regs"],
+            "pio",
+            &[
+                "exits",
+                "total_ns",
+                "ns_per_exit",
+                "exits_per_sec",
+                "variant",
+            ],
+        ),
+        (
+            &["bench", "restart", "--count", "50"],
+            "restart",
+            &["runs", "total_ns", "us_per_run", "dirty_pages", "variant"],
+        ),
+        (
+            &[
+                "bench",
+                "restart",
+                "--count",
+                "20",
+                "--guest",
+                "mutate",
+                "--variant",
+                "ioctl",
+            ],
+            "restart",
+            &["runs", "total_ns", "us_per_run", "dirty_pages", "variant"],
+        ),
+        (
+            &["bench", "console", "--count", "500"],
+            "console",
+            &[
+                "bytes",
+                "total_ns",
+                "ns_per_byte",
+                "bytes_per_sec",
+                "variant",
+            ],
+        ),
+        (
+            &["bench", "start-async", "--count", "5"],
+            "start-async",
+            &["vms", "total_ns", "us_per_vm", "us_to_hlt", "variant"],
+        ),
+    ];
+    for (args, first, want) in cases {
+        let out = stdout_of(args);
+        assert_eq!(out.lines().count(), 1, "{args:?}: {out}");
+        assert_eq!(out.split_whitespace().next(), Some(first));
+        assert_eq!(keys(&out), want, "{args:?}");
+    }
+    let restart = stdout_of(&["bench", "restart", "--count", "20", "--guest", "mutate"]);
+    assert!(
+        restart.contains(" dirty_pages=80 variant=sync-regs"),
+        "4 pages a run: {restart}"
+    );
+    assert!(stdout_of(&["bench", "console", "--count", "400"]).ends_with("variant=coalesced\n"));
+    assert_fails(
+        &rawkvm(&["bench", "restart", "--variant", "fast"]),
+        2,
+        "no variant \"fast\"; choose sync-regs, ioctl",
+    );
+}
+
+#[test]
+fn bench_suite_runs_a_workload_against_the_c_baseline() {
+    if !kvm_present("bench_suite_runs_a_workload_against_the_c_baseline") {
+        return;
+    }
+    let out = stdout_of(&[
+        "bench",
+        "suite",
+        "--workload",
+        "restart",
+        "--quick",
+        "--reps",
+        "2",
+    ]);
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("restart ")).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(
+        rows[0].contains("sync-regs") && rows[1].contains("ioctl"),
+        "{out}"
+    );
+    assert!(
+        out.contains("target  restart: C's fastest cycle / rawkvm restart (sync-regs)"),
+        "{out}"
+    );
+    if out.contains("no C baseline") {
+        println!("SKIPPED: the C baseline could not be built (no cc?)");
+    } else {
+        // Every row ends with its ratios, not "-".
+        assert!(rows.iter().all(|row| row.ends_with(')')), "{out}");
+    }
+}
+
+/// `strace -c -f` of `rawkvm bench WORKLOAD --count N`: (all system calls, ioctls).
+fn syscalls(workload: &str, count: u32) -> Option<(u64, u64)> {
+    let output = Command::new("strace")
+        .args(["-c", "-f", "-o", "/dev/stderr"])
+        .arg(env!("CARGO_BIN_EXE_rawkvm"))
+        .args(["bench", workload, "--count", &count.to_string()])
+        .output()
+        .ok()?;
+    assert!(output.status.success(), "{output:?}");
+    let table = String::from_utf8_lossy(&output.stderr);
+    let calls = |name: &str| {
+        table
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .find(|fields| fields.last() == Some(&name))
+            .and_then(|fields| fields.get(3)?.parse().ok())
+    };
+    Some((calls("total")?, calls("ioctl")?))
+}
+
+#[test]
+fn each_exit_costs_exactly_one_system_call() {
+    if !kvm_present("each_exit_costs_exactly_one_system_call") {
+        return;
+    }
+    for workload in ["pio", "mmio"] {
+        let (Some(few), Some(many)) = (syscalls(workload, 1000), syscalls(workload, 3000)) else {
+            println!("SKIPPED: strace is not installed (each_exit_costs_exactly_one_system_call)");
+            return;
+        };
+        // Same setup either way: the 2000 extra exits account for every extra call.
+        assert_eq!(many.0 - few.0, 2000, "{workload}: all system calls");
+        assert_eq!(many.1 - few.1, 2000, "{workload}: ioctls (KVM_RUN)");
+    }
+}
