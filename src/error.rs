@@ -4,10 +4,15 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use nix::errno::Errno;
 
 use crate::exit::DecodeError;
+
+mod details;
+pub use details::{LISTED_VCPUS, StoppedVcpu};
+use details::{RejectedValues, StoppedList, signal_name};
 
 /// Process exit statuses, as documented in the README.
 pub mod status {
@@ -26,6 +31,15 @@ pub mod status {
     pub const GUEST_FAULT: i32 = 6;
     /// The guest was still running at the deadline.
     pub const TIMEOUT: i32 = 7;
+    /// The console's reader went away (`EPIPE`): 128 + `SIGPIPE`, what a shell reports for a
+    /// program that `SIGPIPE` ended.
+    pub const BROKEN_PIPE: i32 = 128 + 13;
+
+    /// A run stopped by signal `signal` (`SIGINT`, `SIGTERM`, ...): 128 + its number, as a
+    /// shell reports a program the signal ended.
+    pub const fn signal(signal: i32) -> i32 {
+        128 + signal
+    }
 }
 
 /// `EINTR (Interrupted system call)`: an errno by name and by meaning.
@@ -142,6 +156,17 @@ pub enum Error {
         /// Why.
         errno: Errno,
     },
+    /// The kernel refused register values as architecturally invalid (`EINVAL` from
+    /// `KVM_SET_SREGS`: CR0.NW without CR0.CD, CR0.PG without CR0.PE, reserved bits, ...).
+    /// Nothing was changed.
+    RegistersRejected {
+        /// The ioctl.
+        ioctl: &'static str,
+        /// Why (`EINVAL`).
+        errno: Errno,
+        /// The values that decide validity, by register name (`CR0`, `CR4`, `EFER`, ...).
+        values: Vec<(&'static str, u64)>,
+    },
     /// Setting a vCPU's registers failed (`KVM_SET_REGS`, `KVM_SET_SREGS`, ...).
     SetRegisters {
         /// The ioctl.
@@ -153,6 +178,27 @@ pub enum Error {
     Signal {
         /// Why.
         errno: Errno,
+    },
+    /// A vCPU thread could not be started.
+    SpawnThread {
+        /// The vCPU it was for.
+        vcpu: u32,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The guest was still running when the deadline passed; every vCPU was stopped.
+    Timeout {
+        /// The deadline, counted from the start of the run.
+        timeout: Duration,
+        /// The vCPUs that were still running, and where they stopped.
+        stopped: Vec<StoppedVcpu>,
+    },
+    /// A signal (`SIGINT`, `SIGTERM`, ...) asked rawkvm to stop; every vCPU was stopped.
+    Interrupted {
+        /// The signal number.
+        signal: i32,
+        /// The vCPUs that were still running, and where they stopped.
+        stopped: Vec<StoppedVcpu>,
     },
     /// `KVM_RUN` failed with an errno other than `EINTR`.
     Run {
@@ -205,6 +251,11 @@ pub enum RegionProblem {
     SlotInUse,
     /// The host cannot address a region this big.
     TooLarge,
+    /// The slot number is not below `KVM_CAP_NR_MEMSLOTS`.
+    SlotOutOfRange {
+        /// `KVM_CAP_NR_MEMSLOTS`: slots are numbered below it.
+        limit: u32,
+    },
 }
 
 /// A guest fault, owned (the exit it came from borrowed the `kvm_run` page).
@@ -308,10 +359,17 @@ impl Error {
             | Error::CreateVcpu { .. }
             | Error::MapRun { .. }
             | Error::SetRegisters { .. }
+            | Error::RegistersRejected { .. }
             | Error::Run { .. }
             | Error::Signal { .. }
-            | Error::Console(_) => status::SETUP,
+            | Error::SpawnThread { .. } => status::SETUP,
+            Error::Console(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                status::BROKEN_PIPE
+            }
+            Error::Console(_) => status::SETUP,
             Error::Decode { .. } | Error::GuestFault { .. } => status::GUEST_FAULT,
+            Error::Timeout { .. } => status::TIMEOUT,
+            Error::Interrupted { signal, .. } => status::signal(*signal),
         }
     }
 }
@@ -399,6 +457,10 @@ impl fmt::Display for Error {
                     }
                     RegionProblem::SlotInUse => f.write_str("the slot is already in use"),
                     RegionProblem::TooLarge => f.write_str("too large for this host"),
+                    RegionProblem::SlotOutOfRange { limit } => write!(
+                        f,
+                        "slot numbers must be below KVM_CAP_NR_MEMSLOTS ({limit})"
+                    ),
                 }
             }
             Error::MapMemory { size, errno } => write!(
@@ -412,12 +474,22 @@ impl fmt::Display for Error {
                 guest_phys_addr,
                 size,
                 errno,
-            } => write!(
-                f,
-                "KVM_SET_USER_MEMORY_REGION(slot {slot}, gpa {guest_phys_addr:#x}, size \
-                 {size:#x}) failed: {}",
-                ErrnoDisplay(*errno)
-            ),
+            } => {
+                write!(
+                    f,
+                    "KVM_SET_USER_MEMORY_REGION(slot {slot}, gpa {guest_phys_addr:#x}, size \
+                     {size:#x}) failed: {}",
+                    ErrnoDisplay(*errno)
+                )?;
+                f.write_str(match *errno {
+                    Errno::EEXIST => " (the range overlaps an existing memory slot)",
+                    Errno::EINVAL => {
+                        " (guest_phys_addr, size and the host address must be page-aligned, \
+                         the slot below KVM_CAP_NR_MEMSLOTS, the range must not wrap)"
+                    }
+                    _ => "",
+                })
+            }
             Error::GuestMemoryRange {
                 guest_phys_addr,
                 len,
@@ -456,6 +528,35 @@ impl fmt::Display for Error {
                     ErrnoDisplay(*errno)
                 )
             }
+            Error::RegistersRejected {
+                ioctl,
+                errno,
+                values,
+            } => write!(
+                f,
+                "{ioctl} rejected {}: {}; the kernel refuses architecturally invalid values \
+                 (e.g. CR0.NW without CR0.CD, CR0.PG without CR0.PE, reserved bits) and changed \
+                 nothing",
+                RejectedValues(values),
+                ErrnoDisplay(*errno)
+            ),
+            Error::SpawnThread { vcpu, error } => write!(
+                f,
+                "cannot start the thread of vCPU {vcpu}: {error}; lower --vcpus or raise the \
+                 process's thread limit"
+            ),
+            Error::Timeout { timeout, stopped } => write!(
+                f,
+                "guest did not halt within {}{}",
+                crate::units::Millis(*timeout),
+                StoppedList(stopped)
+            ),
+            Error::Interrupted { signal, stopped } => write!(
+                f,
+                "stopped by {}{}",
+                signal_name(*signal),
+                StoppedList(stopped)
+            ),
             Error::Signal { errno } => write!(
                 f,
                 "cannot install the handler of the vCPU kick signal (SIGRTMIN): {}",
@@ -474,6 +575,11 @@ impl fmt::Display for Error {
             Error::GuestFault { vcpu, fault } => write!(f, "vCPU {vcpu}: {fault}"),
             Error::Image(error) => error.fmt(f),
             Error::Usage(message) => f.write_str(message),
+            Error::Console(error) if error.kind() == std::io::ErrorKind::BrokenPipe => write!(
+                f,
+                "the guest's console output was closed by its reader ({error}); the guest was \
+                 stopped"
+            ),
             Error::Console(error) => write!(f, "cannot write the guest's console output: {error}"),
         }
     }

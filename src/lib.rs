@@ -82,6 +82,7 @@ pub mod kvm;
 pub mod machine;
 pub mod memory;
 pub mod run_loop;
+pub mod supervisor;
 pub mod sys;
 pub mod units;
 pub mod vcpu;

@@ -45,6 +45,7 @@ pub struct Vm {
     vcpu_mmap_size: usize,
     coalesced_ring_page: Option<usize>,
     max_vcpus: Option<u32>,
+    nr_memslots: Option<u32>,
 }
 
 impl Vm {
@@ -60,6 +61,7 @@ impl Vm {
             vcpu_mmap_size: kvm.vcpu_mmap_size(),
             coalesced_ring_page: positive(abi::KVM_CAP_COALESCED_MMIO).map(|p| p as usize),
             max_vcpus: positive(abi::KVM_CAP_MAX_VCPUS),
+            nr_memslots: positive(abi::KVM_CAP_NR_MEMSLOTS),
         }
     }
 
@@ -94,8 +96,9 @@ impl Vm {
     /// Maps fresh anonymous memory and hands it to the guest as a memory slot.
     ///
     /// The region is checked first (non-empty, page-aligned, no wrap, no overlap with an
-    /// existing slot, slot number free) so the common mistakes get a precise message instead
-    /// of the kernel's bare `EINVAL`/`EEXIST`.
+    /// existing slot, slot number free and below `KVM_CAP_NR_MEMSLOTS`) so the common
+    /// mistakes get a precise message instead of the kernel's bare `EINVAL`/`EEXIST`; what the
+    /// kernel still refuses is [`Error::SetMemoryRegion`] with the errno explained.
     pub fn add_memory_region(&mut self, region: MemoryRegion) -> Result<&Region, Error> {
         let MemoryRegion {
             slot,
@@ -134,6 +137,9 @@ impl Vm {
         }
         if self.memory.regions().iter().any(|r| r.slot == slot) {
             return Err(invalid(RegionProblem::SlotInUse));
+        }
+        if let Some(limit) = self.nr_memslots.filter(|&limit| slot >= limit) {
+            return Err(invalid(RegionProblem::SlotOutOfRange { limit }));
         }
         let len = usize::try_from(size).map_err(|_| invalid(RegionProblem::TooLarge))?;
         let mapping =
@@ -178,5 +184,10 @@ impl Vm {
     /// `KVM_CAP_MAX_VCPUS`: the most vCPUs this VM may have, if the kernel says.
     pub fn max_vcpus(&self) -> Option<u32> {
         self.max_vcpus
+    }
+
+    /// `KVM_CAP_NR_MEMSLOTS`: slot numbers are below it, if the kernel says.
+    pub fn nr_memslots(&self) -> Option<u32> {
+        self.nr_memslots
     }
 }

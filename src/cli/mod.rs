@@ -2,7 +2,9 @@
 
 mod args;
 mod bench;
+mod console_out;
 mod run;
+mod signals;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -29,9 +31,14 @@ Run options:
   --entry SEG:OFF     real-mode entry point, hex (default 0000:1000)
   --param N           32-bit value written at 0x0F00 before the run (a loop count, ...)
   --kvm-device PATH   the KVM device (default /dev/kvm)
+  --vcpus N           vCPUs, each on its own thread, vCPU i entered with ESI = i
+                      (default 1, or the guest's own setup; at most KVM_CAP_MAX_VCPUS)
+  --timeout DURATION  stop the guest if it has not halted after 500ms, 2s, 1m, ...
 
 The guest's console (port 0xE9 and COM1 at 0x3F8) is written to stdout unchanged;
-errors go to stderr.
+errors go to stderr. SIGINT, SIGTERM and SIGHUP stop every vCPU, flush the console and
+exit with 128 + the signal number (a second one exits at once). If stdout's reader goes
+away (`rawkvm run | head -c1`), the guest is stopped and the status is 141.
 
 Exit status:
   0  the guest halted normally
@@ -41,6 +48,8 @@ Exit status:
   5  resource or setup failure (mmap, memory slot, vCPU creation, registers)
   6  guest fault (triple fault, failed entry, internal error, undecodable exit)
   7  timeout: the guest was still running at the deadline
+  130, 143, 129  stopped by SIGINT, SIGTERM, SIGHUP (128 + the signal number)
+  141  the console's reader closed stdout (EPIPE; 128 + SIGPIPE)
 ";
 
 /// Runs the command line and returns the process exit status.

@@ -1,0 +1,273 @@
+//! Running every vCPU of a machine at once: one thread per vCPU, a deadline, stop requests
+//! from outside (signals), and the first fault stopping the rest.
+//!
+//! ```text
+//! sigaction(SIGRTMIN, do-nothing handler)          before any vCPU thread starts
+//! for each vCPU: spawn a thread running run_vcpu   each registers itself for kicks
+//! wait until: every vCPU halted                    → Ok
+//!             a vCPU failed (guest fault, EPIPE)   → stop the rest, that error
+//!             the deadline passed                  → stop all, Error::Timeout (status 7)
+//!             RunControl::request_stop (a signal)  → stop all, Error::Interrupted (128 + signo)
+//! stop all:   StopHandle::stop() on every vCPU first (immediate_exit = 1, then the kick),
+//!             then join every thread, then read each stopped vCPU's instruction pointer
+//! ```
+//!
+//! Signalling every vCPU before joining any is what keeps stopping N vCPUs as fast as stopping
+//! one (cloud-hypervisor's `signal_vcpus`). A stop that reaches a vCPU thread before it has
+//! registered is not lost: `immediate_exit` is already 1 when it first enters `KVM_RUN`.
+//!
+//! The devices are shared behind one `Mutex`, locked for each access: an access (one element
+//! of a `rep outsb`, one MMIO read) is never interleaved with another vCPU's, so console bytes
+//! stay exactly as each vCPU wrote them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::arch;
+use crate::devices::{Dispatch, IoHandler};
+use crate::error::{Error, StoppedVcpu};
+use crate::machine::Machine;
+use crate::run_loop::{self, NoObserver, Outcome};
+use crate::sys::signal;
+use crate::vcpu::{StopHandle, Vcpu};
+
+/// Why a run was asked to stop from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopCause {
+    /// A signal (`SIGINT`, `SIGTERM`, ...) arrived; the run ends with
+    /// [`Error::Interrupted`].
+    Signal(i32),
+}
+
+/// Stops a run of [`Machine::run_all`] from another thread (a signal-waiting thread, say), and
+/// tells writers blocked on the console that the run is ending.
+///
+/// A stop request is sticky: one made before the run starts stops it before any guest code
+/// runs. One `RunControl` is meant for one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunControl {
+    shared: Arc<ControlShared>,
+}
+
+#[derive(Debug, Default)]
+struct ControlShared {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Set once the run has decided to stop its vCPUs, for any reason.
+    stopping: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    cause: Option<StopCause>,
+    /// vCPU threads that have returned, in the order they did.
+    finished: Vec<(usize, Result<Outcome, Error>)>,
+}
+
+impl RunControl {
+    /// A control with no stop requested.
+    pub fn new() -> RunControl {
+        RunControl::default()
+    }
+
+    /// Asks the run to stop every vCPU and end with `cause`. Only the first request counts.
+    pub fn request_stop(&self, cause: StopCause) {
+        let mut state = self.lock();
+        state.cause.get_or_insert(cause);
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+    }
+
+    /// Whether a stop was requested or the run has started stopping its vCPUs (deadline,
+    /// fault). A console writer waiting for a slow reader gives up when this turns true.
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records that vCPU `index`'s thread returned `result`.
+    fn finish(&self, index: usize, result: Result<Outcome, Error>) {
+        self.lock().finished.push((index, result));
+        self.shared.changed.notify_all();
+    }
+
+    /// Waits until all `running` threads have returned, one has failed, a stop is requested or
+    /// `deadline` passes; says which.
+    fn wait(&self, running: usize, deadline: Option<Instant>) -> Ending {
+        let mut state = self.lock();
+        loop {
+            // The request first: a vCPU that fails because the run is stopping (a console
+            // writer giving up) must not hide why it stopped.
+            if let Some(cause) = state.cause {
+                return Ending::Requested(cause);
+            }
+            if state.finished.iter().any(|(_, result)| result.is_err()) {
+                return Ending::Failed;
+            }
+            if state.finished.len() == running {
+                return Ending::Finished;
+            }
+            let changed = &self.shared.changed;
+            state = match deadline {
+                None => changed.wait(state).unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Ending::TimedOut;
+                    }
+                    changed
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// How the waiting ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Finished,
+    Failed,
+    TimedOut,
+    Requested(StopCause),
+}
+
+/// An [`IoHandler`] shared by several vCPU threads: each access locks the handler for its
+/// duration.
+#[derive(Debug)]
+pub struct SharedHandler<'a, H>(pub &'a Mutex<H>);
+
+impl<H: IoHandler> SharedHandler<'_, H> {
+    fn lock(&self) -> MutexGuard<'_, H> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<H: IoHandler> IoHandler for SharedHandler<'_, H> {
+    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> std::io::Result<Dispatch> {
+        self.lock().pio_read(port, data)
+    }
+
+    fn pio_write(&mut self, port: u16, data: &[u8]) -> std::io::Result<Dispatch> {
+        self.lock().pio_write(port, data)
+    }
+
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> std::io::Result<Dispatch> {
+        self.lock().mmio_read(addr, data)
+    }
+
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> std::io::Result<Dispatch> {
+        self.lock().mmio_write(addr, data)
+    }
+}
+
+impl Machine {
+    /// Runs every vCPU on a thread of its own until all have halted (`Ok`), one fails (its
+    /// error; the others are stopped), `timeout` passes ([`Error::Timeout`]) or `control`
+    /// asks for a stop ([`Error::Interrupted`]). Every thread has been joined when this
+    /// returns, whatever it returns.
+    pub fn run_all<H>(
+        &mut self,
+        handler: &Mutex<H>,
+        timeout: Option<Duration>,
+        control: &RunControl,
+    ) -> Result<(), Error>
+    where
+        H: IoHandler + Send,
+    {
+        run_vcpus(self.vcpus_mut(), handler, timeout, control)
+    }
+}
+
+/// [`Machine::run_all`] over any set of vCPUs of one VM.
+pub fn run_vcpus<H>(
+    vcpus: &mut [Vcpu],
+    handler: &Mutex<H>,
+    timeout: Option<Duration>,
+    control: &RunControl,
+) -> Result<(), Error>
+where
+    H: IoHandler + Send,
+{
+    // Before any thread exists, so no kick can ever meet the signal's default action.
+    signal::install_kick_handler().map_err(|errno| Error::Signal { errno })?;
+    let deadline = timeout.map(|timeout| Instant::now() + timeout);
+    let stops: Vec<StopHandle> = vcpus.iter().map(Vcpu::stop_handle).collect();
+    control.lock().finished = Vec::with_capacity(vcpus.len());
+    let ending = thread::scope(|scope| {
+        let mut running = 0;
+        let mut spawn_error = None;
+        for (index, vcpu) in vcpus.iter_mut().enumerate() {
+            let id = vcpu.id();
+            let spawned = thread::Builder::new()
+                .name(format!("vcpu{id}"))
+                .spawn_scoped(scope, move || {
+                    let result =
+                        run_loop::run_vcpu(vcpu, &mut SharedHandler(handler), &mut NoObserver);
+                    control.finish(index, result);
+                });
+            match spawned {
+                Ok(_) => running += 1,
+                Err(error) => {
+                    spawn_error = Some(Error::SpawnThread { vcpu: id, error });
+                    break;
+                }
+            }
+        }
+        let ending = match spawn_error {
+            Some(error) => {
+                control.finish(running, Err(error));
+                Ending::Failed
+            }
+            None => control.wait(running, deadline),
+        };
+        if ending != Ending::Finished {
+            control.shared.stopping.store(true, Ordering::SeqCst);
+            // Signal all first, then let the scope join all.
+            stops.iter().for_each(StopHandle::stop);
+        }
+        ending
+    });
+    let mut finished = std::mem::take(&mut control.lock().finished);
+    let stopped = || {
+        let mut stopped: Vec<StoppedVcpu> = finished
+            .iter()
+            .filter(|(_, result)| matches!(result, Ok(Outcome::Stopped)))
+            .map(|&(index, _)| StoppedVcpu {
+                id: vcpus[index].id(),
+                instruction_pointer: arch::instruction_pointer(&vcpus[index]).ok(),
+            })
+            .collect();
+        stopped.sort_by_key(|vcpu| vcpu.id);
+        stopped
+    };
+    match ending {
+        Ending::Finished => Ok(()),
+        Ending::TimedOut => Err(Error::Timeout {
+            timeout: timeout.unwrap_or_default(),
+            stopped: stopped(),
+        }),
+        Ending::Requested(StopCause::Signal(signal)) => Err(Error::Interrupted {
+            signal,
+            stopped: stopped(),
+        }),
+        Ending::Failed => {
+            let first_error = finished.iter().position(|(_, result)| result.is_err());
+            match first_error.map(|at| finished.swap_remove(at).1) {
+                Some(Err(error)) => Err(error),
+                _ => Ok(()),
+            }
+        }
+    }
+}
