@@ -197,4 +197,24 @@ mod tests {
         assert_eq!(error.exit_status(), crate::error::status::KVM_UNAVAILABLE);
         assert!(error.to_string().contains("KVM_CAP_IMMEDIATE_EXIT"));
     }
+
+    #[test]
+    fn every_required_capability_is_checked_and_named() {
+        for &(missing, name, needed_for) in REQUIRED_CAPABILITIES {
+            let error = check_required_capabilities(|cap| i32::from(cap != missing)).unwrap_err();
+            assert!(
+                matches!(error, Error::MissingCapability { capability, .. } if capability == name),
+                "{name}: {error:?}"
+            );
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "the kernel lacks {name} (KVM_CHECK_EXTENSION returned 0), which rawkvm \
+                     needs for {needed_for}; use a newer kernel"
+                )
+            );
+        }
+        // A negative answer (an error read as absent) is absent too.
+        assert!(check_required_capabilities(|_| -1).is_err());
+    }
 }

@@ -191,3 +191,80 @@ impl Vm {
         self.nr_memslots
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use nix::errno::Errno;
+
+    use super::*;
+
+    /// What the kernel says when rawkvm's own checks are bypassed: the errno explained in the
+    /// message (RELIABILITY.md §8 A 12 and 13).
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn the_kernels_own_refusals_are_explained() {
+        if !std::path::Path::new(crate::kvm::DEFAULT_DEVICE).exists() {
+            println!("SKIPPED: /dev/kvm unavailable (the_kernels_own_refusals_are_explained)");
+            return;
+        }
+        let kvm = Kvm::open().unwrap();
+        let mut vm = kvm.create_vm().unwrap();
+        let two_mib = 2 << 20;
+        vm.add_memory_region(MemoryRegion {
+            slot: 0,
+            guest_phys_addr: 0,
+            size: two_mib,
+            flags: MemoryRegionFlags::empty(),
+        })
+        .unwrap();
+        let mapping = Arc::new(Mapping::anonymous(two_mib as usize).unwrap());
+        let refused = |slot, guest_phys_addr| {
+            let errno = vm
+                .fd
+                .set_user_memory_region(slot, 0, guest_phys_addr, &mapping)
+                .unwrap_err();
+            Error::SetMemoryRegion {
+                slot,
+                guest_phys_addr,
+                size: two_mib,
+                errno,
+            }
+        };
+        let overlap = refused(1, 1 << 20);
+        assert!(matches!(
+            overlap,
+            Error::SetMemoryRegion {
+                errno: Errno::EEXIST,
+                ..
+            }
+        ));
+        assert_eq!(
+            overlap.to_string(),
+            "KVM_SET_USER_MEMORY_REGION(slot 1, gpa 0x100000, size 0x200000) failed: EEXIST \
+             (File exists) (the range overlaps an existing memory slot)"
+        );
+        let unaligned = refused(1, 0x800 + (8 << 20));
+        assert!(matches!(
+            unaligned,
+            Error::SetMemoryRegion {
+                errno: Errno::EINVAL,
+                ..
+            }
+        ));
+        assert!(
+            unaligned
+                .to_string()
+                .ends_with("failed: EINVAL (Invalid argument) (guest_phys_addr, size and the host address must be page-aligned, the slot below KVM_CAP_NR_MEMSLOTS, the range must not wrap)"),
+            "{unaligned}"
+        );
+        let slot_past_limit = refused(vm.nr_memslots().unwrap(), 8 << 20);
+        assert!(matches!(
+            slot_past_limit,
+            Error::SetMemoryRegion {
+                errno: Errno::EINVAL,
+                ..
+            }
+        ));
+        assert_eq!(overlap.exit_status(), crate::error::status::SETUP);
+    }
+}

@@ -2,6 +2,8 @@
 //! built `rawkvm` binary.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
