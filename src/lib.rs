@@ -76,6 +76,7 @@ pub mod arch;
 pub mod devices;
 pub mod error;
 pub mod exit;
+pub mod fuzzing;
 pub mod guests;
 pub mod image;
 pub mod kvm;

@@ -186,87 +186,75 @@ impl Machine {
     where
         H: IoHandler + Send,
     {
-        run_vcpus(self.vcpus_mut(), handler, timeout, control)
-    }
-}
-
-/// [`Machine::run_all`] over any set of vCPUs of one VM.
-pub fn run_vcpus<H>(
-    vcpus: &mut [Vcpu],
-    handler: &Mutex<H>,
-    timeout: Option<Duration>,
-    control: &RunControl,
-) -> Result<(), Error>
-where
-    H: IoHandler + Send,
-{
-    // Before any thread exists, so no kick can ever meet the signal's default action.
-    signal::install_kick_handler().map_err(|errno| Error::Signal { errno })?;
-    let deadline = timeout.map(|timeout| Instant::now() + timeout);
-    let stops: Vec<StopHandle> = vcpus.iter().map(Vcpu::stop_handle).collect();
-    control.lock().finished = Vec::with_capacity(vcpus.len());
-    let ending = thread::scope(|scope| {
-        let mut running = 0;
-        let mut spawn_error = None;
-        for (index, vcpu) in vcpus.iter_mut().enumerate() {
-            let id = vcpu.id();
-            let spawned = thread::Builder::new()
-                .name(format!("vcpu{id}"))
-                .spawn_scoped(scope, move || {
-                    let result =
-                        run_loop::run_vcpu(vcpu, &mut SharedHandler(handler), &mut NoObserver);
-                    control.finish(index, result);
-                });
-            match spawned {
-                Ok(_) => running += 1,
-                Err(error) => {
-                    spawn_error = Some(Error::SpawnThread { vcpu: id, error });
-                    break;
+        let vcpus = self.vcpus_mut();
+        // Before any thread exists, so no kick can ever meet the signal's default action.
+        signal::install_kick_handler().map_err(|errno| Error::Signal { errno })?;
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        let stops: Vec<StopHandle> = vcpus.iter().map(Vcpu::stop_handle).collect();
+        control.lock().finished = Vec::with_capacity(vcpus.len());
+        let ending = thread::scope(|scope| {
+            let mut running = 0;
+            let mut spawn_error = None;
+            for (index, vcpu) in vcpus.iter_mut().enumerate() {
+                let id = vcpu.id();
+                let spawned = thread::Builder::new()
+                    .name(format!("vcpu{id}"))
+                    .spawn_scoped(scope, move || {
+                        let result =
+                            run_loop::run_vcpu(vcpu, &mut SharedHandler(handler), &mut NoObserver);
+                        control.finish(index, result);
+                    });
+                match spawned {
+                    Ok(_) => running += 1,
+                    Err(error) => {
+                        spawn_error = Some(Error::SpawnThread { vcpu: id, error });
+                        break;
+                    }
                 }
             }
-        }
-        let ending = match spawn_error {
-            Some(error) => {
-                control.finish(running, Err(error));
-                Ending::Failed
+            let ending = match spawn_error {
+                Some(error) => {
+                    control.finish(running, Err(error));
+                    Ending::Failed
+                }
+                None => control.wait(running, deadline),
+            };
+            if ending != Ending::Finished {
+                control.shared.stopping.store(true, Ordering::SeqCst);
+                // Signal all first, then let the scope join all.
+                stops.iter().for_each(StopHandle::stop);
             }
-            None => control.wait(running, deadline),
+            ending
+        });
+        let mut finished = std::mem::take(&mut control.lock().finished);
+        let stopped = || {
+            let mut stopped: Vec<StoppedVcpu> = finished
+                .iter()
+                .filter(|(_, result)| matches!(result, Ok(Outcome::Stopped)))
+                .map(|&(index, _)| StoppedVcpu {
+                    id: vcpus[index].id(),
+                    instruction_pointer: arch::instruction_pointer(&vcpus[index]).ok(),
+                })
+                .collect();
+            stopped.sort_by_key(|vcpu| vcpu.id);
+            stopped
         };
-        if ending != Ending::Finished {
-            control.shared.stopping.store(true, Ordering::SeqCst);
-            // Signal all first, then let the scope join all.
-            stops.iter().for_each(StopHandle::stop);
-        }
-        ending
-    });
-    let mut finished = std::mem::take(&mut control.lock().finished);
-    let stopped = || {
-        let mut stopped: Vec<StoppedVcpu> = finished
-            .iter()
-            .filter(|(_, result)| matches!(result, Ok(Outcome::Stopped)))
-            .map(|&(index, _)| StoppedVcpu {
-                id: vcpus[index].id(),
-                instruction_pointer: arch::instruction_pointer(&vcpus[index]).ok(),
-            })
-            .collect();
-        stopped.sort_by_key(|vcpu| vcpu.id);
-        stopped
-    };
-    match ending {
-        Ending::Finished => Ok(()),
-        Ending::TimedOut => Err(Error::Timeout {
-            timeout: timeout.unwrap_or_default(),
-            stopped: stopped(),
-        }),
-        Ending::Requested(StopCause::Signal(signal)) => Err(Error::Interrupted {
-            signal,
-            stopped: stopped(),
-        }),
-        Ending::Failed => {
-            let first_error = finished.iter().position(|(_, result)| result.is_err());
-            match first_error.map(|at| finished.swap_remove(at).1) {
-                Some(Err(error)) => Err(error),
-                _ => Ok(()),
+        match ending {
+            Ending::Finished => Ok(()),
+            Ending::TimedOut => Err(Error::Timeout {
+                timeout: timeout.unwrap_or_default(),
+                stopped: stopped(),
+            }),
+            Ending::Requested(StopCause::Signal(signal)) => Err(Error::Interrupted {
+                signal,
+                stopped: stopped(),
+            }),
+            Ending::Failed => {
+                let first_error = finished.iter().position(|(_, result)| result.is_err());
+                match first_error.map(|at| finished.swap_remove(at).1) {
+                    Some(Err(error)) => Err(error),
+                    _ => Ok(()),
+                }
             }
         }
     }

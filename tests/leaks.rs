@@ -12,8 +12,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::kvm_or_skip;
+use common::{kvm_or_skip, region};
 use nix::errno::Errno;
+use rawkvm::Kvm;
 use rawkvm::devices::Devices;
 use rawkvm::error::{Error, ImageError, RegionProblem};
 use rawkvm::guests;
@@ -21,8 +22,6 @@ use rawkvm::image::Image;
 use rawkvm::machine::{Machine, MachineConfig};
 use rawkvm::run_loop::{NoObserver, Outcome};
 use rawkvm::supervisor::{RunControl, StopCause};
-use rawkvm::vm::MemoryRegion;
-use rawkvm::{Kvm, MemoryRegionFlags};
 
 /// What the process holds: open fds, mapping lines, threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,13 +75,17 @@ fn config(vcpus: u32) -> MachineConfig {
     }
 }
 
-fn region(slot: u32, guest_phys_addr: u64, size: u64) -> MemoryRegion {
-    MemoryRegion {
-        slot,
-        guest_phys_addr,
-        size,
-        flags: MemoryRegionFlags::empty(),
-    }
+/// Builds a 64 KiB machine running `guest` on `vcpus` vCPUs and runs them all on threads.
+fn run_all(
+    kvm: &Kvm,
+    guest: &str,
+    vcpus: u32,
+    timeout: Option<Duration>,
+    control: &RunControl,
+) -> Result<(), Error> {
+    let mut machine = Machine::new(kvm, &config(vcpus), &embedded(guest)).unwrap();
+    let devices = Mutex::new(Devices::new(std::io::sink()));
+    machine.run_all(&devices, timeout, control)
 }
 
 /// One scenario: a name, how often, and one iteration (which checks its own result).
@@ -194,10 +197,8 @@ fn nothing_leaks_on_success_or_on_any_error_path() {
             name: "timeout (spin, 1 ms)",
             iterations: 1000,
             run: Box::new(|| {
-                let mut machine = Machine::new(kvm, &config(1), &embedded("spin")).unwrap();
-                let devices = Mutex::new(Devices::new(std::io::sink()));
-                let result =
-                    machine.run_all(&devices, Some(Duration::from_millis(1)), &RunControl::new());
+                let timeout = Some(Duration::from_millis(1));
+                let result = run_all(kvm, "spin", 1, timeout, &RunControl::new());
                 assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
             }),
         },
@@ -205,11 +206,9 @@ fn nothing_leaks_on_success_or_on_any_error_path() {
             name: "stop requested (a signal), 2 vCPUs",
             iterations: 500,
             run: Box::new(|| {
-                let mut machine = Machine::new(kvm, &config(2), &embedded("spin")).unwrap();
-                let devices = Mutex::new(Devices::new(std::io::sink()));
                 let control = RunControl::new();
                 control.request_stop(StopCause::Signal(libc::SIGINT));
-                let result = machine.run_all(&devices, None, &control);
+                let result = run_all(kvm, "spin", 2, None, &control);
                 assert!(
                     matches!(result, Err(Error::Interrupted { .. })),
                     "{result:?}"
@@ -220,9 +219,7 @@ fn nothing_leaks_on_success_or_on_any_error_path() {
             name: "guest fault stops the others (smp_fault, 4 vCPUs)",
             iterations: 200,
             run: Box::new(|| {
-                let mut machine = Machine::new(kvm, &config(4), &embedded("smp_fault")).unwrap();
-                let devices = Mutex::new(Devices::new(std::io::sink()));
-                let result = machine.run_all(&devices, None, &RunControl::new());
+                let result = run_all(kvm, "smp_fault", 4, None, &RunControl::new());
                 assert!(
                     matches!(result, Err(Error::GuestFault { .. })),
                     "{result:?}"

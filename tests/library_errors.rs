@@ -6,23 +6,13 @@
 
 mod common;
 
-use common::kvm_or_skip;
+use common::{kvm_or_skip, region};
 use nix::errno::Errno;
 use rawkvm::error::{Error, RegionProblem, status};
 use rawkvm::vcpu::RunError;
-use rawkvm::vm::MemoryRegion;
-use rawkvm::{Kvm, MemoryRegionFlags, arch};
+use rawkvm::{Kvm, arch};
 
 const MIB: u64 = 1 << 20;
-
-fn region(slot: u32, guest_phys_addr: u64, size: u64) -> MemoryRegion {
-    MemoryRegion {
-        slot,
-        guest_phys_addr,
-        size,
-        flags: MemoryRegionFlags::empty(),
-    }
-}
 
 #[test]
 fn overlapping_regions_are_refused_naming_the_other_slot_and_adjacent_ones_are_fine() {

@@ -27,6 +27,12 @@ fn machine(kvm: &Kvm, guest: &str, vcpus: u32) -> Result<Machine, Error> {
     Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image))
 }
 
+/// `KVM_CAP_MAX_VCPUS` for a VM of this host.
+fn max_vcpus(kvm: &Kvm) -> u32 {
+    let vm = kvm.create_vm().unwrap();
+    vm.max_vcpus().expect("KVM_CAP_MAX_VCPUS")
+}
+
 /// What the smp guest prints with `vcpus` vCPUs, sorted: `'0' + (i & 0x3F)` for each i.
 fn expected_smp_bytes(vcpus: u32) -> Vec<u8> {
     let mut bytes: Vec<u8> = (0..vcpus).map(|i| b'0' + (i & 0x3F) as u8).collect();
@@ -70,11 +76,7 @@ fn kvm_cap_max_vcpus_vcpus_all_run() {
     let Some(kvm) = kvm_or_skip("kvm_cap_max_vcpus_vcpus_all_run") else {
         return;
     };
-    let max = kvm
-        .create_vm()
-        .unwrap()
-        .max_vcpus()
-        .expect("KVM_CAP_MAX_VCPUS");
+    let max = max_vcpus(&kvm);
     let started = Instant::now();
     let mut machine = machine(&kvm, "smp", max).unwrap();
     let built = started.elapsed();
@@ -91,11 +93,7 @@ fn one_vcpu_more_than_the_cap_fails_naming_it() {
     let Some(kvm) = kvm_or_skip("one_vcpu_more_than_the_cap") else {
         return;
     };
-    let max = kvm
-        .create_vm()
-        .unwrap()
-        .max_vcpus()
-        .expect("KVM_CAP_MAX_VCPUS");
+    let max = max_vcpus(&kvm);
     let error = machine(&kvm, "smp", max + 1).unwrap_err();
     match &error {
         Error::CreateVcpu {

@@ -24,6 +24,16 @@ pub fn kvm_or_skip(test: &str) -> Option<Kvm> {
     Some(Kvm::open().expect("/dev/kvm exists but cannot be used"))
 }
 
+/// A memory slot of fresh RAM: `size` bytes at `guest_phys_addr`, no flags.
+pub fn region(slot: u32, guest_phys_addr: u64, size: u64) -> rawkvm::vm::MemoryRegion {
+    rawkvm::vm::MemoryRegion {
+        slot,
+        guest_phys_addr,
+        size,
+        flags: rawkvm::MemoryRegionFlags::empty(),
+    }
+}
+
 /// Which KVM backend this host runs: `kvm_intel`, `kvm_amd`, `kvm_pvm` or `unknown`.
 pub fn backend() -> &'static str {
     ["kvm_intel", "kvm_amd", "kvm_pvm"]
