@@ -193,7 +193,7 @@ impl Machine {
         let stops: Vec<StopHandle> = vcpus.iter().map(Vcpu::stop_handle).collect();
         control.lock().finished = Vec::with_capacity(vcpus.len());
         let ending = thread::scope(|scope| {
-            let mut running = 0;
+            let mut threads = Vec::with_capacity(vcpus.len());
             let mut spawn_error = None;
             for (index, vcpu) in vcpus.iter_mut().enumerate() {
                 let id = vcpu.id();
@@ -205,7 +205,7 @@ impl Machine {
                         control.finish(index, result);
                     });
                 match spawned {
-                    Ok(_) => running += 1,
+                    Ok(thread) => threads.push(thread),
                     Err(error) => {
                         spawn_error = Some(Error::SpawnThread { vcpu: id, error });
                         break;
@@ -214,15 +214,22 @@ impl Machine {
             }
             let ending = match spawn_error {
                 Some(error) => {
-                    control.finish(running, Err(error));
+                    control.finish(threads.len(), Err(error));
                     Ending::Failed
                 }
-                None => control.wait(running, deadline),
+                None => control.wait(threads.len(), deadline),
             };
             if ending != Ending::Finished {
                 control.shared.stopping.store(true, Ordering::SeqCst);
-                // Signal all first, then let the scope join all.
+                // Signal all first, then join all.
                 stops.iter().for_each(StopHandle::stop);
+            }
+            // pthread_join each one: the scope alone only waits for the closures to return,
+            // and a thread (its stack, its signal stack) may outlive that for a moment.
+            for thread in threads {
+                if let Err(panic) = thread.join() {
+                    std::panic::resume_unwind(panic);
+                }
             }
             ending
         });
