@@ -31,9 +31,10 @@ impl Region {
         self.mapping.len() as u64
     }
 
-    /// One past the last guest physical address.
+    /// One past the last guest physical address (saturating: a region is checked not to wrap
+    /// when it is added, and this stays total regardless).
     pub fn end(&self) -> u64 {
-        self.guest_phys_addr + self.size()
+        self.guest_phys_addr.saturating_add(self.size())
     }
 
     /// The offset of `[gpa, gpa + len)` inside this region, if it lies wholly inside.
