@@ -59,7 +59,10 @@
 //! ```
 //!
 //! [`machine::Machine`] and [`run_loop::run_vcpu`] do the same for the embedded guests
-//! ([`guests`]) and flat images, with [`devices`] answering port and MMIO accesses.
+//! ([`guests`]) and flat images, with [`devices`] answering port and MMIO accesses;
+//! [`supervisor`] runs every vCPU of a machine on a thread of its own, with a deadline and
+//! stop requests, and [`fuzzing`] holds the harnesses the fuzz targets and the corpus replay
+//! share.
 //!
 //! # Where the `unsafe` is
 //!

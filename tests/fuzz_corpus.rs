@@ -69,8 +69,10 @@ fn the_seeds_mean_what_their_names_say() {
         ("unknown_1000", 1000),
     ];
     for (name, reason) in ok {
-        assert_eq!(seed(name), Ok(reason), "{name}");
+        assert_eq!(seed(name), Ok(Some(reason)), "{name}");
     }
+    assert_eq!(seed("run_failed_eintr"), Ok(None));
+    assert_eq!(seed("run_failed_enospc"), Ok(None));
     assert_eq!(seed("io_bad_size"), Err(DecodeError::IoSize(3)));
     assert_eq!(seed("io_bad_direction"), Err(DecodeError::IoDirection(2)));
     assert_eq!(seed("io_count_zero"), Err(DecodeError::IoCount));

@@ -7,9 +7,12 @@ use rawkvm_bindings::{self as abi, kvm_run};
 
 use super::Input;
 use crate::devices::{Devices, Dispatch, IoHandler};
-use crate::exit::{self, DecodeError, Exit, IoDirection, MAX_NDATA, fields};
+use nix::errno::Errno;
+
+use crate::exit::{DecodeError, Exit, IoDirection, MAX_NDATA, fields};
 use crate::run_loop::{OPEN_BUS, dispatch_io, dispatch_mmio, fault_of};
 use crate::sys::run_page::{Field, RunPage};
+use crate::vcpu::{RunError, exit_of};
 
 /// The largest stand-in mapping: three pages, as `KVM_GET_VCPU_MMAP_SIZE` reports on x86.
 pub const MAX_MAPPING: usize = 3 * PAGE;
@@ -23,6 +26,7 @@ const RING_PAGE: u8 = 1 << 0;
 const OFFSET_INSIDE: u8 = 1 << 1;
 const SMALL_COUNT: u8 = 1 << 2;
 const SMALL_LENGTHS: u8 = 1 << 3;
+const RUN_FAILED: u8 = 1 << 4;
 
 /// Runs one input:
 ///
@@ -31,16 +35,19 @@ const SMALL_LENGTHS: u8 = 1 << 3;
 ///              down to a multiple of 8
 /// byte  2      flags: 1 the last page is the shared coalesced-MMIO ring (no view may reach
 ///              it), 2 io.data_offset taken modulo the length, 4 io.count modulo 1025,
-///              8 mmio.len modulo 10 and the ndata fields modulo 20
+///              8 mmio.len modulo 10 and the ndata fields modulo 20, 16 KVM_RUN "returned
+///              -1" with the errno taken from the first script byte (the page must then be
+///              neither decoded nor touched)
 /// bytes 3..5   P, how many bytes follow for the page
 /// next P       the page from offset 0 (the rest of it stays zero)
 /// the rest     the script: one byte per access picks who answers (0 Devices, 1 the script,
 ///              2 nobody), then a read's answer bytes; an empty script means Devices
 /// ```
 ///
-/// Returns what the page decoded as: the exit reason, or the decode error. Panics if the
-/// decoder or the dispatch breaks an invariant (see the module docs of [`crate::fuzzing`]).
-pub fn decode_exit(input: &[u8]) -> Result<u32, DecodeError> {
+/// Returns what the page decoded as: the exit reason, `None` when the input said `KVM_RUN`
+/// failed, or the decode error. Panics if the decoder or the dispatch breaks an invariant (see
+/// the module docs of [`crate::fuzzing`]).
+pub fn decode_exit(input: &[u8]) -> Result<Option<u32>, DecodeError> {
     let mut input = Input::new(input);
     let len = mapping_len(input.u16());
     let flags = input.byte();
@@ -62,15 +69,27 @@ pub fn decode_exit(input: &[u8]) -> Result<u32, DecodeError> {
     let view = RunPage::from_bytes(page)
         .expect("an 8-byte aligned buffer of at least struct kvm_run")
         .with_private_end(private_end);
-    let (decoded, expected) = match exit::decode(view) {
+    if flags & RUN_FAILED != 0 {
+        let errno = Errno::from_raw(i32::from(handler.byte()));
+        let interpreted = exit_of(Err(errno), view);
+        match (errno, interpreted) {
+            (Errno::EINTR, Err(RunError::Interrupted)) => {}
+            (errno, Err(RunError::Failed(got))) if errno != Errno::EINTR => assert_eq!(got, errno),
+            (errno, other) => panic!("KVM_RUN -1 {errno}: {other:?}"),
+        }
+        Change::None.verify(&before, buffer.bytes());
+        return Ok(None);
+    }
+    let (decoded, expected) = match exit_of(Ok(()), view) {
         Ok(mut exit) => (
-            Ok(exit.reason()),
+            Ok(Some(exit.reason())),
             check_exit(&mut exit, &before, base, private_end, &mut handler),
         ),
-        Err(error) => {
+        Err(RunError::Decode(error)) => {
             check_error(error, &before, private_end);
             (Err(error), Change::None)
         }
+        Err(other) => panic!("a KVM_RUN that returned 0 gave {other:?}"),
     };
     expected.verify(&before, buffer.bytes());
     decoded
