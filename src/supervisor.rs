@@ -20,6 +20,7 @@
 //! of a `rep outsb`, one MMIO read) is never interleaved with another vCPU's, so console bytes
 //! stay exactly as each vCPU wrote them.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -65,6 +66,8 @@ struct State {
     cause: Option<StopCause>,
     /// vCPU threads that have returned, in the order they did.
     finished: Vec<(usize, Result<Outcome, Error>)>,
+    /// A vCPU thread panicked (a bug): stop the others, join, and pass the panic on.
+    panicked: bool,
 }
 
 impl RunControl {
@@ -94,6 +97,12 @@ impl RunControl {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Records that a vCPU thread panicked, so the run stops instead of waiting for it.
+    fn note_panic(&self) {
+        self.lock().panicked = true;
+        self.shared.changed.notify_all();
+    }
+
     /// Records that vCPU `index`'s thread returned `result`.
     fn finish(&self, index: usize, result: Result<Outcome, Error>) {
         self.lock().finished.push((index, result));
@@ -110,7 +119,7 @@ impl RunControl {
             if let Some(cause) = state.cause {
                 return Ending::Requested(cause);
             }
-            if state.finished.iter().any(|(_, result)| result.is_err()) {
+            if state.panicked || state.finished.iter().any(|(_, result)| result.is_err()) {
                 return Ending::Failed;
             }
             if state.finished.len() == running {
@@ -200,9 +209,16 @@ impl Machine {
                 let spawned = thread::Builder::new()
                     .name(format!("vcpu{id}"))
                     .spawn_scoped(scope, move || {
-                        let result =
-                            run_loop::run_vcpu(vcpu, &mut SharedHandler(handler), &mut NoObserver);
-                        control.finish(index, result);
+                        let run = AssertUnwindSafe(|| {
+                            run_loop::run_vcpu(vcpu, &mut SharedHandler(handler), &mut NoObserver)
+                        });
+                        match panic::catch_unwind(run) {
+                            Ok(result) => control.finish(index, result),
+                            Err(payload) => {
+                                control.note_panic();
+                                panic::resume_unwind(payload);
+                            }
+                        }
                     });
                 match spawned {
                     Ok(thread) => threads.push(thread),
@@ -227,8 +243,8 @@ impl Machine {
             // pthread_join each one: the scope alone only waits for the closures to return,
             // and a thread (its stack, its signal stack) may outlive that for a moment.
             for thread in threads {
-                if let Err(panic) = thread.join() {
-                    std::panic::resume_unwind(panic);
+                if let Err(payload) = thread.join() {
+                    panic::resume_unwind(payload);
                 }
             }
             ending

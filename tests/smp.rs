@@ -165,3 +165,49 @@ fn the_first_fault_stops_the_spinning_vcpus() {
         );
     }
 }
+
+/// A device that panics (a bug) on the 100th write it sees.
+#[derive(Default)]
+struct PanicsOnce {
+    writes: u32,
+}
+
+impl rawkvm::devices::IoHandler for PanicsOnce {
+    fn pio_read(&mut self, _: u16, _: &mut [u8]) -> std::io::Result<rawkvm::devices::Dispatch> {
+        Ok(rawkvm::devices::Dispatch::Unclaimed)
+    }
+
+    fn pio_write(&mut self, _: u16, _: &[u8]) -> std::io::Result<rawkvm::devices::Dispatch> {
+        self.writes += 1;
+        assert!(self.writes != 100, "a device bug");
+        Ok(rawkvm::devices::Dispatch::Claimed)
+    }
+
+    fn mmio_read(&mut self, _: u64, _: &mut [u8]) -> std::io::Result<rawkvm::devices::Dispatch> {
+        Ok(rawkvm::devices::Dispatch::Unclaimed)
+    }
+
+    fn mmio_write(&mut self, _: u64, _: &[u8]) -> std::io::Result<rawkvm::devices::Dispatch> {
+        Ok(rawkvm::devices::Dispatch::Unclaimed)
+    }
+}
+
+/// A panic on one vCPU thread (always a bug) stops the other vCPUs and reaches the caller,
+/// instead of leaving the run waiting for a thread that will never report.
+#[test]
+fn a_panicking_device_stops_the_run_and_the_panic_reaches_the_caller() {
+    let Some(kvm) = kvm_or_skip("a_panicking_device_stops_the_run") else {
+        return;
+    };
+    let mut machine = machine(&kvm, "spin_out", 4).unwrap();
+    let devices = Mutex::new(PanicsOnce::default());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        machine.run_all(&devices, None, &RunControl::new())
+    }));
+    let payload = outcome.expect_err("the panic must reach the caller");
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+    assert_eq!(message, Some("a device bug"));
+}
