@@ -285,3 +285,16 @@ fn a_stalled_reader_does_not_block_a_signal_stop() {
     let status = wait(&mut child);
     assert_eq!(status.code(), Some(128 + libc::SIGTERM));
 }
+
+#[test]
+fn sixty_four_spinning_vcpus_all_stop_at_the_deadline() {
+    if !kvm_present("deadline 64 vcpus") {
+        return;
+    }
+    let output = run(&["run", "spin", "--vcpus", "64", "--timeout", "200ms"]);
+    assert_eq!(output.status.code(), Some(status::TIMEOUT), "{output:?}");
+    let stderr = stderr_of(&output);
+    let listed: Vec<(u32, u64)> = (0..8).map(|id| (id, 0x1000)).collect();
+    assert_eq!(stopped_at(&stderr), listed, "{stderr}");
+    assert!(stderr.ends_with(", and 56 more)\n"), "{stderr}");
+}
