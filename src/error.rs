@@ -4,10 +4,17 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use nix::errno::Errno;
 
 use crate::exit::DecodeError;
+
+mod details;
+mod image;
+pub use details::{LISTED_VCPUS, StoppedVcpu};
+use details::{RejectedValues, StoppedList, signal_name};
+pub use image::ImageError;
 
 /// Process exit statuses, as documented in the README.
 pub mod status {
@@ -26,6 +33,15 @@ pub mod status {
     pub const GUEST_FAULT: i32 = 6;
     /// The guest was still running at the deadline.
     pub const TIMEOUT: i32 = 7;
+    /// The console's reader went away (`EPIPE`): 128 + `SIGPIPE`, what a shell reports for a
+    /// program that `SIGPIPE` ended.
+    pub const BROKEN_PIPE: i32 = 128 + 13;
+
+    /// A run stopped by signal `signal` (`SIGINT`, `SIGTERM`, ...): 128 + its number, as a
+    /// shell reports a program the signal ended.
+    pub const fn signal(signal: i32) -> i32 {
+        128 + signal
+    }
 }
 
 /// `EINTR (Interrupted system call)`: an errno by name and by meaning.
@@ -142,6 +158,17 @@ pub enum Error {
         /// Why.
         errno: Errno,
     },
+    /// The kernel refused register values as architecturally invalid (`EINVAL` from
+    /// `KVM_SET_SREGS`: CR0.NW without CR0.CD, CR0.PG without CR0.PE, reserved bits, ...).
+    /// Nothing was changed.
+    RegistersRejected {
+        /// The ioctl.
+        ioctl: &'static str,
+        /// Why (`EINVAL`).
+        errno: Errno,
+        /// The values that decide validity, by register name (`CR0`, `CR4`, `EFER`, ...).
+        values: Vec<(&'static str, u64)>,
+    },
     /// Setting a vCPU's registers failed (`KVM_SET_REGS`, `KVM_SET_SREGS`, ...).
     SetRegisters {
         /// The ioctl.
@@ -163,6 +190,27 @@ pub enum Error {
     Signal {
         /// Why.
         errno: Errno,
+    },
+    /// A vCPU thread could not be started.
+    SpawnThread {
+        /// The vCPU it was for.
+        vcpu: u32,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The guest was still running when the deadline passed; every vCPU was stopped.
+    Timeout {
+        /// The deadline, counted from the start of the run.
+        timeout: Duration,
+        /// The vCPUs that were still running, and where they stopped.
+        stopped: Vec<StoppedVcpu>,
+    },
+    /// A signal (`SIGINT`, `SIGTERM`, ...) asked rawkvm to stop; every vCPU was stopped.
+    Interrupted {
+        /// The signal number.
+        signal: i32,
+        /// The vCPUs that were still running, and where they stopped.
+        stopped: Vec<StoppedVcpu>,
     },
     /// `KVM_RUN` failed with an errno other than `EINTR`.
     Run {
@@ -227,6 +275,11 @@ pub enum RegionProblem {
     SlotInUse,
     /// The host cannot address a region this big.
     TooLarge,
+    /// The slot number is not below `KVM_CAP_NR_MEMSLOTS`.
+    SlotOutOfRange {
+        /// `KVM_CAP_NR_MEMSLOTS`: slots are numbered below it.
+        limit: u32,
+    },
 }
 
 /// A guest fault, owned (the exit it came from borrowed the `kvm_run` page).
@@ -269,50 +322,6 @@ pub enum GuestFault {
     },
 }
 
-/// Why a guest image cannot be used.
-#[derive(Debug)]
-pub enum ImageError {
-    /// Opening or reading the file failed.
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        error: std::io::Error,
-    },
-    /// Not a regular file (a directory, FIFO, device, ...).
-    NotRegular {
-        /// The path.
-        path: PathBuf,
-        /// What it is instead.
-        kind: &'static str,
-    },
-    /// The file is empty.
-    Empty {
-        /// The path.
-        path: PathBuf,
-    },
-    /// The image does not fit between the load address and the end of RAM.
-    TooLarge {
-        /// The path (or the embedded guest's name).
-        path: PathBuf,
-        /// Image size in bytes.
-        size: u64,
-        /// Bytes available.
-        capacity: u64,
-        /// Load address.
-        load_addr: u64,
-        /// End of RAM (exclusive).
-        ram_end: u64,
-    },
-    /// The load address lies outside RAM.
-    LoadAddress {
-        /// Load address.
-        load_addr: u64,
-        /// End of RAM (exclusive).
-        ram_end: u64,
-    },
-}
-
 impl Error {
     /// The process exit status for this error (see [`status`]).
     pub fn exit_status(&self) -> i32 {
@@ -333,15 +342,22 @@ impl Error {
             | Error::MapRun { .. }
             | Error::SetRegisters { .. }
             | Error::RegisterSize { .. }
+            | Error::RegistersRejected { .. }
             | Error::Run { .. }
             | Error::Signal { .. }
-            | Error::Reaper(_)
-            | Error::Console(_) => status::SETUP,
+            | Error::SpawnThread { .. }
+            | Error::Reaper(_) => status::SETUP,
+            Error::Console(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                status::BROKEN_PIPE
+            }
+            Error::Console(_) => status::SETUP,
             Error::Decode { .. } | Error::GuestFault { .. } | Error::CoalescedRing { .. } => {
                 status::GUEST_FAULT
             }
             #[cfg(target_arch = "x86_64")]
             Error::Restart(error) => error.exit_status(),
+            Error::Timeout { .. } => status::TIMEOUT,
+            Error::Interrupted { signal, .. } => status::signal(*signal),
         }
     }
 }
@@ -429,6 +445,10 @@ impl fmt::Display for Error {
                     }
                     RegionProblem::SlotInUse => f.write_str("the slot is already in use"),
                     RegionProblem::TooLarge => f.write_str("too large for this host"),
+                    RegionProblem::SlotOutOfRange { limit } => write!(
+                        f,
+                        "slot numbers must be below KVM_CAP_NR_MEMSLOTS ({limit})"
+                    ),
                 }
             }
             Error::MapMemory { size, errno } => write!(
@@ -442,12 +462,22 @@ impl fmt::Display for Error {
                 guest_phys_addr,
                 size,
                 errno,
-            } => write!(
-                f,
-                "KVM_SET_USER_MEMORY_REGION(slot {slot}, gpa {guest_phys_addr:#x}, size \
-                 {size:#x}) failed: {}",
-                ErrnoDisplay(*errno)
-            ),
+            } => {
+                write!(
+                    f,
+                    "KVM_SET_USER_MEMORY_REGION(slot {slot}, gpa {guest_phys_addr:#x}, size \
+                     {size:#x}) failed: {}",
+                    ErrnoDisplay(*errno)
+                )?;
+                f.write_str(match *errno {
+                    Errno::EEXIST => " (the range overlaps an existing memory slot)",
+                    Errno::EINVAL => {
+                        " (guest_phys_addr, size and the host address must be page-aligned, \
+                         the slot below KVM_CAP_NR_MEMSLOTS, the range must not wrap)"
+                    }
+                    _ => "",
+                })
+            }
             Error::GuestMemoryRange {
                 guest_phys_addr,
                 len,
@@ -495,6 +525,35 @@ impl fmt::Display for Error {
                 "register {id:#x} holds {register_size} bytes but the buffer has {buffer}; \
                  KVM_GET_ONE_REG/KVM_SET_ONE_REG not called"
             ),
+            Error::RegistersRejected {
+                ioctl,
+                errno,
+                values,
+            } => write!(
+                f,
+                "{ioctl} rejected {}: {}; the kernel refuses architecturally invalid values \
+                 (e.g. CR0.NW without CR0.CD, CR0.PG without CR0.PE, reserved bits) and changed \
+                 nothing",
+                RejectedValues(values),
+                ErrnoDisplay(*errno)
+            ),
+            Error::SpawnThread { vcpu, error } => write!(
+                f,
+                "cannot start the thread of vCPU {vcpu}: {error}; lower --vcpus or raise the \
+                 process's thread limit"
+            ),
+            Error::Timeout { timeout, stopped } => write!(
+                f,
+                "guest did not halt within {}{}",
+                crate::units::Millis(*timeout),
+                StoppedList(stopped)
+            ),
+            Error::Interrupted { signal, stopped } => write!(
+                f,
+                "stopped by {}{}",
+                signal_name(*signal),
+                StoppedList(stopped)
+            ),
             Error::Signal { errno } => write!(
                 f,
                 "cannot install the handler of the vCPU kick signal (SIGRTMIN): {}",
@@ -513,6 +572,11 @@ impl fmt::Display for Error {
             Error::GuestFault { vcpu, fault } => write!(f, "vCPU {vcpu}: {fault}"),
             Error::Image(error) => error.fmt(f),
             Error::Usage(message) => f.write_str(message),
+            Error::Console(error) if error.kind() == std::io::ErrorKind::BrokenPipe => write!(
+                f,
+                "the guest's console output was closed by its reader ({error}); the guest was \
+                 stopped"
+            ),
             Error::Console(error) => write!(f, "cannot write the guest's console output: {error}"),
             #[cfg(target_arch = "x86_64")]
             Error::Restart(error) => error.fmt(f),
@@ -586,46 +650,6 @@ impl fmt::Display for GuestFault {
                 }
                 Ok(())
             }
-        }
-    }
-}
-
-impl fmt::Display for ImageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ImageError::Io { path, error } => {
-                write!(f, "cannot read guest image {}: {error}", path.display())
-            }
-            ImageError::NotRegular { path, kind } => write!(
-                f,
-                "guest image {} is a {kind}, not a regular file; pass a flat binary file",
-                path.display()
-            ),
-            ImageError::Empty { path } => {
-                write!(
-                    f,
-                    "guest image {} is empty; pass a flat binary with code in it",
-                    path.display()
-                )
-            }
-            ImageError::TooLarge {
-                path,
-                size,
-                capacity,
-                load_addr,
-                ram_end,
-            } => write!(
-                f,
-                "guest image {} is {size} bytes but only {capacity} bytes fit between load \
-                 address {load_addr:#x} and end of RAM {ram_end:#x}; raise --mem or lower \
-                 --load-addr",
-                path.display()
-            ),
-            ImageError::LoadAddress { load_addr, ram_end } => write!(
-                f,
-                "load address {load_addr:#x} is outside guest RAM [0,{ram_end:#x}); raise --mem \
-                 or lower --load-addr"
-            ),
         }
     }
 }

@@ -62,15 +62,26 @@ pub fn check_required_capabilities(mut check: impl FnMut(u32) -> i32) -> Result<
     Ok(())
 }
 
+/// What `KVM_CHECK_EXTENSION` says about the capabilities every VM wants.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VmCaps {
+    /// `KVM_CAP_COALESCED_MMIO`: the ring's page in the vCPU mapping, or 0.
+    pub(crate) coalesced_mmio: i32,
+    /// `KVM_CAP_MAX_VCPUS`.
+    pub(crate) max_vcpus: i32,
+    /// `KVM_CAP_NR_MEMSLOTS`.
+    pub(crate) nr_memslots: i32,
+}
+
 /// An open KVM device, checked to speak API version 12.
 #[derive(Debug)]
 pub struct Kvm {
     fd: OwnedFd,
     path: PathBuf,
     vcpu_mmap_size: usize,
-    /// `KVM_CAP_COALESCED_MMIO` and `KVM_CAP_MAX_VCPUS`, asked once: every VM wants them,
-    /// and a VM created in a hurry should not pay two system calls for constants.
-    vm_caps: OnceLock<(i32, i32)>,
+    /// Capabilities every VM wants, asked once: a VM created in a hurry should not pay
+    /// system calls for constants.
+    vm_caps: OnceLock<VmCaps>,
 }
 
 impl Kvm {
@@ -146,13 +157,12 @@ impl Kvm {
             .unwrap_or(0)
     }
 
-    /// `(KVM_CAP_COALESCED_MMIO, KVM_CAP_MAX_VCPUS)`, asked the first time.
-    pub(crate) fn vm_caps(&self) -> (i32, i32) {
-        *self.vm_caps.get_or_init(|| {
-            (
-                self.check_extension(abi::KVM_CAP_COALESCED_MMIO),
-                self.check_extension(abi::KVM_CAP_MAX_VCPUS),
-            )
+    /// The capabilities every VM wants, asked the first time.
+    pub(crate) fn vm_caps(&self) -> VmCaps {
+        *self.vm_caps.get_or_init(|| VmCaps {
+            coalesced_mmio: self.check_extension(abi::KVM_CAP_COALESCED_MMIO),
+            max_vcpus: self.check_extension(abi::KVM_CAP_MAX_VCPUS),
+            nr_memslots: self.check_extension(abi::KVM_CAP_NR_MEMSLOTS),
         })
     }
 
@@ -211,5 +221,25 @@ mod tests {
         }
         assert_eq!(error.exit_status(), crate::error::status::KVM_UNAVAILABLE);
         assert!(error.to_string().contains("KVM_CAP_IMMEDIATE_EXIT"));
+    }
+
+    #[test]
+    fn every_required_capability_is_checked_and_named() {
+        for &(missing, name, needed_for) in REQUIRED_CAPABILITIES {
+            let error = check_required_capabilities(|cap| i32::from(cap != missing)).unwrap_err();
+            assert!(
+                matches!(error, Error::MissingCapability { capability, .. } if capability == name),
+                "{name}: {error:?}"
+            );
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "the kernel lacks {name} (KVM_CHECK_EXTENSION returned 0), which rawkvm \
+                     needs for {needed_for}; use a newer kernel"
+                )
+            );
+        }
+        // A negative answer (an error read as absent) is absent too.
+        assert!(check_required_capabilities(|_| -1).is_err());
     }
 }

@@ -59,9 +59,12 @@
 //! ```
 //!
 //! [`machine::Machine`] and [`run_loop::run_vcpu`] do the same for the embedded guests
-//! ([`guests`]) and flat images, with [`devices`] answering port and MMIO accesses.
-//! [`exit`] decodes every `KVM_EXIT_*`; [`trace`] watches the loop (`--trace`, `--explain`,
-//! `--stats`, the flight recorder) and [`kernel_stats`] reads the kernel's own counters.
+//! ([`guests`]) and flat images, with [`devices`] answering port and MMIO accesses;
+//! [`supervisor`] runs every vCPU of a machine on a thread of its own, with a deadline and
+//! stop requests. [`exit`] decodes every `KVM_EXIT_*`; [`trace`] watches the loop
+//! (`--trace`, `--explain`, `--stats`, the flight recorder) and [`kernel_stats`] reads the
+//! kernel's own counters. [`fuzzing`] holds the harnesses the fuzz targets and the corpus
+//! replay share.
 //!
 //! # Doing less
 //!
@@ -87,6 +90,7 @@ pub mod coalesced;
 pub mod devices;
 pub mod error;
 pub mod exit;
+pub mod fuzzing;
 pub mod guests;
 pub mod image;
 pub mod kernel_stats;
@@ -97,6 +101,7 @@ pub mod reaper;
 #[cfg(target_arch = "x86_64")]
 pub mod restart;
 pub mod run_loop;
+pub mod supervisor;
 #[cfg(target_arch = "x86_64")]
 pub mod sync_regs;
 pub mod sys;

@@ -31,9 +31,10 @@ impl Region {
         self.mapping.len() as u64
     }
 
-    /// One past the last guest physical address.
+    /// One past the last guest physical address (saturating: a region is checked not to wrap
+    /// when it is added, and this stays total regardless).
     pub fn end(&self) -> u64 {
-        self.guest_phys_addr + self.size()
+        self.guest_phys_addr.saturating_add(self.size())
     }
 
     /// The offset of `[gpa, gpa + len)` inside this region, if it lies wholly inside.
@@ -113,5 +114,72 @@ impl GuestMemory {
     /// Writes a little-endian `u32` at `gpa`.
     pub fn write_u32(&self, gpa: u64, value: u32) -> Result<(), Error> {
         self.write(gpa, &value.to_le_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two regions with a hole between them: [0x1000, 0x3000) and [0x4000, 0x5000).
+    fn memory() -> GuestMemory {
+        let mut memory = GuestMemory::default();
+        for (slot, guest_phys_addr, len) in [(1, 0x4000, 0x1000), (0, 0x1000, 0x2000)] {
+            memory.insert(Region {
+                slot,
+                guest_phys_addr,
+                flags: MemoryRegionFlags::empty(),
+                mapping: Arc::new(Mapping::anonymous(len).unwrap()),
+            });
+        }
+        memory
+    }
+
+    #[test]
+    fn accesses_inside_one_region_work_and_land_where_they_should() {
+        let memory = memory();
+        assert_eq!(
+            memory.regions().iter().map(|r| r.slot).collect::<Vec<_>>(),
+            [0, 1],
+            "sorted by address"
+        );
+        memory.write(0x2FFC, b"abcd").unwrap();
+        memory.write_u32(0x4000, 0x1234_5678).unwrap();
+        let mut bytes = [0; 4];
+        memory.read(0x2FFC, &mut bytes).unwrap();
+        assert_eq!(&bytes, b"abcd");
+        assert_eq!(memory.read_u32(0x4000).unwrap(), 0x1234_5678);
+        memory.fill(0x1000, 0x2000, 0xA5).unwrap();
+        assert_eq!(memory.read_u32(0x2FFC).unwrap(), 0xA5A5_A5A5);
+        memory.read(0x1000, &mut []).unwrap();
+    }
+
+    #[test]
+    fn accesses_that_leave_a_region_are_refused() {
+        let memory = memory();
+        let mut four = [0; 4];
+        for gpa in [
+            0x0FFF,       // starts before the first region
+            0x2FFD,       // runs one byte past the first region
+            0x3000,       // in the hole
+            0x4FFD,       // runs past the second region
+            0x5000,       // after everything
+            u64::MAX - 1, // gpa + len overflows
+            u64::MAX,     // likewise
+        ] {
+            match memory.read(gpa, &mut four) {
+                Err(Error::GuestMemoryRange {
+                    guest_phys_addr,
+                    len: 4,
+                }) => assert_eq!(guest_phys_addr, gpa),
+                other => panic!("{gpa:#x}: {other:?}"),
+            }
+            assert!(memory.write(gpa, &four).is_err(), "{gpa:#x}");
+        }
+        // A range spanning the hole is refused even though both ends are backed.
+        assert!(memory.fill(0x2000, 0x3000, 0).is_err());
+        assert!(memory.fill(0x1000, usize::MAX, 0).is_err());
+        // Nothing was written by the refused accesses.
+        assert_eq!(memory.read_u32(0x2FFC).unwrap(), 0);
     }
 }

@@ -1,6 +1,8 @@
-//! Parsing and printing of sizes and addresses as people write them: `64K`, `2M`, `0x100000`.
+//! Parsing and printing of sizes, addresses and durations as people write them: `64K`, `2M`,
+//! `0x100000`, `500ms`, `2s`.
 
 use std::fmt;
+use std::time::Duration;
 
 /// Binary suffixes accepted by [`parse_size`], with their multipliers.
 const SUFFIXES: [(&str, u64); 4] = [
@@ -84,6 +86,57 @@ impl fmt::Display for Size {
     }
 }
 
+/// Units accepted by [`parse_duration`], with their length in milliseconds.
+const DURATION_UNITS: [(&str, u64); 3] = [("ms", 1), ("s", 1_000), ("m", 60_000)];
+
+/// Parses a duration: a whole decimal number and a unit, `ms`, `s` or `m` (`500ms`, `2s`,
+/// `1m`). The unit is required, so `--timeout 5` cannot be misread, and the result must be at
+/// least one millisecond. Overflow is an error, never a wrap.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    let digits_end = trimmed
+        .find(|c: char| !c.is_ascii_digit() && c != '_')
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(digits_end);
+    let millis_per_unit = DURATION_UNITS
+        .iter()
+        .find(|(name, _)| *name == unit)
+        .map(|&(_, millis)| millis)
+        .ok_or_else(|| {
+            if unit.is_empty() {
+                format!("{text:?} has no unit (write 500ms, 2s or 1m)")
+            } else {
+                format!("{text:?} has an unknown unit {unit:?} (use ms, s or m)")
+            }
+        })?;
+    let value = parse_u64(number)?;
+    let millis = value
+        .checked_mul(millis_per_unit)
+        .ok_or_else(|| format!("{text:?} is too long"))?;
+    if millis == 0 {
+        return Err(format!("{text:?} is zero; a deadline must be at least 1ms"));
+    }
+    Ok(Duration::from_millis(millis))
+}
+
+/// A duration printed the way [`parse_duration`] reads it: `200 ms`, `2 s`, `1 m`; whole
+/// minutes and seconds use the larger unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Millis(pub Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let millis = self.0.as_millis();
+        for &(name, unit) in DURATION_UNITS.iter().rev() {
+            let unit = u128::from(unit);
+            if millis >= unit && millis % unit == 0 {
+                return write!(f, "{} {name}", millis / unit);
+            }
+        }
+        write!(f, "{millis} ms")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +183,36 @@ mod tests {
         assert_eq!(Size(256 << 40).to_string(), "256 TiB");
         assert_eq!(Size(4097).to_string(), "4097 bytes");
         assert_eq!(Size(0x1800).to_string(), "6 KiB");
+    }
+
+    #[test]
+    fn durations_people_write() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration(" 1_000ms "), Ok(Duration::from_secs(1)));
+        for (bad, why) in [
+            ("5", "no unit"),
+            ("", "no unit"),
+            ("2h", "unknown unit"),
+            ("1.5s", "unknown unit"),
+            ("-1s", "unknown unit"),
+            ("ms", "empty value"),
+            ("0s", "zero"),
+            ("18446744073709551615s", "too long"),
+            ("18446744073709551616ms", "too large"),
+        ] {
+            let error = parse_duration(bad).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn durations_print_in_the_largest_whole_unit() {
+        assert_eq!(Millis(Duration::from_millis(200)).to_string(), "200 ms");
+        assert_eq!(Millis(Duration::from_millis(2000)).to_string(), "2 s");
+        assert_eq!(Millis(Duration::from_secs(120)).to_string(), "2 m");
+        assert_eq!(Millis(Duration::from_millis(1500)).to_string(), "1500 ms");
+        assert_eq!(Millis(Duration::ZERO).to_string(), "0 ms");
     }
 }

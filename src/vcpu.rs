@@ -151,11 +151,20 @@ impl Vcpu {
     /// `ioctl(vcpu, KVM_RUN, 0)`, then decodes the exit in place. Exactly one syscall, no
     /// allocation.
     pub fn run(&mut self) -> Result<Exit<'_>, RunError> {
-        match self.fd.run() {
-            Ok(_) => exit::decode(self.fd.run_page()).map_err(RunError::Decode),
-            Err(Errno::EINTR) => Err(RunError::Interrupted),
-            Err(errno) => Err(RunError::Failed(errno)),
-        }
+        let returned = self.fd.run().map(drop);
+        exit_of(returned, self.fd.run_page())
+    }
+}
+
+/// What one `KVM_RUN` that returned `returned` means, given the page it left: the decoded exit
+/// if it succeeded; otherwise the errno, without looking at the page at all (api.rst: after a
+/// failed `KVM_RUN`, `exit_reason` is stale).
+#[inline]
+pub fn exit_of(returned: Result<(), Errno>, page: RunPage<'_>) -> Result<Exit<'_>, RunError> {
+    match returned {
+        Ok(()) => exit::decode(page).map_err(RunError::Decode),
+        Err(Errno::EINTR) => Err(RunError::Interrupted),
+        Err(errno) => Err(RunError::Failed(errno)),
     }
 }
 

@@ -45,18 +45,20 @@ pub struct Vm {
     vcpu_mmap_size: usize,
     coalesced_ring_page: Option<usize>,
     max_vcpus: Option<u32>,
+    nr_memslots: Option<u32>,
 }
 
 impl Vm {
     pub(crate) fn new(fd: Arc<VmFd>, kvm: &Kvm) -> Vm {
         let positive = |answer: i32| u32::try_from(answer).ok().filter(|&v| v > 0);
-        let (coalesced_mmio, max_vcpus) = kvm.vm_caps();
+        let caps = kvm.vm_caps();
         Vm {
             fd,
             memory: GuestMemory::default(),
             vcpu_mmap_size: kvm.vcpu_mmap_size(),
-            coalesced_ring_page: positive(coalesced_mmio).map(|p| p as usize),
-            max_vcpus: positive(max_vcpus),
+            coalesced_ring_page: positive(caps.coalesced_mmio).map(|p| p as usize),
+            max_vcpus: positive(caps.max_vcpus),
+            nr_memslots: positive(caps.nr_memslots),
         }
     }
 
@@ -96,8 +98,9 @@ impl Vm {
     /// Maps fresh anonymous memory and hands it to the guest as a memory slot.
     ///
     /// The region is checked first (non-empty, page-aligned, no wrap, no overlap with an
-    /// existing slot, slot number free) so the common mistakes get a precise message instead
-    /// of the kernel's bare `EINVAL`/`EEXIST`.
+    /// existing slot, slot number free and below `KVM_CAP_NR_MEMSLOTS`) so the common
+    /// mistakes get a precise message instead of the kernel's bare `EINVAL`/`EEXIST`; what the
+    /// kernel still refuses is [`Error::SetMemoryRegion`] with the errno explained.
     pub fn add_memory_region(&mut self, region: MemoryRegion) -> Result<&Region, Error> {
         let MemoryRegion {
             slot,
@@ -136,6 +139,9 @@ impl Vm {
         }
         if self.memory.regions().iter().any(|r| r.slot == slot) {
             return Err(invalid(RegionProblem::SlotInUse));
+        }
+        if let Some(limit) = self.nr_memslots.filter(|&limit| slot >= limit) {
+            return Err(invalid(RegionProblem::SlotOutOfRange { limit }));
         }
         let len = usize::try_from(size).map_err(|_| invalid(RegionProblem::TooLarge))?;
         let mapping =
@@ -198,5 +204,87 @@ impl Vm {
     /// `KVM_CAP_MAX_VCPUS`: the most vCPUs this VM may have, if the kernel says.
     pub fn max_vcpus(&self) -> Option<u32> {
         self.max_vcpus
+    }
+
+    /// `KVM_CAP_NR_MEMSLOTS`: slot numbers are below it, if the kernel says.
+    pub fn nr_memslots(&self) -> Option<u32> {
+        self.nr_memslots
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nix::errno::Errno;
+
+    use super::*;
+
+    /// What the kernel says when rawkvm's own checks are bypassed: the errno explained in the
+    /// message (RELIABILITY.md §8 A 12 and 13).
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn the_kernels_own_refusals_are_explained() {
+        if !std::path::Path::new(crate::kvm::DEFAULT_DEVICE).exists() {
+            println!("SKIPPED: /dev/kvm unavailable (the_kernels_own_refusals_are_explained)");
+            return;
+        }
+        let kvm = Kvm::open().unwrap();
+        let mut vm = kvm.create_vm().unwrap();
+        let two_mib = 2 << 20;
+        vm.add_memory_region(MemoryRegion {
+            slot: 0,
+            guest_phys_addr: 0,
+            size: two_mib,
+            flags: MemoryRegionFlags::empty(),
+        })
+        .unwrap();
+        let mapping = Arc::new(Mapping::anonymous(two_mib as usize).unwrap());
+        let refused = |slot, guest_phys_addr| {
+            let errno = vm
+                .fd
+                .set_user_memory_region(slot, 0, guest_phys_addr, &mapping)
+                .unwrap_err();
+            Error::SetMemoryRegion {
+                slot,
+                guest_phys_addr,
+                size: two_mib,
+                errno,
+            }
+        };
+        let overlap = refused(1, 1 << 20);
+        assert!(matches!(
+            overlap,
+            Error::SetMemoryRegion {
+                errno: Errno::EEXIST,
+                ..
+            }
+        ));
+        assert_eq!(
+            overlap.to_string(),
+            "KVM_SET_USER_MEMORY_REGION(slot 1, gpa 0x100000, size 0x200000) failed: EEXIST \
+             (File exists) (the range overlaps an existing memory slot)"
+        );
+        let unaligned = refused(1, 0x800 + (8 << 20));
+        assert!(matches!(
+            unaligned,
+            Error::SetMemoryRegion {
+                errno: Errno::EINVAL,
+                ..
+            }
+        ));
+        assert!(
+            unaligned
+                .to_string()
+                .ends_with("failed: EINVAL (Invalid argument) (guest_phys_addr, size and the host address must be page-aligned, the slot below KVM_CAP_NR_MEMSLOTS, the range must not wrap)"),
+            "{unaligned}"
+        );
+        let slot_past_limit = refused(vm.nr_memslots().unwrap(), 8 << 20);
+        assert!(matches!(
+            slot_past_limit,
+            Error::SetMemoryRegion {
+                errno: Errno::EINVAL,
+                ..
+            }
+        ));
+        assert_eq!(overlap.exit_status(), crate::error::status::SETUP);
     }
 }

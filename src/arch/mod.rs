@@ -1,8 +1,9 @@
 //! What differs per architecture: registers and the state a vCPU starts in.
 //!
 //! Arch-neutral code (the machine, the run loop, the CLI) uses only the names re-exported
-//! here: [`Entry`] (where the guest starts: `Default`, `parse`, `Display`) and [`reset_vcpu`]
-//! (put a vCPU there). Each architecture's module provides both:
+//! here: [`Entry`] (where the guest starts: `Default`, `parse`, `Display`), [`reset_vcpu`]
+//! (put a vCPU there), [`instruction_pointer`] and [`IP_NAME`] (where a stopped vCPU is, for
+//! messages). Each architecture's module provides them all:
 //!
 //! | architecture | module | entry | registers through |
 //! |---|---|---|---|
@@ -20,14 +21,14 @@ pub mod one_reg;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 #[cfg(target_arch = "x86_64")]
-pub use x86_64::{Entry, reset_vcpu};
+pub use x86_64::{Entry, IP_NAME, instruction_pointer, reset_vcpu};
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
 #[cfg(target_arch = "aarch64")]
-pub use aarch64::{Entry, reset_vcpu};
+pub use aarch64::{Entry, IP_NAME, instruction_pointer, reset_vcpu};
 
 #[cfg(target_arch = "riscv64")]
 pub mod riscv64;
 #[cfg(target_arch = "riscv64")]
-pub use riscv64::{Entry, reset_vcpu};
+pub use riscv64::{Entry, IP_NAME, instruction_pointer, reset_vcpu};

@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use nix::errno::Errno;
 use rawkvm_bindings::{kvm_guest_debug, kvm_interrupt, kvm_regs, kvm_sregs};
 
 use crate::error::Error;
@@ -22,6 +23,9 @@ use crate::vcpu::Vcpu;
 
 /// Bit 1 of RFLAGS is reserved and always 1; everything else (IF included) starts clear.
 pub const RFLAGS_RESERVED: u64 = 0x2;
+
+/// What messages call the instruction pointer.
+pub const IP_NAME: &str = "RIP";
 
 /// Where a real-mode guest starts: `CS:IP`, and the initial stack pointer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,9 +141,25 @@ impl Vcpu {
     }
 
     /// `ioctl(vcpu, KVM_SET_SREGS, &sregs)`. The kernel refuses architecturally invalid
-    /// values (CR0.NW without CR0.CD, CR0.PG without CR0.PE, ...) with `EINVAL`.
+    /// values (CR0.NW without CR0.CD, CR0.PG without CR0.PE, ...) with `EINVAL` and changes
+    /// nothing; that is [`Error::RegistersRejected`], naming CR0, CR4, EFER and APIC_BASE.
     pub fn set_sregs(&self, sregs: &kvm_sregs) -> Result<(), Error> {
-        set(self, &vcpu::SET_SREGS, sregs)
+        set(self, &vcpu::SET_SREGS, sregs).map_err(|error| match error {
+            Error::SetRegisters {
+                ioctl,
+                errno: errno @ Errno::EINVAL,
+            } => Error::RegistersRejected {
+                ioctl,
+                errno,
+                values: vec![
+                    ("CR0", sregs.cr0),
+                    ("CR4", sregs.cr4),
+                    ("EFER", sregs.efer),
+                    ("APIC_BASE", sregs.apic_base),
+                ],
+            },
+            other => other,
+        })
     }
 
     /// `ioctl(vcpu, KVM_SET_GUEST_DEBUG, &debug)`: arm single-stepping
@@ -178,6 +198,11 @@ impl Vcpu {
         self.run_page().set(REQUEST_INTERRUPT_WINDOW.field, 0);
         Ok(())
     }
+}
+
+/// The vCPU's instruction pointer, `RIP` (`KVM_GET_REGS`).
+pub fn instruction_pointer(vcpu: &Vcpu) -> Result<u64, Error> {
+    Ok(vcpu.regs()?.rip)
 }
 
 /// Puts `vcpu` in real mode at `entry`, with `ESI` = `index` and the other general registers 0.

@@ -6,8 +6,10 @@ mod args;
 #[cfg(target_arch = "x86_64")]
 mod bench;
 mod caps;
+mod console_out;
 mod repeat;
 mod run;
+mod signals;
 mod trace_flags;
 
 use std::ffi::OsString;
@@ -43,10 +45,14 @@ Run options:
   --entry SEG:OFF     real-mode entry point, hex (default 0000:1000)
   --param N           32-bit value written at 0x0F00 before the run (a loop count, ...)
   --kvm-device PATH   the KVM device (default /dev/kvm)
+  --vcpus N           vCPUs, each on its own thread, vCPU i entered with ESI = i
+                      (default 1, or the guest's own setup; at most KVM_CAP_MAX_VCPUS)
+  --timeout DURATION  stop the guest if it has not halted after 500ms, 2s, 1m, ...
   --repeat N          run N times on one VM, restored in place between runs (dirty pages
                       copied back, registers reset); the output of every run is printed
   --no-coalesce       every console write exits (default: port 0xE9 is coalesced
-                      when the kernel has KVM_CAP_COALESCED_PIO)
+                      when the kernel has KVM_CAP_COALESCED_PIO; --trace and --explain
+                      imply --no-coalesce, since they show every exit)
 
 Trace options (run, and bench pio|mmio, which then also reports the overhead ratio):
   --trace[=text|json] one line (or JSON object) per exit, with every payload field
@@ -58,7 +64,10 @@ Trace options (run, and bench pio|mmio, which then also reports the overhead rat
 
 The guest's console (port 0xE9 and COM1 at 0x3F8) is written to stdout unchanged;
 errors, the trace and the statistics go to stderr. When a run ends in a guest fault, the
-last 32 exits (the flight recorder) are printed before the error.
+last 32 exits (the flight recorder) are printed before the error. SIGINT, SIGTERM and
+SIGHUP stop every vCPU, flush the console and exit with 128 + the signal number (a second
+one exits at once). If stdout's reader goes away (`rawkvm run | head -c1`), the guest is
+stopped and the status is 141.
 
 Exit status:
   0  the guest halted normally
@@ -68,6 +77,8 @@ Exit status:
   5  resource or setup failure (mmap, memory slot, vCPU creation, registers)
   6  guest fault (triple fault, failed entry, internal error, undecodable exit)
   7  timeout: the guest was still running at the deadline
+  130, 143, 129  stopped by SIGINT, SIGTERM, SIGHUP (128 + the signal number)
+  141  the console's reader closed stdout (EPIPE; 128 + SIGPIPE)
 ";
 
 /// Runs the command line and returns the process exit status.

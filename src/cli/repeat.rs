@@ -7,6 +7,7 @@ use rawkvm::error::Error;
 use rawkvm::image::Image;
 use rawkvm::kvm::Kvm;
 use rawkvm::machine::Machine;
+use rawkvm::supervisor::RunControl;
 use rawkvm::units::parse_u64;
 
 use super::args::parse_flag;
@@ -36,18 +37,24 @@ pub fn coalesce<W: std::io::Write>(
 
 /// Runs the guest `runs` times on one machine: after each run, the pages it wrote are copied
 /// back and the registers reset, so every run starts as the first did. Device state is fresh
-/// for every run; the console output of all runs goes to stdout in order.
+/// for every run; the console output of all runs goes to stdout in order. Each run is
+/// supervised like `rawkvm run`'s: `--timeout` applies to each, and a signal stops the lot.
 #[cfg(target_arch = "x86_64")]
 pub fn run(
     kvm: &Kvm,
     options: &super::run::RunOptions,
     image: &Image,
     runs: u64,
+    control: &RunControl,
 ) -> Result<i32, Error> {
+    use std::sync::{Mutex, PoisonError};
+
     use rawkvm::error::status;
     use rawkvm::machine::MachineConfig;
     use rawkvm::restart::RegisterReset;
     use rawkvm::run_loop::NoObserver;
+
+    use super::console_out::ConsoleOut;
 
     let config = MachineConfig {
         restartable: true,
@@ -55,16 +62,17 @@ pub fn run(
     };
     let mut machine = Machine::new(kvm, &config, image)?;
     let mut point = machine.restart_point(RegisterReset::SyncRegs)?;
-    let mut stdout = std::io::stdout().lock();
     for run in 0..runs {
         if run > 0 {
             machine.restart(&mut point)?;
         }
-        let mut devices = Devices::new(&mut stdout);
+        let devices = Devices::new(ConsoleOut::new(control.clone()));
         if run == 0 {
             coalesce(&machine, &devices, options.coalesce)?;
         }
-        let outcome = machine.run(&mut devices, &mut NoObserver);
+        let devices = Mutex::new(devices);
+        let outcome = machine.run_all(&devices, &NoObserver, options.timeout, control);
+        let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
         // The console is complete before any error is reported.
         let flushed = devices.console.flush().map_err(Error::Console);
         outcome?;
@@ -80,6 +88,7 @@ pub fn run(
     _options: &super::run::RunOptions,
     _image: &Image,
     _runs: u64,
+    _control: &RunControl,
 ) -> Result<i32, Error> {
     Err(Error::Usage(format!(
         "--repeat restarts the x86 register state; it is not available on {}",

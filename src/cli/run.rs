@@ -2,6 +2,8 @@
 //! the guest's console on stdout.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use rawkvm::arch::Entry;
 use rawkvm::devices::Devices;
@@ -10,9 +12,12 @@ use rawkvm::guests;
 use rawkvm::image::Image;
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::machine::{Machine, MachineConfig};
-use rawkvm::units::{parse_size, parse_u64};
+use rawkvm::supervisor::RunControl;
+use rawkvm::units::{parse_duration, parse_size, parse_u64};
 
 use super::args::{Arg, Args, parse_flag};
+use super::console_out::ConsoleOut;
+use super::signals::stop_on_signals;
 use super::trace_flags::{self, TraceFlags};
 use super::{repeat, unexpected};
 
@@ -33,10 +38,20 @@ pub struct RunOptions {
     pub repeat: Option<u64>,
     /// Register the devices' write-only zones for coalescing (off with `--no-coalesce`).
     pub coalesce: bool,
+    /// Stop the guest (status 7) if it has not halted this long after the run starts.
+    pub timeout: Option<Duration>,
 }
 
 /// The flags that shape the machine, each taking a value.
-const MACHINE_FLAGS: [&str; 5] = ["--mem", "--load-addr", "--entry", "--param", "--kvm-device"];
+const MACHINE_FLAGS: [&str; 7] = [
+    "--mem",
+    "--load-addr",
+    "--entry",
+    "--param",
+    "--kvm-device",
+    "--vcpus",
+    "--timeout",
+];
 
 /// Applies one of [`MACHINE_FLAGS`] with its value.
 fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Result<(), String> {
@@ -51,6 +66,12 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
                 u32::try_from(number).map_err(|_| format!("{flag} {value}: above 2^32-1"))?;
             config.param = Some(param);
         }
+        "--vcpus" => {
+            let number = parse_flag(flag, value, parse_u64)?;
+            config.vcpus = u32::try_from(number)
+                .map_err(|_| format!("{flag} {value}: KVM allows far fewer vCPUs"))?;
+        }
+        "--timeout" => options.timeout = Some(parse_flag(flag, value, parse_duration)?),
         _ => options.device = PathBuf::from(value),
     }
     Ok(())
@@ -65,6 +86,7 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
         trace: TraceFlags::default(),
         repeat: None,
         coalesce: true,
+        timeout: None,
     };
     // Explicit flags are applied after the guest's own setup, so they win.
     let mut flags = Vec::new();
@@ -132,23 +154,32 @@ pub fn load_image(options: &RunOptions) -> Result<Image, Error> {
     }
 }
 
-/// `rawkvm run`.
+/// `rawkvm run`: every vCPU on a thread of its own, the devices shared, `SIGINT`/`SIGTERM`/
+/// `SIGHUP` and the deadline stopping them all.
 pub fn command(args: Args) -> Result<i32, Error> {
     let options = parse(args)?;
+    let control = RunControl::new();
+    // Before any other thread exists (see signals.rs); a signal during setup stops the run
+    // before the guest starts.
+    stop_on_signals(&control);
     let image = load_image(&options)?;
     image.check_fits(options.config.load_addr, options.config.mem_size)?;
     let kvm = Kvm::open_path(&options.device)?;
     if let Some(runs) = options.repeat {
-        return repeat::run(&kvm, &options, &image, runs);
+        return repeat::run(&kvm, &options, &image, runs, &control);
     }
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
-    let mut devices = Devices::new(std::io::stdout().lock());
+    let devices = Devices::new(ConsoleOut::new(control.clone()));
     // Watching means seeing every exit: coalesced console writes never exit, so a trace or
     // an explanation asks for one exit per write (as --no-coalesce does).
     let coalesce = options.coalesce && !options.trace.shows_exits();
     repeat::coalesce(&machine, &devices, coalesce)?;
-    let mut watcher = options.trace.watcher()?;
-    let outcome = machine.run(&mut devices, &mut watcher);
+    let devices = Mutex::new(devices);
+    // Always watched: the flight recorder is printed if the guest faults.
+    let watcher = Mutex::new(options.trace.watcher()?);
+    let outcome = machine.run_all(&devices, &watcher, options.timeout, &control);
+    let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut watcher = watcher.into_inner().unwrap_or_else(PoisonError::into_inner);
     // The console and the trace are complete before any report or error.
     let flushed = devices.console.flush().map_err(Error::Console);
     let traced = watcher.flush();

@@ -29,7 +29,7 @@ pub struct TraceFlags {
 }
 
 /// The writer a trace goes to.
-pub type TraceSink = BufWriter<Box<dyn Write>>;
+pub type TraceSink = BufWriter<Box<dyn Write + Send>>;
 
 impl TraceFlags {
     /// Whether `flag` is one of these.
@@ -96,7 +96,7 @@ impl TraceFlags {
 
     /// Where the trace goes: the `--trace-file` (created or truncated), else stderr.
     pub fn open_sink(&self) -> Result<TraceSink, Error> {
-        let sink: Box<dyn Write> = match &self.file {
+        let sink: Box<dyn Write + Send> = match &self.file {
             Some(path) => Box::new(File::create(path).map_err(|e| {
                 Error::Usage(format!(
                     "--trace-file {}: cannot create it: {e}",
@@ -116,11 +116,11 @@ impl TraceFlags {
 
 /// After a run: the flight recorder if the guest faulted, the statistics if asked for.
 /// Report failures on stderr are ignored: the run's own result matters more.
-pub fn report_run(
+pub fn report_run<T>(
     flags: &TraceFlags,
     watcher: &Watcher<TraceSink>,
     machine: &mut Machine,
-    outcome: &Result<rawkvm::run_loop::Outcome, Error>,
+    outcome: &Result<T, Error>,
 ) {
     let mut stderr = io::stderr().lock();
     if matches!(

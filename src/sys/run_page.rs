@@ -260,6 +260,14 @@ impl<'a> RunPage<'a> {
         })
     }
 
+    /// Ends the part of the page that byte views may cover at `end`, as a real mapping's
+    /// coalesced-MMIO ring page does (for tests and fuzzing of that rule). It can only shrink:
+    /// an `end` past the current one changes nothing.
+    pub fn with_private_end(mut self, end: usize) -> RunPage<'a> {
+        self.private_end = self.private_end.min(end);
+        self
+    }
+
     /// Size of the whole mapping (`KVM_GET_VCPU_MMAP_SIZE`), the bound for `io.data_offset`.
     pub fn len(&self) -> usize {
         self.len

@@ -61,6 +61,13 @@ impl WatchOptions {
     }
 }
 
+/// When a vCPU last entered (`before`) and left (`after`) `KVM_RUN`.
+#[derive(Debug, Default, Clone, Copy)]
+struct RunClock {
+    before: Option<Instant>,
+    after: Option<Instant>,
+}
+
 /// The observer behind `--trace`, `--explain`, `--stats` and the flight recorder.
 #[derive(Debug)]
 pub struct Watcher<W: Write> {
@@ -68,8 +75,9 @@ pub struct Watcher<W: Write> {
     sink: W,
     line: Vec<u8>,
     seq: u64,
-    before: Option<Instant>,
-    after: Option<Instant>,
+    /// When each vCPU (by id) last entered and left `KVM_RUN`: one watcher can serve the
+    /// threads of several vCPUs (behind a lock), each timed on its own.
+    clocks: Vec<RunClock>,
     stats: Stats,
     recorder: Option<FlightRecorder>,
     error: Option<io::Error>,
@@ -83,8 +91,7 @@ impl<W: Write> Watcher<W> {
             sink,
             line: Vec::with_capacity(1024),
             seq: 0,
-            before: None,
-            after: None,
+            clocks: Vec::new(),
             stats: Stats::default(),
             recorder: options.flight_recorder.then(FlightRecorder::default),
             error: None,
@@ -117,6 +124,16 @@ impl<W: Write> Watcher<W> {
             return Err(error);
         }
         self.sink.flush()
+    }
+
+    /// The clock of vCPU `vcpu`; grows the table the first time a vCPU is seen.
+    fn clock(&mut self, vcpu: u32) -> &mut RunClock {
+        let index = usize::try_from(vcpu).unwrap_or(usize::MAX);
+        if index >= self.clocks.len() {
+            self.clocks
+                .resize(index.saturating_add(1), RunClock::default());
+        }
+        &mut self.clocks[index]
     }
 
     fn elapsed_ns(from: Option<Instant>, to: Option<Instant>) -> u64 {
@@ -161,29 +178,30 @@ impl<W: Write> Watcher<W> {
 }
 
 impl<W: Write> Observer for Watcher<W> {
-    fn before_run(&mut self, _vcpu: u32) {
+    fn before_run(&mut self, vcpu: u32) {
         if self.options.timed() {
-            self.before = Some(Instant::now());
+            self.clock(vcpu).before = Some(Instant::now());
         }
     }
 
-    fn after_run(&mut self, _vcpu: u32) {
+    fn after_run(&mut self, vcpu: u32) {
         if self.options.timed() {
-            self.after = Some(Instant::now());
+            self.clock(vcpu).after = Some(Instant::now());
         }
     }
 
     fn exit(&mut self, vcpu: u32, exit: &Exit<'_>, dispatch: Option<Dispatch>) {
         let handled = self.options.stats.then(Instant::now);
         self.seq += 1;
+        let clock = *self.clock(vcpu);
         let header = LineHeader {
             seq: self.seq,
             vcpu,
-            run_ns: Self::elapsed_ns(self.before, self.after),
+            run_ns: Self::elapsed_ns(clock.before, clock.after),
             dispatch,
         };
         if self.options.stats {
-            let handle_ns = Self::elapsed_ns(self.after, handled);
+            let handle_ns = Self::elapsed_ns(clock.after, handled);
             self.stats.record(exit, header.run_ns, handle_ns);
         }
         match self.options.trace {
@@ -196,9 +214,10 @@ impl<W: Write> Observer for Watcher<W> {
         }
     }
 
-    fn interrupted(&mut self, _vcpu: u32, _stopping: bool) {
+    fn interrupted(&mut self, vcpu: u32, _stopping: bool) {
         if self.options.stats {
-            let run_ns = Self::elapsed_ns(self.before, self.after);
+            let clock = *self.clock(vcpu);
+            let run_ns = Self::elapsed_ns(clock.before, clock.after);
             self.stats.record_interrupted(run_ns);
         }
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod json;
+pub mod process;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -22,6 +23,16 @@ pub fn kvm_or_skip(test: &str) -> Option<Kvm> {
         return None;
     }
     Some(Kvm::open().expect("/dev/kvm exists but cannot be used"))
+}
+
+/// A memory slot of fresh RAM: `size` bytes at `guest_phys_addr`, no flags.
+pub fn region(slot: u32, guest_phys_addr: u64, size: u64) -> rawkvm::vm::MemoryRegion {
+    rawkvm::vm::MemoryRegion {
+        slot,
+        guest_phys_addr,
+        size,
+        flags: rawkvm::MemoryRegionFlags::empty(),
+    }
 }
 
 /// Which KVM backend this host runs: `kvm_intel`, `kvm_amd`, `kvm_pvm` or `unknown`.

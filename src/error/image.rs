@@ -1,0 +1,89 @@
+//! Why a guest image cannot be used: missing, unreadable, not a regular file, empty, or too
+//! large for the RAM after the load address.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Why a guest image cannot be used.
+#[derive(Debug)]
+pub enum ImageError {
+    /// Opening or reading the file failed.
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// Not a regular file (a directory, FIFO, device, ...).
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The file is empty.
+    Empty {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The image does not fit between the load address and the end of RAM.
+    TooLarge {
+        /// The path (or the embedded guest's name).
+        path: PathBuf,
+        /// Image size in bytes.
+        size: u64,
+        /// Bytes available.
+        capacity: u64,
+        /// Load address.
+        load_addr: u64,
+        /// End of RAM (exclusive).
+        ram_end: u64,
+    },
+    /// The load address lies outside RAM.
+    LoadAddress {
+        /// Load address.
+        load_addr: u64,
+        /// End of RAM (exclusive).
+        ram_end: u64,
+    },
+}
+
+impl fmt::Display for ImageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImageError::Io { path, error } => {
+                write!(f, "cannot read guest image {}: {error}", path.display())
+            }
+            ImageError::NotRegular { path, kind } => write!(
+                f,
+                "guest image {} is a {kind}, not a regular file; pass a flat binary file",
+                path.display()
+            ),
+            ImageError::Empty { path } => {
+                write!(
+                    f,
+                    "guest image {} is empty; pass a flat binary with code in it",
+                    path.display()
+                )
+            }
+            ImageError::TooLarge {
+                path,
+                size,
+                capacity,
+                load_addr,
+                ram_end,
+            } => write!(
+                f,
+                "guest image {} is {size} bytes but only {capacity} bytes fit between load \
+                 address {load_addr:#x} and end of RAM {ram_end:#x}; raise --mem or lower \
+                 --load-addr",
+                path.display()
+            ),
+            ImageError::LoadAddress { load_addr, ram_end } => write!(
+                f,
+                "load address {load_addr:#x} is outside guest RAM [0,{ram_end:#x}); raise --mem \
+                 or lower --load-addr"
+            ),
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! Running every vCPU of a machine at once: one thread per vCPU, a deadline, stop requests
+//! from outside (signals), and the first fault stopping the rest.
+//!
+//! ```text
+//! sigaction(SIGRTMIN, do-nothing handler)          before any vCPU thread starts
+//! for each vCPU: spawn a thread running run_vcpu   each registers itself for kicks
+//! wait until: every vCPU halted                    → Ok
+//!             a vCPU failed (guest fault, EPIPE)   → stop the rest, that error
+//!             the deadline passed                  → stop all, Error::Timeout (status 7)
+//!             RunControl::request_stop (a signal)  → stop all, Error::Interrupted (128 + signo)
+//! stop all:   StopHandle::stop() on every vCPU first (immediate_exit = 1, then the kick),
+//!             then join every thread, then read each stopped vCPU's instruction pointer
+//! ```
+//!
+//! Signalling every vCPU before joining any is what keeps stopping N vCPUs as fast as stopping
+//! one (cloud-hypervisor's `signal_vcpus`). A stop that reaches a vCPU thread before it has
+//! registered is not lost: `immediate_exit` is already 1 when it first enters `KVM_RUN`.
+//!
+//! The devices are shared behind one `Mutex`, locked for each access: an access (one element
+//! of a `rep outsb`, one MMIO read) is never interleaved with another vCPU's, so console bytes
+//! stay exactly as each vCPU wrote them.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::arch;
+use crate::devices::{Dispatch, IoHandler};
+use crate::error::{Error, StoppedVcpu};
+use crate::machine::Machine;
+use crate::run_loop::{self, NoObserver, Observer, Outcome};
+use crate::vcpu::{StopHandle, Vcpu};
+
+/// Why a run was asked to stop from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopCause {
+    /// A signal (`SIGINT`, `SIGTERM`, ...) arrived; the run ends with
+    /// [`Error::Interrupted`].
+    Signal(i32),
+}
+
+/// Stops a run of [`Machine::run_all`] from another thread (a signal-waiting thread, say), and
+/// tells writers blocked on the console that the run is ending.
+///
+/// A stop request is sticky: one made before the run starts stops it before any guest code
+/// runs. One `RunControl` is meant for one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunControl {
+    shared: Arc<ControlShared>,
+}
+
+#[derive(Debug, Default)]
+struct ControlShared {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Set once the run has decided to stop its vCPUs, for any reason.
+    stopping: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    cause: Option<StopCause>,
+    /// vCPU threads that have returned, in the order they did.
+    finished: Vec<(usize, Result<Outcome, Error>)>,
+    /// A vCPU thread panicked (a bug): stop the others, join, and pass the panic on.
+    panicked: bool,
+}
+
+impl RunControl {
+    /// A control with no stop requested.
+    pub fn new() -> RunControl {
+        RunControl::default()
+    }
+
+    /// Asks the run to stop every vCPU and end with `cause`. Only the first request counts.
+    pub fn request_stop(&self, cause: StopCause) {
+        let mut state = self.lock();
+        state.cause.get_or_insert(cause);
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+    }
+
+    /// Whether a stop was requested or the run has started stopping its vCPUs (deadline,
+    /// fault). A console writer waiting for a slow reader gives up when this turns true.
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records that a vCPU thread panicked, so the run stops instead of waiting for it.
+    fn note_panic(&self) {
+        self.lock().panicked = true;
+        self.shared.changed.notify_all();
+    }
+
+    /// Records that vCPU `index`'s thread returned `result`.
+    fn finish(&self, index: usize, result: Result<Outcome, Error>) {
+        self.lock().finished.push((index, result));
+        self.shared.changed.notify_all();
+    }
+
+    /// Waits until all `running` threads have returned, one has failed, a stop is requested or
+    /// `deadline` passes; says which.
+    fn wait(&self, running: usize, deadline: Option<Instant>) -> Ending {
+        let mut state = self.lock();
+        loop {
+            // The request first: a vCPU that fails because the run is stopping (a console
+            // writer giving up) must not hide why it stopped.
+            if let Some(cause) = state.cause {
+                return Ending::Requested(cause);
+            }
+            if state.panicked || state.finished.iter().any(|(_, result)| result.is_err()) {
+                return Ending::Failed;
+            }
+            if state.finished.len() == running {
+                return Ending::Finished;
+            }
+            let changed = &self.shared.changed;
+            state = match deadline {
+                None => changed.wait(state).unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Ending::TimedOut;
+                    }
+                    changed
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// How the waiting ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Finished,
+    Failed,
+    TimedOut,
+    Requested(StopCause),
+}
+
+/// An [`IoHandler`] shared by several vCPU threads: each access locks the handler for its
+/// duration.
+#[derive(Debug)]
+pub struct SharedHandler<'a, H>(pub &'a Mutex<H>);
+
+impl<H: IoHandler> SharedHandler<'_, H> {
+    fn lock(&self) -> MutexGuard<'_, H> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<H: IoHandler> IoHandler for SharedHandler<'_, H> {
+    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> std::io::Result<Dispatch> {
+        self.lock().pio_read(port, data)
+    }
+
+    fn pio_write(&mut self, port: u16, data: &[u8]) -> std::io::Result<Dispatch> {
+        self.lock().pio_write(port, data)
+    }
+
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> std::io::Result<Dispatch> {
+        self.lock().mmio_read(addr, data)
+    }
+
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> std::io::Result<Dispatch> {
+        self.lock().mmio_write(addr, data)
+    }
+
+    fn msr_read(&mut self, index: u32, value: &mut u64) -> std::io::Result<Dispatch> {
+        self.lock().msr_read(index, value)
+    }
+
+    fn msr_write(&mut self, index: u32, value: u64) -> std::io::Result<Dispatch> {
+        self.lock().msr_write(index, value)
+    }
+    // `write_only_zones` keeps its default: zones are registered from the devices themselves
+    // before the threads start, never through this wrapper.
+}
+
+/// An observer the vCPU threads of one run share: each thread watches through
+/// [`SharedObserver::local`].
+pub trait SharedObserver: Sync {
+    /// What one vCPU thread observes through.
+    type Local<'a>: Observer
+    where
+        Self: 'a;
+
+    /// The view one vCPU thread uses.
+    fn local(&self) -> Self::Local<'_>;
+}
+
+/// Nothing to share: each thread watches through its own [`NoObserver`], at no cost.
+impl SharedObserver for NoObserver {
+    type Local<'a> = NoObserver;
+
+    fn local(&self) -> NoObserver {
+        NoObserver
+    }
+}
+
+/// One observer behind a lock, taken for each hook (what `--trace` and `--stats` use; the
+/// plain run pays nothing for it, see [`NoObserver`]'s impl).
+impl<O: Observer + Send> SharedObserver for Mutex<O> {
+    type Local<'a>
+        = Locked<'a, O>
+    where
+        O: 'a;
+
+    fn local(&self) -> Locked<'_, O> {
+        Locked(self)
+    }
+}
+
+/// An observer reached through a lock.
+#[derive(Debug)]
+pub struct Locked<'a, O>(&'a Mutex<O>);
+
+impl<O: Observer> Locked<'_, O> {
+    fn lock(&self) -> MutexGuard<'_, O> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<O: Observer> Observer for Locked<'_, O> {
+    fn before_run(&mut self, vcpu: u32) {
+        self.lock().before_run(vcpu);
+    }
+
+    fn after_run(&mut self, vcpu: u32) {
+        self.lock().after_run(vcpu);
+    }
+
+    fn exit(&mut self, vcpu: u32, exit: &crate::exit::Exit<'_>, dispatch: Option<Dispatch>) {
+        self.lock().exit(vcpu, exit, dispatch);
+    }
+
+    fn interrupted(&mut self, vcpu: u32, stopping: bool) {
+        self.lock().interrupted(vcpu, stopping);
+    }
+}
+
+impl Machine {
+    /// Runs every vCPU on a thread of its own until all have halted (`Ok`), one fails (its
+    /// error; the others are stopped), `timeout` passes ([`Error::Timeout`]) or `control`
+    /// asks for a stop ([`Error::Interrupted`]). Every exit goes to `observer` (pass
+    /// [`NoObserver`] to watch nothing, at no cost). Every thread has been joined when this
+    /// returns, whatever it returns.
+    pub fn run_all<H, S>(
+        &mut self,
+        handler: &Mutex<H>,
+        observer: &S,
+        timeout: Option<Duration>,
+        control: &RunControl,
+    ) -> Result<(), Error>
+    where
+        H: IoHandler + Send,
+        S: SharedObserver,
+    {
+        let vcpus = self.vcpus_mut();
+        // Before any thread exists, so no kick can ever meet the signal's default action.
+        crate::sys::thread::install_kick_handler().map_err(|errno| Error::Signal { errno })?;
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        let stops: Vec<StopHandle> = vcpus.iter().map(Vcpu::stop_handle).collect();
+        control.lock().finished = Vec::with_capacity(vcpus.len());
+        // A stop requested before the run (a signal during setup) must not let any guest code
+        // run: with `immediate_exit` already 1, every first `KVM_RUN` returns EINTR at once.
+        if control.is_stopping() {
+            stops.iter().for_each(StopHandle::stop);
+        }
+        let ending = thread::scope(|scope| {
+            let mut threads = Vec::with_capacity(vcpus.len());
+            let mut spawn_error = None;
+            for (index, vcpu) in vcpus.iter_mut().enumerate() {
+                let id = vcpu.id();
+                let spawned = thread::Builder::new()
+                    .name(format!("vcpu{id}"))
+                    .spawn_scoped(scope, move || {
+                        let run = AssertUnwindSafe(|| {
+                            let mut local = observer.local();
+                            run_loop::run_vcpu(vcpu, &mut SharedHandler(handler), &mut local)
+                        });
+                        match panic::catch_unwind(run) {
+                            Ok(result) => control.finish(index, result),
+                            Err(payload) => {
+                                control.note_panic();
+                                panic::resume_unwind(payload);
+                            }
+                        }
+                    });
+                match spawned {
+                    Ok(thread) => threads.push(thread),
+                    Err(error) => {
+                        spawn_error = Some(Error::SpawnThread { vcpu: id, error });
+                        break;
+                    }
+                }
+            }
+            let ending = match spawn_error {
+                Some(error) => {
+                    control.finish(threads.len(), Err(error));
+                    Ending::Failed
+                }
+                None => control.wait(threads.len(), deadline),
+            };
+            if ending != Ending::Finished {
+                control.shared.stopping.store(true, Ordering::SeqCst);
+                // Signal all first, then join all.
+                stops.iter().for_each(StopHandle::stop);
+            }
+            // pthread_join each one: the scope alone only waits for the closures to return,
+            // and a thread (its stack, its signal stack) may outlive that for a moment.
+            for thread in threads {
+                if let Err(payload) = thread.join() {
+                    panic::resume_unwind(payload);
+                }
+            }
+            ending
+        });
+        let mut finished = std::mem::take(&mut control.lock().finished);
+        let stopped = || {
+            let mut stopped: Vec<StoppedVcpu> = finished
+                .iter()
+                .filter(|(_, result)| matches!(result, Ok(Outcome::Stopped)))
+                .map(|&(index, _)| StoppedVcpu {
+                    id: vcpus[index].id(),
+                    instruction_pointer: arch::instruction_pointer(&vcpus[index]).ok(),
+                })
+                .collect();
+            stopped.sort_by_key(|vcpu| vcpu.id);
+            stopped
+        };
+        match ending {
+            Ending::Finished => Ok(()),
+            Ending::TimedOut => Err(Error::Timeout {
+                timeout: timeout.unwrap_or_default(),
+                stopped: stopped(),
+            }),
+            Ending::Requested(StopCause::Signal(signal)) => Err(Error::Interrupted {
+                signal,
+                stopped: stopped(),
+            }),
+            Ending::Failed => {
+                let first_error = finished.iter().position(|(_, result)| result.is_err());
+                match first_error.map(|at| finished.swap_remove(at).1) {
+                    Some(Err(error)) => Err(error),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Guest faults end the run with status 6 and a message naming the exit (RELIABILITY.md §8 B
+//! 15, 17, 18), and never take rawkvm down with them.
+// These run the embedded x86 real-mode guests.
+#![cfg(target_arch = "x86_64")]
+
+mod common;
+
+use common::kvm_or_skip;
+use common::process::run;
+use rawkvm::arch;
+use rawkvm::error::status;
+use rawkvm::exit::Exit;
+
+#[test]
+fn a_triple_fault_exits_6_naming_kvm_exit_shutdown() {
+    if kvm_or_skip("a_triple_fault_exits_6").is_none() {
+        return;
+    }
+    let output = run(&["run", "triple_fault"]);
+    assert_eq!(
+        output.status.code(),
+        Some(status::GUEST_FAULT),
+        "{output:?}"
+    );
+    // The flight recorder (one exit: the shutdown itself), then the error.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert_eq!(
+        lines[0],
+        "rawkvm: flight recorder: the last 1 of 1 exits before the fault:"
+    );
+    assert!(
+        lines[1].starts_with("  #1 vcpu0 KVM_EXIT_SHUTDOWN(8) run_ns="),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[2],
+        "rawkvm: error: vCPU 0: guest triple-faulted (KVM_EXIT_SHUTDOWN)"
+    );
+}
+
+#[test]
+fn an_emulation_failure_exits_6_with_its_suberror_and_data() {
+    if kvm_or_skip("an_emulation_failure_exits_6").is_none() {
+        return;
+    }
+    let output = run(&["run", "emulation_failure"]);
+    assert_eq!(
+        output.status.code(),
+        Some(status::GUEST_FAULT),
+        "{output:?}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error = stderr.lines().last().unwrap_or_default();
+    assert!(
+        error.starts_with(
+            "rawkvm: error: vCPU 0: KVM internal error (KVM_EXIT_INTERNAL_ERROR): \
+             KVM_INTERNAL_ERROR_EMULATION (suberror 1), data: ["
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.starts_with("rawkvm: flight recorder: the last 1 of 1 exits before the fault:\n"),
+        "{stderr}"
+    );
+}
+
+/// `KVM_RUN` again after an internal error does no harm (the selftests' pattern).
+#[test]
+fn running_again_after_an_internal_error_is_harmless() {
+    let Some(kvm) = kvm_or_skip("running_again_after_an_internal_error") else {
+        return;
+    };
+    let guest = rawkvm::guests::find("emulation_failure").unwrap();
+    let image = rawkvm::image::Image::embedded(guest.name, guest.image);
+    let config = rawkvm::machine::MachineConfig::default();
+    let mut machine = rawkvm::machine::Machine::new(&kvm, &config, &image).unwrap();
+    let vcpu = &mut machine.vcpus_mut()[0];
+    for attempt in 1..=2 {
+        match vcpu.run() {
+            Ok(Exit::InternalError { suberror: 1, .. }) => {}
+            other => panic!("attempt {attempt}: {other:?}"),
+        }
+    }
+    assert!(arch::instruction_pointer(vcpu).is_ok());
+}
+
+/// §8 B 17: an invalid TR fails VM entry on VMX with unrestricted guest; PVM emulates real
+/// mode and runs the guest normally, so there is nothing to see here. The decoding and the
+/// message are covered on synthetic pages (the fuzz corpus seed `fail_entry`, src/error.rs).
+#[test]
+fn an_invalid_tr_fails_entry_where_the_backend_checks_it() {
+    let Some(kvm) = kvm_or_skip("an_invalid_tr_fails_entry") else {
+        return;
+    };
+    let guest = rawkvm::guests::find("hlt").unwrap();
+    let image = rawkvm::image::Image::embedded(guest.name, guest.image);
+    let config = rawkvm::machine::MachineConfig::default();
+    let mut machine = rawkvm::machine::Machine::new(&kvm, &config, &image).unwrap();
+    let vcpu = &mut machine.vcpus_mut()[0];
+    let mut sregs = vcpu.sregs().unwrap();
+    sregs.tr.unusable = 1;
+    vcpu.set_sregs(&sregs).unwrap();
+    match vcpu.run() {
+        Ok(Exit::FailEntry {
+            hardware_entry_failure_reason,
+            ..
+        }) => assert_eq!(hardware_entry_failure_reason, 0x8000_0021),
+        Ok(Exit::InternalError { .. }) => println!("backend {}: INTERNAL_ERROR", common::backend()),
+        Ok(Exit::Hlt) => println!(
+            "SKIPPED: backend {} does not fail VM entry for an invalid TR (the guest ran)",
+            common::backend()
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// What a failed entry would say, wherever the backend produces one.
+#[test]
+fn a_failed_entry_is_reported_with_its_reason_and_cpu() {
+    use rawkvm::error::{Error, GuestFault};
+    let error = Error::GuestFault {
+        vcpu: 0,
+        fault: GuestFault::FailEntry {
+            hardware_entry_failure_reason: 0x8000_0021,
+            cpu: 1,
+        },
+    };
+    assert_eq!(error.exit_status(), status::GUEST_FAULT);
+    assert_eq!(
+        error.to_string(),
+        "vCPU 0: VM entry failed (KVM_EXIT_FAIL_ENTRY): hardware_entry_failure_reason \
+         0x80000021 (VMX: VM-entry failure due to invalid guest state (33)) on host CPU 1"
+    );
+}
