@@ -370,6 +370,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "opens /dev/kvm")]
     fn the_dirty_log_is_refused_before_the_kernel_for_unknown_slots_and_short_bitmaps() {
         if !std::path::Path::new("/dev/kvm").exists() {
             println!("SKIPPED: /dev/kvm unavailable (dirty log refusals)");
