@@ -107,7 +107,7 @@ fn draining_the_coalesced_ring_allocates_nothing() {
     let support = coalesced::Support::of(machine.vm());
     let registered = coalesced::register_declared(machine.vm(), &devices, support).unwrap();
     if registered.coalesced.is_empty() {
-        println!("SKIPPED: no coalesced I/O on this kernel ({test})");
+        common::skip(format_args!("no coalesced I/O on this kernel ({test})"));
         return;
     }
     let (exits, allocations) = counted_run(&mut machine, &mut devices);

@@ -6,17 +6,9 @@ use std::io::Write;
 
 use common::{assert_fails, rawkvm};
 
-fn kvm_present(test: &str) -> bool {
-    let present = std::path::Path::new("/dev/kvm").exists();
-    if !present {
-        println!("SKIPPED: /dev/kvm unavailable ({test})");
-    }
-    present
-}
-
 #[test]
 fn hello_prints_exactly_its_line_and_exits_0() {
-    if !kvm_present("hello_prints_exactly_its_line_and_exits_0") {
+    if !common::kvm_present("hello_prints_exactly_its_line_and_exits_0") {
         return;
     }
     let output = rawkvm(&["run"]);
@@ -86,7 +78,7 @@ fn an_image_one_byte_too_large_exits_4_and_one_that_fits_runs() {
             too_large.display()
         ),
     );
-    if kvm_present("an_image_one_byte_too_large_exits_4_and_one_that_fits_runs") {
+    if common::kvm_present("an_image_one_byte_too_large_exits_4_and_one_that_fits_runs") {
         let output = rawkvm(&["run", "--mem", "64K", "--image", fits.to_str().unwrap()]);
         assert_eq!(
             output.status.code(),

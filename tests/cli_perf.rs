@@ -9,14 +9,6 @@ use std::process::Command;
 
 use common::{assert_fails, rawkvm};
 
-fn kvm_present(test: &str) -> bool {
-    let present = std::path::Path::new("/dev/kvm").exists();
-    if !present {
-        println!("SKIPPED: /dev/kvm unavailable ({test})");
-    }
-    present
-}
-
 fn stdout_of(args: &[&str]) -> String {
     let output = rawkvm(args);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -26,7 +18,7 @@ fn stdout_of(args: &[&str]) -> String {
 
 #[test]
 fn repeat_runs_mutate_from_the_same_state_every_time() {
-    if !kvm_present("repeat_runs_mutate_from_the_same_state_every_time") {
+    if !common::kvm_present("repeat_runs_mutate_from_the_same_state_every_time") {
         return;
     }
     assert_eq!(
@@ -43,7 +35,7 @@ fn repeat_runs_mutate_from_the_same_state_every_time() {
 
 #[test]
 fn console_output_is_the_same_with_and_without_coalescing() {
-    if !kvm_present("console_output_is_the_same_with_and_without_coalescing") {
+    if !common::kvm_present("console_output_is_the_same_with_and_without_coalescing") {
         return;
     }
     const PATTERN: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
@@ -66,7 +58,7 @@ fn keys(line: &str) -> Vec<&str> {
 
 #[test]
 fn bench_prints_one_key_value_line_per_workload_and_variant() {
-    if !kvm_present("bench_prints_one_key_value_line_per_workload_and_variant") {
+    if !common::kvm_present("bench_prints_one_key_value_line_per_workload_and_variant") {
         return;
     }
     let cases: [(&[&str], &str, &[&str]); 5] = [
@@ -138,7 +130,7 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
 
 #[test]
 fn bench_suite_runs_a_workload_against_the_c_baseline() {
-    if !kvm_present("bench_suite_runs_a_workload_against_the_c_baseline") {
+    if !common::kvm_present("bench_suite_runs_a_workload_against_the_c_baseline") {
         return;
     }
     let out = stdout_of(&[
@@ -161,7 +153,7 @@ fn bench_suite_runs_a_workload_against_the_c_baseline() {
         "{out}"
     );
     if out.contains("no C baseline") {
-        println!("SKIPPED: the C baseline could not be built (no cc?)");
+        common::skip(format_args!("the C baseline could not be built (no cc?)"));
     } else {
         // Every row ends with its ratios, not "-".
         assert!(rows.iter().all(|row| row.ends_with(')')), "{out}");
@@ -190,12 +182,14 @@ fn syscalls(workload: &str, count: u32) -> Option<(u64, u64)> {
 
 #[test]
 fn each_exit_costs_exactly_one_system_call() {
-    if !kvm_present("each_exit_costs_exactly_one_system_call") {
+    if !common::kvm_present("each_exit_costs_exactly_one_system_call") {
         return;
     }
     for workload in ["pio", "mmio"] {
         let (Some(few), Some(many)) = (syscalls(workload, 1000), syscalls(workload, 3000)) else {
-            println!("SKIPPED: strace is not installed (each_exit_costs_exactly_one_system_call)");
+            common::skip(format_args!(
+                "strace is not installed (each_exit_costs_exactly_one_system_call)"
+            ));
             return;
         };
         // Same setup either way: the 2000 extra exits account for every extra call.

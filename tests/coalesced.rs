@@ -40,7 +40,9 @@ fn machine(kvm: &Kvm, guest: &str, param: u32) -> Machine {
 fn support_or_skip(machine: &Machine, test: &str) -> Option<Support> {
     let support = Support::of(machine.vm());
     if !support.pio || !support.mmio {
-        println!("SKIPPED: {test}: the kernel lacks KVM_CAP_COALESCED_MMIO/PIO ({support:?})");
+        common::skip(format_args!(
+            "{test}: the kernel lacks KVM_CAP_COALESCED_MMIO/PIO ({support:?})"
+        ));
         return None;
     }
     Some(support)

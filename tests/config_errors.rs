@@ -49,13 +49,14 @@ fn a_missing_device_exits_3_with_the_module_hint() {
 
 #[test]
 fn a_device_without_permission_exits_3_with_the_group_hint() {
-    if !Path::new("/dev/kvm").exists() {
-        println!("SKIPPED: /dev/kvm unavailable (permission test)");
+    if !common::kvm_present("permission test") {
         return;
     }
     let mode = std::fs::metadata("/dev/kvm").unwrap().permissions().mode();
     if mode & 0o006 != 0 {
-        println!("SKIPPED: /dev/kvm is open to every user here (mode {mode:o}), no EACCES");
+        common::skip(format_args!(
+            "/dev/kvm is open to every user here (mode {mode:o}), no EACCES"
+        ));
         return;
     }
     match run_as_nobody(&["run"]) {
@@ -65,7 +66,7 @@ fn a_device_without_permission_exits_3_with_the_group_hint() {
             "cannot open /dev/kvm: EACCES (Permission denied); add the user to the kvm group \
              or fix the device's ACL",
         ),
-        Err(why) => println!("SKIPPED: {why}"),
+        Err(why) => common::skip(format_args!("{why}")),
     }
 }
 
@@ -138,7 +139,7 @@ fn an_unreadable_image_exits_4_with_eacces() {
                 image.display()
             ),
         ),
-        Err(why) => println!("SKIPPED: {why}"),
+        Err(why) => common::skip(format_args!("{why}")),
     }
 }
 
@@ -232,10 +233,8 @@ fn an_image_exactly_filling_ram_runs_and_one_byte_more_exits_4() {
             too_large.display()
         ),
     );
-    if Path::new("/dev/kvm").exists() {
+    if common::kvm_present("running the image that fits") {
         let output = run(&["run", "--mem", "8K", "--image", text(&fits)]);
         assert_eq!(output.status.code(), Some(0), "{output:?}");
-    } else {
-        println!("SKIPPED: /dev/kvm unavailable (running the image that fits)");
     }
 }

@@ -24,8 +24,7 @@ const PATTERN: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs
 
 #[test]
 fn a_console_flood_to_a_slow_reader_keeps_memory_bounded() {
-    if !std::path::Path::new("/dev/kvm").exists() {
-        println!("SKIPPED: /dev/kvm unavailable (console flood)");
+    if !common::kvm_present("console flood") {
         return;
     }
     let mut child = spawn(

@@ -25,14 +25,6 @@ use rawkvm::supervisor::{RunControl, StopCause};
 /// console_loop's 64-byte pattern.
 const PATTERN: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
 
-fn kvm_present(test: &str) -> bool {
-    let present = std::path::Path::new("/dev/kvm").exists();
-    if !present {
-        println!("SKIPPED: /dev/kvm unavailable ({test})");
-    }
-    present
-}
-
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -52,7 +44,7 @@ fn stopped_at(stderr: &str) -> Vec<(u32, u64)> {
 
 #[test]
 fn a_guest_that_never_exits_is_stopped_at_the_deadline_with_status_7() {
-    if !kvm_present("deadline spin") {
+    if !common::kvm_present("deadline spin") {
         return;
     }
     let output = run(&["run", "spin", "--timeout", "200ms"]);
@@ -66,7 +58,7 @@ fn a_guest_that_never_exits_is_stopped_at_the_deadline_with_status_7() {
 
 #[test]
 fn a_guest_that_exits_constantly_is_stopped_at_the_deadline_with_status_7() {
-    if !kvm_present("deadline spin_out") {
+    if !common::kvm_present("deadline spin_out") {
         return;
     }
     let output = run(&["run", "spin_out", "--timeout", "300ms"]);
@@ -86,7 +78,7 @@ fn a_guest_that_exits_constantly_is_stopped_at_the_deadline_with_status_7() {
 
 #[test]
 fn every_vcpu_is_stopped_at_the_deadline_and_listed() {
-    if !kvm_present("deadline vcpus") {
+    if !common::kvm_present("deadline vcpus") {
         return;
     }
     let output = run(&["run", "spin", "--vcpus", "4", "--timeout", "200ms"]);
@@ -100,7 +92,7 @@ fn every_vcpu_is_stopped_at_the_deadline_and_listed() {
 
 #[test]
 fn a_halting_guest_beats_its_deadline() {
-    if !kvm_present("deadline hello") {
+    if !common::kvm_present("deadline hello") {
         return;
     }
     let output = run(&["run", "hello", "--timeout", "1m"]);
@@ -207,7 +199,7 @@ fn stop_with(signal: Signal, guest: &str, extra: &[&str]) -> (std::process::Outp
 
 #[test]
 fn sigint_sigterm_and_sighup_stop_a_spinning_guest_cleanly() {
-    if !kvm_present("signals") {
+    if !common::kvm_present("signals") {
         return;
     }
     for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
@@ -225,7 +217,7 @@ fn sigint_sigterm_and_sighup_stop_a_spinning_guest_cleanly() {
 
 #[test]
 fn a_signal_flushes_the_console_byte_exact() {
-    if !kvm_present("signal flush") {
+    if !common::kvm_present("signal flush") {
         return;
     }
     let (output, _) = stop_with(Signal::SIGINT, "console_loop", &["--param", "100000000"]);
@@ -243,7 +235,7 @@ fn a_signal_flushes_the_console_byte_exact() {
 
 #[test]
 fn a_closed_stdout_ends_the_run_with_status_141() {
-    if !kvm_present("closed stdout") {
+    if !common::kvm_present("closed stdout") {
         return;
     }
     // `rawkvm run console_loop --param 100000000 | head -c1`
@@ -274,7 +266,7 @@ fn a_closed_stdout_ends_the_run_with_status_141() {
 
 #[test]
 fn a_stalled_reader_does_not_block_a_signal_stop() {
-    if !kvm_present("stalled reader") {
+    if !common::kvm_present("stalled reader") {
         return;
     }
     // Nobody reads stdout: the pipe fills and the console's write waits. SIGTERM must still
@@ -294,7 +286,7 @@ fn a_stalled_reader_does_not_block_a_signal_stop() {
 
 #[test]
 fn sixty_four_spinning_vcpus_all_stop_at_the_deadline() {
-    if !kvm_present("deadline 64 vcpus") {
+    if !common::kvm_present("deadline 64 vcpus") {
         return;
     }
     let output = run(&["run", "spin", "--vcpus", "64", "--timeout", "200ms"]);

@@ -152,11 +152,11 @@ fn software_breakpoints_exit_where_the_backend_intercepts_int3() {
             // The guest's handler ran: the backend never intercepted the int3.
             assert!(seen.debug.is_empty());
             assert_eq!(devices.console.into_sink().unwrap(), b"int3 guest\nafter\n");
-            println!(
-                "SKIPPED: KVM_GUESTDBG_USE_SW_BP does not intercept a real-mode int3 on {} \
+            common::skip(format_args!(
+                "KVM_GUESTDBG_USE_SW_BP does not intercept a real-mode int3 on {} \
                  (measured); hardware breakpoints and single steps are tested instead",
                 backend()
-            );
+            ));
         }
         other => panic!("{other:?}"),
     }
@@ -197,11 +197,11 @@ fn an_unusable_task_register_fails_entry_where_the_hardware_checks_it() {
             fault: GuestFault::InternalError { .. },
             ..
         }) => println!("{}: invalid TR gave KVM_EXIT_INTERNAL_ERROR", backend()),
-        Ok(Outcome::Halted) => println!(
-            "SKIPPED: KVM_EXIT_FAIL_ENTRY: {} accepts an unusable TR in real mode and runs the \
+        Ok(Outcome::Halted) => common::skip(format_args!(
+            "KVM_EXIT_FAIL_ENTRY: {} accepts an unusable TR in real mode and runs the \
              guest (measured), so entry never fails",
             backend()
-        ),
+        )),
         other => panic!("{other:?}"),
     }
 }

@@ -472,7 +472,7 @@ fn user_space_msr_or_skip(kvm: &Kvm, test: &str) -> bool {
     let cap = rawkvm::bindings::KVM_CAP_X86_USER_SPACE_MSR;
     let present = kvm.check_extension(cap) > 0;
     if !present {
-        println!("SKIPPED: {test}: KVM_CAP_X86_USER_SPACE_MSR absent");
+        common::skip(format_args!("{test}: KVM_CAP_X86_USER_SPACE_MSR absent"));
     }
     present
 }
@@ -579,10 +579,12 @@ fn mutate_reports_its_counter_and_leaves_its_registers() {
 #[test]
 fn exits_this_backend_cannot_produce_are_skipped_loudly() {
     // Measured on PVM by the guests' author; the decoder table covers their payloads.
-    println!(
-        "SKIPPED: KVM_EXIT_HYPERCALL: vmcall never reaches user space on {} (KVM re-emulates \
+    common::skip(format_args!(
+        "KVM_EXIT_HYPERCALL: vmcall never reaches user space on {} (KVM re-emulates \
          it forever, with or without KVM_CAP_EXIT_HYPERCALL)",
         backend()
-    );
-    println!("SKIPPED: KVM_EXIT_SYSTEM_EVENT: x86 KVM has no guest-initiated system event here");
+    ));
+    common::skip(format_args!(
+        "KVM_EXIT_SYSTEM_EVENT: x86 KVM has no guest-initiated system event here"
+    ));
 }

@@ -73,7 +73,9 @@ fn run_1_and_run_1000_of_mutate_match_a_fresh_vm_with_either_register_reset() {
         let mut machine = machine(&kvm, "mutate", true);
         let mut point = machine.restart_point(reset).unwrap();
         if reset == RegisterReset::SyncRegs && point.register_reset() == RegisterReset::Ioctls {
-            println!("SKIPPED: sync-regs reset: this kernel lacks KVM_CAP_SYNC_REGS");
+            common::skip(format_args!(
+                "sync-regs reset: this kernel lacks KVM_CAP_SYNC_REGS"
+            ));
         }
         let first = run_once(&mut machine);
         assert_eq!(first, fresh, "{reset:?}: run 1");

@@ -65,8 +65,7 @@ fn sixty_four_vcpus_each_print_their_byte_exactly_once() {
 
 #[test]
 fn the_cli_runs_sixty_four_vcpus() {
-    if !std::path::Path::new("/dev/kvm").exists() {
-        println!("SKIPPED: /dev/kvm unavailable (the_cli_runs_sixty_four_vcpus)");
+    if !common::kvm_present("the_cli_runs_sixty_four_vcpus") {
         return;
     }
     let output = run(&["run", "smp", "--vcpus", "64"]);
@@ -154,7 +153,7 @@ fn the_first_fault_stops_the_spinning_vcpus() {
             );
         }
     }
-    if std::path::Path::new("/dev/kvm").exists() {
+    if common::kvm_present("the CLI's first fault") {
         let output = run(&["run", "smp_fault", "--vcpus", "8"]);
         assert_eq!(
             output.status.code(),

@@ -30,7 +30,9 @@ fn machine_or_skip(test: &str, guest: &str, param: Option<u32>) -> Option<Machin
     let mut machine = machine(&kvm, guest, param);
     let supported = machine.vcpus_mut()[0].supported_sync_regs();
     if !supported.contains(SyncRegs::all()) {
-        println!("SKIPPED: {test}: KVM_CAP_SYNC_REGS gives only {supported:?}");
+        common::skip(format_args!(
+            "{test}: KVM_CAP_SYNC_REGS gives only {supported:?}"
+        ));
         return None;
     }
     Some(machine)

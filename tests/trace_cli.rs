@@ -10,14 +10,6 @@ use std::path::PathBuf;
 use common::json::{self, Json};
 use common::{assert_fails, backend, rawkvm};
 
-fn kvm_present(test: &str) -> bool {
-    let present = std::path::Path::new("/dev/kvm").exists();
-    if !present {
-        println!("SKIPPED: /dev/kvm unavailable ({test})");
-    }
-    present
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
 }
@@ -35,7 +27,7 @@ fn untimed(line: &str) -> &str {
 
 #[test]
 fn trace_text_names_every_field_of_every_exit() {
-    if !kvm_present("trace_text_names_every_field_of_every_exit") {
+    if !common::kvm_present("trace_text_names_every_field_of_every_exit") {
         return;
     }
     let output = rawkvm(&["run", "hello", "--trace"]);
@@ -68,7 +60,7 @@ fn trace_text_names_every_field_of_every_exit() {
 
 #[test]
 fn an_unclaimed_in_is_marked_and_shows_the_filler() {
-    if !kvm_present("an_unclaimed_in_is_marked_and_shows_the_filler") {
+    if !common::kvm_present("an_unclaimed_in_is_marked_and_shows_the_filler") {
         return;
     }
     let output = rawkvm(&["run", "in_unhandled", "--trace"]);
@@ -84,7 +76,7 @@ fn an_unclaimed_in_is_marked_and_shows_the_filler() {
 
 #[test]
 fn trace_json_parses_and_carries_the_fields_the_issue_names() {
-    if !kvm_present("trace_json_parses_and_carries_the_fields_the_issue_names") {
+    if !common::kvm_present("trace_json_parses_and_carries_the_fields_the_issue_names") {
         return;
     }
     for guest in ["hello", "mmio_widths", "msr", "irq_window", "insb"] {
@@ -128,7 +120,7 @@ fn trace_json_parses_and_carries_the_fields_the_issue_names() {
 
 #[test]
 fn explain_gives_each_field_read_with_its_offset_and_a_sentence() {
-    if !kvm_present("explain_gives_each_field_read_with_its_offset_and_a_sentence") {
+    if !common::kvm_present("explain_gives_each_field_read_with_its_offset_and_a_sentence") {
         return;
     }
     let output = rawkvm(&["run", "hello", "--explain"]);
@@ -154,7 +146,7 @@ fn explain_gives_each_field_read_with_its_offset_and_a_sentence() {
 
 #[test]
 fn trace_file_takes_the_trace_and_stats_count_exits_per_reason() {
-    if !kvm_present("trace_file_takes_the_trace_and_stats_count_exits_per_reason") {
+    if !common::kvm_present("trace_file_takes_the_trace_and_stats_count_exits_per_reason") {
         return;
     }
     let path = scratch("file").join("trace.txt");
@@ -201,13 +193,15 @@ fn trace_file_takes_the_trace_and_stats_count_exits_per_reason() {
         assert_eq!(numbers[2], "45", "rawkvm's column: {exits}");
         println!("{}: kernel vs rawkvm: {exits}", backend());
     } else {
-        println!("SKIPPED: kernel counters: KVM_CAP_BINARY_STATS_FD absent");
+        common::skip(format_args!(
+            "kernel counters: KVM_CAP_BINARY_STATS_FD absent"
+        ));
     }
 }
 
 #[test]
 fn a_fault_prints_the_flight_recorder_then_the_error() {
-    if !kvm_present("a_fault_prints_the_flight_recorder_then_the_error") {
+    if !common::kvm_present("a_fault_prints_the_flight_recorder_then_the_error") {
         return;
     }
     let output = rawkvm(&["run", "triple_fault"]);
@@ -297,7 +291,7 @@ fn trace_flags_are_checked() {
 
 #[test]
 fn bench_reports_the_trace_overhead_as_a_ratio() {
-    if !kvm_present("bench_reports_the_trace_overhead_as_a_ratio") {
+    if !common::kvm_present("bench_reports_the_trace_overhead_as_a_ratio") {
         return;
     }
     let output = rawkvm(&[
@@ -393,7 +387,7 @@ fn abi_refuses_unknown_architectures_and_names() {
 
 #[test]
 fn caps_lists_every_capability_with_the_kernels_answer() {
-    if !kvm_present("caps_lists_every_capability_with_the_kernels_answer") {
+    if !common::kvm_present("caps_lists_every_capability_with_the_kernels_answer") {
         return;
     }
     let output = rawkvm(&["caps"]);

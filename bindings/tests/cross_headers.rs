@@ -10,7 +10,7 @@
 
 mod header_proof;
 
-use header_proof::{Proof, WorkDir, claims_for, compiles_kvm_h, prove};
+use header_proof::{Proof, WorkDir, claims_for, compiles_kvm_h, prove, say};
 use rawkvm_bindings::ARCHES;
 
 #[test]
@@ -20,17 +20,17 @@ fn every_architecture_matches_its_own_kernel_headers() {
     for arch in ARCHES {
         let cc = format!("{}-gcc", arch.gnu_triple);
         if !compiles_kvm_h(&cc, work.path()) {
-            println!(
+            say(format_args!(
                 "SKIPPED: {} cross headers unavailable ({cc} with <linux/kvm.h>)",
                 arch.name
-            );
+            ));
             continue;
         }
         let proof = prove(&cc, work.path(), &claims_for(arch.name));
         for item in &proof.not_in_header {
             println!("  {}: not in header, {item}", arch.name);
         }
-        println!("{}", proof.summary());
+        say(format_args!("{}", proof.summary()));
         proofs.push(proof);
     }
     print_table(&proofs);
@@ -48,10 +48,12 @@ fn every_architecture_matches_its_own_kernel_headers() {
 
 /// architecture x (structs, fields, ioctls, constants) proven.
 fn print_table(proofs: &[Proof]) {
-    println!("| architecture | headers | structs | fields | ioctls | constants |");
-    println!("|---|---|---|---|---|---|");
+    say(format_args!(
+        "| architecture | headers | structs | fields | ioctls | constants |"
+    ));
+    say(format_args!("|---|---|---|---|---|---|"));
     for p in proofs {
-        println!(
+        say(format_args!(
             "| {} | Linux {} | {} | {} | {} | {} |",
             p.arch,
             p.version,
@@ -59,6 +61,6 @@ fn print_table(proofs: &[Proof]) {
             p.fields,
             p.ioctls,
             p.constants()
-        );
+        ));
     }
 }

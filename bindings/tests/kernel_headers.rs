@@ -10,12 +10,14 @@
 
 mod header_proof;
 
-use header_proof::{WorkDir, claims_for, compiles_kvm_h, prove};
+use header_proof::{WorkDir, claims_for, compiles_kvm_h, prove, say};
 
 #[test]
 fn rust_definitions_match_the_kernel_header() {
     if rawkvm_bindings::arch_abi(rawkvm_bindings::HOST_ARCH).is_none() {
-        println!("SKIPPED: this crate has no definitions for the host architecture");
+        say(format_args!(
+            "SKIPPED: this crate has no definitions for the host architecture"
+        ));
         return;
     }
     let work = WorkDir::new("kernel-headers");
@@ -27,10 +29,10 @@ fn rust_definitions_match_the_kernel_header() {
         .into_iter()
         .find(|cc| compiles_kvm_h(cc, work.path()))
     else {
-        println!("SKIPPED: C compiler or <linux/kvm.h> unavailable");
-        println!(
-            "SKIPPED: kernel header proof not run (set CC, or install gcc and linux-libc-dev)"
-        );
+        say(format_args!(
+            "SKIPPED: kernel header proof not run: no C compiler with <linux/kvm.h> (set CC, or \
+             install gcc and linux-libc-dev)"
+        ));
         return;
     };
     let claims = claims_for(rawkvm_bindings::HOST_ARCH);
@@ -38,7 +40,7 @@ fn rust_definitions_match_the_kernel_header() {
     for item in &proof.not_in_header {
         println!("  not in host header, {item}");
     }
-    println!("{}", proof.summary());
+    say(format_args!("{}", proof.summary()));
     assert!(
         proof.mismatches.is_empty(),
         "Rust and <linux/kvm.h> disagree:\n  {}",
@@ -57,7 +59,9 @@ fn a_wrong_claim_is_named() {
         .into_iter()
         .find(|cc| compiles_kvm_h(cc, work.path()))
     else {
-        println!("SKIPPED: C compiler or <linux/kvm.h> unavailable");
+        say(format_args!(
+            "SKIPPED: C compiler or <linux/kvm.h> unavailable"
+        ));
         return;
     };
     let mut claims = claims_for(rawkvm_bindings::HOST_ARCH);

@@ -13,16 +13,28 @@ use rawkvm::devices::Dispatch;
 use rawkvm::exit::{Exit, IoDirection};
 use rawkvm::run_loop::Observer;
 
-/// Opens `/dev/kvm`, or prints `SKIPPED: /dev/kvm unavailable` (visible with `--nocapture`
-/// and in CI logs) and returns `None` when the device does not exist. Any other failure to
-/// open it fails the test: a host with a broken KVM must not pass silently.
-pub fn kvm_or_skip(test: &str) -> Option<Kvm> {
-    if !Path::new("/dev/kvm").exists() {
-        println!("SKIPPED: /dev/kvm unavailable ({test})");
-        eprintln!("SKIPPED: /dev/kvm unavailable ({test})");
-        return None;
+/// Says loudly that a test, or a part of one, did not run: `SKIPPED: <reason>`. Written
+/// through the stderr handle, which the test harness does not capture (it captures only
+/// `print!`/`eprint!`), so the line shows in every log, passing tests included.
+pub fn skip(reason: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
+}
+
+/// Whether `/dev/kvm` exists; if not, says `SKIPPED: /dev/kvm unavailable (<test>)`.
+pub fn kvm_present(test: &str) -> bool {
+    let present = Path::new("/dev/kvm").exists();
+    if !present {
+        skip(format_args!("/dev/kvm unavailable ({test})"));
     }
-    Some(Kvm::open().expect("/dev/kvm exists but cannot be used"))
+    present
+}
+
+/// Opens `/dev/kvm`, or says `SKIPPED: /dev/kvm unavailable` and returns `None` when the
+/// device does not exist. Any other failure to open it fails the test: a host with a broken
+/// KVM must not pass silently.
+pub fn kvm_or_skip(test: &str) -> Option<Kvm> {
+    kvm_present(test).then(|| Kvm::open().expect("/dev/kvm exists but cannot be used"))
 }
 
 /// A memory slot of fresh RAM: `size` bytes at `guest_phys_addr`, no flags.

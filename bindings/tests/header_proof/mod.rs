@@ -18,6 +18,13 @@ mod program;
 mod report;
 
 use std::path::{Path, PathBuf};
+
+/// Prints a line the test harness does not capture (it captures only `print!`/`eprint!`), so
+/// `SKIPPED:` lines and the proofs' summaries show in every log, passing tests included.
+pub fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
 use std::process::Command;
 
 pub use claims::{Claims, claims_for};
