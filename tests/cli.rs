@@ -116,9 +116,20 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn help_version_and_list() {
-    let help = rawkvm(&["--help"]);
-    assert_eq!(help.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&help.stdout).contains("Exit status:"));
+    for line in [
+        &["--help"][..],
+        &["-h"],
+        &["help"],
+        &["run", "--help"],
+        &["bench", "suite", "-h"],
+    ] {
+        let help = rawkvm(line);
+        assert_eq!(help.status.code(), Some(0), "{line:?}");
+        assert!(
+            String::from_utf8_lossy(&help.stdout).contains("Exit status:"),
+            "{line:?}"
+        );
+    }
     let version = rawkvm(&["--version"]);
     assert_eq!(
         String::from_utf8_lossy(&version.stdout),

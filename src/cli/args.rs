@@ -32,6 +32,14 @@ impl Args {
         Ok(Args { words })
     }
 
+    /// Whether any remaining word is `--help` or `-h` (values of other flags included: a
+    /// guest image called `-h` is not worth the surprise).
+    pub fn asks_for_help(&self) -> bool {
+        self.words
+            .iter()
+            .any(|word| word == "--help" || word == "-h")
+    }
+
     /// The next word, parsed.
     pub fn next_arg(&mut self) -> Option<Arg> {
         let word = self.words.pop_front()?;
@@ -91,5 +99,8 @@ mod tests {
         assert_eq!(a.next_arg(), Some(Arg::Positional("-".into())));
         assert_eq!(a.next_arg(), None);
         assert_eq!(a.value("--mem", None), Err("--mem needs a value".into()));
+        assert!(args(&["suite", "--help"]).asks_for_help());
+        assert!(args(&["-h"]).asks_for_help());
+        assert!(!args(&["--mem", "2M"]).asks_for_help());
     }
 }

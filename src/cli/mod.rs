@@ -118,6 +118,10 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, Error> {
             }
         },
     };
+    // `rawkvm run --help`, `rawkvm bench suite -h`: the usage, whatever else is on the line.
+    if args.asks_for_help() {
+        return print_out(USAGE);
+    }
     match command.as_str() {
         "run" => run::command(args),
         "list" => list(args),
