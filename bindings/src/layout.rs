@@ -292,10 +292,9 @@ macro_rules! abi {
     (@describe $name:ident $prefix:tt ($size:literal, $align:literal, [$($since:literal)?])
         $( $field:ident : $ty:ty => $spec:tt ),*) => {
         // The header's numbers, checked at compile time; a failure names the struct and field.
-        const _: () = assert!(
-            core::mem::size_of::<$name>() == $size,
-            concat!("size of ", stringify!($name), " is not the header's ", $size),
-        );
+        // The size as static_assertions states it: the type must be as big as `[u8; SIZE]`,
+        // and a mismatch is a compile error naming both types and their sizes in bits.
+        static_assertions::assert_eq_size!($name, [u8; $size]);
         const _: () = assert!(
             core::mem::align_of::<$name>() == $align,
             concat!("alignment of ", stringify!($name), " is not the header's ", $align),

@@ -52,7 +52,9 @@
 //!
 //! For every struct and union, the compiler checks that `size_of`, `align_of` and the offset of
 //! every field equal the numbers written in its declaration; a wrong field type or order does not
-//! compile. Each type's `LAYOUT` (collected in [`x86_64::STRUCT_LAYOUTS`]) is computed with
+//! compile. The size is checked with `static_assertions::assert_eq_size!` against `[u8; SIZE]`
+//! (the error names the type and both sizes), the alignment and every `memoffset::offset_of!`
+//! with a `const` assertion whose message names the struct and field. Each type's `LAYOUT` (collected in [`x86_64::STRUCT_LAYOUTS`]) is computed with
 //! `offset_of!` and `size_of`, so it describes the types as compiled.
 //!
 //! The tests then prove the numbers against the kernel: they write a C file from
