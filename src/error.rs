@@ -33,8 +33,8 @@ pub mod status {
     pub const GUEST_FAULT: i32 = 6;
     /// The guest was still running at the deadline.
     pub const TIMEOUT: i32 = 7;
-    /// The console's reader went away (`EPIPE`): 128 + `SIGPIPE`, what a shell reports for a
-    /// program that `SIGPIPE` ended.
+    /// The reader of the console or of rawkvm's own output went away (`EPIPE`): 128 +
+    /// `SIGPIPE`, what a shell reports for a program that `SIGPIPE` ended.
     pub const BROKEN_PIPE: i32 = 128 + 13;
 
     /// A run stopped by signal `signal` (`SIGINT`, `SIGTERM`, ...): 128 + its number, as a
@@ -50,6 +50,19 @@ pub struct ErrnoDisplay(pub Errno);
 impl fmt::Display for ErrnoDisplay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?} ({})", self.0, self.0.desc())
+    }
+}
+
+/// `ENOENT (No such file or directory)` for an I/O error that carries an errno; the error's
+/// own text for one that does not.
+pub struct IoErrorDisplay<'a>(pub &'a std::io::Error);
+
+impl fmt::Display for IoErrorDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.raw_os_error() {
+            Some(errno) => ErrnoDisplay(Errno::from_raw(errno)).fmt(f),
+            None => self.0.fmt(f),
+        }
     }
 }
 
@@ -237,8 +250,16 @@ pub enum Error {
     Image(ImageError),
     /// A command-line or configuration value is wrong.
     Usage(String),
-    /// The console output could not be written.
+    /// The guest's console output could not be written (the guest was stopped).
     Console(std::io::Error),
+    /// rawkvm's own output (help, lists, tables, bench lines, the trace) could not be
+    /// written.
+    Output {
+        /// Where it was going: `stdout`, `stderr`, or the trace file's path.
+        target: String,
+        /// Why.
+        error: std::io::Error,
+    },
     /// Restarting a machine in place failed.
     #[cfg(target_arch = "x86_64")]
     Restart(crate::restart::RestartError),
@@ -347,10 +368,12 @@ impl Error {
             | Error::Signal { .. }
             | Error::SpawnThread { .. }
             | Error::Reaper(_) => status::SETUP,
-            Error::Console(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            Error::Console(error) | Error::Output { error, .. }
+                if error.kind() == std::io::ErrorKind::BrokenPipe =>
+            {
                 status::BROKEN_PIPE
             }
-            Error::Console(_) => status::SETUP,
+            Error::Console(_) | Error::Output { .. } => status::SETUP,
             Error::Decode { .. } | Error::GuestFault { .. } | Error::CoalescedRing { .. } => {
                 status::GUEST_FAULT
             }

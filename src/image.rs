@@ -77,12 +77,11 @@ impl Image {
         Ok(image)
     }
 
-    /// Checks that the image fits in RAM `[0, ram_end)` at `load_addr`.
+    /// Checks that the image fits in RAM `[0, ram_end)` at `load_addr`. A load address at or
+    /// past the end of RAM leaves room for nothing (`MachineConfig::validate` refuses it
+    /// first, as a configuration error).
     pub fn check_fits(&self, load_addr: u64, ram_end: u64) -> Result<(), ImageError> {
-        let capacity = ram_end
-            .checked_sub(load_addr)
-            .filter(|&c| c > 0)
-            .ok_or(ImageError::LoadAddress { load_addr, ram_end })?;
+        let capacity = ram_end.saturating_sub(load_addr);
         let size = self.bytes.len() as u64;
         if size > capacity {
             return Err(ImageError::TooLarge {

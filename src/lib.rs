@@ -10,7 +10,9 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # if !std::path::Path::new("/dev/kvm").exists() {
-//! #     println!("SKIPPED: /dev/kvm unavailable");
+//! #     // Through the stderr handle, which no harness captures: the line shows in every log.
+//! #     use std::io::Write;
+//! #     writeln!(std::io::stderr(), "SKIPPED: /dev/kvm unavailable (the lib.rs walkthrough)")?;
 //! #     return Ok(());
 //! # }
 //! // 1. open("/dev/kvm", O_RDWR | O_CLOEXEC); KVM_GET_API_VERSION must say 12;

@@ -147,6 +147,13 @@ impl MachineConfig {
                 self.mem_size, self.mem_size
             )));
         }
+        if self.load_addr >= self.mem_size {
+            return Err(Error::Usage(format!(
+                "load address {:#x} is outside guest RAM [0, {:#x}); lower --load-addr or \
+                 raise --mem",
+                self.load_addr, self.mem_size
+            )));
+        }
         if self.vcpus == 0 {
             return Err(Error::Usage(
                 "the number of vCPUs must be at least 1".to_string(),
@@ -235,10 +242,11 @@ impl Machine {
         H: IoHandler + ?Sized,
         O: Observer + ?Sized,
     {
-        let vcpu = self
-            .vcpus
-            .first_mut()
-            .ok_or_else(|| Error::Usage("no vCPU".into()))?;
+        // `Machine::new` makes at least one vCPU (`MachineConfig::validate` refuses zero) and
+        // nothing removes one, so vCPU 0 is always there.
+        let [vcpu, ..] = self.vcpus.as_mut_slice() else {
+            unreachable!("a Machine always has vCPU 0")
+        };
         run_loop::run_vcpu(vcpu, handler, observer)
     }
 }

@@ -1,8 +1,9 @@
-//! The `rawkvm` binary as a user runs it: output bytes, exit statuses, error messages.
+//! The `rawkvm` binary as a user runs it: output bytes, usage errors, help, the guest list,
+//! and a reader that goes away. (Bad devices, images and sizes: `config_errors.rs`.)
 
 mod common;
 
-use std::io::Write;
+use std::process::{Command, Stdio};
 
 use common::{assert_fails, rawkvm};
 
@@ -11,111 +12,39 @@ fn hello_prints_exactly_its_line_and_exits_0() {
     if !common::kvm_present("hello_prints_exactly_its_line_and_exits_0") {
         return;
     }
-    let output = rawkvm(&["run"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(output.stdout, b"Hello from real mode!\n");
-    assert!(
-        output.stderr.is_empty(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(rawkvm(&["run", "hello"]).stdout, b"Hello from real mode!\n");
-}
-
-#[test]
-fn a_missing_image_exits_4_naming_the_path() {
-    let output = rawkvm(&["run", "--image", "/nonexistent/guest.bin"]);
-    assert_fails(&output, 4, "/nonexistent/guest.bin");
-}
-
-#[test]
-fn an_empty_image_exits_4_naming_the_path() {
-    let dir = tempdir("empty");
-    let path = dir.join("empty.bin");
-    std::fs::File::create(&path).unwrap();
-    let output = rawkvm(&["run", "--image", path.to_str().unwrap()]);
-    assert_fails(
-        &output,
-        4,
-        &format!("guest image {} is empty", path.display()),
-    );
-}
-
-#[test]
-fn an_image_one_byte_too_large_exits_4_and_one_that_fits_runs() {
-    let dir = tempdir("large");
-    // 64 KiB of RAM, loaded at 0x1000: 0xF000 bytes fit.
-    let fits = dir.join("fits.bin");
-    let mut image = vec![0x90u8; 0xF000]; // nop sled
-    image[0xF000 - 2..].copy_from_slice(&[0xFA, 0xF4]); // cli; hlt at the very end
-    std::fs::File::create(&fits)
-        .unwrap()
-        .write_all(&image)
-        .unwrap();
-    let too_large = dir.join("too_large.bin");
-    image.push(0x90);
-    std::fs::File::create(&too_large)
-        .unwrap()
-        .write_all(&image)
-        .unwrap();
-    let output = rawkvm(&[
-        "run",
-        "--mem",
-        "64K",
-        "--image",
-        too_large.to_str().unwrap(),
-    ]);
-    assert_fails(
-        &output,
-        4,
-        &format!(
-            "guest image {} is 61441 bytes but only 61440 bytes fit",
-            too_large.display()
-        ),
-    );
-    if common::kvm_present("an_image_one_byte_too_large_exits_4_and_one_that_fits_runs") {
-        let output = rawkvm(&["run", "--mem", "64K", "--image", fits.to_str().unwrap()]);
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "stderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+    for args in [&["run"][..], &["run", "hello"]] {
+        let output = rawkvm(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert_eq!(output.stdout, b"Hello from real mode!\n", "{args:?}");
+        assert!(output.stderr.is_empty(), "{args:?}: {stderr}");
     }
 }
 
 #[test]
-fn a_missing_device_exits_3() {
-    let output = rawkvm(&["run", "--kvm-device", "/nonexistent/kvm"]);
-    assert_fails(&output, 3, "cannot open /nonexistent/kvm: ENOENT");
-}
-
-#[test]
-fn zero_and_unaligned_memory_exit_2() {
-    assert_fails(&rawkvm(&["run", "--mem", "0"]), 2, "at least one page");
-    assert_fails(
-        &rawkvm(&["run", "--mem", "4097"]),
-        2,
-        "multiple of the page size 4096",
-    );
-}
-
-#[test]
 fn usage_errors_exit_2() {
-    assert_fails(&rawkvm(&[]), 2, "no command");
-    assert_fails(&rawkvm(&["frobnicate"]), 2, "unknown command");
-    assert_fails(&rawkvm(&["run", "--bogus"]), 2, "unknown option --bogus");
-    assert_fails(&rawkvm(&["run", "no_such_guest"]), 2, "no embedded guest");
-    assert_fails(&rawkvm(&["run", "--mem"]), 2, "--mem needs a value");
+    let cases: [(&[&str], &str); 7] = [
+        (&[], "no command"),
+        (&["frobnicate"], "unknown command"),
+        (&["run", "--bogus"], "unknown option --bogus"),
+        (&["run", "no_such_guest"], "no embedded guest"),
+        (&["run", "--mem"], "--mem needs a value"),
+        (
+            &["list", "--json"],
+            "rawkvm: error: list: unknown option --json\n",
+        ),
+        (
+            &["list", "hello"],
+            "rawkvm: error: list: unexpected argument \"hello\"\n",
+        ),
+    ];
+    for (args, message) in cases {
+        assert_fails(&rawkvm(args), 2, message);
+    }
 }
 
 #[test]
-fn help_version_and_list() {
+fn help_and_version() {
     for line in [
         &["--help"][..],
         &["-h"],
@@ -125,28 +54,63 @@ fn help_version_and_list() {
     ] {
         let help = rawkvm(line);
         assert_eq!(help.status.code(), Some(0), "{line:?}");
-        assert!(
-            String::from_utf8_lossy(&help.stdout).contains("Exit status:"),
-            "{line:?}"
-        );
+        let text = String::from_utf8_lossy(&help.stdout);
+        // Every status and every flag a command takes is there.
+        for needle in [
+            "Exit status:",
+            "API version,\n     capability)",
+            "--markdown",
+            "rawkvm bench restart [--guest NAME]",
+            "--load-addr",
+        ] {
+            assert!(text.contains(needle), "{line:?}: {needle:?} not in\n{text}");
+        }
     }
     let version = rawkvm(&["--version"]);
     assert_eq!(
         String::from_utf8_lossy(&version.stdout),
         format!("rawkvm {}\n", env!("CARGO_PKG_VERSION"))
     );
-    let list = String::from_utf8(rawkvm(&["list"]).stdout).unwrap();
-    for name in ["hello", "hlt", "pio_loop", "mmio_loop"] {
-        assert!(
-            list.lines().any(|line| line.starts_with(name)),
-            "{name} not listed:\n{list}"
-        );
-    }
 }
 
-/// A fresh directory under the system temp dir, unique to this process and `name`.
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("rawkvm-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+#[test]
+fn list_names_every_embedded_guest_with_its_description() {
+    let output = rawkvm(&["list"]);
+    assert_eq!(output.status.code(), Some(0));
+    let list = String::from_utf8(output.stdout).unwrap();
+    let listed: Vec<(&str, &str)> = list
+        .lines()
+        .map(|line| {
+            let (name, description) = line.split_once(' ').expect("NAME  DESCRIPTION");
+            (name, description.trim_start())
+        })
+        .collect();
+    let embedded: Vec<(&str, &str)> = rawkvm::guests::all()
+        .iter()
+        .map(|guest| (guest.name, guest.description))
+        .collect();
+    assert_eq!(listed, embedded);
+}
+
+/// `rawkvm ARGS | true`: the reader is gone before rawkvm writes. The write fails with
+/// `EPIPE` (Rust ignores `SIGPIPE`), and rawkvm says so and exits with 128 + `SIGPIPE`.
+#[test]
+fn a_closed_stdout_ends_rawkvms_own_output_with_status_141() {
+    for args in [&["--help"][..], &["list"], &["abi", "kvm_run"]] {
+        let (reader, writer) = nix::unistd::pipe().expect("pipe");
+        drop(reader);
+        let output = Command::new(env!("CARGO_BIN_EXE_rawkvm"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .expect("cannot start the rawkvm binary");
+        assert_eq!(output.status.code(), Some(141), "{args:?}: {output:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "rawkvm: error: stdout was closed\n",
+            "{args:?}"
+        );
+    }
 }

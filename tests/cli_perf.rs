@@ -38,11 +38,10 @@ fn console_output_is_the_same_with_and_without_coalescing() {
     if !common::kvm_present("console_output_is_the_same_with_and_without_coalescing") {
         return;
     }
-    const PATTERN: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
     for guest in ["console_loop", "console_burst"] {
         let coalesced = stdout_of(&["run", guest, "--param", "1000"]);
         let plain = stdout_of(&["run", guest, "--param", "1000", "--no-coalesce"]);
-        let expected: String = PATTERN.chars().cycle().take(1000).collect();
+        let expected = String::from_utf8(common::console_pattern(1000)).unwrap();
         assert_eq!(coalesced, expected, "{guest}");
         assert_eq!(plain, expected, "{guest}");
     }
@@ -160,24 +159,32 @@ fn bench_suite_runs_a_workload_against_the_c_baseline() {
     }
 }
 
-/// `strace -c -f` of `rawkvm bench WORKLOAD --count N`: (all system calls, ioctls).
+/// `strace -c -f` of `rawkvm bench WORKLOAD --count N`: (all system calls, ioctls), or `None`
+/// when strace is not installed. A table that cannot be read fails the test.
 fn syscalls(workload: &str, count: u32) -> Option<(u64, u64)> {
     let output = Command::new("strace")
         .args(["-c", "-f", "-o", "/dev/stderr"])
         .arg(env!("CARGO_BIN_EXE_rawkvm"))
         .args(["bench", workload, "--count", &count.to_string()])
-        .output()
-        .ok()?;
-    assert!(output.status.success(), "{output:?}");
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => panic!("cannot start strace: {error}"),
+    };
     let table = String::from_utf8_lossy(&output.stderr);
-    let calls = |name: &str| {
+    assert!(output.status.success(), "strace or rawkvm failed: {table}");
+    let calls = |name: &str| -> u64 {
         table
             .lines()
             .map(|line| line.split_whitespace().collect::<Vec<_>>())
             .find(|fields| fields.last() == Some(&name))
             .and_then(|fields| fields.get(3)?.parse().ok())
+            .unwrap_or_else(|| {
+                panic!("no {name} row with a call count in strace's table:\n{table}")
+            })
     };
-    Some((calls("total")?, calls("ioctl")?))
+    Some((calls("total"), calls("ioctl")))
 }
 
 #[test]

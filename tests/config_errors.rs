@@ -5,17 +5,10 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::assert_fails;
 use common::process::{run, run_program};
-
-/// A fresh directory under the system temp dir, unique to this process and `name`.
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rawkvm-config-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{ScratchDir, assert_fails};
 
 fn text(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -42,8 +35,8 @@ fn a_missing_device_exits_3_with_the_module_hint() {
     assert_fails(
         &output,
         3,
-        "cannot open /nonexistent/kvm: ENOENT (No such file or directory); is the kvm module \
-         loaded",
+        "rawkvm: error: cannot open /nonexistent/kvm: ENOENT (No such file or directory); is a \
+         KVM module loaded (kvm_intel, kvm_amd, ...) and does the device exist?\n",
     );
 }
 
@@ -72,7 +65,7 @@ fn a_device_without_permission_exits_3_with_the_group_hint() {
 
 #[test]
 fn files_that_are_not_kvm_devices_exit_3() {
-    let dir = tempdir("notkvm");
+    let dir = ScratchDir::new("notkvm");
     let regular = dir.join("regular");
     std::fs::write(&regular, b"not a device").unwrap();
     for path in ["/dev/null", text(&regular)] {
@@ -86,47 +79,84 @@ fn files_that_are_not_kvm_devices_exit_3() {
             ),
         );
     }
-    let output = run(&["run", "--kvm-device", text(&dir)]);
+    let output = run(&["run", "--kvm-device", text(dir.path())]);
     assert_fails(
         &output,
         3,
         &format!(
             "cannot open {}: EISDIR (Is a directory); that is a directory",
-            dir.display()
+            dir.path().display()
         ),
     );
 }
 
 #[test]
-fn images_that_are_not_regular_files_exit_4_without_blocking() {
-    let dir = tempdir("images");
+fn images_that_are_missing_or_not_regular_files_exit_4_without_blocking() {
+    let dir = ScratchDir::new("images");
     let fifo = dir.join("fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let dangling = dir.join("dangling");
     std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
+    let missing = "/nonexistent/guest.bin";
+    let not_found = "ENOENT (No such file or directory); check the path (a dangling link counts \
+                     as missing)";
     let cases = [
-        (text(&fifo).to_string(), "is a FIFO, not a regular file"),
         (
-            "/dev/zero".to_string(),
-            "is a character device, not a regular file",
+            missing.to_string(),
+            format!("cannot read guest image {missing}: {not_found}"),
         ),
-        (text(&dir).to_string(), "is a directory, not a regular file"),
         (
             text(&dangling).to_string(),
-            "No such file or directory (os error 2)",
+            format!(
+                "cannot read guest image {}: {not_found}",
+                dangling.display()
+            ),
+        ),
+        (
+            text(&fifo).to_string(),
+            format!(
+                "guest image {} is a FIFO, not a regular file; pass a flat binary file",
+                fifo.display()
+            ),
+        ),
+        (
+            "/dev/zero".to_string(),
+            "guest image /dev/zero is a character device, not a regular file".to_string(),
+        ),
+        (
+            text(dir.path()).to_string(),
+            format!(
+                "guest image {} is a directory, not a regular file",
+                dir.path().display()
+            ),
         ),
     ];
-    for (path, reason) in cases {
+    for (path, message) in cases {
         let output = run(&["run", "--image", &path]);
-        assert_fails(&output, 4, &format!("guest image {path}"));
-        assert_fails(&output, 4, reason);
+        assert_fails(&output, 4, &format!("rawkvm: error: {message}"));
     }
 }
 
 #[test]
+fn an_empty_image_exits_4_naming_the_path() {
+    let dir = ScratchDir::new("empty");
+    let path = dir.join("empty.bin");
+    std::fs::File::create(&path).unwrap();
+    let output = run(&["run", "--image", text(&path)]);
+    assert_fails(
+        &output,
+        4,
+        &format!(
+            "rawkvm: error: guest image {} is empty; pass a flat binary with code in it\n",
+            path.display()
+        ),
+    );
+}
+
+#[test]
 fn an_unreadable_image_exits_4_with_eacces() {
-    let dir = tempdir("unreadable");
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = ScratchDir::new("unreadable");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let image = dir.join("secret.bin");
     std::fs::write(&image, [0xFA, 0xF4]).unwrap();
     std::fs::set_permissions(&image, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -135,7 +165,8 @@ fn an_unreadable_image_exits_4_with_eacces() {
             &output,
             4,
             &format!(
-                "cannot read guest image {}: Permission denied (os error 13)",
+                "cannot read guest image {}: EACCES (Permission denied); make the file \
+                 readable by this user",
                 image.display()
             ),
         ),
@@ -214,7 +245,7 @@ fn bad_vcpu_counts_and_durations_exit_2() {
 
 #[test]
 fn an_image_exactly_filling_ram_runs_and_one_byte_more_exits_4() {
-    let dir = tempdir("fill");
+    let dir = ScratchDir::new("fill");
     // 8 KiB of RAM, loaded at 0x1000: 4096 bytes fit. A nop sled ending in cli; hlt.
     let mut image = vec![0x90u8; 4096];
     image[4094..].copy_from_slice(&[0xFA, 0xF4]);
@@ -237,4 +268,57 @@ fn an_image_exactly_filling_ram_runs_and_one_byte_more_exits_4() {
         let output = run(&["run", "--mem", "8K", "--image", text(&fits)]);
         assert_eq!(output.status.code(), Some(0), "{output:?}");
     }
+}
+
+#[test]
+fn a_load_address_outside_ram_or_an_embedded_guest_moved_exits_2() {
+    let dir = ScratchDir::new("load");
+    // mov al, 'L'; out 0xe9, al; cli; hlt
+    let image = dir.join("load.bin");
+    std::fs::write(&image, [0xB0, b'L', 0xE6, 0xE9, 0xFA, 0xF4]).unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--image", text(&image), "--load-addr", "0x100000"],
+            "load address 0x100000 is outside guest RAM [0, 0x100000); lower --load-addr or \
+             raise --mem",
+        ),
+        (
+            &[
+                "--image",
+                text(&image),
+                "--mem",
+                "64K",
+                "--load-addr",
+                "0x20000",
+            ],
+            "load address 0x20000 is outside guest RAM [0, 0x10000)",
+        ),
+        (
+            &["hello", "--load-addr", "0x2000"],
+            "--load-addr 0x2000: the embedded guests are linked at 0x1000 and run only there; \
+             give --image PATH for code built for another address",
+        ),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        assert_fails(&run(&args), 2, &format!("rawkvm: error: {message}"));
+    }
+    if !common::kvm_present("images at other load addresses") {
+        return;
+    }
+    // The embedded guest at its own address, and an image loaded and entered elsewhere.
+    let output = run(&["run", "hello", "--load-addr", "0x1000"]);
+    assert_eq!(output.stdout, b"Hello from real mode!\n", "{output:?}");
+    let output = run(&[
+        "run",
+        "--image",
+        text(&image),
+        "--load-addr",
+        "0x2000",
+        "--entry",
+        "0000:2000",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(output.stdout, b"L");
 }

@@ -16,14 +16,8 @@ use common::process::{run, send_signal, spawn, wait, wait_for_thread, wait_outpu
 use nix::sys::signal::Signal;
 use rawkvm::devices::Devices;
 use rawkvm::error::{Error, StoppedVcpu, status};
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
 use rawkvm::run_loop::NoObserver;
 use rawkvm::supervisor::{RunControl, StopCause};
-
-/// console_loop's 64-byte pattern.
-const PATTERN: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
 
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -105,13 +99,7 @@ fn the_library_reports_a_timeout_with_every_stopped_vcpu() {
     let Some(kvm) = kvm_or_skip("the_library_reports_a_timeout") else {
         return;
     };
-    let guest = guests::find("spin").unwrap();
-    let config = MachineConfig {
-        vcpus: 2,
-        ..MachineConfig::default()
-    };
-    let image = Image::embedded(guest.name, guest.image);
-    let mut machine = Machine::new(&kvm, &config, &image).unwrap();
+    let mut machine = common::guest_machine(&kvm, "spin", |config| config.vcpus = 2).unwrap();
     let devices = Mutex::new(Devices::new(Vec::new()));
     let timeout = Duration::from_millis(100);
     let error = machine
@@ -139,14 +127,11 @@ fn a_stop_requested_before_the_run_runs_no_guest_code() {
     let Some(kvm) = kvm_or_skip("a_stop_requested_before_the_run") else {
         return;
     };
-    let guest = guests::find("console_loop").unwrap();
-    let config = MachineConfig {
-        param: Some(1000),
-        vcpus: 3,
-        ..MachineConfig::default()
-    };
-    let image = Image::embedded(guest.name, guest.image);
-    let mut machine = Machine::new(&kvm, &config, &image).unwrap();
+    let mut machine = common::guest_machine(&kvm, "console_loop", |config| {
+        config.param = Some(1000);
+        config.vcpus = 3;
+    })
+    .unwrap();
     let devices = Mutex::new(Devices::new(Vec::new()));
     let control = RunControl::new();
     control.request_stop(StopCause::Signal(libc::SIGTERM));
@@ -171,13 +156,15 @@ fn a_stop_requested_before_the_run_runs_no_guest_code() {
     assert!(output.is_empty(), "no guest byte was printed");
 }
 
-/// Starts `rawkvm run GUEST args`, waits until its vCPU 0 thread exists (so the stop signals
-/// are blocked and the run has begun), sends `signal`, and checks the status and message.
-fn stop_with(signal: Signal, guest: &str, extra: &[&str]) -> (std::process::Output, String) {
-    let mut args = vec!["run", guest];
-    args.extend_from_slice(extra);
-    let child = spawn(&args, Stdio::piped());
+/// Starts `rawkvm run ARGS`, waits until its vCPU 0 thread exists (so the stop signals are
+/// blocked and the run has begun) and then `delay`, sends `signal`, and checks the status and
+/// message.
+fn stop_after(signal: Signal, args: &[&str], delay: Duration) -> (std::process::Output, String) {
+    let mut run_args = vec!["run"];
+    run_args.extend_from_slice(args);
+    let child = spawn(&run_args, Stdio::piped());
     wait_for_thread(child.id(), "vcpu0");
+    std::thread::sleep(delay);
     send_signal(child.id(), signal);
     let output = wait_output(child);
     let stderr = stderr_of(&output);
@@ -197,16 +184,21 @@ fn stop_with(signal: Signal, guest: &str, extra: &[&str]) -> (std::process::Outp
     (output, stderr)
 }
 
+/// [`stop_after`] with no delay.
+fn stop_with(signal: Signal, args: &[&str]) -> (std::process::Output, String) {
+    stop_after(signal, args, Duration::ZERO)
+}
+
 #[test]
 fn sigint_sigterm_and_sighup_stop_a_spinning_guest_cleanly() {
     if !common::kvm_present("signals") {
         return;
     }
     for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        let (_, stderr) = stop_with(signal, "spin", &[]);
+        let (_, stderr) = stop_with(signal, &["spin"]);
         assert_eq!(stopped_at(&stderr), [(0, 0x1000)], "{stderr}");
     }
-    let (_, stderr) = stop_with(Signal::SIGTERM, "spin_out", &["--vcpus", "3"]);
+    let (_, stderr) = stop_with(Signal::SIGTERM, &["spin_out", "--vcpus", "3"]);
     let stopped = stopped_at(&stderr);
     assert_eq!(
         stopped.iter().map(|&(id, _)| id).collect::<Vec<_>>(),
@@ -215,22 +207,70 @@ fn sigint_sigterm_and_sighup_stop_a_spinning_guest_cleanly() {
     );
 }
 
+/// A guest that writes [`FLUSH_BYTES`] console bytes with one `rep outsb`, none of them a
+/// newline, then spins in `jmp $` at [`FLUSH_SPIN`]: every byte stays in rawkvm's console
+/// buffer (4 KiB, written out at a newline or when full) until the run ends.
+fn unflushed_writer() -> Vec<u8> {
+    let data = 0x1000 + 14;
+    let mut code = vec![0xBE, data as u8, (data >> 8) as u8]; // mov si, data
+    code.extend_from_slice(&[0xB9, FLUSH_BYTES as u8, (FLUSH_BYTES >> 8) as u8]); // mov cx, N
+    code.extend_from_slice(&[0xBA, 0xE9, 0x00]); // mov dx, 0xe9
+    code.extend_from_slice(&[0xFC, 0xF3, 0x6E]); // cld; rep outsb
+    code.extend_from_slice(&[0xEB, 0xFE]); // jmp $ (at FLUSH_SPIN)
+    assert_eq!(code.len(), 14);
+    code.extend(flush_data());
+    code
+}
+
+/// How many bytes [`unflushed_writer`] writes: fewer than the console buffer holds.
+const FLUSH_BYTES: usize = 1000;
+const _: () = assert!(FLUSH_BYTES < rawkvm::devices::console::BUFFER_SIZE);
+/// Where [`unflushed_writer`] spins once it has written them all.
+const FLUSH_SPIN: u64 = 0x100C;
+
+/// The bytes [`unflushed_writer`] writes: `A..Z` over and over, no newline.
+fn flush_data() -> Vec<u8> {
+    (b'A'..=b'Z').cycle().take(FLUSH_BYTES).collect()
+}
+
 #[test]
 fn a_signal_flushes_the_console_byte_exact() {
     if !common::kvm_present("signal flush") {
         return;
     }
-    let (output, _) = stop_with(Signal::SIGINT, "console_loop", &["--param", "100000000"]);
-    let expected: Vec<u8> = PATTERN
-        .iter()
-        .copied()
-        .cycle()
-        .take(output.stdout.len())
-        .collect();
-    assert!(
-        output.stdout == expected,
-        "the output is not a prefix of the pattern"
-    );
+    let dir = common::ScratchDir::new("flush");
+    let image = dir.join("unflushed.bin");
+    std::fs::write(&image, unflushed_writer()).unwrap();
+    let image = image.to_str().unwrap();
+    // Coalesced (the ring is drained when the stop interrupts KVM_RUN) and one exit per byte.
+    for extra in [&[][..], &["--no-coalesce"]] {
+        let mut args = vec!["--image", image];
+        args.extend_from_slice(extra);
+        // Once the guest spins, all its bytes were written and none was flushed: only the
+        // final flush of a stopped run can put them on stdout. A signal that comes before
+        // the spin (a very slow host) is tried again, later.
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let (output, stderr) = stop_after(Signal::SIGINT, &args, delay);
+            if stopped_at(&stderr) == [(0, FLUSH_SPIN)] {
+                assert_eq!(
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&flush_data()),
+                    "{extra:?}: {stderr}"
+                );
+                break;
+            }
+            assert!(
+                flush_data().starts_with(&output.stdout),
+                "{extra:?}: not a prefix of the data: {stderr}"
+            );
+            assert!(
+                delay < common::process::WATCHDOG,
+                "the guest never reached its spin"
+            );
+            delay *= 2;
+        }
+    }
 }
 
 #[test]
@@ -259,8 +299,8 @@ fn a_closed_stdout_ends_the_run_with_status_141() {
     assert_eq!(status.code(), Some(status::BROKEN_PIPE), "{stderr}");
     assert_eq!(
         stderr,
-        "rawkvm: error: the guest's console output was closed by its reader (Broken pipe (os \
-         error 32)); the guest was stopped\n"
+        "rawkvm: error: the guest's console output was closed by its reader: EPIPE (Broken \
+         pipe); the guest was stopped\n"
     );
 }
 

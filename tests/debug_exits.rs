@@ -1,31 +1,19 @@
 //! `KVM_EXIT_DEBUG` through `KVM_SET_GUEST_DEBUG` (hardware breakpoints, single-stepping,
-//! software breakpoints), and the entry failure a VMX host gives for invalid guest state.
-//! What PVM cannot do is reported as `SKIPPED: <reason>`.
+//! software breakpoints). What PVM cannot do is reported as `SKIPPED: <reason>`. (The entry
+//! failure a VMX host gives for invalid guest state is `guest_faults.rs`'s.)
 // These run the embedded x86 real-mode guests.
 #![cfg(target_arch = "x86_64")]
 
 mod common;
 
-use common::{backend, kvm_or_skip};
-use rawkvm::Kvm;
+use common::{backend, kvm_or_skip, machine};
 use rawkvm::bindings::{
     KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP, KVM_GUESTDBG_USE_HW_BP, KVM_GUESTDBG_USE_SW_BP,
     kvm_guest_debug, kvm_guest_debug_arch,
 };
 use rawkvm::devices::{Devices, Dispatch};
-use rawkvm::error::{Error, GuestFault};
 use rawkvm::exit::{DebugExit, Exit};
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
 use rawkvm::run_loop::{Observer, Outcome};
-
-fn machine(kvm: &Kvm, name: &str) -> Machine {
-    let guest = guests::find(name).expect("embedded guest");
-    let mut config = MachineConfig::default();
-    config.apply_setup(guest.setup).unwrap();
-    Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap()
-}
 
 /// The debug exits seen, and how many exits in all.
 #[derive(Debug, Default)]
@@ -158,50 +146,6 @@ fn software_breakpoints_exit_where_the_backend_intercepts_int3() {
                 backend()
             ));
         }
-        other => panic!("{other:?}"),
-    }
-}
-
-#[test]
-fn an_unusable_task_register_fails_entry_where_the_hardware_checks_it() {
-    let Some(kvm) =
-        kvm_or_skip("an_unusable_task_register_fails_entry_where_the_hardware_checks_it")
-    else {
-        return;
-    };
-    let mut machine = machine(&kvm, "hlt");
-    let vcpu = &mut machine.vcpus_mut()[0];
-    let mut sregs = vcpu.sregs().unwrap();
-    sregs.tr.unusable = 1;
-    vcpu.set_sregs(&sregs).unwrap();
-    match machine.run(
-        &mut Devices::new(Vec::new()),
-        &mut rawkvm::run_loop::NoObserver,
-    ) {
-        Err(Error::GuestFault {
-            fault:
-                fault @ GuestFault::FailEntry {
-                    hardware_entry_failure_reason,
-                    ..
-                },
-            ..
-        }) => {
-            assert_eq!(hardware_entry_failure_reason, 0x8000_0021);
-            let message = fault.to_string();
-            assert!(
-                message.contains("VM-entry failure due to invalid guest state (33)"),
-                "{message}"
-            );
-        }
-        Err(Error::GuestFault {
-            fault: GuestFault::InternalError { .. },
-            ..
-        }) => println!("{}: invalid TR gave KVM_EXIT_INTERNAL_ERROR", backend()),
-        Ok(Outcome::Halted) => common::skip(format_args!(
-            "KVM_EXIT_FAIL_ENTRY: {} accepts an unusable TR in real mode and runs the \
-             guest (measured), so entry never fails",
-            backend()
-        )),
         other => panic!("{other:?}"),
     }
 }

@@ -109,7 +109,8 @@ fn without_a_memory_restore_the_counter_goes_on_and_without_a_register_reset_hlt
     vcpu.set_regs(&regs).unwrap();
     assert_eq!(run_once(&mut machine).console, b"00000002\n");
 
-    // No reset at all: RIP is after the `hlt`, whose `jmp` goes straight back to it.
+    // No reset at all: RIP is after the `hlt`, whose `jmp` goes back to the `cli` just
+    // before it, so the run is one HLT exit and nothing else.
     let again = run_once(&mut machine);
     assert_eq!(again.exits, vec![Seen::Hlt]);
     assert!(again.console.is_empty());
@@ -128,9 +129,10 @@ fn hlt_restarts_from_the_entry_every_time() {
         // `cli` at 0x1000, `hlt` at 0x1001: the exit leaves RIP after the `hlt`.
         assert_eq!(record.regs.rip, 0x1002);
         machine.restart(&mut point).unwrap();
-        // The `hlt` guest's `jmp` goes back to the `hlt` anyway, so the exits alone cannot
-        // tell a reset from none: enter the vCPU with immediate_exit set, which loads the
-        // registers (kvm_dirty_regs) and returns before running an instruction.
+        // The `hlt` guest (`FA F4 EB FC`: cli; hlt; jmp 0x1000) jumps back to the `cli` at
+        // 0x1000 anyway, so the exits alone cannot tell a reset from none: enter the vCPU with
+        // immediate_exit set, which loads the registers (kvm_dirty_regs) and returns before
+        // running an instruction.
         let vcpu = &mut machine.vcpus_mut()[0];
         vcpu.stop_handle().kick();
         assert!(matches!(vcpu.run(), Err(RunError::Interrupted)));

@@ -5,19 +5,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::json::{self, Json};
-use common::{assert_fails, backend, rawkvm};
+use common::{ScratchDir, assert_fails, backend, rawkvm};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rawkvm-trace-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The trace lines of `run hello`, without the `run_ns=` timing at the end of each.
@@ -149,7 +141,8 @@ fn trace_file_takes_the_trace_and_stats_count_exits_per_reason() {
     if !common::kvm_present("trace_file_takes_the_trace_and_stats_count_exits_per_reason") {
         return;
     }
-    let path = scratch("file").join("trace.txt");
+    let dir = ScratchDir::new("trace-file");
+    let path = dir.join("trace.txt");
     let output = rawkvm(&[
         "run",
         "hello",
@@ -219,7 +212,7 @@ fn a_fault_prints_the_flight_recorder_then_the_error() {
     assert!(lines[2].starts_with("rawkvm: error: vCPU 0: guest triple-faulted"));
 
     // 40 console bytes, then a far jump into unbacked memory: only the last 32 are kept.
-    let dir = scratch("recorder");
+    let dir = ScratchDir::new("recorder");
     let image = dir.join("forty.bin");
     let mut code: Vec<u8> = Vec::new();
     for _ in 0..40 {
@@ -289,28 +282,116 @@ fn trace_flags_are_checked() {
     );
 }
 
+/// The value of `key` in a `key=value` line.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .filter_map(|item| item.split_once('='))
+        .find_map(|(k, value)| (k == key).then_some(value))
+}
+
 #[test]
 fn bench_reports_the_trace_overhead_as_a_ratio() {
     if !common::kvm_present("bench_reports_the_trace_overhead_as_a_ratio") {
         return;
     }
+    let dir = ScratchDir::new("bench-trace");
+    let trace = dir.join("trace.txt");
     let output = rawkvm(&[
         "bench",
         "pio",
         "--count",
         "200",
-        "--trace",
         "--trace-file",
-        "/dev/null",
+        trace.to_str().unwrap(),
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert!(lines[0].starts_with("pio exits=201 "), "{stdout}");
-    assert!(lines[1].starts_with("pio+trace exits=201 "), "{stdout}");
-    let ratio = lines[1].split(" ratio=").nth(1).unwrap();
-    let ratio: f64 = ratio.split_whitespace().next().unwrap().parse().unwrap();
-    assert!(ratio > 0.0, "{stdout}");
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, label) in lines.iter().zip(["pio", "pio+trace"]) {
+        assert_eq!(line.split_whitespace().next(), Some(label), "{stdout}");
+        assert_eq!(field(line, "exits"), Some("201"), "{line}");
+        assert_eq!(field(line, "variant"), Some("plain"), "{line}");
+        assert_eq!(field(line, "best_of"), Some("15"), "{line}");
+    }
+    // Tracing to a file costs little next to an exit: the ratios sit near 1 on any host.
+    for key in ["ratio", "ratio_of_best"] {
+        let ratio: f64 = field(lines[1], key)
+            .unwrap_or_else(|| panic!("no {key} in {}", lines[1]))
+            .parse()
+            .unwrap();
+        assert!((0.5..3.0).contains(&ratio), "{key}={ratio}: {stdout}");
+    }
+    // Every traced run went to the one file: 15 runs of 201 exits, numbered per run.
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    assert_eq!(trace.lines().count(), 15 * 201);
+    assert_eq!(
+        trace
+            .lines()
+            .filter(|l| l.starts_with("#201 vcpu0 KVM_EXIT_HLT(5)"))
+            .count(),
+        15
+    );
+}
+
+#[test]
+fn bench_stats_print_the_last_traced_runs_table() {
+    if !common::kvm_present("bench_stats_print_the_last_traced_runs_table") {
+        return;
+    }
+    let output = rawkvm(&["bench", "mmio", "--count", "100", "--stats"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("rawkvm stats, vCPU 0: 101 exits\n"),
+        "{stderr}"
+    );
+    let mmio = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("KVM_EXIT_MMIO(6)"))
+        .unwrap_or_else(|| panic!("no MMIO row: {stderr}"));
+    assert_eq!(mmio.split_whitespace().nth(1), Some("100"), "{stderr}");
+    assert_eq!(text(&output.stdout).lines().count(), 2);
+}
+
+#[test]
+fn repeated_runs_are_watched_by_one_watcher() {
+    if !common::kvm_present("repeated_runs_are_watched_by_one_watcher") {
+        return;
+    }
+    // mutate: 9 console bytes and a HLT per run, numbered on across the three runs.
+    let output = rawkvm(&["run", "mutate", "--repeat", "3", "--trace", "--stats"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "00000001\n".repeat(3));
+    let stderr = text(&output.stderr);
+    let hlts: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with('#') && l.contains(" KVM_EXIT_HLT(5) "))
+        .map(untimed)
+        .collect();
+    assert_eq!(
+        hlts,
+        [
+            "#10 vcpu0 KVM_EXIT_HLT(5)",
+            "#20 vcpu0 KVM_EXIT_HLT(5)",
+            "#30 vcpu0 KVM_EXIT_HLT(5)"
+        ],
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rawkvm stats, vCPU 0: 30 exits"),
+        "{stderr}"
+    );
+
+    // A fault in the first run: the flight recorder, then the error.
+    let output = rawkvm(&["run", "triple_fault", "--repeat", "2"]);
+    assert_fails(&output, 6, "guest triple-faulted (KVM_EXIT_SHUTDOWN)");
+    assert!(
+        text(&output.stderr)
+            .starts_with("rawkvm: flight recorder: the last 1 of 1 exits before the fault:\n"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]

@@ -188,18 +188,20 @@ fn first_difference(a: &str, b: &str) -> usize {
 /// The ledger as Markdown: a summary table per file, then every site.
 fn render(sites: &[Site]) -> String {
     let mut out = String::new();
+    let allowed: Vec<String> = UNSAFE_FILES.iter().map(|f| format!("`{f}`")).collect();
     out.push_str(&format!(
         "# The unsafe ledger\n\n\
          Every `unsafe` block, impl, fn and extern block in the repository, generated from the \
          sources by\n`tests/unsafe_ledger.rs`; do not edit by hand. After changing any `unsafe`, \
          regenerate it with\n\n```text\n{REGENERATE}\n```\n\n\
          and commit it: the test fails while this file and the code disagree. It also fails if \
-         library code\nholds `unsafe` outside `src/sys/{{ioctl,memory,run_page,signal}}.rs`, if a \
-         block or impl has no\n`// SAFETY:` comment (or a library `unsafe fn` no `# Safety` \
-         section), or if a block's SAFETY text\nnames none of the guarantors: the kernel (`kernel`, `api.rst`), the \
+         library code\nholds `unsafe` outside {},\nif a \
+         block or impl has no `// SAFETY:` comment (or a library `unsafe fn` no `# Safety` \
+         section), or if a block's\nSAFETY text names none of the guarantors: the kernel (`kernel`, `api.rst`), the \
          C library (`POSIX`, `C library`), the\n`caller`, the type (`constructor`, `owns`, \
          `Field::at`), a check (`checked`, `proved`), or the\nborrow rules (`&mut`, \
-         `exclusive`).\n\n"
+         `exclusive`).\n\n",
+        allowed.join(", ")
     ));
     for (title, library) in [
         ("Library code", true),

@@ -30,8 +30,11 @@ Usage:
   rawkvm bench WORKLOAD [--variant V] [--count N] [--kvm-device PATH] [TRACE OPTIONS]
                                         WORKLOAD: pio mmio start start-async restart console
                                         (trace options: pio and mmio, what watching costs)
-  rawkvm bench suite [--reps R] [--quick] [--no-baseline] [--workload W]
+  rawkvm bench restart [--guest NAME] ...
+                                        restart another embedded guest (default hlt)
+  rawkvm bench suite [--reps R] [--quick] [--no-baseline] [--workload W] [--markdown]
                                         every workload and variant, against a C baseline
+                                        (--markdown: the table as Markdown)
   rawkvm abi [STRUCT|IOCTL...] [--json] [--arch ARCH]
                                         struct layouts and ioctl numbers of the KVM ABI
   rawkvm caps [--json] [--kvm-device PATH]
@@ -41,7 +44,8 @@ Usage:
 Run options:
   --image PATH        flat binary to load instead of an embedded guest
   --mem SIZE          guest RAM at address 0 (default 1M; accepts 64K, 2M, 0x100000, 1048576)
-  --load-addr ADDR    where the image is loaded (default 0x1000)
+  --load-addr ADDR    where the --image is loaded (default 0x1000; the embedded guests
+                      are linked at 0x1000 and run only there)
   --entry SEG:OFF     real-mode entry point, hex (default 0000:1000)
   --param N           32-bit value written at 0x0F00 before the run (a loop count, ...)
   --kvm-device PATH   the KVM device (default /dev/kvm)
@@ -49,7 +53,8 @@ Run options:
                       (default 1, or the guest's own setup; at most KVM_CAP_MAX_VCPUS)
   --timeout DURATION  stop the guest if it has not halted after 500ms, 2s, 1m, ...
   --repeat N          run N times on one VM, restored in place between runs (dirty pages
-                      copied back, registers reset); the output of every run is printed
+                      copied back, registers reset); the output of every run is printed,
+                      and the trace options watch all the runs
   --no-coalesce       every console write exits (default: port 0xE9 is coalesced
                       when the kernel has KVM_CAP_COALESCED_PIO; --trace and --explain
                       imply --no-coalesce, since they show every exit)
@@ -60,25 +65,28 @@ Trace options (run, and bench pio|mmio, which then also reports the overhead rat
   --explain           after each exit: the kvm_run fields read and written, with offsets,
                       and what the guest did
   --stats             at the end: exits, time in KVM_RUN and in rawkvm per reason, top
-                      ports and MMIO addresses, and the kernel's own counters
+                      ports and MMIO addresses, and the kernel's own counters (bench: of
+                      the last traced run)
 
 The guest's console (port 0xE9 and COM1 at 0x3F8) is written to stdout unchanged;
 errors, the trace and the statistics go to stderr. When a run ends in a guest fault, the
 last 32 exits (the flight recorder) are printed before the error. SIGINT, SIGTERM and
 SIGHUP stop every vCPU, flush the console and exit with 128 + the signal number (a second
 one exits at once). If stdout's reader goes away (`rawkvm run | head -c1`), the guest is
-stopped and the status is 141.
+stopped and the status is 141; so it is if rawkvm's own output (help, lists, bench lines)
+cannot be written because its reader went away.
 
 Exit status:
   0  the guest halted normally
   2  usage or configuration error (bad flag, bad size)
-  3  KVM unavailable or unusable (missing, permission, not a KVM device, API version)
+  3  KVM unavailable or unusable (missing, permission, not a KVM device, API version,
+     capability)
   4  guest image error (missing, empty, too large, not a regular file)
   5  resource or setup failure (mmap, memory slot, vCPU creation, registers)
   6  guest fault (triple fault, failed entry, internal error, undecodable exit)
   7  timeout: the guest was still running at the deadline
   130, 143, 129  stopped by SIGINT, SIGTERM, SIGHUP (128 + the signal number)
-  141  the console's reader closed stdout (EPIPE; 128 + SIGPIPE)
+  141  stdout's reader went away (EPIPE; 128 + SIGPIPE)
 ";
 
 /// Runs the command line and returns the process exit status.
@@ -141,20 +149,28 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, Error> {
     }
 }
 
+/// Writes rawkvm's own output (not the guest's) to stdout.
 fn print_out(text: &str) -> Result<i32, Error> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(Error::Console)?;
+        .map_err(stdout_error)?;
     Ok(status::HALTED)
+}
+
+/// A failed write of rawkvm's own output to stdout (`EPIPE`: status 141, "stdout was
+/// closed").
+fn stdout_error(error: std::io::Error) -> Error {
+    Error::Output {
+        target: "stdout".to_string(),
+        error,
+    }
 }
 
 fn list(mut args: Args) -> Result<i32, Error> {
     if let Some(extra) = args.next_arg() {
-        return Err(Error::Usage(format!(
-            "list takes no arguments, got {extra:?}"
-        )));
+        return Err(unexpected("list", extra));
     }
     let width = guests::all()
         .iter()

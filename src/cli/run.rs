@@ -1,34 +1,46 @@
 //! `rawkvm run`: build a machine from an embedded guest or a flat image, run it, and print
 //! the guest's console on stdout.
+//!
+//! What needs no KVM is done first: the flags (status 2), the image (status 4), the trace
+//! file (created). Only then is the KVM device opened, so a usage or image error is the same
+//! on a host without KVM.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rawkvm::arch::Entry;
+use rawkvm::coalesced::{self, Support};
 use rawkvm::devices::Devices;
 use rawkvm::error::{Error, status};
-use rawkvm::guests;
+use rawkvm::guests::{self, Guest};
 use rawkvm::image::Image;
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
-use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::machine::{DEFAULT_LOAD_ADDR, Machine, MachineConfig};
 use rawkvm::supervisor::RunControl;
 use rawkvm::units::{parse_duration, parse_size, parse_u64};
 
 use super::args::{Arg, Args, parse_flag};
 use super::console_out::ConsoleOut;
 use super::signals::stop_on_signals;
-use super::trace_flags::{self, TraceFlags};
+use super::trace_flags::{self, SharedWatcher, TraceFlags};
 use super::{repeat, unexpected};
+
+/// Where the guest's code comes from.
+#[derive(Debug)]
+pub enum Source {
+    /// An embedded guest (`rawkvm run NAME`), with its setup applied to the machine.
+    Embedded(&'static Guest),
+    /// A flat binary (`--image PATH`).
+    File(PathBuf),
+}
 
 /// What `rawkvm run` was asked to do.
 #[derive(Debug)]
 pub struct RunOptions {
-    /// The embedded guest to run, if no `--image`.
-    pub guest: Option<String>,
-    /// A flat binary to run instead.
-    pub image: Option<PathBuf>,
-    /// The machine.
+    /// The guest's code.
+    pub source: Source,
+    /// The machine (restartable when `--repeat` asks for several runs).
     pub config: MachineConfig,
     /// The KVM device.
     pub device: PathBuf,
@@ -36,7 +48,8 @@ pub struct RunOptions {
     pub trace: TraceFlags,
     /// `--repeat N`: run N times on one VM, restarting it in place between runs.
     pub repeat: Option<u64>,
-    /// Register the devices' write-only zones for coalescing (off with `--no-coalesce`).
+    /// Register the devices' write-only zones for coalescing: not with `--no-coalesce`, nor
+    /// when a trace shows every exit.
     pub coalesce: bool,
     /// Stop the guest (status 7) if it has not halted this long after the run starts.
     pub timeout: Option<Duration>,
@@ -58,7 +71,19 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
     let config = &mut options.config;
     match flag {
         "--mem" => config.mem_size = parse_flag(flag, value, parse_size)?,
-        "--load-addr" => config.load_addr = parse_flag(flag, value, parse_u64)?,
+        "--load-addr" => {
+            config.load_addr = parse_flag(flag, value, parse_u64)?;
+            // The embedded guests are linked at 0x1000: anywhere else their first jump or
+            // data access lands on zeros, and the run does nothing visible.
+            if matches!(options.source, Source::Embedded(_))
+                && config.load_addr != DEFAULT_LOAD_ADDR
+            {
+                return Err(format!(
+                    "{flag} {value}: the embedded guests are linked at {DEFAULT_LOAD_ADDR:#x} \
+                     and run only there; give --image PATH for code built for another address"
+                ));
+            }
+        }
         "--entry" => config.entry = parse_flag(flag, value, Entry::parse)?,
         "--param" => {
             let number = parse_flag(flag, value, parse_u64)?;
@@ -78,23 +103,15 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
 }
 
 fn parse(mut args: Args) -> Result<RunOptions, Error> {
-    let mut options = RunOptions {
-        guest: None,
-        image: None,
-        config: MachineConfig::default(),
-        device: PathBuf::from(DEFAULT_DEVICE),
-        trace: TraceFlags::default(),
-        repeat: None,
-        coalesce: true,
-        timeout: None,
-    };
+    let (mut name, mut image, mut no_coalesce) = (None, None, false);
+    let (mut trace, mut repeat) = (TraceFlags::default(), None);
     // Explicit flags are applied after the guest's own setup, so they win.
     let mut flags = Vec::new();
     while let Some(arg) = args.next_arg() {
         match arg {
-            Arg::Positional(name) if options.guest.is_none() => options.guest = Some(name),
+            Arg::Positional(word) if name.is_none() => name = Some(word),
             Arg::Flag(flag, inline) if flag == "--image" => {
-                options.image = Some(PathBuf::from(
+                image = Some(PathBuf::from(
                     args.value(&flag, inline).map_err(Error::Usage)?,
                 ));
             }
@@ -103,33 +120,50 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
                 flags.push((flag, value));
             }
             Arg::Flag(flag, inline) if TraceFlags::owns(&flag) => {
-                options.trace.apply(&flag, inline, &mut args)?;
+                trace.apply(&flag, inline, &mut args)?;
             }
             Arg::Flag(flag, inline) if flag == "--repeat" => {
                 let value = args.value(&flag, inline).map_err(Error::Usage)?;
-                options.repeat = Some(repeat::parse_count(&flag, &value).map_err(Error::Usage)?);
+                repeat = Some(repeat::parse_count(&flag, &value).map_err(Error::Usage)?);
             }
-            Arg::Flag(flag, None) if flag == "--no-coalesce" => options.coalesce = false,
+            Arg::Flag(flag, None) if flag == "--no-coalesce" => no_coalesce = true,
             other => return Err(unexpected("run", other)),
         }
     }
-    if options.guest.is_some() && options.image.is_some() {
-        return Err(Error::Usage(
-            "give a guest name or --image PATH, not both".into(),
-        ));
-    }
-    if options.image.is_none() {
-        let name = options.guest.get_or_insert_with(|| "hello".to_string());
-        let guest = guests::find(name).ok_or_else(|| {
-            Error::Usage(format!(
-                "no embedded guest {name:?}; `rawkvm list` shows them"
-            ))
-        })?;
-        options
-            .config
-            .apply_setup(guest.setup)
-            .map_err(Error::Usage)?;
-    }
+    let mut config = MachineConfig::default();
+    let source = match (name, image) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(
+                "give a guest name or --image PATH, not both".into(),
+            ));
+        }
+        (None, Some(path)) => Source::File(path),
+        (name, None) => {
+            let name = name.as_deref().unwrap_or("hello");
+            let guest = guests::find(name).ok_or_else(|| {
+                Error::Usage(format!(
+                    "no embedded guest {name:?}; `rawkvm list` shows them"
+                ))
+            })?;
+            config.apply_setup(guest.setup).map_err(Error::Usage)?;
+            Source::Embedded(guest)
+        }
+    };
+    let mut options = RunOptions {
+        source,
+        config: MachineConfig {
+            // Restarting in place needs the dirty log of the RAM slot.
+            restartable: repeat.is_some(),
+            ..config
+        },
+        device: PathBuf::from(DEFAULT_DEVICE),
+        // Watching means seeing every exit: coalesced console writes never exit, so a trace
+        // or an explanation asks for one exit per write (as --no-coalesce does).
+        coalesce: !no_coalesce && !trace.shows_exits(),
+        trace,
+        repeat,
+        timeout: None,
+    };
     for (flag, value) in flags {
         apply_machine_flag(&flag, &value, &mut options).map_err(Error::Usage)?;
     }
@@ -137,21 +171,18 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
     Ok(options)
 }
 
-/// Loads the image the options name: an embedded guest, or a file checked against the RAM.
-pub fn load_image(options: &RunOptions) -> Result<Image, Error> {
+/// Loads the image the options name, an embedded guest or a file, and checks that it fits
+/// in RAM at the load address (a file is never read past what could fit).
+fn load_image(options: &RunOptions) -> Result<Image, Error> {
     let config = &options.config;
-    match (&options.image, &options.guest) {
-        (Some(path), _) => {
-            let capacity = config.mem_size.saturating_sub(config.load_addr);
-            Ok(Image::from_file(path, capacity)?)
+    let image = match &options.source {
+        Source::Embedded(guest) => Image::embedded(guest.name, guest.image),
+        Source::File(path) => {
+            Image::from_file(path, config.mem_size.saturating_sub(config.load_addr))?
         }
-        (None, name) => {
-            let name = name.as_deref().unwrap_or("hello");
-            let guest = guests::find(name)
-                .ok_or_else(|| Error::Usage(format!("no embedded guest {name:?}")))?;
-            Ok(Image::embedded(guest.name, guest.image))
-        }
-    }
+    };
+    image.check_fits(config.load_addr, config.mem_size)?;
+    Ok(image)
 }
 
 /// `rawkvm run`: every vCPU on a thread of its own, the devices shared, `SIGINT`/`SIGTERM`/
@@ -163,29 +194,66 @@ pub fn command(args: Args) -> Result<i32, Error> {
     // before the guest starts.
     stop_on_signals(&control);
     let image = load_image(&options)?;
-    image.check_fits(options.config.load_addr, options.config.mem_size)?;
+    let sink = options.trace.open_sink()?;
     let kvm = Kvm::open_path(&options.device)?;
-    if let Some(runs) = options.repeat {
-        return repeat::run(&kvm, &options, &image, runs, &control);
-    }
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
-    let devices = Devices::new(ConsoleOut::new(control.clone()));
-    // Watching means seeing every exit: coalesced console writes never exit, so a trace or
-    // an explanation asks for one exit per write (as --no-coalesce does).
-    let coalesce = options.coalesce && !options.trace.shows_exits();
-    repeat::coalesce(&machine, &devices, coalesce)?;
-    let devices = Mutex::new(devices);
-    // Always watched: the flight recorder is printed if the guest faults.
-    let watcher = Mutex::new(options.trace.watcher()?);
-    let outcome = machine.run_all(&devices, &watcher, options.timeout, &control);
-    let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
+    // Always watched: the flight recorder is printed if the guest faults. With --repeat one
+    // watcher sees every run, so the trace and the statistics cover them all.
+    let watcher = Mutex::new(options.trace.watcher(sink));
+    let run =
+        |machine: &mut Machine, first: bool| run_once(machine, first, &options, &watcher, &control);
+    #[cfg(target_arch = "x86_64")]
+    let outcome = match options.repeat {
+        Some(runs) => repeat::run(&mut machine, runs, run),
+        None => run(&mut machine, true),
+    };
+    // Elsewhere `--repeat` was refused with the flags.
+    #[cfg(not(target_arch = "x86_64"))]
+    let outcome = {
+        debug_assert!(options.repeat.is_none());
+        run(&mut machine, true)
+    };
     let mut watcher = watcher.into_inner().unwrap_or_else(PoisonError::into_inner);
-    // The console and the trace are complete before any report or error.
-    let flushed = devices.console.flush().map_err(Error::Console);
+    // The console (flushed by each run) and the trace are complete before any report or error.
     let traced = watcher.flush();
     trace_flags::report_run(&options.trace, &watcher, &mut machine, &outcome);
     outcome?;
-    flushed?;
-    traced.map_err(|e| Error::Usage(format!("cannot write the trace: {e}")))?;
+    traced.map_err(|error| options.trace.output_error(error))?;
     Ok(status::HALTED)
+}
+
+/// One run of every vCPU on fresh devices, watched by `watcher`. The console is flushed
+/// before any error is returned. The `first` run of a machine registers the console for
+/// coalescing (a registration lasts as long as the VM).
+fn run_once(
+    machine: &mut Machine,
+    first: bool,
+    options: &RunOptions,
+    watcher: &SharedWatcher,
+    control: &RunControl,
+) -> Result<(), Error> {
+    let devices = Devices::new(ConsoleOut::new(control.clone()));
+    if first {
+        coalesce(machine, &devices, options.coalesce)?;
+    }
+    let devices = Mutex::new(devices);
+    let outcome = machine.run_all(&devices, watcher, options.timeout, control);
+    let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let flushed = devices.console.flush().map_err(Error::Console);
+    outcome.and(flushed)
+}
+
+/// Registers the devices' write-only zones for coalescing, if `wanted` and the kernel can;
+/// otherwise every write keeps exiting.
+fn coalesce<W: std::io::Write>(
+    machine: &Machine,
+    devices: &Devices<W>,
+    wanted: bool,
+) -> Result<(), Error> {
+    let support = if wanted {
+        Support::of(machine.vm())
+    } else {
+        Support::NONE
+    };
+    coalesced::register_declared(machine.vm(), devices, support).map(drop)
 }

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-use rawkvm::error::Error;
+use rawkvm::error::{Error, IoErrorDisplay};
 use rawkvm::kernel_stats::KernelStats;
 use rawkvm::machine::Machine;
 use rawkvm::trace::{KernelCounters, TraceFormat, WatchOptions, Watcher};
@@ -30,6 +30,9 @@ pub struct TraceFlags {
 
 /// The writer a trace goes to.
 pub type TraceSink = BufWriter<Box<dyn Write + Send>>;
+
+/// A watcher the threads of every vCPU share.
+pub type SharedWatcher = std::sync::Mutex<Watcher<TraceSink>>;
 
 impl TraceFlags {
     /// Whether `flag` is one of these.
@@ -94,13 +97,15 @@ impl TraceFlags {
         }
     }
 
-    /// Where the trace goes: the `--trace-file` (created or truncated), else stderr.
+    /// Where the trace goes: the `--trace-file` (created or truncated), else stderr. Open it
+    /// before the KVM device: a path that cannot be created is a usage error on any host.
     pub fn open_sink(&self) -> Result<TraceSink, Error> {
         let sink: Box<dyn Write + Send> = match &self.file {
             Some(path) => Box::new(File::create(path).map_err(|e| {
                 Error::Usage(format!(
-                    "--trace-file {}: cannot create it: {e}",
-                    path.display()
+                    "--trace-file {}: cannot create it: {}",
+                    path.display(),
+                    IoErrorDisplay(&e)
                 ))
             })?),
             None => Box::new(io::stderr()),
@@ -108,9 +113,19 @@ impl TraceFlags {
         Ok(BufWriter::with_capacity(TRACE_BUFFER, sink))
     }
 
-    /// A watcher for `rawkvm run`: these options plus the flight recorder.
-    pub fn watcher(&self) -> Result<Watcher<TraceSink>, Error> {
-        Ok(Watcher::new(self.options(true), self.open_sink()?))
+    /// A watcher writing to `sink` (from [`TraceFlags::open_sink`]): these options plus the
+    /// flight recorder.
+    pub fn watcher(&self, sink: TraceSink) -> Watcher<TraceSink> {
+        Watcher::new(self.options(true), sink)
+    }
+
+    /// The error for a failed write of the trace: to the `--trace-file`, or to stderr.
+    pub fn output_error(&self, error: io::Error) -> Error {
+        let target = match &self.file {
+            Some(path) => format!("the trace file {}", path.display()),
+            None => "stderr".to_string(),
+        };
+        Error::Output { target, error }
     }
 }
 
@@ -131,9 +146,19 @@ pub fn report_run<T>(
         let _ = recorder.write_to(&mut stderr);
     }
     if flags.stats {
-        let kernel = kernel_counters(machine);
-        let _ = watcher.stats().write_table(&mut stderr, 0, kernel.as_ref());
+        let _ = write_stats(watcher, machine, &mut stderr);
     }
+}
+
+/// The statistics table of `watcher`, with the kernel's own counters of `machine` beside
+/// rawkvm's where the kernel has them.
+pub fn write_stats(
+    watcher: &Watcher<TraceSink>,
+    machine: &mut Machine,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let kernel = kernel_counters(machine);
+    watcher.stats().write_table(out, 0, kernel.as_ref())
 }
 
 /// The kernel's counters for vCPU 0 and the VM, if the kernel has binary statistics.

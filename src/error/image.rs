@@ -1,8 +1,12 @@
 //! Why a guest image cannot be used: missing, unreadable, not a regular file, empty, or too
-//! large for the RAM after the load address.
+//! large for the RAM after the load address. (A load address outside RAM is a configuration
+//! error, found by `MachineConfig::validate` before any image is looked at.)
 
 use std::fmt;
+use std::io::ErrorKind;
 use std::path::PathBuf;
+
+use super::IoErrorDisplay;
 
 /// Why a guest image cannot be used.
 #[derive(Debug)]
@@ -39,20 +43,25 @@ pub enum ImageError {
         /// End of RAM (exclusive).
         ram_end: u64,
     },
-    /// The load address lies outside RAM.
-    LoadAddress {
-        /// Load address.
-        load_addr: u64,
-        /// End of RAM (exclusive).
-        ram_end: u64,
-    },
 }
 
 impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ImageError::Io { path, error } => {
-                write!(f, "cannot read guest image {}: {error}", path.display())
+                write!(
+                    f,
+                    "cannot read guest image {}: {}; ",
+                    path.display(),
+                    IoErrorDisplay(error)
+                )?;
+                f.write_str(match error.kind() {
+                    ErrorKind::NotFound => "check the path (a dangling link counts as missing)",
+                    ErrorKind::PermissionDenied => {
+                        "make the file readable by this user, or run rawkvm as one who can read it"
+                    }
+                    _ => "pass a readable flat binary file",
+                })
             }
             ImageError::NotRegular { path, kind } => write!(
                 f,
@@ -78,11 +87,6 @@ impl fmt::Display for ImageError {
                  address {load_addr:#x} and end of RAM {ram_end:#x}; raise --mem or lower \
                  --load-addr",
                 path.display()
-            ),
-            ImageError::LoadAddress { load_addr, ram_end } => write!(
-                f,
-                "load address {load_addr:#x} is outside guest RAM [0,{ram_end:#x}); raise --mem \
-                 or lower --load-addr"
             ),
         }
     }

@@ -6,7 +6,7 @@ use std::fmt;
 use nix::errno::Errno;
 
 use super::details::{RejectedValues, StoppedList, signal_name};
-use super::{ErrnoDisplay, Error, GuestFault, RegionProblem};
+use super::{ErrnoDisplay, Error, GuestFault, IoErrorDisplay, RegionProblem};
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -20,8 +20,8 @@ impl fmt::Display for Error {
                 )?;
                 f.write_str(match errno {
                     Errno::ENOENT => {
-                        "is the kvm module loaded (modprobe kvm_intel or kvm_amd) \
-                                     and does the device exist?"
+                        "is a KVM module loaded (kvm_intel, kvm_amd, ...) and does the device \
+                         exist?"
                     }
                     Errno::EACCES | Errno::EPERM => {
                         "add the user to the kvm group or fix the \
@@ -220,10 +220,22 @@ impl fmt::Display for Error {
             Error::Usage(message) => f.write_str(message),
             Error::Console(error) if error.kind() == std::io::ErrorKind::BrokenPipe => write!(
                 f,
-                "the guest's console output was closed by its reader ({error}); the guest was \
-                 stopped"
+                "the guest's console output was closed by its reader: {}; the guest was stopped",
+                IoErrorDisplay(error)
             ),
-            Error::Console(error) => write!(f, "cannot write the guest's console output: {error}"),
+            Error::Console(error) => write!(
+                f,
+                "cannot write the guest's console output: {}; the guest was stopped",
+                IoErrorDisplay(error)
+            ),
+            Error::Output { target, error } if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                write!(f, "{target} was closed")
+            }
+            Error::Output { target, error } => write!(
+                f,
+                "cannot write to {target}: {}; check that it has room and is writable",
+                IoErrorDisplay(error)
+            ),
             #[cfg(target_arch = "x86_64")]
             Error::Restart(error) => error.fmt(f),
             Error::CoalescedRing { vcpu, error } => write!(f, "vCPU {vcpu}: {error}"),

@@ -1,16 +1,21 @@
-//! Helpers shared by the integration tests: open KVM or skip loudly, record exits, run the
-//! built `rawkvm` binary.
+//! Helpers shared by the integration tests: open KVM or skip loudly, build a guest's machine,
+//! record exits, run the built `rawkvm` binary, scratch directories that clean up after
+//! themselves.
 #![allow(dead_code)]
 
 pub mod json;
 pub mod process;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use rawkvm::Kvm;
 use rawkvm::devices::Dispatch;
 use rawkvm::exit::{Exit, IoDirection};
+use rawkvm::guests;
+use rawkvm::image::Image;
+use rawkvm::machine::{Machine, MachineConfig};
 use rawkvm::run_loop::Observer;
 
 /// Says loudly that a test, or a part of one, did not run: `SKIPPED: <reason>`. Written
@@ -49,10 +54,69 @@ pub fn region(slot: u32, guest_phys_addr: u64, size: u64) -> rawkvm::vm::MemoryR
 
 /// Which KVM backend this host runs: `kvm_intel`, `kvm_amd`, `kvm_pvm` or `unknown`.
 pub fn backend() -> &'static str {
-    ["kvm_intel", "kvm_amd", "kvm_pvm"]
-        .into_iter()
-        .find(|module| Path::new("/sys/module").join(module).exists())
-        .unwrap_or("unknown")
+    rawkvm::exit::hardware::kvm_backend().unwrap_or("unknown")
+}
+
+/// The 64 bytes `console_loop` and `console_burst` print over and over.
+pub const CONSOLE_PATTERN: &[u8; 64] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
+
+/// The first `len` bytes `console_loop` (or `console_burst`) prints.
+pub fn console_pattern(len: usize) -> Vec<u8> {
+    CONSOLE_PATTERN.iter().copied().cycle().take(len).collect()
+}
+
+/// A machine for the embedded guest `name`: the default configuration, the guest's own
+/// setup line, then `adjust` (a parameter, more vCPUs, restartable RAM, ...).
+pub fn guest_machine(
+    kvm: &Kvm,
+    name: &str,
+    adjust: impl FnOnce(&mut MachineConfig),
+) -> Result<Machine, rawkvm::Error> {
+    let guest = guests::find(name).unwrap_or_else(|| panic!("no embedded guest {name}"));
+    let mut config = MachineConfig::default();
+    config.apply_setup(guest.setup).unwrap();
+    adjust(&mut config);
+    Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image))
+}
+
+/// A machine for the embedded guest `name` as its setup line describes it.
+pub fn machine(kvm: &Kvm, name: &str) -> Machine {
+    guest_machine(kvm, name, |_| {}).unwrap()
+}
+
+/// A fresh directory under the system temp dir, removed with everything in it when dropped,
+/// so tests leave nothing behind in /tmp, pass or fail.
+#[derive(Debug)]
+pub struct ScratchDir {
+    path: PathBuf,
+}
+
+impl ScratchDir {
+    /// `$TMPDIR/rawkvm-<name>-<pid>-<n>`: unique to this process and this call.
+    pub fn new(name: &str) -> ScratchDir {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("rawkvm-{name}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("create a scratch directory");
+        ScratchDir { path }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `file` inside the directory.
+    pub fn join(&self, file: &str) -> PathBuf {
+        self.path.join(file)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }
 
 /// An exit, owned, for comparing whole sequences.

@@ -26,9 +26,9 @@ mod suite;
 mod traced;
 mod workloads;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use rawkvm::error::{Error, status};
+use rawkvm::error::Error;
 use rawkvm::guests::{self, Guest};
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::units::parse_u64;
@@ -118,6 +118,25 @@ pub fn workload(name: &str) -> Result<&'static Workload, Error> {
 }
 
 impl Workload {
+    /// Checks a `--count` before anything runs: at least 1, and, where the guest gets it as
+    /// its 32-bit parameter (`pio`, `mmio`, `console`), at most 2^32-1.
+    pub fn check_count(&self, count: u64) -> Result<(), Error> {
+        if count == 0 {
+            return Err(Error::Usage(format!(
+                "bench {}: --count must be at least 1",
+                self.name
+            )));
+        }
+        if matches!(self.name, "pio" | "mmio" | "console") && u32::try_from(count).is_err() {
+            return Err(Error::Usage(format!(
+                "bench {}: --count {count}: at most {}",
+                self.name,
+                u32::MAX
+            )));
+        }
+        Ok(())
+    }
+
     /// `variant` if this workload has it.
     pub fn variant(&self, variant: &str) -> Result<&'static str, Error> {
         self.variants
@@ -139,14 +158,6 @@ pub fn embedded(name: &str) -> Result<&'static Guest, Error> {
     guests::find(name).ok_or_else(|| Error::Usage(format!("no embedded guest {name:?}")))
 }
 
-/// Which KVM backend this host runs: `kvm_intel`, `kvm_amd`, `kvm_pvm` or `unknown`.
-pub fn backend() -> &'static str {
-    ["kvm_intel", "kvm_amd", "kvm_pvm"]
-        .into_iter()
-        .find(|module| Path::new("/sys/module").join(module).exists())
-        .unwrap_or("unknown")
-}
-
 /// The value of `key` in a `key=value` line.
 pub fn field(line: &str, key: &str) -> Option<f64> {
     line.split_whitespace()
@@ -155,8 +166,19 @@ pub fn field(line: &str, key: &str) -> Option<f64> {
         .and_then(|(_, value)| value.parse().ok())
 }
 
+/// What `rawkvm bench WORKLOAD` was asked to do.
+struct Options {
+    workload: &'static Workload,
+    variant: &'static str,
+    count: u64,
+    guest: &'static Guest,
+    device: PathBuf,
+    trace: TraceFlags,
+}
+
 /// `rawkvm bench WORKLOAD [--variant V] [--count N] [--guest NAME] [--kvm-device PATH]`, or
-/// `rawkvm bench suite ...`.
+/// `rawkvm bench suite ...`. Every flag is checked, and the trace file created, before the
+/// KVM device is opened.
 pub fn command(mut args: Args) -> Result<i32, Error> {
     let name = match args.next_arg() {
         Some(Arg::Positional(name)) => name,
@@ -171,7 +193,26 @@ pub fn command(mut args: Args) -> Result<i32, Error> {
     if name == "suite" {
         return suite::command(args);
     }
-    let workload = workload(&name)?;
+    let options = parse(workload(&name)?, args)?;
+    if options.trace.any() {
+        // What watching costs: untraced and traced runs paired (see `traced`).
+        let sink = options.trace.open_sink()?;
+        let kvm = Kvm::open_path(&options.device)?;
+        let report = traced::traced_loop(&kvm, &options, sink)?;
+        return print_out(&report);
+    }
+    let kvm = Kvm::open_path(&options.device)?;
+    let line = workloads::measure(
+        &kvm,
+        options.workload,
+        options.variant,
+        options.count,
+        options.guest,
+    )?;
+    print_out(&format!("{line}\n"))
+}
+
+fn parse(workload: &'static Workload, mut args: Args) -> Result<Options, Error> {
     let mut variant = workload.variants[0];
     let mut count = workload.count;
     let mut guest = None;
@@ -198,29 +239,24 @@ pub fn command(mut args: Args) -> Result<i32, Error> {
             other => return Err(unexpected("bench", other)),
         }
     }
-    let kvm = Kvm::open_path(&device)?;
+    workload.check_count(count)?;
+    if trace.any() && (!matches!(workload.name, "pio" | "mmio") || variant != "plain") {
+        return Err(Error::Usage(
+            "trace options apply to bench pio and mmio (variant plain) only".into(),
+        ));
+    }
     let guest = match guest {
         Some(guest) => guest,
         None => embedded(workload.guest)?,
     };
-    if trace.any() {
-        // What watching costs: untraced and traced runs paired (see `traced`).
-        if !matches!(workload.name, "pio" | "mmio") || variant != "plain" {
-            return Err(Error::Usage(
-                "trace options apply to bench pio and mmio (variant plain) only".into(),
-            ));
-        }
-        return print_out(&traced::traced_loop(
-            &kvm,
-            workload.name,
-            guest,
-            count,
-            &trace,
-        )?);
-    }
-    let line = workloads::measure(&kvm, workload, variant, count, guest)?;
-    print_out(&format!("{line}\n"))?;
-    Ok(status::HALTED)
+    Ok(Options {
+        workload,
+        variant,
+        count,
+        guest,
+        device,
+        trace,
+    })
 }
 
 #[cfg(test)]
@@ -236,6 +272,16 @@ mod tests {
                 workload.variants[0]
             );
             assert!(workload.variant("no-such").is_err());
+            assert!(matches!(workload.check_count(0), Err(Error::Usage(_))));
+            assert!(workload.check_count(u64::from(u32::MAX)).is_ok());
+            // The guests that take the count as their 32-bit parameter refuse more.
+            let parameter = matches!(workload.name, "pio" | "mmio" | "console");
+            assert_eq!(
+                workload.check_count(1 << 32).is_err(),
+                parameter,
+                "{}",
+                workload.name
+            );
         }
         let line = "restart runs=10 total_ns=99 us_per_run=9.90 dirty_pages=0 variant=ioctl";
         assert_eq!(field(line, "us_per_run"), Some(9.9));

@@ -15,13 +15,14 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use rawkvm::error::{Error, status};
+use rawkvm::exit::hardware::kvm_backend;
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::units::parse_u64;
 
 use super::baseline::Baseline;
-use super::{WORKLOADS, Workload, backend, embedded, field, workload, workloads};
+use super::{WORKLOADS, Workload, embedded, field, workload, workloads};
 use crate::cli::args::{Arg, Args, parse_flag};
-use crate::cli::unexpected;
+use crate::cli::{stdout_error, unexpected};
 
 /// What the suite was asked for.
 struct Options {
@@ -106,7 +107,6 @@ struct Row {
 /// `rawkvm bench suite [--reps R] [--quick] [--no-baseline] [--workload W] [--markdown]`.
 pub fn command(args: Args) -> Result<i32, Error> {
     let options = parse(args)?;
-    let kvm = Kvm::open_path(&options.device)?;
     let selected: Vec<&'static Workload> = match options.only {
         Some(workload) => vec![workload],
         None => WORKLOADS.iter().collect(),
@@ -115,6 +115,7 @@ pub fn command(args: Args) -> Result<i32, Error> {
         .iter()
         .map(|w| embedded(w.guest))
         .collect::<Result<Vec<_>, _>>()?;
+    let kvm = Kvm::open_path(&options.device)?;
     let baseline = if options.baseline {
         Baseline::build(&guests)
             .map_err(|why| eprintln!("bench suite: no C baseline: {why}"))
@@ -212,7 +213,7 @@ impl Output {
         let mut out = self.stdout.lock();
         writeln!(out, "{text}")
             .and_then(|()| out.flush())
-            .map_err(Error::Console)
+            .map_err(stdout_error)
     }
 
     fn header(&mut self, options: &Options, baseline: Option<&Baseline>) -> Result<(), Error> {
@@ -224,7 +225,7 @@ impl Output {
         self.line(&format!(
             "rawkvm bench suite: KVM backend {}, kernel {}, {cpus} CPUs, load average {}, {} \
              repetitions, rawkvm and C alternating, {against}",
-            backend(),
+            kvm_backend().unwrap_or("unknown"),
             kernel.trim(),
             load_average(),
             options.reps

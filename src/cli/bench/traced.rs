@@ -5,14 +5,17 @@
 //! (in alternating order), and prints
 //!
 //! ```text
-//! pio exits=N ... ns_per_exit=X best_of=15
-//! pio+trace exits=N ... ns_per_exit=Y best_of=15 ratio=R ratio_of_best=B
+//! pio exits=N ... ns_per_exit=X exits_per_sec=E variant=plain best_of=15
+//! pio+trace exits=N ... ns_per_exit=Y exits_per_sec=F variant=plain best_of=15 ratio=R ratio_of_best=B
 //! ```
 //!
 //! `R` is the median over rounds of traced over untraced time per exit (1.02: tracing costs
 //! 2 %), `B` the ratio of the best runs. Pairing runs that are close in time keeps the ratio
-//! steady on a shared, noisy host where absolute times drift.
+//! steady on a shared, noisy host where absolute times drift. Every traced run writes to the
+//! one trace sink (the `--trace-file` holds all of them); with `--stats`, the statistics of
+//! the last traced run are printed on stderr.
 
+use std::io::{self, BufWriter, Write};
 use std::time::Instant;
 
 use rawkvm::devices::{Devices, Dispatch};
@@ -24,7 +27,8 @@ use rawkvm::kvm::Kvm;
 use rawkvm::machine::{Machine, MachineConfig};
 use rawkvm::run_loop::{NoObserver, Observer};
 
-use super::super::trace_flags::TraceFlags;
+use super::Options;
+use crate::cli::trace_flags::{TraceFlags, TraceSink, write_stats};
 
 /// Rounds of one untraced and one traced run.
 pub const ROUNDS: usize = 15;
@@ -44,7 +48,8 @@ impl Timing {
     fn line(&self, label: &str, extra: &str) -> String {
         let per_exit = self.per_exit();
         format!(
-            "{label} exits={} total_ns={} ns_per_exit={per_exit:.1} exits_per_sec={:.0}{extra}\n",
+            "{label} exits={} total_ns={} ns_per_exit={per_exit:.1} exits_per_sec={:.0} \
+             variant=plain best_of={ROUNDS}{extra}\n",
             self.exits,
             self.total_ns,
             1e9 / per_exit
@@ -82,13 +87,13 @@ impl<O: Observer> Observer for Counting<'_, O> {
 }
 
 /// N accesses by `guest`, each one exit, watched by `observer`, timed from the first
-/// `KVM_RUN` to the HLT.
+/// `KVM_RUN` to the HLT. The machine is returned for its kernel counters.
 fn timed_run<O: Observer>(
     kvm: &Kvm,
     guest: &Guest,
     count: u64,
     observer: &mut O,
-) -> Result<Timing, Error> {
+) -> Result<(Timing, Machine), Error> {
     let param = u32::try_from(count)
         .map_err(|_| Error::Usage(format!("--count {count}: at most {}", u32::MAX)))?;
     let config = MachineConfig {
@@ -103,40 +108,64 @@ fn timed_run<O: Observer>(
     };
     let started = Instant::now();
     machine.run(&mut devices, &mut counting)?;
-    Ok(Timing {
+    let timing = Timing {
         exits: counting.exits,
         total_ns: started.elapsed().as_nanos(),
-    })
+    };
+    Ok((timing, machine))
+}
+
+/// The traced runs: one trace sink for all of them, and the statistics of the last.
+struct TracedRuns<'a> {
+    flags: &'a TraceFlags,
+    sink: TraceSink,
+    last_stats: Vec<u8>,
+}
+
+impl TracedRuns<'_> {
+    /// One run watched as `rawkvm run` watches (trace, flight recorder, stats if asked for).
+    fn run(&mut self, kvm: &Kvm, guest: &Guest, count: u64) -> Result<Timing, Error> {
+        // The watcher owns the sink during the run and hands it back after.
+        let sink = std::mem::replace(&mut self.sink, BufWriter::new(Box::new(io::sink())));
+        let mut watcher = self.flags.watcher(sink);
+        let (timing, mut machine) = timed_run(kvm, guest, count, &mut watcher)?;
+        watcher
+            .flush()
+            .map_err(|error| self.flags.output_error(error))?;
+        if self.flags.stats {
+            self.last_stats.clear();
+            // Writing into a Vec cannot fail.
+            let _ = write_stats(&watcher, &mut machine, &mut self.last_stats);
+        }
+        self.sink = watcher.into_sink();
+        Ok(timing)
+    }
 }
 
 /// [`ROUNDS`] rounds of an untraced and a traced run, back to back; the median of the
-/// per-round ratios and the best run of each. The traced runs watch as `rawkvm run` does
-/// (trace, flight recorder, and stats if asked for).
-pub fn traced_loop(
-    kvm: &Kvm,
-    label: &str,
-    guest: &Guest,
-    count: u64,
-    trace: &TraceFlags,
-) -> Result<String, Error> {
-    let traced_run = || -> Result<Timing, Error> {
-        let mut watcher = trace.watcher()?;
-        let timing = timed_run(kvm, guest, count, &mut watcher)?;
-        watcher
-            .flush()
-            .map_err(|e| Error::Usage(format!("cannot write the trace: {e}")))?;
-        Ok(timing)
+/// per-round ratios and the best run of each.
+pub fn traced_loop(kvm: &Kvm, options: &Options, sink: TraceSink) -> Result<String, Error> {
+    let (label, guest, count) = (options.workload.name, options.guest, options.count);
+    let mut traced = TracedRuns {
+        flags: &options.trace,
+        sink,
+        last_stats: Vec::new(),
     };
+    let plain_run = || timed_run(kvm, guest, count, &mut NoObserver).map(|(timing, _)| timing);
     let mut pairs = Vec::with_capacity(ROUNDS);
     for round in 0..ROUNDS {
         let pair = if round % 2 == 0 {
-            let plain = timed_run(kvm, guest, count, &mut NoObserver)?;
-            (plain, traced_run()?)
+            let plain = plain_run()?;
+            (plain, traced.run(kvm, guest, count)?)
         } else {
-            let traced = traced_run()?;
-            (timed_run(kvm, guest, count, &mut NoObserver)?, traced)
+            let watched = traced.run(kvm, guest, count)?;
+            (plain_run()?, watched)
         };
         pairs.push(pair);
+    }
+    if options.trace.stats {
+        // Nobody is left to tell if stderr is gone; the result line still goes to stdout.
+        let _ = std::io::stderr().write_all(&traced.last_stats);
     }
     let mut ratios: Vec<f64> = pairs
         .iter()
@@ -145,18 +174,18 @@ pub fn traced_loop(
     ratios.sort_by(f64::total_cmp);
     let median = ratios[ratios.len() / 2];
     let best = |a: Timing, b: Timing| if a.per_exit() <= b.per_exit() { a } else { b };
-    let (mut plain, mut traced) = pairs[0];
+    let (mut plain, mut watched) = pairs[0];
     for &(p, t) in &pairs[1..] {
         plain = best(plain, p);
-        traced = best(traced, t);
+        watched = best(watched, t);
     }
-    let of_best = traced.per_exit() / plain.per_exit();
+    let of_best = watched.per_exit() / plain.per_exit();
     Ok(format!(
         "{}{}",
-        plain.line(label, &format!(" best_of={ROUNDS}")),
-        traced.line(
+        plain.line(label, ""),
+        watched.line(
             &format!("{label}+trace"),
-            &format!(" best_of={ROUNDS} ratio={median:.4} ratio_of_best={of_best:.4}")
+            &format!(" ratio={median:.4} ratio_of_best={of_best:.4}")
         )
     ))
 }

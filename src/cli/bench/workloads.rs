@@ -24,7 +24,8 @@ use super::Workload;
 /// Untimed iterations before the timed ones, as in `baseline.c`.
 const WARM_UP: u64 = 10;
 
-/// Runs `workload` once and returns its result line.
+/// Runs `workload` once and returns its result line. `count` has passed
+/// [`Workload::check_count`].
 pub fn measure(
     kvm: &Kvm,
     workload: &Workload,
@@ -32,12 +33,6 @@ pub fn measure(
     count: u64,
     guest: &Guest,
 ) -> Result<String, Error> {
-    if count == 0 {
-        return Err(Error::Usage(format!(
-            "bench {}: --count must be at least 1",
-            workload.name
-        )));
-    }
     let image = Image::embedded(guest.name, guest.image);
     match workload.name {
         "pio" | "mmio" => exit_loop(kvm, workload.name, variant, count, &image),
