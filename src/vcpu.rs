@@ -14,11 +14,11 @@
 //! A [`StopHandle`] stops a vCPU from any thread (Firecracker's and the selftests' protocol):
 //!
 //! ```text
-//! kicker                               vCPU thread (the run loop)
-//! stop_requested = true                ioctl(vcpu, KVM_RUN) == -1, EINTR
-//! run->immediate_exit = 1              run->immediate_exit = 0      clear first,
-//! pthread_kill(vcpu_thread, SIGRTMIN)  if stop_requested: stop      then check
-//!                                      else: KVM_RUN again
+//! kicker                                 vCPU thread (the run loop)
+//! stop_requested = true                  ioctl(vcpu, KVM_RUN) == -1, EINTR
+//! run->immediate_exit = 1                run->immediate_exit = 0      clear first,
+//! tgkill(getpid(), vcpu_tid, SIGRTMIN)   if stop_requested: stop      then check
+//!                                        else: KVM_RUN again
 //! ```
 //!
 //! All four accesses are sequentially consistent, so whatever the interleaving either the vCPU
@@ -26,7 +26,14 @@
 //! `KVM_RUN` and the kernel returns `EINTR` at once. A kick that lands between the check and
 //! the ioctl is therefore never lost, and one that arrives while the thread is in user space
 //! costs nothing but the next entry.
+//!
+//! The vCPU thread is named by its kernel thread id, registered with
+//! [`Vcpu::register_thread`] and deregistered when the guard it returns is dropped, both under
+//! the lock the kicker sends under. The kick itself is `tgkill`, which is sound whatever the
+//! id names (see `sys::thread`): a guard leaked with `mem::forget` leaves a stale id behind,
+//! which costs at most a stray do-nothing signal, never memory safety.
 
+use std::marker::PhantomData;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -84,13 +91,27 @@ impl Vcpu {
     }
 
     /// Registers the calling thread as the one running this vCPU, so kicks reach it, until the
-    /// returned guard is dropped. Installs the kick signal's handler first.
+    /// returned guard is dropped (on this thread: the guard is not `Send`). Installs the kick
+    /// signal's handler first.
     pub fn register_thread(&self) -> Result<ThreadRegistration, Errno> {
         thread::install_kick_handler()?;
-        *self.stop.shared.lock_thread() = Some(thread::current_thread());
+        let tid = thread::current_thread();
+        *self.stop.shared.lock_thread() = Some(tid);
         Ok(ThreadRegistration {
             stop: self.stop.clone(),
+            tid,
+            not_send: PhantomData,
         })
+    }
+
+    /// Forgets any stop requested through this vCPU's [`StopHandle`]s and clears
+    /// `immediate_exit`, so the next run starts afresh ([`Machine::run_all`] does this first).
+    ///
+    /// [`Machine::run_all`]: crate::machine::Machine::run_all
+    pub(crate) fn reset_stop(&self) {
+        let state = &self.stop.shared;
+        state.requested.store(false, Ordering::SeqCst);
+        state.run.immediate_exit().store(0, Ordering::SeqCst);
     }
 
     /// After `KVM_RUN` returned `EINTR`: clears `immediate_exit`, then says whether a stop was
@@ -180,13 +201,14 @@ struct StopState {
     requested: AtomicBool,
     /// Keeps the `kvm_run` mapping (and so `immediate_exit`) alive as long as any handle.
     run: Arc<RunMapping>,
-    /// The thread inside the run loop, if any. Kicks are sent under this lock, and the thread
-    /// deregisters under it before it exits, so a kick never targets a finished thread.
-    thread: Mutex<Option<libc::pthread_t>>,
+    /// The kernel thread id of the thread inside the run loop, if any. Kicks are sent under
+    /// this lock, and the thread deregisters under it before it exits, so a kick targets a
+    /// finished thread only if its registration was leaked (harmless: see `sys::thread`).
+    thread: Mutex<Option<thread::ThreadId>>,
 }
 
 impl StopState {
-    fn lock_thread(&self) -> std::sync::MutexGuard<'_, Option<libc::pthread_t>> {
+    fn lock_thread(&self) -> std::sync::MutexGuard<'_, Option<thread::ThreadId>> {
         self.thread.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -204,9 +226,9 @@ impl StopHandle {
     pub fn kick(&self) {
         let state = &self.shared;
         state.run.immediate_exit().store(1, Ordering::SeqCst);
-        if let Some(thread) = *state.lock_thread() {
-            // ESRCH cannot happen (the thread is registered, so alive); nothing else to do.
-            let _ = thread::kick(thread);
+        if let Some(tid) = *state.lock_thread() {
+            // ESRCH only if a leaked registration outlived its thread: nothing to interrupt.
+            let _ = thread::kick(tid);
         }
     }
 
@@ -217,14 +239,22 @@ impl StopHandle {
 }
 
 /// Marks the current thread as the one running a vCPU; deregisters it on drop.
+///
+/// Not `Send`: it names the thread that made it, so it is dropped there.
 #[derive(Debug)]
 pub struct ThreadRegistration {
     stop: StopHandle,
+    tid: thread::ThreadId,
+    not_send: PhantomData<*const ()>,
 }
 
 impl Drop for ThreadRegistration {
     fn drop(&mut self) {
-        *self.stop.shared.lock_thread() = None;
+        let mut registered = self.stop.shared.lock_thread();
+        // Only our own entry: a later registration (another thread) stays in place.
+        if *registered == Some(self.tid) {
+            *registered = None;
+        }
     }
 }
 
