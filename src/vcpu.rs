@@ -66,6 +66,9 @@ pub struct Vcpu {
     /// The vector waiting for the guest's interrupt window (`Vcpu::queue_interrupt`, x86).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) queued_interrupt: Option<u8>,
+    /// Whether the last `KVM_RUN` may have left an instruction half done, which the kernel
+    /// finishes at the next entry (see [`Vcpu::complete_pending_operation`]).
+    completion_pending: bool,
 }
 
 impl Vcpu {
@@ -82,6 +85,7 @@ impl Vcpu {
             id,
             stop,
             queued_interrupt: None,
+            completion_pending: false,
         }
     }
 
@@ -173,8 +177,68 @@ impl Vcpu {
     /// allocation.
     pub fn run(&mut self) -> Result<Exit<'_>, RunError> {
         let returned = self.fd.run().map(drop);
-        exit_of(returned, self.fd.run_page())
+        let exit = exit_of(returned, self.fd.run_page());
+        self.completion_pending = !leaves_nothing_pending(&exit);
+        exit
     }
+
+    /// Finishes the instruction the last run left half done, if it may have left one.
+    ///
+    /// After an I/O, MMIO, MSR or hypercall exit the kernel completes the instruction (an IN
+    /// or MMIO read's value into RAX, RIP past the instruction) only when `KVM_RUN` is entered
+    /// again; api.rst ("KVM_RUN"): "the corresponding operations are complete (and guest state
+    /// is consistent) only after userspace has re-entered the kernel with KVM_RUN". Registers
+    /// set in between would be overwritten by that completion. Re-entering with
+    /// `immediate_exit = 1` completes it and returns `EINTR` before the guest runs another
+    /// instruction ("userspace can re-enter the guest ... with the immediate_exit field set to
+    /// complete pending operations"), as the selftests' `vcpu_run_complete_io` does.
+    ///
+    /// A string instruction may need more I/O to finish (the kernel then returns an exit, not
+    /// `EINTR`): this re-enters up to `MAX_ENTRIES` times, with whatever data the page holds.
+    /// Returns whether nothing is pending now. After `hlt`, a fault or a stop (the common
+    /// case) it makes no system call at all. A stop requested meanwhile stays requested.
+    pub(crate) fn complete_pending_operation(&mut self) -> Result<bool, Errno> {
+        const MAX_ENTRIES: usize = 16;
+        for _ in 0..MAX_ENTRIES {
+            if !self.completion_pending {
+                break;
+            }
+            let mapping = Arc::clone(&self.stop.shared.run);
+            mapping.immediate_exit().store(1, Ordering::SeqCst);
+            let failed = match self.run() {
+                Err(RunError::Failed(errno)) => Some(errno),
+                _ => None,
+            };
+            // As after any EINTR: clear first, then look; a stop that came meanwhile is armed
+            // again for the next run.
+            if self.acknowledge_kick() {
+                mapping.immediate_exit().store(1, Ordering::SeqCst);
+            }
+            if let Some(errno) = failed {
+                return Err(errno);
+            }
+        }
+        Ok(!self.completion_pending)
+    }
+}
+
+/// Whether a `KVM_RUN` that gave `exit` left nothing for the next entry to finish: it ended
+/// on `hlt`, a fault, a debug event or an interrupt window, or returned `EINTR` (which the
+/// kernel returns only after completing pending I/O). Every other exit may have (api.rst lists
+/// IO, MMIO, OSI, PAPR, EPR, X86_RDMSR/WRMSR, XEN, RISCV_SBI/CSR, NOTIFY; hypercalls too), and
+/// an unknown or undecodable one is assumed to.
+fn leaves_nothing_pending(exit: &Result<Exit<'_>, RunError>) -> bool {
+    matches!(
+        exit,
+        Ok(Exit::Hlt
+            | Exit::Shutdown
+            | Exit::FailEntry { .. }
+            | Exit::InternalError { .. }
+            | Exit::Debug(_)
+            | Exit::IrqWindowOpen { .. }
+            | Exit::Intr)
+            | Err(RunError::Interrupted)
+    )
 }
 
 /// What one `KVM_RUN` that returned `returned` means, given the page it left: the decoded exit
