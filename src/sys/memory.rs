@@ -38,12 +38,22 @@ pub struct Mapping {
     len: usize,
 }
 
-// SAFETY: a `Mapping` owns its address range like a `Box<[u8]>` does; every access through it
-// is a raw-pointer copy bounded by `len`, and no Rust reference into it is ever handed out, so
-// using or dropping it from another thread cannot create a data race in Rust's sense.
+// SAFETY: a `Mapping` owns its address range like a `Box<[u8]>` does, and nothing about it is
+// tied to the thread that made it: it may be used, and unmapped on drop, from any thread.
 unsafe impl Send for Mapping {}
-// SAFETY: as above: a `Mapping` owns its range, and `&Mapping` only allows bounded volatile
-// copies and reading `ptr`/`len`.
+// SAFETY: a `Mapping` owns its range, and `&Mapping` only allows reading `ptr`/`len` and
+// volatile copies bounded by `len` (checked at each copy) through raw pointers; no Rust
+// reference into the range is ever handed out, so sharing it aliases no `&`/`&mut`.
+//
+// What this does not promise: that concurrent copies are free of races. Two threads copying
+// into the same bytes at once, or one copying in while another copies out, race exactly as the
+// guest's vCPUs racing on that memory do, and as vm-memory's copies do: the bytes seen may mix
+// both writes (at byte granularity for `read`/`write`, word granularity for the word copies).
+// These are racing non-atomic accesses in Rust's memory model; they are tolerated here, as in
+// vm-memory, because the bytes are only ever copied out as integers (any value is valid) and
+// the range is memory the guest writes behind Rust's back anyway. rawkvm's own host writes to
+// guest memory (loading the image, a restart's restore) happen while no vCPU runs, from one
+// thread; callers that want consistent contents must order their copies the same way.
 unsafe impl Sync for Mapping {}
 
 impl Mapping {

@@ -64,7 +64,7 @@ pub fn install_kick_handler() -> Result<(), Errno> {
     })
 }
 
-/// A thread of this process as the kernel names it (`gettid()`): what [`kick`] takes.
+/// A thread of this process as the kernel names it (`gettid()`): what a kick is sent to.
 pub type ThreadId = libc::pid_t;
 
 /// The calling thread's kernel thread id.
