@@ -14,7 +14,8 @@
 //! ```
 //!
 //! An exit costs about 8 µs on this project's hosts; a coalesced write costs the kernel a few
-//! hundred nanoseconds. The ring holds 170 entries, 169 usable: when it is full the kernel
+//! hundred nanoseconds. The ring is one page: with 4 KiB pages it holds 170 entries, 169
+//! usable (682 with 16 KiB pages, 2730 with 64 KiB): when it is full the kernel
 //! turns the next write into an ordinary exit. Draining before *every* exit is handled (the
 //! full-ring one included, and `EINTR`) is what keeps the device's view in program order, so
 //! console bytes come out exactly as they would without coalescing.
@@ -30,13 +31,14 @@ use rawkvm_bindings::{self as abi, kvm_coalesced_mmio_zone};
 
 use crate::devices::{IoHandler, Space, WriteOnlyZone};
 use crate::error::Error;
+use crate::sys::ring::ring_offset;
 use crate::sys::run_page::{CoalescedRing, DrainError, RingEntry};
 use crate::vm::Vm;
 
 /// What the kernel can coalesce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Support {
-    /// MMIO zones: `KVM_CAP_COALESCED_MMIO` > 0 (and the vCPU mapping holds the ring page).
+    /// MMIO zones: `KVM_CAP_COALESCED_MMIO` > 0 and the vCPU mapping holds the ring page.
     pub mmio: bool,
     /// Port zones: `KVM_CAP_COALESCED_PIO`, on top of `mmio`.
     pub pio: bool,
@@ -50,9 +52,12 @@ impl Support {
         pio: false,
     };
 
-    /// What `vm`'s kernel offers.
+    /// What `vm`'s kernel offers, and its vCPUs' run loops can drain: a kernel whose ring
+    /// page lies outside the vCPU mapping (`KVM_GET_VCPU_MMAP_SIZE`) gets nothing, so no zone
+    /// is registered that no run loop would ever drain.
     pub fn of(vm: &Vm) -> Support {
-        let mmio = vm.coalesced_ring_page().is_some();
+        // The same test `RunMapping` makes when it looks for the ring in each vCPU's mapping.
+        let mmio = ring_offset(vm.coalesced_ring_page(), vm.vcpu_mmap_size()).is_some();
         Support {
             mmio,
             pio: mmio && vm.check_extension(abi::KVM_CAP_COALESCED_PIO) > 0,
@@ -158,10 +163,9 @@ mod tests {
     use super::*;
     use crate::devices::{DEBUG_CONSOLE_PORT, Devices};
     use crate::sys::memory::Mapping;
+    use crate::sys::ring::ring_entries;
     use crate::sys::run_page::{RingError, RunMapping};
 
-    const PAGE: usize = 4096;
-    const RING: usize = 2 * PAGE;
     const MAX: u32 = abi::KVM_COALESCED_MMIO_MAX as u32;
 
     /// A stand-in for a 3-page vCPU mapping whose page 2 is the ring, written as the kernel
@@ -169,16 +173,30 @@ mod tests {
     struct FakeRing {
         run: Arc<RunMapping>,
         ring: CoalescedRing,
+        /// Offset of the ring page.
+        at: usize,
+        /// Entries in the ring.
+        max: u32,
     }
 
     impl FakeRing {
+        /// With 4 KiB pages, as on x86.
         fn new() -> FakeRing {
-            let run = Arc::new(RunMapping::new(
-                Mapping::anonymous(3 * PAGE).unwrap(),
-                Some(2),
-            ));
+            FakeRing::with_page(4096)
+        }
+
+        /// With pages of `page` bytes, as on an arm64 or ppc64le host.
+        fn with_page(page: usize) -> FakeRing {
+            let mapping = Mapping::anonymous(3 * page).unwrap();
+            let run = Arc::new(RunMapping::for_tests(mapping, Some(2), page));
             let ring = run.coalesced_ring(&Arc::new(Mutex::new(()))).unwrap();
-            FakeRing { run, ring }
+            let max = ring_entries(page) as u32;
+            FakeRing {
+                run,
+                ring,
+                at: 2 * page,
+                max,
+            }
         }
 
         fn mapping(&self) -> &Mapping {
@@ -187,13 +205,13 @@ mod tests {
 
         fn set_indices(&self, first: u32, last: u32) {
             let mapping = self.mapping();
-            mapping.write(RING, &first.to_ne_bytes()).unwrap();
-            mapping.write(RING + 4, &last.to_ne_bytes()).unwrap();
+            mapping.write(self.at, &first.to_ne_bytes()).unwrap();
+            mapping.write(self.at + 4, &last.to_ne_bytes()).unwrap();
         }
 
         fn indices(&self) -> (u32, u32) {
             let mut bytes = [0; 8];
-            self.mapping().read(RING, &mut bytes).unwrap();
+            self.mapping().read(self.at, &mut bytes).unwrap();
             let word = |i: usize| u32::from_ne_bytes(bytes[i..i + 4].try_into().unwrap());
             (word(0), word(4))
         }
@@ -204,7 +222,7 @@ mod tests {
             raw[8..12].copy_from_slice(&(data.len() as u32).to_ne_bytes());
             raw[12..16].copy_from_slice(&u32::from(pio).to_ne_bytes());
             raw[16..16 + data.len().min(8)].copy_from_slice(&data[..data.len().min(8)]);
-            let at = RING
+            let at = self.at
                 + size_of::<kvm_coalesced_mmio_ring>()
                 + index as usize * size_of::<kvm_coalesced_mmio>();
             self.mapping().write(at, &raw).unwrap();
@@ -215,7 +233,7 @@ mod tests {
             let (first, mut last) = self.indices();
             for &byte in bytes {
                 self.put(last, u64::from(DEBUG_CONSOLE_PORT), true, &[byte]);
-                last = (last + 1) % MAX;
+                last = (last + 1) % self.max;
             }
             self.set_indices(first, last);
         }
@@ -240,6 +258,53 @@ mod tests {
         assert_eq!(fake.indices(), (2, 2), "first advanced past every entry");
         assert_eq!(fake.drain(&mut devices).unwrap(), 0, "empty now");
         assert_eq!(console(devices), b"wrap!");
+    }
+
+    #[test]
+    fn the_ring_holds_as_many_entries_as_the_page_size_allows() {
+        assert_eq!(ring_entries(4096), 170);
+        assert_eq!(ring_entries(16 * 1024), 682);
+        assert_eq!(ring_entries(64 * 1024), 2730);
+        assert_eq!(ring_entries(4096), abi::KVM_COALESCED_MMIO_MAX);
+    }
+
+    /// With 16 and 64 KiB pages the kernel wraps at 682 and 2730, not 170: indices past 170
+    /// are valid, and the wrap comes where the kernel's does.
+    #[test]
+    fn rings_of_larger_pages_wrap_at_their_own_count() {
+        for page in [16 * 1024, 64 * 1024] {
+            let fake = FakeRing::with_page(page);
+            let max = fake.max;
+            fake.set_indices(max - 3, max - 3);
+            fake.push_console(b"wrap!");
+            assert_eq!(fake.indices(), (max - 3, 2), "{page}");
+            let mut devices = Devices::new(Vec::new());
+            assert_eq!(fake.drain(&mut devices).unwrap(), 5, "{page}");
+            assert_eq!(fake.indices(), (2, 2), "{page}");
+            assert_eq!(console(devices), b"wrap!", "{page}");
+            fake.set_indices(max, 0);
+            let error = fake.drain(&mut Devices::new(Vec::new()));
+            assert!(
+                matches!(error, Err(Error::CoalescedRing { error: RingError::First(first), .. }) if first == max),
+                "{page}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_ring_is_found_only_when_the_mapping_holds_its_whole_page() {
+        let page = crate::sys::run_page::page_size();
+        assert_eq!(ring_offset(Some(2), 3 * page), Some(2 * page));
+        assert_eq!(ring_offset(Some(2), 4 * page), Some(2 * page));
+        assert_eq!(ring_offset(Some(2), 3 * page - 1), None, "page 2 cut short");
+        assert_eq!(ring_offset(Some(3), 3 * page), None, "past the mapping");
+        assert_eq!(ring_offset(None, 3 * page), None, "no ring");
+        assert_eq!(ring_offset(Some(usize::MAX), 3 * page), None, "overflow");
+        let short = RunMapping::new(Mapping::anonymous(2 * page).unwrap(), Some(2));
+        assert!(
+            Arc::new(short).coalesced_ring(&Arc::default()).is_none(),
+            "Support::of and the run loop agree: no ring page, nothing to drain"
+        );
     }
 
     #[test]

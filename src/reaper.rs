@@ -24,6 +24,17 @@
 //! equivalent, on 2 CPUs with one busy: time from the start of a creation to the VM's HLT
 //! about 650 µs with a normal-priority destroyer, 360 µs with an idle one, for the same
 //! throughput.
+//!
+//! The risk that comes with it is priority inversion. Dropping a machine `munmap`s its
+//! `kvm_run` mappings and guest RAM, and `munmap` holds the process's `mmap_lock` while it
+//! works (for writing while it edits the address space, then, on current kernels, for reading
+//! while it frees the pages). A `SCHED_IDLE` thread preempted there keeps the lock held for as
+//! long as it waits for a CPU, which on a saturated host can be long, and the threads that need
+//! it wait with it: any `mmap`/`munmap` (a new VM's RAM and `kvm_run`), and, while it is held
+//! for writing, page faults that take the lock (a vCPU's first touch of a guest RAM page is
+//! one, in the kernel on the vCPU thread). `mmap_lock` has no priority inheritance. On a host
+//! with a CPU to spare this does not show; on a saturated one, weigh it, or drop machines on
+//! the caller's thread instead.
 
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;

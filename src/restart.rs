@@ -9,6 +9,9 @@
 //!   copy every page of the slot                          the pristine image (zero pages: none)
 //!   ioctl(vcpu, KVM_GET_SREGS / KVM_GET_REGS)            each vCPU's entry registers
 //! after each run (RestartPoint::restore):
+//!   if the run ended right after an I/O or MMIO exit:    (not after HLT, a fault or a stop)
+//!     run->immediate_exit = 1; ioctl(vcpu, KVM_RUN)      the kernel finishes the instruction,
+//!     == -1 EINTR; run->immediate_exit = 0                 then returns before the guest runs
 //!   ioctl(vm, KVM_GET_DIRTY_LOG, &{ slot, bitmap })      the pages the guest wrote since
 //!   copy those pages back from the pristine image        host writes are not logged
 //!   run->s.regs.sregs = entry; run->s.regs.regs = entry  KVM_CAP_SYNC_REGS: no system call;
@@ -24,9 +27,15 @@
 //! memory that a device writes from the host is not in the dirty log either; rawkvm's devices
 //! never write guest memory.
 //!
-//! A run must have ended before a restore: halted, stopped or faulted. After an exit the kernel
-//! has no I/O half done (a stop's `EINTR` completes pending I/O first), so nothing left over
-//! from the old run lands on top of the restored registers.
+//! A run must have ended before a restore: halted, stopped, faulted, or failed while handling an
+//! exit. In the last case the kernel still has the instruction half done: an IN or MMIO read
+//! gets its value into RAX and RIP moves past it only at the next `KVM_RUN` (api.rst), which
+//! would land on top of the restored registers (with sync regs the kernel even loads them
+//! first). So a restore first re-enters such a vCPU once with `immediate_exit` set, which
+//! completes the instruction without running the guest on (`Vcpu::complete_pending_operation`;
+//! a string instruction that needs more I/O may take a few entries, and one that does not
+//! finish is [`RestartError::PendingOperation`]); after `hlt`, a fault or a stop (where `EINTR`
+//! has already completed pending I/O) this costs nothing.
 
 use std::fmt;
 use std::sync::Arc;
@@ -85,6 +94,12 @@ pub enum RestartError {
         /// The slot.
         slot: u32,
     },
+    /// The vCPU's last run ended in the middle of an instruction (a `rep ins` still wanting
+    /// I/O, say), and re-entering it with `immediate_exit` did not finish it.
+    PendingOperation {
+        /// The vCPU.
+        vcpu: u32,
+    },
 }
 
 impl RestartError {
@@ -94,7 +109,9 @@ impl RestartError {
         use crate::error::status;
         match self {
             RestartError::NotLogged { .. } | RestartError::NothingLogged => status::USAGE,
-            RestartError::OtherVcpus | RestartError::DirtyBitmap { .. } => status::SETUP,
+            RestartError::OtherVcpus
+            | RestartError::DirtyBitmap { .. }
+            | RestartError::PendingOperation { .. } => status::SETUP,
         }
     }
 }
@@ -117,6 +134,11 @@ impl fmt::Display for RestartError {
             RestartError::DirtyBitmap { slot } => write!(
                 f,
                 "KVM_GET_DIRTY_LOG for slot {slot} refused: unknown slot or bitmap too small"
+            ),
+            RestartError::PendingOperation { vcpu } => write!(
+                f,
+                "cannot restart in place: vCPU {vcpu} stopped in the middle of an instruction \
+                 that KVM_RUN with immediate_exit did not finish"
             ),
         }
     }
@@ -242,12 +264,21 @@ impl RestartPoint {
     }
 
     /// Puts `vm` and `vcpus` (the same, in the same order, as captured) back to the captured
-    /// state: the pages the guest wrote, then the registers.
+    /// state: first finishes any instruction a vCPU's last run left half done (it could write
+    /// registers and memory), then the pages the guest wrote, then the registers.
     pub fn restore(&mut self, vm: &Vm, vcpus: &mut [Vcpu]) -> Result<Restored, Error> {
         let same_vcpus = vcpus.len() == self.vcpus.len()
             && vcpus.iter().zip(&self.vcpus).all(|(v, e)| v.id() == e.id);
         if !same_vcpus {
             return Err(RestartError::OtherVcpus.into());
+        }
+        for vcpu in vcpus.iter_mut() {
+            let id = vcpu.id();
+            match vcpu.complete_pending_operation() {
+                Ok(true) => {}
+                Ok(false) => return Err(RestartError::PendingOperation { vcpu: id }.into()),
+                Err(errno) => return Err(Error::Run { vcpu: id, errno }),
+            }
         }
         let mut dirty_pages = 0;
         for slot in &self.slots {

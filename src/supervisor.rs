@@ -258,6 +258,13 @@ impl Machine {
     /// asks for a stop ([`Error::Interrupted`]). Every exit goes to `observer` (pass
     /// [`NoObserver`] to watch nothing, at no cost). Every thread has been joined when this
     /// returns, whatever it returns.
+    ///
+    /// Stops go through `control`. Each run starts by forgetting what the vCPUs'
+    /// own [`StopHandle`]s asked before it (a stop that landed after the previous run ended,
+    /// say), so it always runs guest code unless `control` already asks to stop. A vCPU
+    /// stopped through its own `StopHandle` during the run counts as finished: the others run
+    /// on, and the run is `Ok` once all are done. A `timeout` too large to add to the
+    /// current time (`Duration::MAX`) means no deadline.
     pub fn run_all<H, S>(
         &mut self,
         handler: &Mutex<H>,
@@ -272,9 +279,12 @@ impl Machine {
         let vcpus = self.vcpus_mut();
         // Before any thread exists, so no kick can ever meet the signal's default action.
         crate::sys::thread::install_kick_handler().map_err(|errno| Error::Signal { errno })?;
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let stops: Vec<StopHandle> = vcpus.iter().map(Vcpu::stop_handle).collect();
         control.lock().finished = Vec::with_capacity(vcpus.len());
+        // Stops from before this run (an earlier run's, or a late `StopHandle::stop`) would
+        // end it before any guest code ran; this run's stops go through `control`.
+        vcpus.iter().for_each(Vcpu::reset_stop);
         // A stop requested before the run (a signal during setup) must not let any guest code
         // run: with `immediate_exit` already 1, every first `KVM_RUN` returns EINTR at once.
         if control.is_stopping() {

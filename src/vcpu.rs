@@ -14,11 +14,11 @@
 //! A [`StopHandle`] stops a vCPU from any thread (Firecracker's and the selftests' protocol):
 //!
 //! ```text
-//! kicker                               vCPU thread (the run loop)
-//! stop_requested = true                ioctl(vcpu, KVM_RUN) == -1, EINTR
-//! run->immediate_exit = 1              run->immediate_exit = 0      clear first,
-//! pthread_kill(vcpu_thread, SIGRTMIN)  if stop_requested: stop      then check
-//!                                      else: KVM_RUN again
+//! kicker                                 vCPU thread (the run loop)
+//! stop_requested = true                  ioctl(vcpu, KVM_RUN) == -1, EINTR
+//! run->immediate_exit = 1                run->immediate_exit = 0      clear first,
+//! tgkill(getpid(), vcpu_tid, SIGRTMIN)   if stop_requested: stop      then check
+//!                                        else: KVM_RUN again
 //! ```
 //!
 //! All four accesses are sequentially consistent, so whatever the interleaving either the vCPU
@@ -26,7 +26,14 @@
 //! `KVM_RUN` and the kernel returns `EINTR` at once. A kick that lands between the check and
 //! the ioctl is therefore never lost, and one that arrives while the thread is in user space
 //! costs nothing but the next entry.
+//!
+//! The vCPU thread is named by its kernel thread id, registered with
+//! [`Vcpu::register_thread`] and deregistered when the guard it returns is dropped, both under
+//! the lock the kicker sends under. The kick itself is `tgkill`, which is sound whatever the
+//! id names (see `sys::thread`): a guard leaked with `mem::forget` leaves a stale id behind,
+//! which costs at most a stray do-nothing signal, never memory safety.
 
+use std::marker::PhantomData;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -59,6 +66,9 @@ pub struct Vcpu {
     /// The vector waiting for the guest's interrupt window (`Vcpu::queue_interrupt`, x86).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) queued_interrupt: Option<u8>,
+    /// Whether the last `KVM_RUN` may have left an instruction half done, which the kernel
+    /// finishes at the next entry (see [`Vcpu::complete_pending_operation`]).
+    completion_pending: bool,
 }
 
 impl Vcpu {
@@ -75,6 +85,7 @@ impl Vcpu {
             id,
             stop,
             queued_interrupt: None,
+            completion_pending: false,
         }
     }
 
@@ -84,13 +95,27 @@ impl Vcpu {
     }
 
     /// Registers the calling thread as the one running this vCPU, so kicks reach it, until the
-    /// returned guard is dropped. Installs the kick signal's handler first.
+    /// returned guard is dropped (on this thread: the guard is not `Send`). Installs the kick
+    /// signal's handler first.
     pub fn register_thread(&self) -> Result<ThreadRegistration, Errno> {
         thread::install_kick_handler()?;
-        *self.stop.shared.lock_thread() = Some(thread::current_thread());
+        let tid = thread::current_thread();
+        *self.stop.shared.lock_thread() = Some(tid);
         Ok(ThreadRegistration {
             stop: self.stop.clone(),
+            tid,
+            not_send: PhantomData,
         })
+    }
+
+    /// Forgets any stop requested through this vCPU's [`StopHandle`]s and clears
+    /// `immediate_exit`, so the next run starts afresh ([`Machine::run_all`] does this first).
+    ///
+    /// [`Machine::run_all`]: crate::machine::Machine::run_all
+    pub(crate) fn reset_stop(&self) {
+        let state = &self.stop.shared;
+        state.requested.store(false, Ordering::SeqCst);
+        state.run.immediate_exit().store(0, Ordering::SeqCst);
     }
 
     /// After `KVM_RUN` returned `EINTR`: clears `immediate_exit`, then says whether a stop was
@@ -152,8 +177,69 @@ impl Vcpu {
     /// allocation.
     pub fn run(&mut self) -> Result<Exit<'_>, RunError> {
         let returned = self.fd.run().map(drop);
-        exit_of(returned, self.fd.run_page())
+        let exit = exit_of(returned, self.fd.run_page());
+        self.completion_pending = !leaves_nothing_pending(&exit);
+        exit
     }
+
+    /// Finishes the instruction the last run left half done, if it may have left one.
+    ///
+    /// After an I/O, MMIO, MSR or hypercall exit the kernel completes the instruction (an IN
+    /// or MMIO read's value into RAX, RIP past the instruction) only when `KVM_RUN` is entered
+    /// again; api.rst ("KVM_RUN"): "the corresponding operations are complete (and guest state
+    /// is consistent) only after userspace has re-entered the kernel with KVM_RUN". Registers
+    /// set in between would be overwritten by that completion. Re-entering with
+    /// `immediate_exit = 1` completes it and returns `EINTR` before the guest runs another
+    /// instruction ("userspace can re-enter the guest ... with the immediate_exit field set to
+    /// complete pending operations"), as the selftests' `vcpu_run_complete_io` does.
+    ///
+    /// A string instruction may need more I/O to finish (the kernel then returns an exit, not
+    /// `EINTR`): this re-enters up to `MAX_ENTRIES` times, with whatever data the page holds.
+    /// Returns whether nothing is pending now. After `hlt`, a fault or a stop (the common
+    /// case) it makes no system call at all. A stop requested meanwhile stays requested.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart is x86-only so far
+    pub(crate) fn complete_pending_operation(&mut self) -> Result<bool, Errno> {
+        const MAX_ENTRIES: usize = 16;
+        for _ in 0..MAX_ENTRIES {
+            if !self.completion_pending {
+                break;
+            }
+            let mapping = Arc::clone(&self.stop.shared.run);
+            mapping.immediate_exit().store(1, Ordering::SeqCst);
+            let failed = match self.run() {
+                Err(RunError::Failed(errno)) => Some(errno),
+                _ => None,
+            };
+            // As after any EINTR: clear first, then look; a stop that came meanwhile is armed
+            // again for the next run.
+            if self.acknowledge_kick() {
+                mapping.immediate_exit().store(1, Ordering::SeqCst);
+            }
+            if let Some(errno) = failed {
+                return Err(errno);
+            }
+        }
+        Ok(!self.completion_pending)
+    }
+}
+
+/// Whether a `KVM_RUN` that gave `exit` left nothing for the next entry to finish: it ended
+/// on `hlt`, a fault, a debug event or an interrupt window, or returned `EINTR` (which the
+/// kernel returns only after completing pending I/O). Every other exit may have (api.rst lists
+/// IO, MMIO, OSI, PAPR, EPR, X86_RDMSR/WRMSR, XEN, RISCV_SBI/CSR, NOTIFY; hypercalls too), and
+/// an unknown or undecodable one is assumed to.
+fn leaves_nothing_pending(exit: &Result<Exit<'_>, RunError>) -> bool {
+    matches!(
+        exit,
+        Ok(Exit::Hlt
+            | Exit::Shutdown
+            | Exit::FailEntry { .. }
+            | Exit::InternalError { .. }
+            | Exit::Debug(_)
+            | Exit::IrqWindowOpen { .. }
+            | Exit::Intr)
+            | Err(RunError::Interrupted)
+    )
 }
 
 /// What one `KVM_RUN` that returned `returned` means, given the page it left: the decoded exit
@@ -180,13 +266,14 @@ struct StopState {
     requested: AtomicBool,
     /// Keeps the `kvm_run` mapping (and so `immediate_exit`) alive as long as any handle.
     run: Arc<RunMapping>,
-    /// The thread inside the run loop, if any. Kicks are sent under this lock, and the thread
-    /// deregisters under it before it exits, so a kick never targets a finished thread.
-    thread: Mutex<Option<libc::pthread_t>>,
+    /// The kernel thread id of the thread inside the run loop, if any. Kicks are sent under
+    /// this lock, and the thread deregisters under it before it exits, so a kick targets a
+    /// finished thread only if its registration was leaked (harmless: see `sys::thread`).
+    thread: Mutex<Option<thread::ThreadId>>,
 }
 
 impl StopState {
-    fn lock_thread(&self) -> std::sync::MutexGuard<'_, Option<libc::pthread_t>> {
+    fn lock_thread(&self) -> std::sync::MutexGuard<'_, Option<thread::ThreadId>> {
         self.thread.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -204,9 +291,9 @@ impl StopHandle {
     pub fn kick(&self) {
         let state = &self.shared;
         state.run.immediate_exit().store(1, Ordering::SeqCst);
-        if let Some(thread) = *state.lock_thread() {
-            // ESRCH cannot happen (the thread is registered, so alive); nothing else to do.
-            let _ = thread::kick(thread);
+        if let Some(tid) = *state.lock_thread() {
+            // ESRCH only if a leaked registration outlived its thread: nothing to interrupt.
+            let _ = thread::kick(tid);
         }
     }
 
@@ -217,14 +304,22 @@ impl StopHandle {
 }
 
 /// Marks the current thread as the one running a vCPU; deregisters it on drop.
+///
+/// Not `Send`: it names the thread that made it, so it is dropped there.
 #[derive(Debug)]
 pub struct ThreadRegistration {
     stop: StopHandle,
+    tid: thread::ThreadId,
+    not_send: PhantomData<*const ()>,
 }
 
 impl Drop for ThreadRegistration {
     fn drop(&mut self) {
-        *self.stop.shared.lock_thread() = None;
+        let mut registered = self.stop.shared.lock_thread();
+        // Only our own entry: a later registration (another thread) stays in place.
+        if *registered == Some(self.tid) {
+            *registered = None;
+        }
     }
 }
 

@@ -201,6 +201,11 @@ impl Vm {
         self.coalesced_ring_page
     }
 
+    /// `KVM_GET_VCPU_MMAP_SIZE`: the size of each vCPU's `kvm_run` mapping.
+    pub(crate) fn vcpu_mmap_size(&self) -> usize {
+        self.vcpu_mmap_size
+    }
+
     /// `KVM_CAP_MAX_VCPUS`: the most vCPUs this VM may have, if the kernel says.
     pub fn max_vcpus(&self) -> Option<u32> {
         self.max_vcpus

@@ -1,4 +1,7 @@
-//! The hot path allocates nothing: 10,000 exits of `pio_loop` under a counting allocator.
+//! The hot path allocates nothing: 10,000 exits of `pio_loop` under a counting allocator, on
+//! the plain loop and on the path `rawkvm run` takes (`Machine::run_all`, a `Mutex<Watcher>`
+//! with the flight recorder, `Mutex<Devices>`); and `--stats` stops allocating once its
+//! per-address tables are full, whatever the guest does.
 //!
 //! This is its own test binary because the counting allocator is global to the process. A
 //! `GlobalAlloc` can only be written with `unsafe`, hence the one allowance outside `src/sys`.
@@ -10,16 +13,20 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use common::kvm_or_skip;
 use rawkvm::coalesced;
 use rawkvm::devices::Devices;
+use rawkvm::exit::{Exit, Mmio};
 use rawkvm::guests;
 use rawkvm::image::Image;
 use rawkvm::machine::{Machine, MachineConfig};
 use rawkvm::run_loop::ExitCounter;
+use rawkvm::supervisor::RunControl;
+use rawkvm::trace::stats::DISTINCT;
+use rawkvm::trace::{Stats, WatchOptions, Watcher};
 
 /// Counts allocations made while `COUNTING` is set.
 struct CountingAllocator;
@@ -33,12 +40,32 @@ thread_local! {
 /// in parallel threads.
 static ALONE: Mutex<()> = Mutex::new(());
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+/// Whether allocations on the threads `Machine::run_all` spawns (named `vcpu<id>`) count.
+static COUNTING_VCPU_THREADS: AtomicBool = AtomicBool::new(false);
+
+/// Whether an allocation made now counts: one of the test's own, or one on a vCPU thread
+/// while those count.
+fn counts() -> bool {
+    COUNTING.with(Cell::get)
+        || (COUNTING_VCPU_THREADS.load(Ordering::Relaxed) && on_a_vcpu_thread())
+}
+
+/// Whether the calling thread is named `vcpu...`. Asks the kernel (`PR_GET_NAME`), which
+/// allocates nothing: asking std for the current thread could allocate inside the allocator.
+fn on_a_vcpu_thread() -> bool {
+    let mut name = [0u8; 16];
+    // SAFETY: the kernel's `PR_GET_NAME` writes the thread's name, at most 16 bytes (its
+    // TASK_COMM_LEN) with the terminating NUL, into the buffer it is given; `name` is a live,
+    // exclusive 16-byte buffer.
+    let got = unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+    got == 0 && name.starts_with(b"vcpu")
+}
 
 // SAFETY: forwards every call unchanged to the system allocator, so each caller's `GlobalAlloc`
 // contract is kept; the counter has no effect on the memory handed out.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
+        if counts() {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: the caller's contract for `alloc` is passed on unchanged.
@@ -51,7 +78,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
+        if counts() {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: the caller's contract for `realloc` is passed on unchanged.
@@ -114,4 +141,88 @@ fn draining_the_coalesced_ring_allocates_nothing() {
     assert_eq!(devices.console.bytes_written(), 10_000);
     assert!(exits < 100, "{exits} exits: coalesced");
     assert_eq!(allocations, 0, "heap allocations during the run");
+}
+
+/// Allocations on the vCPU threads while `run`, minus what std itself allocates to start a
+/// thread named like them (its stack-overflow handler keeps a copy of the name): what the run
+/// allocated, from the thread's first line of rawkvm code to its last.
+fn vcpu_thread_allocations<T>(run: impl FnOnce() -> T) -> (T, u64) {
+    let count = |run: &mut dyn FnMut()| {
+        ALLOCATIONS.store(0, Ordering::SeqCst);
+        COUNTING_VCPU_THREADS.store(true, Ordering::SeqCst);
+        run();
+        COUNTING_VCPU_THREADS.store(false, Ordering::SeqCst);
+        ALLOCATIONS.load(Ordering::SeqCst)
+    };
+    let mut empty = || {
+        std::thread::Builder::new()
+            .name("vcpu0".to_string())
+            .spawn(|| ())
+            .unwrap()
+            .join()
+            .unwrap();
+    };
+    let std_start = count(&mut empty);
+    let mut run = Some(run);
+    let mut result = None;
+    let counted = count(&mut || result = run.take().map(|run| run()));
+    (result.unwrap(), counted.saturating_sub(std_start))
+}
+
+/// What `rawkvm run` does: every vCPU on a thread of `Machine::run_all`, watched through a
+/// `Mutex<Watcher>` with the flight recorder on and no trace, the devices behind a `Mutex`.
+/// Everything the vCPU thread allocates counts, from its start to its end, except std's own
+/// thread start-up; what `run_all` does on the calling thread to start it does not.
+#[test]
+fn ten_thousand_exits_through_run_all_and_the_flight_recorder_allocate_nothing() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
+    let test = "ten_thousand_exits_through_run_all_and_the_flight_recorder_allocate_nothing";
+    let Some(mut machine) = machine(test, "pio_loop", 10_000) else {
+        return;
+    };
+    let devices = Mutex::new(Devices::new(std::io::sink()));
+    let options = WatchOptions {
+        flight_recorder: true,
+        ..WatchOptions::default()
+    };
+    let mut watcher = Watcher::new(options, std::io::sink());
+    watcher.expect_vcpus(1);
+    let watcher = Mutex::new(watcher);
+    let (result, allocations) =
+        vcpu_thread_allocations(|| machine.run_all(&devices, &watcher, None, &RunControl::new()));
+    result.unwrap();
+    let watcher = watcher.into_inner().unwrap();
+    assert_eq!(watcher.exits(), 10_001, "10,000 OUT exits and the HLT");
+    assert_eq!(watcher.recorder().unwrap().recorded(), 10_001);
+    assert_eq!(allocations, 0, "heap allocations on the vCPU thread");
+}
+
+/// `--stats` counts MMIO exits per address, and the guest picks the addresses: past the first
+/// [`DISTINCT`], 100,000 distinct addresses allocate nothing more.
+#[test]
+fn stats_stop_allocating_once_their_address_table_is_full() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut stats = Stats::default();
+    let mut data = [0u8; 4];
+    let mut record = |stats: &mut Stats, i: u64| {
+        let exit = Exit::Mmio(Mmio {
+            phys_addr: 0x1_0000_0000 + 8 * i,
+            is_write: i % 2 == 0,
+            data: &mut data,
+        });
+        stats.record(&exit, 1, 1);
+    };
+    let first = DISTINCT as u64;
+    for i in 0..first {
+        record(&mut stats, i);
+    }
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNTING.with(|counting| counting.set(true));
+    for i in first..100_000 {
+        record(&mut stats, i);
+    }
+    COUNTING.with(|counting| counting.set(false));
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "heap allocations");
+    assert_eq!(stats.distinct().1, DISTINCT);
+    assert_eq!(stats.other_mmio(), 100_000 - first);
 }

@@ -492,11 +492,10 @@ impl IoHandler for Scripted<'_> {
     }
 }
 
-/// The stand-in for the `kvm_run` mapping: it ends at a `PROT_NONE` guard page.
-#[cfg(not(miri))]
+/// The stand-in for the `kvm_run` mapping: it ends at a `PROT_NONE` guard page (under Miri, at
+/// the end of its allocation), so a read or write one byte past it is caught.
 struct PageBuffer(crate::sys::memory::GuardedBuffer);
 
-#[cfg(not(miri))]
 impl PageBuffer {
     fn new(len: usize) -> PageBuffer {
         PageBuffer(crate::sys::memory::GuardedBuffer::new(len).expect("mmap a guarded buffer"))
@@ -504,31 +503,5 @@ impl PageBuffer {
 
     fn bytes(&mut self) -> &mut [u8] {
         self.0.bytes()
-    }
-}
-
-/// Under Miri, which cannot `mprotect`: a heap buffer, 8-byte aligned; Miri reports any
-/// access past its end.
-#[cfg(miri)]
-struct PageBuffer {
-    storage: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-#[cfg(miri)]
-impl PageBuffer {
-    fn new(len: usize) -> PageBuffer {
-        let storage = vec![0; len + 8];
-        let start = storage.as_ptr().align_offset(8);
-        PageBuffer {
-            storage,
-            start,
-            len,
-        }
-    }
-
-    fn bytes(&mut self) -> &mut [u8] {
-        &mut self.storage[self.start..self.start + self.len]
     }
 }

@@ -21,7 +21,9 @@
 //! * `KVM_SET_USER_MEMORY_REGION` lets the guest read and write a range of this process's
 //!   memory for as long as the VM lives. [`VmFd::set_user_memory_region`] takes an
 //!   `Arc<Mapping>` and keeps it until the VM fd is closed, and every [`VcpuFd`] (which also
-//!   keeps the kernel's VM alive) holds an `Arc<VmFd>`. So the memory outlives the kernel VM.
+//!   keeps the kernel's VM alive) holds an `Arc<VmFd>`. So the memory outlives every fd through
+//!   which the kernel could use it (a `kvm_run` mapping kept by a stop handle can keep the
+//!   kernel's VM itself alive longer, but unusable: see [`VcpuFd`]).
 //! * `KVM_CREATE_VCPU` returns an fd that keeps the kernel's VM alive; [`VmFd::create_vcpu`] is
 //!   the only way to make one, and it ties the fd to its `Arc<VmFd>`.
 //!
@@ -525,9 +527,20 @@ impl VmFd {
 
 /// A vCPU fd with its `kvm_run` mapping.
 ///
-/// Field order is drop order, as DESIGN.md asks: unmap `kvm_run`, close the vCPU fd, then let
-/// go of the VM (whose memory is unmapped only when the last holder is gone). The mapping is
-/// shared with stop handles, which only ever touch its `immediate_exit` byte atomically.
+/// Field order is drop order: let go of this value's share of the `kvm_run` mapping, close the
+/// vCPU fd, then let go of the VM (whose memory is unmapped only when the last holder is gone).
+///
+/// The mapping is unmapped only with its last `Arc<RunMapping>`, and this is not the only
+/// holder: every [`crate::vcpu::StopHandle`] and every [`CoalescedRing`] made from it hold one
+/// too, so the mapping may outlive the fd (a stop handle kept after its machine is dropped,
+/// say). That is sound: stop handles only ever touch the `immediate_exit` byte, atomically,
+/// and a ring only exists inside a run loop that borrows the vCPU. It has one consequence
+/// worth knowing: the kernel's mapping of a vCPU fd holds a reference to the vCPU's file, so
+/// the kernel vCPU, and with it the VM, stays alive until the last holder is gone, possibly
+/// after the VM fd is closed and the slot memory unmapped. Nothing can use that VM then: with
+/// both fds closed there is no `KVM_RUN` and no ioctl through which the kernel would touch
+/// guest memory, and rawkvm sets up nothing (irqfd, Xen shared pages) that the kernel writes
+/// on its own.
 #[derive(Debug)]
 pub(crate) struct VcpuFd {
     run: Arc<RunMapping>,

@@ -38,12 +38,22 @@ pub struct Mapping {
     len: usize,
 }
 
-// SAFETY: a `Mapping` owns its address range like a `Box<[u8]>` does; every access through it
-// is a raw-pointer copy bounded by `len`, and no Rust reference into it is ever handed out, so
-// using or dropping it from another thread cannot create a data race in Rust's sense.
+// SAFETY: a `Mapping` owns its address range like a `Box<[u8]>` does, and nothing about it is
+// tied to the thread that made it: it may be used, and unmapped on drop, from any thread.
 unsafe impl Send for Mapping {}
-// SAFETY: as above: a `Mapping` owns its range, and `&Mapping` only allows bounded volatile
-// copies and reading `ptr`/`len`.
+// SAFETY: a `Mapping` owns its range, and `&Mapping` only allows reading `ptr`/`len` and
+// volatile copies bounded by `len` (checked at each copy) through raw pointers; no Rust
+// reference into the range is ever handed out, so sharing it aliases no `&`/`&mut`.
+//
+// What this does not promise: that concurrent copies are free of races. Two threads copying
+// into the same bytes at once, or one copying in while another copies out, race exactly as the
+// guest's vCPUs racing on that memory do, and as vm-memory's copies do: the bytes seen may mix
+// both writes (at byte granularity for `read`/`write`, word granularity for the word copies).
+// These are racing non-atomic accesses in Rust's memory model; they are tolerated here, as in
+// vm-memory, because the bytes are only ever copied out as integers (any value is valid) and
+// the range is memory the guest writes behind Rust's back anyway. rawkvm's own host writes to
+// guest memory (loading the image, a restart's restore) happen while no vCPU runs, from one
+// thread; callers that want consistent contents must order their copies the same way.
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
@@ -212,6 +222,11 @@ impl Drop for Mapping {
 /// ```
 ///
 /// A `len` that is a multiple of 8 gives an 8-byte-aligned buffer.
+///
+/// Under Miri, which cannot `mprotect` but checks every access against its allocation, there
+/// is no guard page: the buffer ends exactly where the allocation does (Miri's `mmap` rounds
+/// the length up to a page, so the buffer sits at the end of the rounded pages, as above), and
+/// one byte past it is out of the allocation: the same oracle.
 #[derive(Debug)]
 pub struct GuardedBuffer {
     mapping: Mapping,
@@ -221,29 +236,20 @@ pub struct GuardedBuffer {
 
 impl GuardedBuffer {
     /// A zeroed buffer of `len` bytes (at least 1) followed by a guard page.
-    ///
-    /// Under Miri, which cannot `mprotect` but checks every access against its allocation,
-    /// the buffer is its own allocation of exactly `len` bytes: the same oracle.
-    #[cfg(miri)]
     pub fn new(len: usize) -> Result<GuardedBuffer, Errno> {
-        Ok(GuardedBuffer {
-            mapping: Mapping::anonymous(len)?,
-            start: 0,
-            len,
-        })
-    }
-
-    /// A zeroed buffer of `len` bytes (at least 1) followed by a guard page.
-    #[cfg(not(miri))]
-    pub fn new(len: usize) -> Result<GuardedBuffer, Errno> {
-        const PAGE: usize = 4096;
-        let data_pages = len.checked_next_multiple_of(PAGE).ok_or(Errno::ENOMEM)?;
-        let total = data_pages.checked_add(PAGE).ok_or(Errno::ENOMEM)?;
+        let page = super::run_page::page_size();
+        let data_pages = len.checked_next_multiple_of(page).ok_or(Errno::ENOMEM)?;
+        let guard_pages = if cfg!(miri) { 0 } else { page };
+        let total = data_pages.checked_add(guard_pages).ok_or(Errno::ENOMEM)?;
         let mapping = Mapping::anonymous(total)?;
-        let guard = mapping.as_ptr().wrapping_add(data_pages);
-        // SAFETY: `guard..guard + PAGE` is the last page of a mapping this function just made
-        // and still owns exclusively; nothing refers into it, so revoking access is sound.
-        Errno::result(unsafe { libc::mprotect(guard.cast(), PAGE, libc::PROT_NONE) })?;
+        #[cfg(not(miri))]
+        {
+            let guard = mapping.as_ptr().wrapping_add(data_pages);
+            // SAFETY: `guard..guard + page` is the last page of a mapping this function just
+            // made and still owns exclusively (`data_pages` is a multiple of the page size, so
+            // it is page-aligned); nothing refers into it, so revoking access is sound.
+            Errno::result(unsafe { libc::mprotect(guard.cast(), page, libc::PROT_NONE) })?;
+        }
         Ok(GuardedBuffer {
             mapping,
             start: data_pages - len,
@@ -255,7 +261,8 @@ impl GuardedBuffer {
     pub fn bytes(&mut self) -> &mut [u8] {
         let start = self.mapping.as_ptr().wrapping_add(self.start);
         // SAFETY: `start..start + len` lies in the readable and writable pages of the mapping
-        // (`start + len` is exactly the guard page), which this value owns; `&mut self` makes
+        // (`start + len` is exactly the guard page, or under Miri the allocation's end), as
+        // `new` checked, and this value owns the mapping; `&mut self` makes
         // the returned slice the only access for its lifetime.
         unsafe { std::slice::from_raw_parts_mut(start, self.len) }
     }
@@ -276,6 +283,12 @@ mod tests {
             if len % 8 == 0 {
                 assert_eq!(bytes.as_ptr().align_offset(8), 0);
             }
+            // What mmap really reserved is whole pages (Miri rounds up too), and the buffer
+            // ends where access ends: at the guard page, or under Miri at the allocation's end.
+            let page = crate::sys::run_page::page_size();
+            let guard = if cfg!(miri) { 0 } else { page };
+            assert_eq!(buffer.mapping.len() % page, 0, "{len}");
+            assert_eq!(buffer.start + len, buffer.mapping.len() - guard, "{len}");
         }
     }
 

@@ -21,7 +21,8 @@
 //! ring = run + KVM_CHECK_EXTENSION(KVM_CAP_COALESCED_MMIO) * PAGE_SIZE   (page 2 on x86)
 //! while ring->first != ring->last:           last: written by the kernel (after smp_wmb)
 //!     entry = ring->coalesced_mmio[first]    a write the kernel recorded instead of an exit
-//!     ring->first = (first + 1) % KVM_COALESCED_MMIO_MAX
+//!     ring->first = (first + 1) % entries    entries = (PAGE_SIZE - 8) / 24: the kernel's
+//!                                            KVM_COALESCED_MMIO_MAX, 170 with 4 KiB pages
 //! ```
 //!
 //! Fixed fields are read through [`Field`], a typed offset whose bounds and alignment are
@@ -39,11 +40,11 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use memoffset::offset_of;
-use rawkvm_bindings::{
-    KVM_COALESCED_MMIO_MAX, kvm_coalesced_mmio, kvm_coalesced_mmio_ring, kvm_run,
-};
+use rawkvm_bindings::{kvm_coalesced_mmio, kvm_run};
 
 use super::memory::Mapping;
+pub use super::ring::{DrainError, RingEntry, RingError};
+use super::ring::{RING_ENTRIES, ring_entries, ring_offset_with};
 
 /// Offset of `kvm_run.immediate_exit`, the one byte other threads write.
 const IMMEDIATE_EXIT: usize = offset_of!(kvm_run, immediate_exit);
@@ -152,24 +153,48 @@ pub(crate) struct RunMapping {
     mapping: Mapping,
     /// Where bytes stop being private to this vCPU (the coalesced-MMIO ring page, if any).
     private_end: usize,
-    /// Offset of the coalesced-MMIO ring page, if the kernel has one and it is mapped whole.
-    ring: Option<usize>,
+    /// The coalesced-MMIO ring page, if the kernel has one and it is mapped whole.
+    ring: Option<RingPage>,
+}
+
+/// Where the coalesced ring lies in a vCPU mapping, and how many entries it holds.
+#[derive(Debug, Clone, Copy)]
+struct RingPage {
+    /// Offset of the page in the mapping; the whole page lies inside it.
+    offset: usize,
+    /// `ring_entries` of the page size the offset was computed with.
+    entries: u32,
 }
 
 impl RunMapping {
     /// Wraps the `kvm_run` mapping. `ring_page` is the page index of the coalesced-MMIO ring
     /// (`KVM_CHECK_EXTENSION(KVM_CAP_COALESCED_MMIO)`), or `None` if the kernel has none.
     pub(crate) fn new(mapping: Mapping, ring_page: Option<usize>) -> RunMapping {
+        Self::with_page_size(mapping, ring_page, page_size())
+    }
+
+    /// As [`RunMapping::new`], for pages of `page` bytes (tests play other hosts' page sizes).
+    fn with_page_size(mapping: Mapping, ring_page: Option<usize>, page: usize) -> RunMapping {
         let len = mapping.len();
-        let ring_start = ring_page.and_then(|page| page.checked_mul(page_size()));
+        let ring_start = ring_page.and_then(|index| index.checked_mul(page));
         let private_end = ring_start.map_or(len, |ring| ring.min(len));
-        let ring =
-            ring_start.filter(|start| start.checked_add(page_size()).is_some_and(|end| end <= len));
+        let ring = ring_offset_with(ring_page, len, page).and_then(|offset| {
+            Some(RingPage {
+                offset,
+                entries: u32::try_from(ring_entries(page)).ok().filter(|&n| n > 0)?,
+            })
+        });
         RunMapping {
             mapping,
             private_end,
             ring,
         }
+    }
+
+    /// As [`RunMapping::new`] with pages of `page` bytes: for tests of other hosts' rings.
+    #[cfg(test)]
+    pub(crate) fn for_tests(mapping: Mapping, ring_page: Option<usize>, page: usize) -> Self {
+        Self::with_page_size(mapping, ring_page, page)
     }
 
     /// The mapping, for tests that play the kernel's part.
@@ -340,88 +365,6 @@ impl<'a> RunPage<'a> {
     }
 }
 
-/// One write the kernel recorded in the coalesced ring instead of exiting, copied out of the
-/// ring (so the slot can be handed back to the kernel at once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RingEntry {
-    /// The guest physical address written, or the port for port I/O.
-    pub phys_addr: u64,
-    /// Port I/O (`pio = 1`, `KVM_CAP_COALESCED_PIO`) rather than MMIO.
-    pub pio: bool,
-    len: u8,
-    data: [u8; 8],
-}
-
-impl RingEntry {
-    /// The bytes written: `data[..len]`, `len` in 1..=8 (checked when the entry was read).
-    pub fn data(&self) -> &[u8] {
-        &self.data[..usize::from(self.len)]
-    }
-}
-
-/// A field of the coalesced ring held a value the ABI does not allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RingError {
-    /// `first` was not below `KVM_COALESCED_MMIO_MAX` (170).
-    First(u32),
-    /// `last` was not below `KVM_COALESCED_MMIO_MAX` (170).
-    Last(u32),
-    /// An entry's `len` was not in 1..=8.
-    EntryLen {
-        /// Index of the entry in the ring.
-        index: u32,
-        /// `len` as found.
-        len: u32,
-    },
-    /// A port-I/O entry's address was not a 16-bit port.
-    Port {
-        /// Index of the entry in the ring.
-        index: u32,
-        /// `phys_addr` as found.
-        phys_addr: u64,
-    },
-}
-
-impl std::fmt::Display for RingError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match *self {
-            RingError::First(first) => write!(
-                f,
-                "coalesced ring first = {first}, not below {KVM_COALESCED_MMIO_MAX}"
-            ),
-            RingError::Last(last) => write!(
-                f,
-                "coalesced ring last = {last}, not below {KVM_COALESCED_MMIO_MAX}"
-            ),
-            RingError::EntryLen { index, len } => {
-                write!(f, "coalesced ring entry {index} has len {len}, not 1..=8")
-            }
-            RingError::Port { index, phys_addr } => write!(
-                f,
-                "coalesced ring entry {index} is port I/O at {phys_addr:#x}, not a 16-bit port"
-            ),
-        }
-    }
-}
-
-/// Why `CoalescedRing::drain` stopped early.
-#[derive(Debug)]
-pub enum DrainError<E> {
-    /// The ring itself was malformed.
-    Ring(RingError),
-    /// The consumer failed on an entry (which stays in the ring).
-    Consumer(E),
-}
-
-/// Bytes from the start of the ring page to entry 0.
-const RING_ENTRIES: usize = size_of::<kvm_coalesced_mmio_ring>();
-// Every entry index below KVM_COALESCED_MMIO_MAX lies inside the ring page.
-static_assertions::const_assert!(
-    RING_ENTRIES + KVM_COALESCED_MMIO_MAX * size_of::<kvm_coalesced_mmio>() <= 4096
-);
-/// `KVM_COALESCED_MMIO_MAX` as the kernel's `__u32` indices count.
-const RING_MAX: u32 = KVM_COALESCED_MMIO_MAX as u32;
-
 /// The coalesced-MMIO ring of a VM, read in place through one vCPU's mapping.
 ///
 /// The page is the VM's, not the vCPU's: every vCPU mapping shows the same ring, and the
@@ -435,6 +378,9 @@ pub(crate) struct CoalescedRing {
     run: Arc<RunMapping>,
     /// Offset of the ring page in the mapping; `RunMapping::new` checked the page is whole.
     offset: usize,
+    /// Entries in the ring: `ring_entries` of the page size `offset` was computed with, so
+    /// every entry below it lies inside the ring page.
+    entries: u32,
     /// Held while consuming, so two vCPU threads never advance `first` together.
     consumer: Arc<Mutex<()>>,
 }
@@ -446,8 +392,10 @@ impl RunMapping {
         self: &Arc<Self>,
         consumer: &Arc<Mutex<()>>,
     ) -> Option<CoalescedRing> {
+        let ring = self.ring?;
         Some(CoalescedRing {
-            offset: self.ring?,
+            offset: ring.offset,
+            entries: ring.entries,
             run: Arc::clone(self),
             consumer: Arc::clone(consumer),
         })
@@ -476,49 +424,24 @@ impl CoalescedRing {
         self.index(0).load(Ordering::Acquire) == self.index(4).load(Ordering::Acquire)
     }
 
-    /// Copies entry `index` (below `KVM_COALESCED_MMIO_MAX`) out of the ring.
+    /// Copies entry `index` (below `self.entries`) out of the ring.
     fn entry(&self, index: u32) -> Result<RingEntry, RingError> {
-        debug_assert!(index < RING_MAX);
+        debug_assert!(index < self.entries);
         let at = self.offset + RING_ENTRIES + index as usize * size_of::<kvm_coalesced_mmio>();
         let words = self.run.mapping.as_ptr().wrapping_add(at).cast::<u64>();
         // Three word loads, not one of the whole struct (which compiles to byte loads).
         let raw: [u64; 3] = std::array::from_fn(|i| {
-            // SAFETY: `index < KVM_COALESCED_MMIO_MAX` (checked by the caller against the
-            // bound the kernel uses), so the 24-byte entry, words 0..3, lies inside the ring
-            // page (the const assertion above), which lies inside the mapping; entries start
+            // SAFETY: `index < self.entries` (checked by the caller), and `entries` is
+            // `ring_entries(page)` for the page size `page` whose ring page `RunMapping`
+            // checked lies whole inside the mapping; `8 + ring_entries(page) * 24 <= page` by
+            // that function's definition, so the 24-byte entry, words 0..3, lies inside the
+            // ring page, which lies inside the live mapping `self.run` holds; entries start
             // 8 bytes into a page-aligned page and are 24 bytes each, so the words are
             // aligned. The slot is in `[first, last)`, which the kernel does not write until
             // `first` moves past it. Any bits are a valid `u64`. Volatile: the kernel wrote it.
             unsafe { ptr::read_volatile(words.wrapping_add(i)) }
         });
-        // The words in memory order give the C layout back: phys_addr; len, pio; data.
-        static_assertions::const_assert_eq!(offset_of!(kvm_coalesced_mmio, len), 8);
-        static_assertions::const_assert_eq!(offset_of!(kvm_coalesced_mmio, pio), 12);
-        static_assertions::const_assert_eq!(offset_of!(kvm_coalesced_mmio, data), 16);
-        let phys_addr = raw[0];
-        let [l0, l1, l2, l3, p0, p1, p2, p3] = raw[1].to_ne_bytes();
-        let (raw_len, raw_pio) = (
-            u32::from_ne_bytes([l0, l1, l2, l3]),
-            u32::from_ne_bytes([p0, p1, p2, p3]),
-        );
-        let data = raw[2].to_ne_bytes();
-        let len = u8::try_from(raw_len)
-            .ok()
-            .filter(|len| (1..=8).contains(len))
-            .ok_or(RingError::EntryLen {
-                index,
-                len: raw_len,
-            })?;
-        let pio = raw_pio != 0;
-        if pio && phys_addr > u64::from(u16::MAX) {
-            return Err(RingError::Port { index, phys_addr });
-        }
-        Ok(RingEntry {
-            phys_addr,
-            pio,
-            len,
-            data,
-        })
+        RingEntry::from_words(index, raw)
     }
 
     /// Hands the recorded writes to `consume` oldest first, handing each slot back to the
@@ -533,24 +456,26 @@ impl CoalescedRing {
         let _turn = self.consumer.lock().unwrap_or_else(PoisonError::into_inner);
         // Only consumers write `first`, and they take turns: it cannot move under us.
         let mut head = first.load(Ordering::Acquire);
-        if head >= RING_MAX {
+        let entries = self.entries;
+        if head >= entries {
             return Err(DrainError::Ring(RingError::First(head)));
         }
+        let limit = entries as usize;
         let mut consumed = 0;
-        while consumed < KVM_COALESCED_MMIO_MAX {
+        while consumed < limit {
             // Acquire pairs with the kernel's smp_wmb() before it publishes `last`: the entries
             // before `last` are complete once it says so.
             let tail = last.load(Ordering::Acquire);
-            if tail >= RING_MAX {
+            if tail >= entries {
                 return Err(DrainError::Ring(RingError::Last(tail)));
             }
             if head == tail {
                 break;
             }
-            while head != tail && consumed < KVM_COALESCED_MMIO_MAX {
+            while head != tail && consumed < limit {
                 let entry = self.entry(head).map_err(DrainError::Ring)?;
                 consume(entry).map_err(DrainError::Consumer)?;
-                head = if head + 1 == RING_MAX { 0 } else { head + 1 };
+                head = if head + 1 == entries { 0 } else { head + 1 };
                 // Release: the copy above is finished before the kernel may reuse the slot.
                 first.store(head, Ordering::Release);
                 consumed += 1;

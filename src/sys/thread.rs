@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! sigaction(SIGRTMIN, { handler: does nothing, flags: no SA_RESTART })   once, before any kick
+//! tid = gettid()                                                          the vCPU thread, once
 //! run->immediate_exit = 1                                                 the kicker, first
-//! pthread_kill(vcpu_thread, SIGRTMIN)                                     the kicker, then
+//! tgkill(getpid(), tid, SIGRTMIN)                                         the kicker, then
 //! ioctl(vcpu, KVM_RUN, 0) == -1, errno == EINTR                           the vCPU thread
 //! ```
 //!
@@ -15,11 +16,19 @@
 //! do; it exists so the signal interrupts instead of killing the process (the default action
 //! of a real-time signal is to terminate).
 //!
+//! The target is named by its kernel thread id and the signal sent with `tgkill`, not
+//! `pthread_kill`: a `pthread_t` is a pointer into the C library's thread descriptor, and
+//! `pthread_kill` on a thread that has exited reads freed memory (undefined behaviour in
+//! glibc). `tgkill` takes only integers and the kernel checks them: a thread id that no
+//! longer names a thread of this process gives `ESRCH`. So a kick can never be unsound, even
+//! if the thread it names is gone; at worst a thread of this process that reused the id gets
+//! one do-nothing signal (a blocking call there returns `EINTR` once).
+//!
 //! It also holds the one other call that steers a thread rather than memory or the kernel's
 //! VM objects: `sched_setscheduler(0, SCHED_IDLE)`, which helper threads (the VM reaper) use
 //! so their work never competes with a vCPU or the thread creating VMs.
 //!
-//! This file holds `unsafe`: `sigaction`, `pthread_kill` and `sched_setscheduler`.
+//! This file holds `unsafe`: `sigaction`, `gettid`, `tgkill` and `sched_setscheduler`.
 #![allow(unsafe_code)]
 
 use std::sync::OnceLock;
@@ -55,25 +64,39 @@ pub fn install_kick_handler() -> Result<(), Errno> {
     })
 }
 
-/// The calling thread, as `pthread_kill` names it.
-pub fn current_thread() -> libc::pthread_t {
-    // SAFETY: POSIX: `pthread_self` has no preconditions and always succeeds.
-    unsafe { libc::pthread_self() }
+/// A thread of this process as the kernel names it (`gettid()`): what a kick is sent to.
+pub type ThreadId = libc::pid_t;
+
+/// The calling thread's kernel thread id.
+pub fn current_thread() -> ThreadId {
+    // SAFETY: the C library's `gettid(2)` has no preconditions, touches no memory and always
+    // succeeds.
+    unsafe { libc::gettid() }
 }
 
-/// Sends [`kick_signal`] to `thread`.
+/// Sends [`kick_signal`] to thread `tid` of this process: `tgkill(getpid(), tid, SIGRTMIN)`.
 ///
-/// The caller must know `thread` is still running: [`crate::vcpu::StopHandle`] only kicks a
-/// thread that has registered itself and has not yet deregistered, under one lock.
-pub(crate) fn kick(thread: libc::pthread_t) -> Result<(), Errno> {
-    // SAFETY: the caller guarantees `thread` names a live thread of this process (see above),
-    // and the signal's handler was installed before the thread registered, so delivery only
-    // interrupts a system call.
-    match unsafe { libc::pthread_kill(thread, kick_signal()) } {
-        // pthread_kill returns the error number itself rather than setting errno.
-        0 => Ok(()),
-        error => Err(Errno::from_raw(error)),
-    }
+/// Sound for any `tid`: `ESRCH` if it names no thread of this process (it has exited, say).
+/// [`crate::vcpu::StopHandle`] only kicks a thread that registered itself and has not yet
+/// deregistered (under one lock), so with every registration dropped in time the signal always
+/// reaches the vCPU's thread; a registration leaked with `mem::forget` can at worst send one
+/// do-nothing signal to a thread that reused the id.
+pub(crate) fn kick(tid: ThreadId) -> Result<(), Errno> {
+    let pid = libc::pid_t::try_from(std::process::id()).map_err(|_| Errno::ESRCH)?;
+    // SAFETY: `tgkill(2)` takes three integers and reads or writes no memory of this process;
+    // the kernel checks that `tid` is a thread of thread group `pid` and fails with ESRCH if
+    // not, so no value of `tid` can do harm. The signal's handler does nothing: the caller
+    // (`StopHandle::kick`, after `Vcpu::register_thread`) installed it before any thread
+    // could be registered, so delivery only interrupts a system call.
+    let sent = unsafe {
+        libc::syscall(
+            libc::SYS_tgkill,
+            libc::c_long::from(pid),
+            libc::c_long::from(tid),
+            libc::c_long::from(kick_signal()),
+        )
+    };
+    Errno::result(sent).map(drop)
 }
 
 /// Moves the calling thread to the `SCHED_IDLE` class: it runs only on CPU time no other

@@ -98,6 +98,16 @@ impl<W: Write> Watcher<W> {
         }
     }
 
+    /// Makes room for vCPUs with ids below `count` now, so that watching them allocates
+    /// nothing later: without it the first exit of each new vCPU grows a table. Call it
+    /// before the run with the machine's vCPU count (ids are 0, 1, ...).
+    pub fn expect_vcpus(&mut self, count: u32) {
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
+        if count > self.clocks.len() {
+            self.clocks.resize(count, RunClock::default());
+        }
+    }
+
     /// The statistics so far (empty unless `stats` was asked for).
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -126,7 +136,8 @@ impl<W: Write> Watcher<W> {
         self.sink.flush()
     }
 
-    /// The clock of vCPU `vcpu`; grows the table the first time a vCPU is seen.
+    /// The clock of vCPU `vcpu`; grows the table the first time a vCPU is seen, unless
+    /// [`Watcher::expect_vcpus`] made room for it.
     fn clock(&mut self, vcpu: u32) -> &mut RunClock {
         let index = usize::try_from(vcpu).unwrap_or(usize::MAX);
         if index >= self.clocks.len() {

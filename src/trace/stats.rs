@@ -1,8 +1,14 @@
 //! `--stats`: per exit reason, how many exits and how long the `KVM_RUN` calls that produced
 //! them and rawkvm's handling of them took; the busiest ports and MMIO addresses; and the
 //! kernel's own counters (`KVM_GET_STATS_FD`) beside rawkvm's.
+//!
+//! The guest chooses the ports and addresses, so the tables of them are bounded: the first
+//! [`DISTINCT`] of each get a count of their own, and exits at any other share one "others"
+//! count. Memory stays fixed however many addresses a guest touches, and once the tables are
+//! full, counting an exit allocates nothing.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::io::{self, Write};
 
 use rawkvm_bindings as abi;
@@ -14,6 +20,8 @@ use crate::kernel_stats::KernelStats;
 const REASON_ROWS: usize = abi::EXIT_REASONS.len() + 1;
 /// How many ports and MMIO addresses the table lists.
 pub const TOP: usize = 5;
+/// How many distinct ports, and how many distinct MMIO addresses, get a count of their own.
+pub const DISTINCT: usize = 256;
 
 /// Count and time for one exit reason.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -40,13 +48,44 @@ impl ReasonStats {
     }
 }
 
+/// Exits per key (a port or an address, with the direction), for the first [`DISTINCT`] keys
+/// seen; exits at later keys share `others`.
+#[derive(Debug, Clone)]
+struct Tally<K> {
+    counts: HashMap<K, u64>,
+    others: u64,
+}
+
+impl<K> Default for Tally<K> {
+    fn default() -> Self {
+        Tally {
+            counts: HashMap::new(),
+            others: 0,
+        }
+    }
+}
+
+impl<K: Hash + Eq> Tally<K> {
+    /// Counts one exit at `key`. Inserts (and may grow the table) only while fewer than
+    /// [`DISTINCT`] keys are known; after that an unknown key costs a lookup and an add.
+    fn add(&mut self, key: K) {
+        if let Some(count) = self.counts.get_mut(&key) {
+            *count += 1;
+        } else if self.counts.len() < DISTINCT {
+            self.counts.insert(key, 1);
+        } else {
+            self.others += 1;
+        }
+    }
+}
+
 /// Exit statistics of one vCPU.
 #[derive(Debug, Clone)]
 pub struct Stats {
     reasons: [ReasonStats; REASON_ROWS],
     interrupted: ReasonStats,
-    ports: HashMap<(u16, bool), u64>,
-    mmio: HashMap<(u64, bool), u64>,
+    ports: Tally<(u16, bool)>,
+    mmio: Tally<(u64, bool)>,
 }
 
 impl Default for Stats {
@@ -54,8 +93,8 @@ impl Default for Stats {
         Stats {
             reasons: [ReasonStats::default(); REASON_ROWS],
             interrupted: ReasonStats::default(),
-            ports: HashMap::new(),
-            mmio: HashMap::new(),
+            ports: Tally::default(),
+            mmio: Tally::default(),
         }
     }
 }
@@ -72,18 +111,8 @@ impl Stats {
     pub fn record(&mut self, exit: &Exit<'_>, run_ns: u64, handle_ns: u64) {
         self.reasons[row(exit.reason())].add(run_ns, handle_ns);
         match exit {
-            Exit::Io(io) => {
-                *self
-                    .ports
-                    .entry((io.port, io.direction == IoDirection::Out))
-                    .or_default() += 1;
-            }
-            Exit::Mmio(mmio) => {
-                *self
-                    .mmio
-                    .entry((mmio.phys_addr, mmio.is_write))
-                    .or_default() += 1
-            }
+            Exit::Io(io) => self.ports.add((io.port, io.direction == IoDirection::Out)),
+            Exit::Mmio(mmio) => self.mmio.add((mmio.phys_addr, mmio.is_write)),
             _ => {}
         }
     }
@@ -113,20 +142,38 @@ impl Stats {
         self.interrupted
     }
 
-    /// The `n` ports with the most exits: `(port, is_out, exits)`, busiest first.
+    /// The `n` ports with the most exits: `(port, is_out, exits)`, busiest first. Only the
+    /// first [`DISTINCT`] ports seen are counted one by one (see [`Stats::other_ports`]).
     pub fn top_ports(&self, n: usize) -> Vec<(u16, bool, u64)> {
-        top(&self.ports, n)
+        top(&self.ports.counts, n)
             .into_iter()
             .map(|((port, out), count)| (port, out, count))
             .collect()
     }
 
-    /// The `n` MMIO addresses with the most exits: `(gpa, is_write, exits)`.
+    /// The `n` MMIO addresses with the most exits: `(gpa, is_write, exits)`. Only the first
+    /// [`DISTINCT`] addresses seen are counted one by one (see [`Stats::other_mmio`]).
     pub fn top_mmio(&self, n: usize) -> Vec<(u64, bool, u64)> {
-        top(&self.mmio, n)
+        top(&self.mmio.counts, n)
             .into_iter()
             .map(|((gpa, write), count)| (gpa, write, count))
             .collect()
+    }
+
+    /// Port exits at ports (with their direction) beyond the first [`DISTINCT`] seen.
+    pub fn other_ports(&self) -> u64 {
+        self.ports.others
+    }
+
+    /// MMIO exits at addresses (with their direction) beyond the first [`DISTINCT`] seen.
+    pub fn other_mmio(&self) -> u64 {
+        self.mmio.others
+    }
+
+    /// How many distinct ports and MMIO addresses (with their direction) have a count of their
+    /// own: at most [`DISTINCT`] each.
+    pub fn distinct(&self) -> (usize, usize) {
+        (self.ports.counts.len(), self.mmio.counts.len())
     }
 
     /// Writes the table for vCPU `vcpu`, with the kernel's counters beside rawkvm's when
@@ -167,13 +214,23 @@ impl Stats {
             .into_iter()
             .map(|(port, is_out, n)| format!("{port:#x} {} {n}", if is_out { "out" } else { "in" }))
             .collect();
-        writeln!(out, "  top ports: {}", list_or_none(&ports))?;
+        writeln!(
+            out,
+            "  top ports: {}{}",
+            list_or_none(&ports),
+            others_note(self.ports.others, "ports")
+        )?;
         let mmio: Vec<String> = self
             .top_mmio(TOP)
             .into_iter()
             .map(|(gpa, write, n)| format!("{gpa:#x} {} {n}", if write { "write" } else { "read" }))
             .collect();
-        writeln!(out, "  top MMIO addresses: {}", list_or_none(&mmio))?;
+        writeln!(
+            out,
+            "  top MMIO addresses: {}{}",
+            list_or_none(&mmio),
+            others_note(self.mmio.others, "addresses")
+        )?;
         match kernel {
             Some(kernel) => kernel.write_beside(out, self),
             None => writeln!(
@@ -189,6 +246,17 @@ fn top<K: Copy + Ord>(map: &HashMap<K, u64>, n: usize) -> Vec<(K, u64)> {
     entries.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     entries.truncate(n);
     entries
+}
+
+/// `; 1234 exits at other ports (not counted one by one past the first 256)`, or nothing.
+fn others_note(others: u64, what: &str) -> String {
+    if others == 0 {
+        String::new()
+    } else {
+        format!(
+            "; {others} exits at other {what} (not counted one by one past the first {DISTINCT})"
+        )
+    }
 }
 
 fn list_or_none(items: &[String]) -> String {
@@ -315,9 +383,9 @@ mod tests {
         assert_eq!(stats.reason(1000).count, 1);
         assert_eq!(stats.total().count, 2);
         assert_eq!(stats.interrupted().count, 1);
-        stats.ports.insert((0x3F8, true), 3);
-        stats.ports.insert((0x3FD, false), 5);
-        stats.ports.insert((0xE9, true), 3);
+        stats.ports.counts.insert((0x3F8, true), 3);
+        stats.ports.counts.insert((0x3FD, false), 5);
+        stats.ports.counts.insert((0xE9, true), 3);
         assert_eq!(
             stats.top_ports(2),
             [(0x3FD, false, 5), (0xE9, true, 3)],
@@ -329,5 +397,50 @@ mod tests {
         assert!(table.contains("KVM_EXIT_HLT(5)"), "{table}");
         assert!(table.contains("unknown"), "{table}");
         assert!(table.contains("0x3fd in 5"), "{table}");
+        assert!(!table.contains("other ports"), "{table}");
+    }
+
+    /// A guest that touches 100,000 addresses (and every port, more than once) gets
+    /// [`DISTINCT`] of each counted one by one and the rest in one count; totals stay exact.
+    #[test]
+    fn distinct_ports_and_addresses_are_capped() {
+        // Miri interprets every hash: fewer addresses there, still far past the cap.
+        let exits: u32 = if cfg!(miri) { 2_000 } else { 100_000 };
+        let mut stats = Stats::default();
+        let mut data = [0u8; 4];
+        for i in 0..exits {
+            let mmio = Exit::Mmio(crate::exit::Mmio {
+                phys_addr: 0x1000_0000 + 8 * u64::from(i),
+                is_write: true,
+                data: &mut data,
+            });
+            stats.record(&mmio, 1, 1);
+            let io = Exit::Io(crate::exit::Io {
+                direction: IoDirection::Out,
+                port: (i % 0x1_0000) as u16,
+                size: 1,
+                count: 1,
+                data_offset: 4096,
+                data: &mut [0],
+            });
+            stats.record(&io, 1, 1);
+        }
+        assert_eq!(stats.distinct(), (DISTINCT, DISTINCT));
+        let exits = u64::from(exits);
+        assert_eq!(stats.other_mmio(), exits - DISTINCT as u64);
+        // Ports 0..256 come round twice (at i and i + 0x10000), both times counted as theirs.
+        let repeated = if exits > 0x1_0000 { DISTINCT as u64 } else { 0 };
+        assert_eq!(stats.other_ports(), exits - DISTINCT as u64 - repeated);
+        assert_eq!(stats.reason(abi::KVM_EXIT_MMIO).count, exits);
+        assert_eq!(stats.total().count, 2 * exits);
+        assert_eq!(stats.top_mmio(1), [(0x1000_0000, true, 1)]);
+        let mut table = Vec::new();
+        stats.write_table(&mut table, 0, None).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        let note = format!(
+            "; {} exits at other addresses (not counted one by one past the first 256)",
+            exits - DISTINCT as u64
+        );
+        assert!(table.contains(&note), "{table}");
     }
 }

@@ -134,6 +134,10 @@ abi! {
 
 /// Entries in the coalesced-MMIO ring with 4 KiB pages: `(PAGE_SIZE - sizeof(ring header)) /
 /// sizeof(struct kvm_coalesced_mmio)` = 170 (169 usable: a full ring keeps one slot free).
+///
+/// The kernel's macro uses the host's `PAGE_SIZE`, so hosts with 16 or 64 KiB pages (arm64,
+/// ppc64le) have 682 or 2730 entries: code reading a real ring computes the count from the
+/// page size and uses this constant only as the 4 KiB value.
 pub const KVM_COALESCED_MMIO_MAX: usize = (4096 - core::mem::size_of::<kvm_coalesced_mmio_ring>())
     / core::mem::size_of::<kvm_coalesced_mmio>();
 static_assertions::const_assert_eq!(KVM_COALESCED_MMIO_MAX, 170);
