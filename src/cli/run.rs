@@ -199,7 +199,10 @@ pub fn command(args: Args) -> Result<i32, Error> {
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one
     // watcher sees every run, so the trace and the statistics cover them all.
-    let watcher = Mutex::new(options.trace.watcher(sink));
+    let mut watcher = options.trace.watcher(sink);
+    // Every vCPU's clock exists before the first entry: the watched run allocates nothing.
+    watcher.expect_vcpus(options.config.vcpus);
+    let watcher = Mutex::new(watcher);
     let run =
         |machine: &mut Machine, first: bool| run_once(machine, first, &options, &watcher, &control);
     #[cfg(target_arch = "x86_64")]
