@@ -320,10 +320,10 @@ pub(crate) fn get_one_reg(
         addr: value.as_mut_ptr() as u64,
     };
     let ptr: *const abi::kvm_one_reg = &arg;
-    // SAFETY: the kernel reads one `kvm_one_reg` from `ptr` (a live local; the request's size is
-    // that struct's) and then writes at most `KVM_REG_SIZE(id)` bytes at `addr` (api.rst 4.69,
-    // "KVM_GET_ONE_REG"). `addr` is `value`, an exclusive borrow of exactly that many bytes
-    // (checked above), and any bytes are valid `u8`s.
+    // The kernel reads one `kvm_one_reg` from `ptr` (the request's size is that struct's), then
+    // writes at most `KVM_REG_SIZE(id)` bytes at `addr` (api.rst 4.69, "KVM_GET_ONE_REG").
+    // SAFETY: `ptr` is a live local; `addr` is `value`, an exclusive borrow of exactly
+    // `KVM_REG_SIZE(id)` bytes (checked above), and any bytes are valid `u8`s.
     let ret = unsafe { libc::ioctl(vcpu.as_raw_fd(), abi::KVM_GET_ONE_REG, ptr) };
     check(ret).map(drop).map_err(OneRegError::Kernel)
 }
@@ -424,11 +424,10 @@ impl VmFd {
             .unwrap_or_else(PoisonError::into_inner);
         pinned.push((slot, Arc::clone(mapping)));
         let ptr: *const abi::kvm_userspace_memory_region = &region;
-        // SAFETY: the kernel reads one `kvm_userspace_memory_region` from `ptr` (the request's
-        // size is that struct's). The range it names is `mapping`, a live read/write mapping of
-        // exactly `memory_size` bytes that `slot_memory` keeps mapped until after `self.fd` is
-        // closed and every vCPU fd is gone, so the guest can never reach memory that has been
-        // unmapped and reused.
+        // The kernel reads one `kvm_userspace_memory_region` from `ptr` (the request's size is
+        // that struct's) and lets the guest reach the range it names until the VM is gone.
+        // SAFETY: that range is `mapping`, a live read/write mapping of exactly `memory_size`
+        // bytes that `slot_memory` owns until after `self.fd` and every vCPU fd are closed.
         let ret = unsafe { libc::ioctl(self.fd.as_raw_fd(), abi::KVM_SET_USER_MEMORY_REGION, ptr) };
         if let Err(errno) = check(ret) {
             pinned.pop();
@@ -463,14 +462,13 @@ impl VmFd {
             dirty_bitmap: bitmap.as_mut_ptr() as u64,
         };
         let ptr: *const abi::kvm_dirty_log = &log;
-        // SAFETY: the kernel reads one `kvm_dirty_log` from `ptr` (the request's size is that
-        // struct's) and writes `ALIGN(npages, BITS_PER_LONG) / 8` bytes through its
-        // `dirty_bitmap` (api.rst, "KVM_GET_DIRTY_LOG"; `kvm_dirty_bitmap_bytes`), where
-        // `npages` is the size this VM fd gave the slot (recorded in `slot_memory`; slots are
-        // never resized or deleted) divided by the page size. `bitmap` is an exclusive borrow
-        // of at least `dirty_bitmap_words` of that size, checked just above, which covers
-        // those bytes for any page size >= 4 KiB; it outlives the call, and any bits are a
-        // valid `u64`.
+        // The kernel reads one `kvm_dirty_log` from `ptr` (the request's size is that struct's)
+        // and writes `ALIGN(npages, BITS_PER_LONG) / 8` bytes through `dirty_bitmap` (api.rst,
+        // "KVM_GET_DIRTY_LOG"; `kvm_dirty_bitmap_bytes`), `npages` being the slot's size as this
+        // VM fd gave it (recorded in `slot_memory`; slots are never resized or deleted) divided
+        // by the page size; for any page size >= 4 KiB that fits in `dirty_bitmap_words`.
+        // SAFETY: `bitmap` is an exclusive borrow of at least `dirty_bitmap_words` (checked
+        // just above) that outlives the call, and any bits are a valid `u64`.
         let ret = unsafe { libc::ioctl(self.fd.as_raw_fd(), abi::KVM_GET_DIRTY_LOG, ptr) };
         check(ret).map(drop).map_err(DirtyLogError::Ioctl)
     }

@@ -41,11 +41,7 @@ pub struct Mapping {
 // SAFETY: a `Mapping` owns its address range like a `Box<[u8]>` does, and nothing about it is
 // tied to the thread that made it: it may be used, and unmapped on drop, from any thread.
 unsafe impl Send for Mapping {}
-// SAFETY: a `Mapping` owns its range, and `&Mapping` only allows reading `ptr`/`len` and
-// volatile copies bounded by `len` (checked at each copy) through raw pointers; no Rust
-// reference into the range is ever handed out, so sharing it aliases no `&`/`&mut`.
-//
-// What this does not promise: that concurrent copies are free of races. Two threads copying
+// What `Sync` does not promise here: that concurrent copies are free of races. Two threads copying
 // into the same bytes at once, or one copying in while another copies out, race exactly as the
 // guest's vCPUs racing on that memory do, and as vm-memory's copies do: the bytes seen may mix
 // both writes (at byte granularity for `read`/`write`, word granularity for the word copies).
@@ -54,6 +50,10 @@ unsafe impl Send for Mapping {}
 // the range is memory the guest writes behind Rust's back anyway. rawkvm's own host writes to
 // guest memory (loading the image, a restart's restore) happen while no vCPU runs, from one
 // thread; callers that want consistent contents must order their copies the same way.
+//
+// SAFETY: a `Mapping` owns its range, and `&Mapping` only allows reading `ptr`/`len` and
+// volatile copies bounded by `len` (checked at each copy); no Rust reference into the range is
+// ever handed out, so sharing it aliases no `&`/`&mut`.
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
@@ -260,10 +260,9 @@ impl GuardedBuffer {
     /// The buffer.
     pub fn bytes(&mut self) -> &mut [u8] {
         let start = self.mapping.as_ptr().wrapping_add(self.start);
-        // SAFETY: `start..start + len` lies in the readable and writable pages of the mapping
-        // (`start + len` is exactly the guard page, or under Miri the allocation's end), as
-        // `new` checked, and this value owns the mapping; `&mut self` makes
-        // the returned slice the only access for its lifetime.
+        // `start + len` is exactly the guard page (under Miri, the allocation's end).
+        // SAFETY: `start..start + len` lies in the mapping's read/write pages, as `new` checked;
+        // this value owns the mapping and `&mut self` makes the slice its only access.
         unsafe { std::slice::from_raw_parts_mut(start, self.len) }
     }
 }

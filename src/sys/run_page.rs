@@ -207,10 +207,10 @@ impl RunMapping {
     /// `EINTR` (api.rst: "polled once when KVM_RUN starts").
     pub(crate) fn immediate_exit(&self) -> &AtomicU8 {
         let byte = self.mapping.as_ptr().wrapping_add(IMMEDIATE_EXIT);
-        // SAFETY: the mapping holds at least a `struct kvm_run` (checked when the vCPU is
-        // created), so the byte is in bounds, aligned (any address is, for a u8) and lives as
-        // long as `self`. From Rust this byte is only ever accessed atomically: `Field` and
-        // `into_bytes` refuse to cover it, and nothing else reads the mapping.
+        // From Rust this byte is only ever accessed atomically: `Field` and `into_bytes`
+        // refuse to cover it, and nothing else reads the mapping.
+        // SAFETY: the mapping holds a whole `struct kvm_run` (checked when the vCPU is created),
+        // so the byte is in bounds, aligned (any address is, for a u8) and lives as long as `self`.
         unsafe { AtomicU8::from_ptr(byte) }
     }
 
@@ -305,11 +305,11 @@ impl<'a> RunPage<'a> {
 
     /// Reads a fixed field.
     pub fn get<T: Scalar>(&self, field: Field<T>) -> T {
-        // SAFETY: `Field::at` proved `offset + size_of::<T>() <= size_of::<kvm_run>()` and the
-        // alignment; every constructor of `RunPage` ensures `len >= size_of::<kvm_run>()` and
-        // an 8-byte-aligned base. The byte range excludes `immediate_exit`, and the kernel does
-        // not write this vCPU's page outside `KVM_RUN`, which `'a` rules out. Any bits are a
-        // valid `T: Scalar`. Volatile: the kernel, not Rust code, wrote these bytes.
+        // Every constructor of `RunPage` ensures `len >= size_of::<kvm_run>()` and an 8-byte
+        // aligned base; the kernel does not write this vCPU's page outside `KVM_RUN`, which `'a`
+        // rules out. Volatile: the kernel, not Rust code, wrote these bytes.
+        // SAFETY: `Field::at` proved the field in bounds of `kvm_run`, aligned and clear of
+        // `immediate_exit`, and any bits are a valid `T: Scalar`.
         unsafe { ptr::read_volatile(self.base.as_ptr().wrapping_add(field.offset).cast::<T>()) }
     }
 
@@ -329,10 +329,10 @@ impl<'a> RunPage<'a> {
     /// Checked arithmetic throughout: `offset` may come straight from the page.
     pub fn into_bytes(self, offset: u64, len: usize) -> Option<&'a mut [u8]> {
         let range = self.private_range(offset, len)?;
-        // SAFETY: `private_range` proved the range lies inside the page's private part and
-        // clear of `immediate_exit`, so nothing else reads or writes it while `'a` lasts:
-        // the kernel writes it only during this vCPU's `KVM_RUN`, and the view borrows the
-        // vCPU exclusively. `self` is consumed, so no second slice can alias this one.
+        // The kernel writes the page only during this vCPU's `KVM_RUN`, which the view's
+        // exclusive borrow of the vCPU rules out while `'a` lasts.
+        // SAFETY: `private_range` checked the range lies in the page's private part, clear of
+        // `immediate_exit`; `self` is consumed, so no second slice can alias this one.
         Some(unsafe {
             std::slice::from_raw_parts_mut(
                 self.base.as_ptr().wrapping_add(range.start),
@@ -411,11 +411,10 @@ impl CoalescedRing {
             .mapping
             .as_ptr()
             .wrapping_add(self.offset + header_offset);
-        // SAFETY: the ring page lies wholly inside the live mapping (`RunMapping::new` checked
-        // `offset + page size <= len`) and is page-aligned, so a `u32` at offset 0 or 4 is in
-        // bounds and aligned, and it lives as long as `self` (which holds the mapping). Rust
-        // code only ever accesses these words through this atomic; the kernel's own accesses
-        // (`READ_ONCE(first)`, a store to `last` after `smp_wmb`) are atomic word accesses too.
+        // Rust code only ever accesses these words through this atomic; the kernel's own
+        // accesses (`READ_ONCE(first)`, a store to `last` after `smp_wmb`) are atomic too.
+        // SAFETY: `RunMapping::new` checked the page-aligned ring page lies inside the mapping
+        // `self` holds, so a `u32` at offset 0 or 4 is in bounds, aligned and live.
         unsafe { AtomicU32::from_ptr(ptr.cast()) }
     }
 
@@ -431,14 +430,12 @@ impl CoalescedRing {
         let words = self.run.mapping.as_ptr().wrapping_add(at).cast::<u64>();
         // Three word loads, not one of the whole struct (which compiles to byte loads).
         let raw: [u64; 3] = std::array::from_fn(|i| {
-            // SAFETY: `index < self.entries` (checked by the caller), and `entries` is
-            // `ring_entries(page)` for the page size `page` whose ring page `RunMapping`
-            // checked lies whole inside the mapping; `8 + ring_entries(page) * 24 <= page` by
-            // that function's definition, so the 24-byte entry, words 0..3, lies inside the
-            // ring page, which lies inside the live mapping `self.run` holds; entries start
-            // 8 bytes into a page-aligned page and are 24 bytes each, so the words are
-            // aligned. The slot is in `[first, last)`, which the kernel does not write until
-            // `first` moves past it. Any bits are a valid `u64`. Volatile: the kernel wrote it.
+            // `entries` is `ring_entries(page)`, and `8 + ring_entries(page) * 24 <= page` by
+            // that function's definition, so entry `index` (24 bytes from 8 bytes into the
+            // page-aligned ring page) lies inside the ring page, its words aligned. The slot is
+            // in `[first, last)`, which the kernel does not write until `first` moves past it.
+            // SAFETY: `index < self.entries` (checked by the caller) and `RunMapping` checked
+            // the ring page lies inside the live mapping `self.run` holds; any bits are a `u64`.
             unsafe { ptr::read_volatile(words.wrapping_add(i)) }
         });
         RingEntry::from_words(index, raw)

@@ -83,11 +83,11 @@ pub fn current_thread() -> ThreadId {
 /// do-nothing signal to a thread that reused the id.
 pub(crate) fn kick(tid: ThreadId) -> Result<(), Errno> {
     let pid = libc::pid_t::try_from(std::process::id()).map_err(|_| Errno::ESRCH)?;
-    // SAFETY: `tgkill(2)` takes three integers and reads or writes no memory of this process;
-    // the kernel checks that `tid` is a thread of thread group `pid` and fails with ESRCH if
-    // not, so no value of `tid` can do harm. The signal's handler does nothing: the caller
-    // (`StopHandle::kick`, after `Vcpu::register_thread`) installed it before any thread
-    // could be registered, so delivery only interrupts a system call.
+    // The signal's handler does nothing: the caller (`StopHandle::kick`, after
+    // `Vcpu::register_thread`) installed it before any thread could be registered, so delivery
+    // only interrupts a system call.
+    // SAFETY: `tgkill(2)` reads or writes no memory of this process, and the kernel checks that
+    // `tid` is a thread of group `pid` (ESRCH if not), so no value of `tid` can do harm.
     let sent = unsafe {
         libc::syscall(
             libc::SYS_tgkill,
@@ -104,9 +104,9 @@ pub(crate) fn kick(tid: ThreadId) -> Result<(), Errno> {
 /// machine they never slow down the thread that creates and runs VMs.
 pub(crate) fn make_current_thread_idle() -> Result<(), Errno> {
     let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: per the C library's `sched_setscheduler(2)` contract, pid 0 names the calling
-    // thread (Linux applies the policy per thread) and `param` is only read; it is an
-    // initialised `sched_param`, and SCHED_IDLE takes priority 0. Nothing else in the process
-    // is affected.
+    // Pid 0 names the calling thread (Linux applies the policy per thread); SCHED_IDLE takes
+    // priority 0, and nothing else in the process is affected.
+    // SAFETY: per the C library's `sched_setscheduler(2)` contract `param` is only read, and it
+    // is an initialised `sched_param` that outlives the call.
     Errno::result(unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) }).map(drop)
 }
