@@ -19,6 +19,8 @@ pub struct Constant {
 /// A value the header computes with a macro rather than `#define`s under a name of its own
 /// (register ids such as `KVM_REG_ARM_CORE_REG(regs.pc)`).
 pub struct Expression {
+    /// The table it is listed in (`RISCV_REG_IDS`).
+    pub table: &'static str,
     /// The Rust name.
     pub name: &'static str,
     /// The C expression that must equal it.
@@ -39,6 +41,19 @@ pub struct Claims {
     pub constants: Vec<Constant>,
     /// Values computed by C macros.
     pub expressions: Vec<Expression>,
+}
+
+impl Claims {
+    /// Whether the constant table `table` (`EXIT_REASONS`) is among the claims.
+    pub fn has_table(&self, table: &str) -> bool {
+        self.constants.iter().any(|c| c.table == table)
+            || self.expressions.iter().any(|x| x.table == table)
+    }
+
+    /// Whether the single constant `name` (`KVMIO`) is among the claims.
+    pub fn has_constant(&self, name: &str) -> bool {
+        self.constants.iter().any(|c| c.name == name)
+    }
 }
 
 /// Rows of named tables, then single constants, each as a [`Constant`].
@@ -68,25 +83,47 @@ fn last_segment(path: &'static str) -> &'static str {
     path.rsplit("::").next().unwrap_or(path).trim()
 }
 
-/// Pairs each `(name, C expression)` with the value of the named row of `table`.
-fn expressions(
+/// A table of register ids, split by how the header proves each row: a row with an entry in `c`
+/// (`(name, C expression)`) is compared with that expression; any other row must be one the
+/// header `#define`s under the same `KVM_` name. A row with neither, or an expression naming no
+/// row, panics, so no row goes unchecked.
+fn register_ids(
+    table_name: &'static str,
     table: &'static [(u64, &'static str)],
     c: &'static [(&'static str, &'static str)],
-) -> Vec<Expression> {
-    c.iter()
-        .map(|&(name, c)| {
-            let value = table
-                .iter()
-                .find(|row| row.1 == name)
-                .unwrap_or_else(|| panic!("{name} has a C expression but no Rust value"))
-                .0;
-            Expression {
+) -> (Vec<Constant>, Vec<Expression>) {
+    for &(name, _) in c {
+        let rows = table.iter().filter(|row| row.1 == name).count();
+        assert_eq!(
+            rows, 1,
+            "{name} has a C expression but {rows} rows in {table_name}"
+        );
+    }
+    let mut constants = Vec::new();
+    let mut expressions = Vec::new();
+    for &(value, name) in table {
+        match c.iter().find(|expression| expression.0 == name) {
+            Some(&(_, c)) => expressions.push(Expression {
+                table: table_name,
                 name,
                 c,
                 value: value.into(),
+            }),
+            None => {
+                assert!(
+                    name.starts_with("KVM_"),
+                    "{table_name} row {name} is neither a header name nor given a C expression"
+                );
+                constants.push(Constant {
+                    table: table_name,
+                    name,
+                    value: value.into(),
+                    since: None,
+                });
             }
-        })
-        .collect()
+        }
+    }
+    (constants, expressions)
 }
 
 /// The constants every architecture's `<linux/kvm.h>` defines.
@@ -142,18 +179,13 @@ pub fn claims_for(arch: &str) -> Claims {
                     arm::KVM_VM_TYPE_ARM_IPA_SIZE_MASK, arm::KVM_DEBUG_ARCH_HSR_HIGH_VALID,
                 ],
             });
-            // Ids the header #defines by name are constants; the rest are expressions.
-            let (named, computed): (Vec<_>, Vec<_>) = arm::ARM64_REG_IDS
-                .iter()
-                .partition(|row| row.1.starts_with("KVM_"));
-            constants.extend(named.into_iter().map(|&(value, name)| Constant {
-                table: "ARM64_REG_IDS",
-                name,
-                value: value.into(),
-                since: None,
-            }));
-            assert_eq!(computed.len(), arm::ARM64_REG_ID_EXPRESSIONS.len());
-            expressions_ = expressions(arm::ARM64_REG_IDS, arm::ARM64_REG_ID_EXPRESSIONS);
+            let (named, computed) = register_ids(
+                "ARM64_REG_IDS",
+                arm::ARM64_REG_IDS,
+                arm::ARM64_REG_ID_EXPRESSIONS,
+            );
+            constants.extend(named);
+            expressions_ = computed;
         }
         "riscv64" => {
             use abi::riscv64 as rv;
@@ -164,7 +196,13 @@ pub fn claims_for(arch: &str) -> Claims {
                 ],
                 single: [],
             });
-            expressions_ = expressions(rv::RISCV_REG_IDS, rv::RISCV_REG_ID_EXPRESSIONS);
+            let (named, computed) = register_ids(
+                "RISCV_REG_IDS",
+                rv::RISCV_REG_IDS,
+                rv::RISCV_REG_ID_EXPRESSIONS,
+            );
+            constants.extend(named);
+            expressions_ = computed;
         }
         "s390x" => {
             use abi::s390x as s390;
@@ -190,10 +228,12 @@ pub fn claims_for(arch: &str) -> Claims {
         "riscv64" => &[("KVM_DIRTY_LOG_PAGE_OFFSET", "6.18")],
         _ => &[],
     };
-    for constant in &mut constants {
-        if let Some(&(_, version)) = changed.iter().find(|(name, _)| *name == constant.name) {
-            constant.since = Some(version);
-        }
+    for &(name, version) in changed {
+        let constant = constants
+            .iter_mut()
+            .find(|constant| constant.name == name)
+            .unwrap_or_else(|| panic!("{name} has a `since` but is in no {arch} table"));
+        constant.since = Some(version);
     }
     Claims {
         arch: described.name,
