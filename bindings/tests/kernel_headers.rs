@@ -10,7 +10,7 @@
 
 mod header_proof;
 
-use header_proof::{WorkDir, claims_for, compiles_kvm_h, prove, say};
+use header_proof::{Expression, WorkDir, claims_for, compiles_kvm_h, prove, say};
 
 #[test]
 fn rust_definitions_match_the_kernel_header() {
@@ -48,8 +48,9 @@ fn rust_definitions_match_the_kernel_header() {
     );
 }
 
-/// The comparison is not vacuous: a wrong offset, size, request code or constant in the claims
-/// is reported, naming the struct and field (or the ioctl, or the constant).
+/// The comparison is not vacuous: a wrong offset, member size, struct size, alignment, request
+/// code, constant or macro-computed value in the claims is reported, naming the struct and field
+/// (or the ioctl, the constant, the expression).
 #[test]
 fn a_wrong_claim_is_named() {
     use rawkvm_bindings::{FieldLayout, IoctlInfo, StructLayout};
@@ -74,8 +75,11 @@ fn a_wrong_claim_is_named() {
             ..rawkvm_bindings::kvm_one_reg::LAYOUT.fields[1]
         },
     ]));
+    // ... and the struct 24 bytes long, 4-aligned (it is 16, 8-aligned).
     let wrong_struct = StructLayout {
         fields,
+        size: 24,
+        align: 4,
         ..rawkvm_bindings::kvm_one_reg::LAYOUT
     };
     claims.layouts = Box::leak(Box::new([wrong_struct]));
@@ -87,7 +91,12 @@ fn a_wrong_claim_is_named() {
     claims.ioctls = Box::leak(Box::new([wrong_run]));
     claims.constants.retain(|c| c.name == "KVMIO");
     claims.constants[0].value += 1;
-    claims.expressions.clear();
+    claims.expressions = vec![Expression {
+        table: "test",
+        name: "RUN_PLUS_TWO",
+        c: "KVM_RUN + 2",
+        value: i128::from(run.request as u32) + 3,
+    }];
 
     let proof = prove(cc, work.path(), &claims);
     let arch = rawkvm_bindings::HOST_ARCH;
@@ -96,12 +105,19 @@ fn a_wrong_claim_is_named() {
         [
             format!("{arch}: kvm_one_reg.addr: Rust offset 0x10, C offset 0x8"),
             format!("{arch}: kvm_one_reg.addr: Rust size 0x4, C size 0x8"),
+            format!("{arch}: kvm_one_reg: Rust size 0x18, C size 0x10"),
+            format!("{arch}: kvm_one_reg: Rust alignment 0x4, C alignment 0x8"),
             format!(
                 "{arch}: KVM_RUN: Rust {:#x}, C {:#x}",
                 run.request + 1,
                 run.request
             ),
             format!("{arch}: other KVMIO: Rust 0xaf, C 0xae"),
+            format!(
+                "{arch}: RUN_PLUS_TWO = KVM_RUN + 2: Rust {:#x}, C {:#x}",
+                run.request + 3,
+                run.request + 2
+            ),
         ]
     );
 }

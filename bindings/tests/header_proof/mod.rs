@@ -18,6 +18,7 @@ mod program;
 mod report;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Prints a line the test harness does not capture (it captures only `print!`/`eprint!`), so
 /// `SKIPPED:` lines and the proofs' summaries show in every log, passing tests included.
@@ -25,9 +26,8 @@ pub fn say(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
 }
-use std::process::Command;
 
-pub use claims::{Claims, claims_for};
+pub use claims::{Claims, Expression, claims_for};
 pub use report::Proof;
 
 /// A unique directory under the system temp dir, removed on drop.
