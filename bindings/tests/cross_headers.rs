@@ -71,11 +71,51 @@ fn print_table(proofs: &[Proof]) {
 /// `PAGE_SIZE`, which user-space headers do not define.
 const NOT_IN_UAPI: &[&str] = &["KVM_COALESCED_MMIO_MAX"];
 
-/// The claims are a hand-written list (`header_proof/claims.rs`): every `named_constants!` table
-/// and every single `pub const KVM_*` in `bindings/src/common` and in an architecture's module
-/// must be on it, for every architecture that module belongs to, or it would never be compared.
+/// What a line of `bindings/src` declares that the proof must compare.
+enum Declared<'a> {
+    /// `pub const EXIT_REASONS: [u32];`, the head of a `named_constants!` table.
+    Table(&'a str),
+    /// `pub const KVMIO: u8 = 0xAE;`.
+    Constant(&'a str),
+    /// `pub struct kvm_regs (size 144, align 8) {` in an `abi!` block.
+    Struct(&'a str),
+    /// `pub struct kvm_run_exit_io in "io" (size 16, align 8) {`: a type the kernel leaves
+    /// anonymous, compared through the fields of its parent named with this designator.
+    Member(&'a str),
+}
+
+fn declared(line: &str) -> Option<Declared<'_>> {
+    let line = line.trim();
+    if let Some(declaration) = line.strip_prefix("pub const ") {
+        let (name, ty) = declaration.split_once(':')?;
+        let ty = ty.trim();
+        return if ty.starts_with('[') && ty.ends_with("];") {
+            Some(Declared::Table(name))
+        } else if name.starts_with("KVM") && !NOT_IN_UAPI.contains(&name) {
+            Some(Declared::Constant(name))
+        } else {
+            None
+        };
+    }
+    let declaration = line
+        .strip_prefix("pub struct ")
+        .or_else(|| line.strip_prefix("pub union "))?;
+    let (head, _) = declaration.split_once("(size ")?;
+    if head.starts_with('$') {
+        return None; // a macro's template (riscv's `empty_structs!`), not a declaration
+    }
+    Some(match head.trim().split_once(" in ") {
+        Some((_, designator)) => Declared::Member(designator.trim_matches('"')),
+        None => Declared::Struct(head.trim()),
+    })
+}
+
+/// The claims are hand-written lists (`header_proof/claims.rs`, each module's
+/// `*_STRUCT_LAYOUTS`): every `named_constants!` table, single `pub const KVM_*` and `abi!` type
+/// in `bindings/src/common` and in an architecture's module must reach the claims of every
+/// architecture that module belongs to, or it would never be compared with a header.
 #[test]
-fn every_constant_of_the_crate_is_claimed() {
+fn everything_the_crate_declares_is_claimed() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut unclaimed = Vec::new();
     let mut seen = 0;
@@ -83,48 +123,56 @@ fn every_constant_of_the_crate_is_claimed() {
         .into_iter()
         .chain(ARCHES.iter().map(|arch| arch.name))
     {
-        let arches: Vec<&str> = ARCHES
+        let claims: Vec<_> = ARCHES
             .iter()
-            .map(|arch| arch.name)
-            .filter(|&arch| module == "common" || arch == module)
+            .filter(|arch| module == "common" || arch.name == module)
+            .map(|arch| claims_for(arch.name))
             .collect();
-        let dir = std::fs::read_dir(src.join(module)).expect("read a module directory");
-        for file in dir.map(|entry| entry.expect("a directory entry").path()) {
-            let text = std::fs::read_to_string(&file).expect("read a source file");
-            for line in text.lines() {
-                let Some(declaration) = line.trim().strip_prefix("pub const ") else {
-                    continue;
+        let mut text = String::new();
+        for entry in std::fs::read_dir(src.join(module)).expect("read a module directory") {
+            let path = entry.expect("a directory entry").path();
+            text += &std::fs::read_to_string(path).expect("read a source file");
+        }
+        // C anonymous members (`exit: kvm_run_exit => (32, inline)`): their fields are listed
+        // in the parent's layout under no designator of their own.
+        let inline = |name: &str| {
+            text.lines()
+                .any(|line| line.contains(&format!(": {name} =>")) && line.contains("inline"))
+        };
+        for item in text.lines().filter_map(declared) {
+            seen += 1;
+            for claims in &claims {
+                let (kind, name, claimed) = match item {
+                    Declared::Table(name) => ("table", name, claims.has_table(name)),
+                    Declared::Constant(name) => ("constant", name, claims.has_constant(name)),
+                    Declared::Struct(name) if inline(name) => continue,
+                    Declared::Struct(name) => (
+                        "struct",
+                        name,
+                        claims.layouts.iter().any(|layout| layout.name == name),
+                    ),
+                    Declared::Member(designator) => (
+                        "anonymous member",
+                        designator,
+                        claims.layouts.iter().flat_map(|l| l.fields).any(|field| {
+                            field.name == designator
+                                || field.name.starts_with(&format!("{designator}."))
+                        }),
+                    ),
                 };
-                let Some((name, ty)) = declaration.split_once(':') else {
-                    continue;
-                };
-                // `pub const EXIT_REASONS: [u32];` opens a `named_constants!` table.
-                let table = ty.trim().starts_with('[') && ty.trim().ends_with("];");
-                if !table && (!name.starts_with("KVM") || NOT_IN_UAPI.contains(&name)) {
-                    continue;
-                }
-                seen += 1;
-                for &arch in &arches {
-                    let claims = claims_for(arch);
-                    let claimed = if table {
-                        claims.has_table(name)
-                    } else {
-                        claims.has_constant(name)
-                    };
-                    if !claimed {
-                        unclaimed.push(format!("{arch}: {name} ({})", file.display()));
-                    }
+                if !claimed {
+                    unclaimed.push(format!("{}: {kind} {name} (src/{module})", claims.arch));
                 }
             }
         }
     }
     assert!(
-        seen > 50,
-        "only {seen} constants and tables found: has the syntax changed?"
+        seen > 150,
+        "only {seen} declarations found: has the syntax changed?"
     );
     assert!(
         unclaimed.is_empty(),
-        "not in header_proof/claims.rs, so never compared with a header:\n  {}",
+        "never compared with a header (not in the claims):\n  {}",
         unclaimed.join("\n  ")
     );
 }

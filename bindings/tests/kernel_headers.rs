@@ -10,7 +10,8 @@
 
 mod header_proof;
 
-use header_proof::{Expression, WorkDir, claims_for, compiles_kvm_h, prove, say};
+use header_proof::claims::Expression;
+use header_proof::{WorkDir, claims_for, compiles_kvm_h, prove, say};
 
 #[test]
 fn rust_definitions_match_the_kernel_header() {

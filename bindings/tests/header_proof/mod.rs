@@ -13,7 +13,7 @@
 //! those count as checked.
 #![allow(dead_code)]
 
-mod claims;
+pub mod claims;
 mod program;
 mod report;
 
@@ -27,7 +27,7 @@ pub fn say(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-pub use claims::{Claims, Expression, claims_for};
+pub use claims::{Claims, claims_for};
 pub use report::Proof;
 
 /// A unique directory under the system temp dir, removed on drop.
