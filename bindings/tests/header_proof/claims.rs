@@ -83,15 +83,16 @@ fn last_segment(path: &'static str) -> &'static str {
     path.rsplit("::").next().unwrap_or(path).trim()
 }
 
-/// A table of register ids, split by how the header proves each row: a row with an entry in `c`
-/// (`(name, C expression)`) is compared with that expression; any other row must be one the
-/// header `#define`s under the same `KVM_` name. A row with neither, or an expression naming no
-/// row, panics, so no row goes unchecked.
+/// Adds a table of register ids to the claims, each row compared the way the header allows: a
+/// row with an entry in `c` (`(name, C expression)`) with that expression (returned); any other
+/// row as a constant the header `#define`s under the same `KVM_` name (pushed on `constants`).
+/// A row with neither, or an expression naming no row, panics, so no row goes unchecked.
 fn register_ids(
+    constants: &mut Vec<Constant>,
     table_name: &'static str,
     table: &'static [(u64, &'static str)],
     c: &'static [(&'static str, &'static str)],
-) -> (Vec<Constant>, Vec<Expression>) {
+) -> Vec<Expression> {
     for &(name, _) in c {
         let rows = table.iter().filter(|row| row.1 == name).count();
         assert_eq!(
@@ -99,7 +100,6 @@ fn register_ids(
             "{name} has a C expression but {rows} rows in {table_name}"
         );
     }
-    let mut constants = Vec::new();
     let mut expressions = Vec::new();
     for &(value, name) in table {
         match c.iter().find(|expression| expression.0 == name) {
@@ -123,7 +123,7 @@ fn register_ids(
             }
         }
     }
-    (constants, expressions)
+    expressions
 }
 
 /// The constants every architecture's `<linux/kvm.h>` defines.
@@ -150,7 +150,7 @@ fn common_constants() -> Vec<Constant> {
 pub fn claims_for(arch: &str) -> Claims {
     let described = abi::arch_abi(arch).unwrap_or_else(|| panic!("{arch} is not in ARCHES"));
     let mut constants = common_constants();
-    let mut expressions_ = Vec::new();
+    let mut expressions = Vec::new();
     match arch {
         "x86_64" => {
             use abi::x86_64 as x86;
@@ -179,13 +179,12 @@ pub fn claims_for(arch: &str) -> Claims {
                     arm::KVM_VM_TYPE_ARM_IPA_SIZE_MASK, arm::KVM_DEBUG_ARCH_HSR_HIGH_VALID,
                 ],
             });
-            let (named, computed) = register_ids(
+            expressions = register_ids(
+                &mut constants,
                 "ARM64_REG_IDS",
                 arm::ARM64_REG_IDS,
                 arm::ARM64_REG_ID_EXPRESSIONS,
             );
-            constants.extend(named);
-            expressions_ = computed;
         }
         "riscv64" => {
             use abi::riscv64 as rv;
@@ -196,13 +195,12 @@ pub fn claims_for(arch: &str) -> Claims {
                 ],
                 single: [],
             });
-            let (named, computed) = register_ids(
+            expressions = register_ids(
+                &mut constants,
                 "RISCV_REG_IDS",
                 rv::RISCV_REG_IDS,
                 rv::RISCV_REG_ID_EXPRESSIONS,
             );
-            constants.extend(named);
-            expressions_ = computed;
         }
         "s390x" => {
             use abi::s390x as s390;
@@ -240,6 +238,6 @@ pub fn claims_for(arch: &str) -> Claims {
         layouts: described.structs,
         ioctls: described.ioctls,
         constants,
-        expressions: expressions_,
+        expressions,
     }
 }
