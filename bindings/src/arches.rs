@@ -152,6 +152,28 @@ mod tests {
     }
 
     #[test]
+    fn field_names_are_unique_per_struct() {
+        for arch in ARCHES {
+            for layout in arch.structs {
+                for (i, field) in layout.fields.iter().enumerate() {
+                    let first = layout
+                        .fields
+                        .iter()
+                        .position(|other| other.name == field.name);
+                    assert_eq!(
+                        first,
+                        Some(i),
+                        "{}: {}.{} listed twice",
+                        arch.name,
+                        layout.name,
+                        field.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn five_architectures_each_in_its_own_encoding() {
         let names: [&str; 5] = core::array::from_fn(|i| ARCHES[i].name);
         assert_eq!(

@@ -113,25 +113,6 @@ mod tests {
     }
 
     #[test]
-    fn field_names_are_unique_per_struct() {
-        for layout in STRUCT_LAYOUTS {
-            for (i, field) in layout.fields.iter().enumerate() {
-                let first = layout
-                    .fields
-                    .iter()
-                    .position(|other| other.name == field.name);
-                assert_eq!(
-                    first,
-                    Some(i),
-                    "{}.{} listed twice",
-                    layout.name,
-                    field.name
-                );
-            }
-        }
-    }
-
-    #[test]
     fn ioctls_are_grouped_by_level() {
         assert!(
             IOCTLS
