@@ -101,6 +101,8 @@ fn run() -> Result<(), String> {
     let out_dir = PathBuf::from(env_var("OUT_DIR")?);
     let guest_dir = root.join(GUEST_DIR);
 
+    // Cargo scans a directory given here for any change inside it: an edited, added or removed
+    // guest, include file or linker script.
     println!("cargo:rerun-if-changed={}", guest_dir.display());
     for tool in [&AS, &LD, &OBJCOPY] {
         println!("cargo:rerun-if-env-changed={}", tool.env_var);
@@ -108,7 +110,6 @@ fn run() -> Result<(), String> {
 
     // The guests are x86 real-mode code: a build for another architecture embeds none (and
     // needs no x86 assembler), and says so.
-    println!("cargo:rerun-if-env-changed=CARGO_CFG_TARGET_ARCH");
     if env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|arch| arch != "x86_64") {
         let table = out_dir.join("guests.rs");
         return fs::write(&table, render_table(&[])?)
@@ -122,7 +123,6 @@ fn run() -> Result<(), String> {
         let path = entry
             .map_err(|e| format!("cannot list {}: {e}", guest_dir.display()))?
             .path();
-        println!("cargo:rerun-if-changed={}", path.display());
         if path.extension().is_some_and(|ext| ext == "S") {
             sources.push(path);
         }
