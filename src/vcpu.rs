@@ -58,11 +58,15 @@ pub enum RunError {
 }
 
 /// A virtual CPU, its fd and its `kvm_run` mapping.
+///
+/// Field order is drop order: `stop` lets go of its share of the `kvm_run` mapping first, so
+/// that (with no other stop handle left) `fd` unmaps it before closing the vCPU fd, the
+/// teardown order of DESIGN.md.
 #[derive(Debug)]
 pub struct Vcpu {
+    stop: StopHandle,
     fd: VcpuFd,
     id: u32,
-    stop: StopHandle,
     /// The vector waiting for the guest's interrupt window (`Vcpu::queue_interrupt`, x86).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) queued_interrupt: Option<u8>,
@@ -81,9 +85,9 @@ impl Vcpu {
             }),
         };
         Vcpu {
+            stop,
             fd,
             id,
-            stop,
             queued_interrupt: None,
             completion_pending: false,
         }
