@@ -208,8 +208,7 @@ impl Vcpu {
             if !self.completion_pending {
                 break;
             }
-            let mapping = Arc::clone(&self.stop.shared.run);
-            mapping.immediate_exit().store(1, Ordering::SeqCst);
+            self.stop.shared.run.immediate_exit().store(1, Ordering::SeqCst);
             let failed = match self.run() {
                 Err(RunError::Failed(errno)) => Some(errno),
                 _ => None,
@@ -217,7 +216,7 @@ impl Vcpu {
             // As after any EINTR: clear first, then look; a stop that came meanwhile is armed
             // again for the next run.
             if self.acknowledge_kick() {
-                mapping.immediate_exit().store(1, Ordering::SeqCst);
+                self.stop.shared.run.immediate_exit().store(1, Ordering::SeqCst);
             }
             if let Some(errno) = failed {
                 return Err(errno);
