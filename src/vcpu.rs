@@ -208,7 +208,11 @@ impl Vcpu {
             if !self.completion_pending {
                 break;
             }
-            self.stop.shared.run.immediate_exit().store(1, Ordering::SeqCst);
+            self.stop
+                .shared
+                .run
+                .immediate_exit()
+                .store(1, Ordering::SeqCst);
             let failed = match self.run() {
                 Err(RunError::Failed(errno)) => Some(errno),
                 _ => None,
@@ -216,7 +220,11 @@ impl Vcpu {
             // As after any EINTR: clear first, then look; a stop that came meanwhile is armed
             // again for the next run.
             if self.acknowledge_kick() {
-                self.stop.shared.run.immediate_exit().store(1, Ordering::SeqCst);
+                self.stop
+                    .shared
+                    .run
+                    .immediate_exit()
+                    .store(1, Ordering::SeqCst);
             }
             if let Some(errno) = failed {
                 return Err(errno);

@@ -506,7 +506,7 @@ impl VmFd {
         ring_page: Option<usize>,
     ) -> Result<VcpuFd, CreateVcpuError> {
         const CREATE_VCPU: Ioctl<NewFd> = Ioctl::entry("KVM_CREATE_VCPU", abi::KVM_CREATE_VCPU);
-        // Every fixed-offset read of the page relies on this (see `run_page::Field`).
+        // `RunMapping::new` insists on it too; asking first leaves no vCPU made in vain.
         if mmap_size < size_of::<abi::kvm_run>() {
             return Err(CreateVcpuError::MmapTooSmall(mmap_size));
         }

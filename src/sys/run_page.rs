@@ -176,6 +176,12 @@ impl RunMapping {
     /// As [`RunMapping::new`], for pages of `page` bytes (tests play other hosts' page sizes).
     fn with_page_size(mapping: Mapping, ring_page: Option<usize>, page: usize) -> RunMapping {
         let len = mapping.len();
+        // What `immediate_exit` and every `RunPage` rely on. `VmFd::create_vcpu` refuses a
+        // smaller `KVM_GET_VCPU_MMAP_SIZE` before making the vCPU, so this never fires there.
+        assert!(
+            len >= size_of::<kvm_run>(),
+            "a kvm_run mapping of {len} bytes is smaller than struct kvm_run"
+        );
         let ring_start = ring_page.and_then(|index| index.checked_mul(page));
         let private_end = ring_start.map_or(len, |ring| ring.min(len));
         let ring = ring_offset_with(ring_page, len, page).and_then(|offset| {
@@ -209,8 +215,9 @@ impl RunMapping {
         let byte = self.mapping.as_ptr().wrapping_add(IMMEDIATE_EXIT);
         // From Rust this byte is only ever accessed atomically: `Field` and `into_bytes`
         // refuse to cover it, and nothing else reads the mapping.
-        // SAFETY: the mapping holds a whole `struct kvm_run` (checked when the vCPU is created),
-        // so the byte is in bounds, aligned (any address is, for a u8) and lives as long as `self`.
+        // SAFETY: the mapping holds a whole `struct kvm_run` (checked by this type's
+        // constructor), so the byte is in bounds, aligned (any address is, for a u8) and lives
+        // as long as `self`.
         unsafe { AtomicU8::from_ptr(byte) }
     }
 
@@ -479,5 +486,17 @@ impl CoalescedRing {
             }
         }
         Ok(consumed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "smaller than struct kvm_run")]
+    fn a_mapping_smaller_than_kvm_run_cannot_become_a_run_mapping() {
+        let short = Mapping::anonymous(size_of::<kvm_run>() - 1).unwrap();
+        RunMapping::new(short, None);
     }
 }
