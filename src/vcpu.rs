@@ -119,14 +119,14 @@ impl Vcpu {
     pub(crate) fn reset_stop(&self) {
         let state = &self.stop.shared;
         state.requested.store(false, Ordering::SeqCst);
-        state.run.immediate_exit().store(0, Ordering::SeqCst);
+        state.set_immediate_exit(0);
     }
 
     /// After `KVM_RUN` returned `EINTR`: clears `immediate_exit`, then says whether a stop was
     /// requested (in that order; see the module docs).
     pub fn acknowledge_kick(&self) -> bool {
         let state = &self.stop.shared;
-        state.run.immediate_exit().store(0, Ordering::SeqCst);
+        state.set_immediate_exit(0);
         state.requested.load(Ordering::SeqCst)
     }
 
@@ -208,11 +208,7 @@ impl Vcpu {
             if !self.completion_pending {
                 break;
             }
-            self.stop
-                .shared
-                .run
-                .immediate_exit()
-                .store(1, Ordering::SeqCst);
+            self.stop.shared.set_immediate_exit(1);
             let failed = match self.run() {
                 Err(RunError::Failed(errno)) => Some(errno),
                 _ => None,
@@ -220,11 +216,7 @@ impl Vcpu {
             // As after any EINTR: clear first, then look; a stop that came meanwhile is armed
             // again for the next run.
             if self.acknowledge_kick() {
-                self.stop
-                    .shared
-                    .run
-                    .immediate_exit()
-                    .store(1, Ordering::SeqCst);
+                self.stop.shared.set_immediate_exit(1);
             }
             if let Some(errno) = failed {
                 return Err(errno);
@@ -284,6 +276,12 @@ struct StopState {
 }
 
 impl StopState {
+    /// `kvm_run.immediate_exit = value`, sequentially consistent (see the module docs); 1
+    /// makes the next `KVM_RUN` return `EINTR` at once.
+    fn set_immediate_exit(&self, value: u8) {
+        self.run.immediate_exit().store(value, Ordering::SeqCst);
+    }
+
     fn lock_thread(&self) -> std::sync::MutexGuard<'_, Option<thread::ThreadId>> {
         self.thread.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -301,7 +299,7 @@ impl StopHandle {
     /// re-enters the guest. Pending I/O is completed first, so the guest sees nothing.
     pub fn kick(&self) {
         let state = &self.shared;
-        state.run.immediate_exit().store(1, Ordering::SeqCst);
+        state.set_immediate_exit(1);
         if let Some(tid) = *state.lock_thread() {
             // ESRCH only if a leaked registration outlived its thread: nothing to interrupt.
             let _ = thread::kick(tid);
