@@ -85,14 +85,11 @@ impl Reaper {
     /// Hands `value` to the reaper thread, which drops it. Blocks while the queue is full; if
     /// the thread is gone (it never is unless a `Drop` panicked), drops `value` here.
     pub fn reap<T: Send + 'static>(&self, value: T) {
-        let garbage: Garbage = Box::new(value);
-        match &self.queue {
-            Some(queue) => {
-                // A send fails only if the thread has ended; the value comes back and is
-                // dropped here.
-                let _ = queue.send(garbage);
-            }
-            None => drop(garbage),
+        // `queue` is `None` only inside `finish`, after which no `&self` remains.
+        if let Some(queue) = &self.queue {
+            // A send fails only if the thread has ended; the value comes back in the error
+            // and is dropped here.
+            let _ = queue.send(Box::new(value));
         }
     }
 

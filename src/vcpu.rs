@@ -58,11 +58,15 @@ pub enum RunError {
 }
 
 /// A virtual CPU, its fd and its `kvm_run` mapping.
+///
+/// Field order is drop order: `stop` lets go of its share of the `kvm_run` mapping first, so
+/// that (with no other stop handle left) `fd` unmaps it before closing the vCPU fd, the
+/// teardown order of DESIGN.md.
 #[derive(Debug)]
 pub struct Vcpu {
+    stop: StopHandle,
     fd: VcpuFd,
     id: u32,
-    stop: StopHandle,
     /// The vector waiting for the guest's interrupt window (`Vcpu::queue_interrupt`, x86).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) queued_interrupt: Option<u8>,
@@ -81,9 +85,9 @@ impl Vcpu {
             }),
         };
         Vcpu {
+            stop,
             fd,
             id,
-            stop,
             queued_interrupt: None,
             completion_pending: false,
         }
@@ -115,14 +119,14 @@ impl Vcpu {
     pub(crate) fn reset_stop(&self) {
         let state = &self.stop.shared;
         state.requested.store(false, Ordering::SeqCst);
-        state.run.immediate_exit().store(0, Ordering::SeqCst);
+        state.set_immediate_exit(0);
     }
 
     /// After `KVM_RUN` returned `EINTR`: clears `immediate_exit`, then says whether a stop was
     /// requested (in that order; see the module docs).
     pub fn acknowledge_kick(&self) -> bool {
         let state = &self.stop.shared;
-        state.run.immediate_exit().store(0, Ordering::SeqCst);
+        state.set_immediate_exit(0);
         state.requested.load(Ordering::SeqCst)
     }
 
@@ -204,8 +208,7 @@ impl Vcpu {
             if !self.completion_pending {
                 break;
             }
-            let mapping = Arc::clone(&self.stop.shared.run);
-            mapping.immediate_exit().store(1, Ordering::SeqCst);
+            self.stop.shared.set_immediate_exit(1);
             let failed = match self.run() {
                 Err(RunError::Failed(errno)) => Some(errno),
                 _ => None,
@@ -213,7 +216,7 @@ impl Vcpu {
             // As after any EINTR: clear first, then look; a stop that came meanwhile is armed
             // again for the next run.
             if self.acknowledge_kick() {
-                mapping.immediate_exit().store(1, Ordering::SeqCst);
+                self.stop.shared.set_immediate_exit(1);
             }
             if let Some(errno) = failed {
                 return Err(errno);
@@ -273,6 +276,12 @@ struct StopState {
 }
 
 impl StopState {
+    /// `kvm_run.immediate_exit = value`, sequentially consistent (see the module docs); 1
+    /// makes the next `KVM_RUN` return `EINTR` at once.
+    fn set_immediate_exit(&self, value: u8) {
+        self.run.immediate_exit().store(value, Ordering::SeqCst);
+    }
+
     fn lock_thread(&self) -> std::sync::MutexGuard<'_, Option<thread::ThreadId>> {
         self.thread.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -290,7 +299,7 @@ impl StopHandle {
     /// re-enters the guest. Pending I/O is completed first, so the guest sees nothing.
     pub fn kick(&self) {
         let state = &self.shared;
-        state.run.immediate_exit().store(1, Ordering::SeqCst);
+        state.set_immediate_exit(1);
         if let Some(tid) = *state.lock_thread() {
             // ESRCH only if a leaked registration outlived its thread: nothing to interrupt.
             let _ = thread::kick(tid);

@@ -224,8 +224,9 @@ pub(crate) mod vm {
 /// The ioctls of a vCPU fd.
 pub(crate) mod vcpu {
     use super::*;
-    /// `KVM_RUN`: runs the guest until the next exit, reported in the `kvm_run` mapping.
-    pub(crate) const RUN: Ioctl<NoArg> = Ioctl::entry("KVM_RUN", abi::KVM_RUN);
+    /// `KVM_RUN`: runs the guest until the next exit, reported in the `kvm_run` mapping. Only
+    /// through [`VcpuFd::run`]: the kernel writes that mapping, so no page view may live meanwhile.
+    pub(super) const RUN: Ioctl<NoArg> = Ioctl::entry("KVM_RUN", abi::KVM_RUN);
     /// `KVM_ARM_VCPU_INIT`: target and features; must precede any other vCPU ioctl (arm64).
     #[cfg(target_arch = "aarch64")]
     pub(crate) const ARM_VCPU_INIT: Ioctl<Reads<abi::kvm_vcpu_init>> =
@@ -506,7 +507,7 @@ impl VmFd {
         ring_page: Option<usize>,
     ) -> Result<VcpuFd, CreateVcpuError> {
         const CREATE_VCPU: Ioctl<NewFd> = Ioctl::entry("KVM_CREATE_VCPU", abi::KVM_CREATE_VCPU);
-        // Every fixed-offset read of the page relies on this (see `run_page::Field`).
+        // `RunMapping::new` insists on it too; asking first leaves no vCPU made in vain.
         if mmap_size < size_of::<abi::kvm_run>() {
             return Err(CreateVcpuError::MmapTooSmall(mmap_size));
         }
@@ -564,7 +565,8 @@ impl VcpuFd {
         &self.run
     }
 
-    /// `ioctl(vcpu, KVM_RUN, 0)`: exactly one syscall.
+    /// `ioctl(vcpu, KVM_RUN, 0)`: exactly one syscall. `&mut self` because the kernel writes
+    /// the `kvm_run` page meanwhile: no [`RunPage`] (which borrows this mutably) is alive.
     pub(crate) fn run(&mut self) -> Result<c_int, Errno> {
         vcpu::RUN.call(self.fd())
     }

@@ -6,7 +6,7 @@
 //! | `ioctl.rs` | every `ioctl(2)`, and taking ownership of the fds they return |
 //! | `memory.rs` | `mmap`/`munmap`, and bounded volatile copies into and out of mappings |
 //! | `run_page.rs` | reads and writes of the `kvm_run` page, slices of it, `immediate_exit` |
-//! | `thread.rs` | `sigaction` for the kick signal, `gettid` and `tgkill` to send it, `sched_setscheduler` for idle helper threads |
+//! | `thread.rs` | `sigaction` for the kick signal, `tgkill` to send it, `sched_setscheduler` for idle helper threads |
 //!
 //! Each `unsafe` block carries a `// SAFETY:` comment naming the invariant it relies on and
 //! who guarantees it: the kernel (per api.rst), a type's constructor, or the caller.

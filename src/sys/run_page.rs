@@ -103,8 +103,9 @@ pub mod sync_regs {
 
 /// A field of `struct kvm_run`: its offset and type.
 ///
-/// Built only by the `const fn` [`Field::at`], which fails to compile unless the field lies
-/// inside `struct kvm_run`, is aligned for `T`, and does not overlap `immediate_exit`.
+/// Built only by the `const fn` [`Field::at`], which fails to compile (or, called at run time,
+/// panics) unless the field lies inside `struct kvm_run`, is aligned for `T`, and does not
+/// overlap `immediate_exit`.
 #[derive(Debug)]
 pub struct Field<T> {
     offset: usize,
@@ -122,12 +123,18 @@ impl<T: Scalar> Field<T> {
     /// The field of type `T` at `offset` bytes into `struct kvm_run`. Use it in a `const`
     /// so the checks run at compile time.
     pub const fn at(offset: usize) -> Field<T> {
-        let end = offset + size_of::<T>();
-        assert!(
-            end <= size_of::<kvm_run>(),
-            "field lies outside struct kvm_run"
-        );
+        // Checked: called outside a `const` in a release build, a plain `+` would wrap, and
+        // `usize::MAX - 7` would pass as a field that ends at 0.
+        let end = match offset.checked_add(size_of::<T>()) {
+            Some(end) if end <= size_of::<kvm_run>() => end,
+            _ => panic!("field lies outside struct kvm_run"),
+        };
         assert!(offset % align_of::<T>() == 0, "field is misaligned");
+        // A page's base is only promised 8-byte alignment (`RunPage::from_bytes`).
+        assert!(
+            align_of::<T>() <= align_of::<u64>(),
+            "type needs more than 8-byte alignment"
+        );
         assert!(
             end <= IMMEDIATE_EXIT || offset > IMMEDIATE_EXIT,
             "field covers immediate_exit"
@@ -176,6 +183,12 @@ impl RunMapping {
     /// As [`RunMapping::new`], for pages of `page` bytes (tests play other hosts' page sizes).
     fn with_page_size(mapping: Mapping, ring_page: Option<usize>, page: usize) -> RunMapping {
         let len = mapping.len();
+        // What `immediate_exit` and every `RunPage` rely on. `VmFd::create_vcpu` refuses a
+        // smaller `KVM_GET_VCPU_MMAP_SIZE` before making the vCPU, so this never fires there.
+        assert!(
+            len >= size_of::<kvm_run>(),
+            "a kvm_run mapping of {len} bytes is smaller than struct kvm_run"
+        );
         let ring_start = ring_page.and_then(|index| index.checked_mul(page));
         let private_end = ring_start.map_or(len, |ring| ring.min(len));
         let ring = ring_offset_with(ring_page, len, page).and_then(|offset| {
@@ -209,8 +222,9 @@ impl RunMapping {
         let byte = self.mapping.as_ptr().wrapping_add(IMMEDIATE_EXIT);
         // From Rust this byte is only ever accessed atomically: `Field` and `into_bytes`
         // refuse to cover it, and nothing else reads the mapping.
-        // SAFETY: the mapping holds a whole `struct kvm_run` (checked when the vCPU is created),
-        // so the byte is in bounds, aligned (any address is, for a u8) and lives as long as `self`.
+        // SAFETY: the mapping holds a whole `struct kvm_run` (checked by this type's
+        // constructor), so the byte is in bounds, aligned (any address is, for a u8) and lives
+        // as long as `self`.
         unsafe { AtomicU8::from_ptr(byte) }
     }
 
@@ -479,5 +493,25 @@ impl CoalescedRing {
             }
         }
         Ok(consumed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "field lies outside struct kvm_run")]
+    fn a_field_whose_end_wraps_around_is_refused() {
+        // At run time, so the check is the function's own, not const evaluation's.
+        let offset = std::hint::black_box(usize::MAX - 7);
+        Field::<u64>::at(offset);
+    }
+
+    #[test]
+    #[should_panic(expected = "smaller than struct kvm_run")]
+    fn a_mapping_smaller_than_kvm_run_cannot_become_a_run_mapping() {
+        let short = Mapping::anonymous(size_of::<kvm_run>() - 1).unwrap();
+        RunMapping::new(short, None);
     }
 }

@@ -28,7 +28,9 @@
 //! VM objects: `sched_setscheduler(0, SCHED_IDLE)`, which helper threads (the VM reaper) use
 //! so their work never competes with a vCPU or the thread creating VMs.
 //!
-//! This file holds `unsafe`: `sigaction`, `gettid`, `tgkill` and `sched_setscheduler`.
+//! This file holds `unsafe`: `sigaction`, `tgkill` and `sched_setscheduler`, which nix offers no
+//! safe way to make (its `sigaction` cannot name a real-time signal, and it has no `tgkill` or
+//! `sched_setscheduler`). `gettid` comes from nix, safely.
 #![allow(unsafe_code)]
 
 use std::sync::OnceLock;
@@ -50,8 +52,10 @@ pub fn install_kick_handler() -> Result<(), Errno> {
     static INSTALLED: OnceLock<Result<(), Errno>> = OnceLock::new();
     *INSTALLED.get_or_init(|| {
         let handler: extern "C" fn(libc::c_int) = on_kick;
+        // Zeroed, not nix's `SigAction::new`: that leaves the C library's `sa_restorer`
+        // uninitialised (nix 0.32), and nix's own `sigaction` cannot name a real-time signal.
         // SAFETY: the C library's `sigaction` is plain data for which all-zero is a valid value
-        // (no flags, empty mask, no handler); the fields that matter are set below.
+        // (no flags, empty mask, no handler, no restorer); the handler is set below.
         let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
         action.sa_sigaction = handler as libc::sighandler_t;
         // No SA_RESTART: KVM_RUN is never restarted anyway (HOST-NOTES.md), and blocking
@@ -69,9 +73,7 @@ pub type ThreadId = libc::pid_t;
 
 /// The calling thread's kernel thread id.
 pub fn current_thread() -> ThreadId {
-    // SAFETY: the C library's `gettid(2)` has no preconditions, touches no memory and always
-    // succeeds.
-    unsafe { libc::gettid() }
+    nix::unistd::gettid().as_raw()
 }
 
 /// Sends [`kick_signal`] to thread `tid` of this process: `tgkill(getpid(), tid, SIGRTMIN)`.
