@@ -171,26 +171,21 @@ fn mmio_len_edges_and_only_len_bytes_are_exposed() {
     for (reason, members, error) in [
         (
             abi::KVM_EXIT_MMIO,
-            (
-                f::MMIO_PHYS_ADDR,
-                f::MMIO_DATA,
-                f::MMIO_LEN,
-                f::MMIO_IS_WRITE,
-            ),
+            f::MMIO,
             DecodeError::MmioLen as fn(u32) -> DecodeError,
         ),
         (
             abi::KVM_EXIT_LOONGARCH_IOCSR,
-            (
-                f::IOCSR_PHYS_ADDR,
-                f::IOCSR_DATA,
-                f::IOCSR_LEN,
-                f::IOCSR_IS_WRITE,
-            ),
+            f::IOCSR,
             DecodeError::IocsrLen,
         ),
     ] {
-        let (addr, data, len_field, is_write) = members;
+        let f::MmioMembers {
+            phys_addr: addr,
+            data,
+            len: len_field,
+            is_write,
+        } = members;
         for len in [0u32, 1, 3, 5, 8, 9, u32::MAX] {
             let mut page = Page::new(reason);
             page.set(addr, 0xFEE0_0000);
