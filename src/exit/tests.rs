@@ -435,10 +435,16 @@ fn exact_payloads_of_the_exits_with_named_meanings() {
     match page.decode() {
         Ok(Exit::Hypercall(mut call)) => {
             assert_eq!((call.nr, call.args), (12, [7, 0, 0, 0, 0, 0]));
-            call.set_ret(0);
+            call.set_ret(0x0BAD_F00D);
+            assert_eq!(call.ret, 0x0BAD_F00D);
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(
+        page.bytes_at(f::HYPERCALL_RET.member.offset as u64, 8),
+        0x0BAD_F00Du64.to_le_bytes(),
+        "set_ret wrote hypercall.ret in the page"
+    );
 
     let mut page = Page::new(abi::KVM_EXIT_HYPERV);
     page.set(f::hyperv::TYPE, 99);
