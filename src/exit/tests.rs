@@ -369,6 +369,37 @@ fn every_known_reason_decodes_its_payload_from_the_right_offsets() {
     }
 }
 
+/// The catalogue test above gives Hyper-V one `type` (SYNDBG); each `type` reads other
+/// members, so each is checked against the page here, and must decode as its own variant.
+#[test]
+fn every_hyperv_type_decodes_its_payload_from_the_right_offsets() {
+    for kind in [
+        abi::KVM_EXIT_HYPERV_SYNIC,
+        abi::KVM_EXIT_HYPERV_HCALL,
+        abi::KVM_EXIT_HYPERV_SYNDBG,
+    ] {
+        let mut page = Page::new(abi::KVM_EXIT_HYPERV);
+        page.pattern();
+        page.set(f::hyperv::TYPE, kind);
+        check_items_against_page(&mut page, abi::KVM_EXIT_HYPERV);
+        let exit = page.decode().unwrap();
+        let mut items = 0;
+        exit.visit(&mut |_| items += 1);
+        match (kind, exit) {
+            (abi::KVM_EXIT_HYPERV_SYNIC, Exit::HyperV(HyperVExit::Synic { .. })) => {
+                assert_eq!(items, 5, "type, msr, control, evt_page, msg_page")
+            }
+            (abi::KVM_EXIT_HYPERV_HCALL, Exit::HyperV(HyperVExit::Hcall { .. })) => {
+                assert_eq!(items, 4, "type, input, result, params")
+            }
+            (abi::KVM_EXIT_HYPERV_SYNDBG, Exit::HyperV(HyperVExit::Syndbg { .. })) => {
+                assert_eq!(items, 7, "type and six members")
+            }
+            (kind, other) => panic!("type {kind}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn every_known_reason_with_a_zeroed_payload() {
     for &(reason, name) in abi::EXIT_REASONS {
