@@ -225,7 +225,7 @@ where
             Err(RunError::Decode(error)) => return Err(Error::Decode { vcpu: id, error }),
         };
         let dispatch = match &mut exit {
-            Exit::Io(io) => Some(dispatch_io(io, handler)),
+            Exit::Io(io) => Some(handler.io_exit(io)),
             Exit::Mmio(mmio) => Some(dispatch_mmio(mmio, handler)),
             Exit::X86Rdmsr(msr) => Some(dispatch_msr(msr, false, handler)),
             Exit::X86Wrmsr(msr) => Some(dispatch_msr(msr, true, handler)),

@@ -16,9 +16,9 @@
 //! one (cloud-hypervisor's `signal_vcpus`). A stop that reaches a vCPU thread before it has
 //! registered is not lost: `immediate_exit` is already 1 when it first enters `KVM_RUN`.
 //!
-//! The devices are shared behind one `Mutex`, locked for each access: an access (one element
-//! of a `rep outsb`, one MMIO read) is never interleaved with another vCPU's, so console bytes
-//! stay exactly as each vCPU wrote them.
+//! The devices are shared behind one `Mutex`, locked once per exit (for the whole batch of a
+//! `rep outsb`, for one MMIO access) and once per coalesced write: an exit is never
+//! interleaved with another vCPU's, so console bytes stay exactly as each vCPU wrote them.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use crate::arch;
 use crate::devices::{Dispatch, IoHandler};
 use crate::error::{Error, StoppedVcpu};
+use crate::exit::Io;
 use crate::machine::Machine;
 use crate::run_loop::{self, NoObserver, Observer, Outcome};
 use crate::vcpu::{StopHandle, Vcpu};
@@ -151,8 +152,8 @@ enum Ending {
     Requested(StopCause),
 }
 
-/// An [`IoHandler`] shared by several vCPU threads: each access locks the handler for its
-/// duration.
+/// An [`IoHandler`] shared by several vCPU threads: each exit (a whole port I/O batch) or
+/// coalesced write locks the handler for its duration.
 #[derive(Debug)]
 pub struct SharedHandler<'a, H>(pub &'a Mutex<H>);
 
@@ -185,6 +186,12 @@ impl<H: IoHandler> IoHandler for SharedHandler<'_, H> {
 
     fn msr_write(&mut self, index: u32, value: u64) -> std::io::Result<Dispatch> {
         self.lock().msr_write(index, value)
+    }
+
+    /// One lock for the whole exit: a `rep insb` batch of 1024 accesses would otherwise take
+    /// and release it 1024 times.
+    fn io_exit(&mut self, io: &mut Io<'_>) -> std::io::Result<Dispatch> {
+        self.lock().io_exit(io)
     }
     // `write_only_zones` keeps its default: zones are registered from the devices themselves
     // before the threads start, never through this wrapper.
@@ -370,5 +377,65 @@ impl Machine {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+    use crate::exit::IoDirection;
+    use crate::run_loop::dispatch_io;
+
+    /// Counts the exits and the accesses that reach it.
+    #[derive(Debug, Default)]
+    struct Counting {
+        exits: usize,
+        accesses: usize,
+    }
+
+    impl IoHandler for Counting {
+        fn pio_read(&mut self, _port: u16, data: &mut [u8]) -> io::Result<Dispatch> {
+            self.accesses += 1;
+            data.fill(0x5A);
+            Ok(Dispatch::Claimed)
+        }
+        fn pio_write(&mut self, _port: u16, _data: &[u8]) -> io::Result<Dispatch> {
+            unreachable!("the test only reads")
+        }
+        fn mmio_read(&mut self, _addr: u64, _data: &mut [u8]) -> io::Result<Dispatch> {
+            unreachable!("the test only does port I/O")
+        }
+        fn mmio_write(&mut self, _addr: u64, _data: &[u8]) -> io::Result<Dispatch> {
+            unreachable!("the test only does port I/O")
+        }
+        fn io_exit(&mut self, io: &mut Io<'_>) -> io::Result<Dispatch> {
+            self.exits += 1;
+            dispatch_io(io, self)
+        }
+    }
+
+    #[test]
+    fn a_shared_handler_passes_a_port_exit_on_whole_under_one_lock() {
+        let shared = Mutex::new(Counting::default());
+        let mut data = [0u8; 6];
+        let mut io = Io {
+            direction: IoDirection::In,
+            port: 0x511,
+            size: 2,
+            count: 3,
+            data_offset: 0,
+            data: &mut data,
+        };
+        let dispatch = SharedHandler(&shared).io_exit(&mut io).unwrap();
+        assert_eq!(dispatch, Dispatch::Claimed);
+        let counting = shared.into_inner().unwrap();
+        assert_eq!(
+            (counting.exits, counting.accesses),
+            (1, 3),
+            "one exit reached the handler whole, then its three accesses"
+        );
+        assert_eq!(data, [0x5A; 6]);
     }
 }

@@ -12,6 +12,8 @@ pub mod serial;
 
 use std::io::{self, Write};
 
+use crate::exit::Io;
+
 pub use console::Console;
 pub use serial::Serial;
 
@@ -81,6 +83,15 @@ pub trait IoHandler {
     /// Unclaimed (the default), the guest gets #GP.
     fn msr_write(&mut self, _index: u32, _value: u64) -> io::Result<Dispatch> {
         Ok(Dispatch::Unclaimed)
+    }
+
+    /// One `KVM_EXIT_IO`: `io.count` accesses of `io.size` bytes at `io.port`. The default
+    /// hands them to [`IoHandler::pio_read`] or [`IoHandler::pio_write`] one at a time
+    /// ([`crate::run_loop::dispatch_io`]); a wrapper with work to do once per exit rather than
+    /// once per access overrides it ([`crate::supervisor::SharedHandler`] takes its lock once
+    /// for a whole batch of a `rep insb`, not 1024 times).
+    fn io_exit(&mut self, io: &mut Io<'_>) -> io::Result<Dispatch> {
+        crate::run_loop::dispatch_io(io, self)
     }
 
     /// The ranges this handler declares write-only and order-insensitive, whose writes may be

@@ -2,7 +2,7 @@
 
 use rawkvm_bindings as abi;
 
-use super::fields::{self as f, Member, Typed, hyperv, xen};
+use super::fields::{self as f, Member, MmioMembers, Typed, hyperv, xen};
 use super::views::{HyperVExit, Hypercall, Io, IoDirection, Mmio, MsrAccess, Reply, TdxCall};
 use super::{DecodeError, Exit, MAX_NDATA};
 use crate::sys::run_page::RunPage;
@@ -30,9 +30,7 @@ pub fn decode(page: RunPage<'_>) -> Result<Exit<'_>, DecodeError> {
         }),
         KVM_EXIT_DEBUG => Exit::Debug(decode_debug(&page)),
         KVM_EXIT_HLT => Exit::Hlt,
-        KVM_EXIT_MMIO => {
-            Exit::Mmio(decode_mmio(page, &MMIO_MEMBERS).map_err(DecodeError::MmioLen)?)
-        }
+        KVM_EXIT_MMIO => Exit::Mmio(decode_mmio(page, &f::MMIO).map_err(DecodeError::MmioLen)?),
         KVM_EXIT_IRQ_WINDOW_OPEN => Exit::IrqWindowOpen {
             ready_for_interrupt_injection: f::READY_FOR_INTERRUPT_INJECTION.get(&page) != 0,
             if_flag: f::IF_FLAG.get(&page) != 0,
@@ -132,7 +130,7 @@ pub fn decode(page: RunPage<'_>) -> Result<Exit<'_>, DecodeError> {
             flags: f::NOTIFY_FLAGS.get(&page),
         },
         KVM_EXIT_LOONGARCH_IOCSR => {
-            Exit::LoongarchIocsr(decode_mmio(page, &IOCSR_MEMBERS).map_err(DecodeError::IocsrLen)?)
+            Exit::LoongarchIocsr(decode_mmio(page, &f::IOCSR).map_err(DecodeError::IocsrLen)?)
         }
         KVM_EXIT_MEMORY_FAULT => Exit::MemoryFault {
             flags: get(f::MEMORY_FAULT_FLAGS),
@@ -219,28 +217,6 @@ fn decode_io(page: RunPage<'_>) -> Result<Io<'_>, DecodeError> {
         data,
     })
 }
-
-/// The members of an MMIO-shaped exit (`mmio`, `iocsr_io`).
-struct MmioMembers {
-    phys_addr: Typed<u64>,
-    data: Member,
-    len: Typed<u32>,
-    is_write: Typed<u8>,
-}
-
-const MMIO_MEMBERS: MmioMembers = MmioMembers {
-    phys_addr: f::MMIO_PHYS_ADDR,
-    data: f::MMIO_DATA,
-    len: f::MMIO_LEN,
-    is_write: f::MMIO_IS_WRITE,
-};
-
-const IOCSR_MEMBERS: MmioMembers = MmioMembers {
-    phys_addr: f::IOCSR_PHYS_ADDR,
-    data: f::IOCSR_DATA,
-    len: f::IOCSR_LEN,
-    is_write: f::IOCSR_IS_WRITE,
-};
 
 /// An MMIO-shaped exit; `Err(len)` if `len` is not 1..=8.
 fn decode_mmio<'a>(page: RunPage<'a>, members: &MmioMembers) -> Result<Mmio<'a>, u32> {

@@ -350,6 +350,36 @@ members! {
     ARM_SEA_GPA: scalar<u64> = "arm_sea.gpa";
 }
 
+/// The members of an MMIO-shaped exit: `mmio`, and LoongArch's `iocsr_io`, which has the
+/// same four fields.
+#[derive(Debug, Clone, Copy)]
+pub struct MmioMembers {
+    /// The address accessed.
+    pub phys_addr: Typed<u64>,
+    /// The 8 data bytes (only `len` of them count).
+    pub data: Member,
+    /// The access width.
+    pub len: Typed<u32>,
+    /// Non-zero for a write.
+    pub is_write: Typed<u8>,
+}
+
+/// `kvm_run.mmio` (`KVM_EXIT_MMIO`).
+pub const MMIO: MmioMembers = MmioMembers {
+    phys_addr: MMIO_PHYS_ADDR,
+    data: MMIO_DATA,
+    len: MMIO_LEN,
+    is_write: MMIO_IS_WRITE,
+};
+
+/// `kvm_run.iocsr_io` (`KVM_EXIT_LOONGARCH_IOCSR`).
+pub const IOCSR: MmioMembers = MmioMembers {
+    phys_addr: IOCSR_PHYS_ADDR,
+    data: IOCSR_DATA,
+    len: IOCSR_LEN,
+    is_write: IOCSR_IS_WRITE,
+};
+
 /// Declares members of a kernel-named struct nested in `kvm_run` (whose fields the `kvm_run`
 /// layout does not list): `NAME: Typed<u32> = "type";` is `parent.type`.
 macro_rules! nested_members {

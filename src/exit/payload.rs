@@ -5,7 +5,7 @@
 
 use rawkvm_bindings as abi;
 
-use super::fields::{self as f, Member, Typed, hyperv, xen};
+use super::fields::{self as f, Member, MmioMembers, Typed, hyperv, xen};
 use super::{Exit, HyperVExit, Mmio, MsrAccess, XenExit};
 
 /// Where a value was read from.
@@ -110,17 +110,12 @@ impl<'e> Visit<'e, '_> {
         self.item(label, Value::Words(words), data(from, words.len() * 8));
     }
 
-    fn mmio(&mut self, mmio: &'e Mmio<'_>, members: [Member; 4]) {
-        let [addr, len, is_write, bytes] = members;
-        self.item("gpa", Value::Hex(mmio.phys_addr), Source::Member(addr));
+    fn mmio(&mut self, mmio: &'e Mmio<'_>, members: &MmioMembers) {
+        self.hex("gpa", mmio.phys_addr, members.phys_addr);
         let width = mmio.data.len();
-        self.item("len", Value::Dec(width as u64), Source::Member(len));
-        self.item(
-            "is_write",
-            Value::Bool(mmio.is_write),
-            Source::Member(is_write),
-        );
-        self.item("data", Value::Bytes(mmio.data), data(bytes, width));
+        self.dec("len", width as u64, members.len);
+        self.flag("is_write", mmio.is_write, members.is_write);
+        self.item("data", Value::Bytes(mmio.data), data(members.data, width));
     }
 
     fn msr(&mut self, msr: &MsrAccess<'_>) {
@@ -272,15 +267,7 @@ impl Exit<'_> {
                 v.hex("flags", call.flags, f::HYPERCALL_FLAGS);
             }
             Exit::Debug(debug) => debug_items(&mut v, debug),
-            Exit::Mmio(mmio) => v.mmio(
-                mmio,
-                [
-                    f::MMIO_PHYS_ADDR.member,
-                    f::MMIO_LEN.member,
-                    f::MMIO_IS_WRITE.member,
-                    f::MMIO_DATA,
-                ],
-            ),
+            Exit::Mmio(mmio) => v.mmio(mmio, &f::MMIO),
             &Exit::IrqWindowOpen {
                 ready_for_interrupt_injection,
                 if_flag,
@@ -414,15 +401,7 @@ impl Exit<'_> {
                 v.hex("write_mask", write_mask, f::RISCV_CSR_WRITE_MASK);
             }
             &Exit::Notify { flags } => v.hex("flags", flags, f::NOTIFY_FLAGS),
-            Exit::LoongarchIocsr(mmio) => v.mmio(
-                mmio,
-                [
-                    f::IOCSR_PHYS_ADDR.member,
-                    f::IOCSR_LEN.member,
-                    f::IOCSR_IS_WRITE.member,
-                    f::IOCSR_DATA,
-                ],
-            ),
+            Exit::LoongarchIocsr(mmio) => v.mmio(mmio, &f::IOCSR),
             &Exit::MemoryFault { flags, gpa, size } => {
                 v.hex("flags", flags, f::MEMORY_FAULT_FLAGS);
                 v.hex("gpa", gpa, f::MEMORY_FAULT_GPA);

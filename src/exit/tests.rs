@@ -171,26 +171,21 @@ fn mmio_len_edges_and_only_len_bytes_are_exposed() {
     for (reason, members, error) in [
         (
             abi::KVM_EXIT_MMIO,
-            (
-                f::MMIO_PHYS_ADDR,
-                f::MMIO_DATA,
-                f::MMIO_LEN,
-                f::MMIO_IS_WRITE,
-            ),
+            f::MMIO,
             DecodeError::MmioLen as fn(u32) -> DecodeError,
         ),
         (
             abi::KVM_EXIT_LOONGARCH_IOCSR,
-            (
-                f::IOCSR_PHYS_ADDR,
-                f::IOCSR_DATA,
-                f::IOCSR_LEN,
-                f::IOCSR_IS_WRITE,
-            ),
+            f::IOCSR,
             DecodeError::IocsrLen,
         ),
     ] {
-        let (addr, data, len_field, is_write) = members;
+        let f::MmioMembers {
+            phys_addr: addr,
+            data,
+            len: len_field,
+            is_write,
+        } = members;
         for len in [0u32, 1, 3, 5, 8, 9, u32::MAX] {
             let mut page = Page::new(reason);
             page.set(addr, 0xFEE0_0000);
@@ -374,6 +369,37 @@ fn every_known_reason_decodes_its_payload_from_the_right_offsets() {
     }
 }
 
+/// The catalogue test above gives Hyper-V one `type` (SYNDBG); each `type` reads other
+/// members, so each is checked against the page here, and must decode as its own variant.
+#[test]
+fn every_hyperv_type_decodes_its_payload_from_the_right_offsets() {
+    for kind in [
+        abi::KVM_EXIT_HYPERV_SYNIC,
+        abi::KVM_EXIT_HYPERV_HCALL,
+        abi::KVM_EXIT_HYPERV_SYNDBG,
+    ] {
+        let mut page = Page::new(abi::KVM_EXIT_HYPERV);
+        page.pattern();
+        page.set(f::hyperv::TYPE, kind);
+        check_items_against_page(&mut page, abi::KVM_EXIT_HYPERV);
+        let exit = page.decode().unwrap();
+        let mut items = 0;
+        exit.visit(&mut |_| items += 1);
+        match (kind, exit) {
+            (abi::KVM_EXIT_HYPERV_SYNIC, Exit::HyperV(HyperVExit::Synic { .. })) => {
+                assert_eq!(items, 5, "type, msr, control, evt_page, msg_page")
+            }
+            (abi::KVM_EXIT_HYPERV_HCALL, Exit::HyperV(HyperVExit::Hcall { .. })) => {
+                assert_eq!(items, 4, "type, input, result, params")
+            }
+            (abi::KVM_EXIT_HYPERV_SYNDBG, Exit::HyperV(HyperVExit::Syndbg { .. })) => {
+                assert_eq!(items, 7, "type and six members")
+            }
+            (kind, other) => panic!("type {kind}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn every_known_reason_with_a_zeroed_payload() {
     for &(reason, name) in abi::EXIT_REASONS {
@@ -440,10 +466,16 @@ fn exact_payloads_of_the_exits_with_named_meanings() {
     match page.decode() {
         Ok(Exit::Hypercall(mut call)) => {
             assert_eq!((call.nr, call.args), (12, [7, 0, 0, 0, 0, 0]));
-            call.set_ret(0);
+            call.set_ret(0x0BAD_F00D);
+            assert_eq!(call.ret, 0x0BAD_F00D);
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(
+        page.bytes_at(f::HYPERCALL_RET.member.offset as u64, 8),
+        0x0BAD_F00Du64.to_le_bytes(),
+        "set_ret wrote hypercall.ret in the page"
+    );
 
     let mut page = Page::new(abi::KVM_EXIT_HYPERV);
     page.set(f::hyperv::TYPE, 99);
