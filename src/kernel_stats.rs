@@ -202,6 +202,25 @@ impl KernelStats {
     pub fn get(&self, name: &str) -> Option<&Stat> {
         self.stats.iter().find(|stat| stat.name == name)
     }
+
+    /// Adds `other`'s values (another vCPU's) to the statistics of the same name: peaks keep
+    /// the higher value, everything else (counters, histogram buckets) is summed. Statistics
+    /// only `other` has are ignored; the vCPUs of one kernel all have the same ones.
+    pub fn accumulate(&mut self, other: &KernelStats) {
+        for theirs in &other.stats {
+            let Some(ours) = self.stats.iter_mut().find(|s| s.name == theirs.name) else {
+                continue;
+            };
+            let peak = ours.kind == StatKind::Peak;
+            for (mine, &value) in ours.values.iter_mut().zip(&theirs.values) {
+                *mine = if peak {
+                    (*mine).max(value)
+                } else {
+                    mine.saturating_add(value)
+                };
+            }
+        }
+    }
 }
 
 fn parse_descriptor(entry: &[u8], name_size: usize) -> Result<Descriptor, StatsError> {
@@ -318,6 +337,43 @@ mod tests {
         let hist = stats.get("halt_wait_hist").unwrap();
         assert_eq!((hist.kind, hist.total()), (StatKind::LogHistogram, 6));
         assert!(stats.get("nope").is_none());
+    }
+
+    #[test]
+    fn vcpus_accumulate_by_name() {
+        let mut sum = parse(&file(
+            48,
+            &[
+                ("exits", abi::KVM_STATS_TYPE_CUMULATIVE, &[45]),
+                ("halt_poll_max", abi::KVM_STATS_TYPE_PEAK, &[7]),
+                ("halt_wait_hist", abi::KVM_STATS_TYPE_LOG_HIST, &[1, 2, 3]),
+            ],
+        ))
+        .unwrap();
+        let other = parse(&file(
+            48,
+            &[
+                (
+                    "halt_wait_hist",
+                    abi::KVM_STATS_TYPE_LOG_HIST,
+                    &[10, 20, 30],
+                ),
+                ("halt_poll_max", abi::KVM_STATS_TYPE_PEAK, &[5]),
+                ("exits", abi::KVM_STATS_TYPE_CUMULATIVE, &[u64::MAX]),
+                ("only_there", abi::KVM_STATS_TYPE_CUMULATIVE, &[1]),
+            ],
+        ))
+        .unwrap();
+        sum.accumulate(&other);
+        assert_eq!(sum.get("exits").unwrap().values, [u64::MAX], "saturates");
+        assert_eq!(
+            sum.get("halt_poll_max").unwrap().values,
+            [7],
+            "a peak is a maximum"
+        );
+        assert_eq!(sum.get("halt_wait_hist").unwrap().values, [11, 22, 33]);
+        assert!(sum.get("only_there").is_none());
+        assert_eq!(sum.stats.len(), 3);
     }
 
     #[test]

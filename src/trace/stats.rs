@@ -176,16 +176,20 @@ impl Stats {
         (self.ports.counts.len(), self.mmio.counts.len())
     }
 
-    /// Writes the table for vCPU `vcpu`, with the kernel's counters beside rawkvm's when
-    /// they were read.
+    /// Writes the table of the exits of `vcpus` vCPUs (ids 0 up), with the kernel's counters
+    /// of the same vCPUs beside rawkvm's when they were read.
     pub fn write_table(
         &self,
         out: &mut dyn Write,
-        vcpu: u32,
+        vcpus: usize,
         kernel: Option<&KernelCounters>,
     ) -> io::Result<()> {
         let total = self.total();
-        writeln!(out, "rawkvm stats, vCPU {vcpu}: {} exits", total.count)?;
+        match vcpus {
+            1 => write!(out, "rawkvm stats, vCPU 0")?,
+            n => write!(out, "rawkvm stats, vCPUs 0-{}", n.saturating_sub(1))?,
+        }
+        writeln!(out, ": {} exits", total.count)?;
         writeln!(
             out,
             "  {:<28} {:>9} {:>13} {:>10} {:>13} {:>10}",
@@ -392,10 +396,14 @@ mod tests {
             "busiest first, ties by port"
         );
         let mut table = Vec::new();
-        stats.write_table(&mut table, 0, None).unwrap();
+        stats.write_table(&mut table, 1, None).unwrap();
         let table = String::from_utf8(table).unwrap();
+        assert!(
+            table.starts_with("rawkvm stats, vCPU 0: 2 exits\n"),
+            "{table}"
+        );
         assert!(table.contains("KVM_EXIT_HLT(5)"), "{table}");
-        assert!(table.contains("unknown"), "{table}");
+        assert!(table.contains("\n  unknown "), "{table}");
         assert!(table.contains("0x3fd in 5"), "{table}");
         assert!(!table.contains("other ports"), "{table}");
     }
@@ -435,8 +443,10 @@ mod tests {
         assert_eq!(stats.total().count, 2 * exits);
         assert_eq!(stats.top_mmio(1), [(0x1000_0000, true, 1)]);
         let mut table = Vec::new();
-        stats.write_table(&mut table, 0, None).unwrap();
+        stats.write_table(&mut table, 4, None).unwrap();
         let table = String::from_utf8(table).unwrap();
+        let heading = format!("rawkvm stats, vCPUs 0-3: {} exits\n", 2 * exits);
+        assert!(table.starts_with(&heading), "{table}");
         let note = format!(
             "; {} exits at other addresses (not counted one by one past the first 256)",
             exits - DISTINCT as u64
