@@ -4,8 +4,8 @@
 //!
 //! The guest chooses the ports and addresses, so the tables of them are bounded: the first
 //! [`DISTINCT`] of each get a count of their own, and exits at any other share one "others"
-//! count. Memory stays fixed however many addresses a guest touches, and once the tables are
-//! full, counting an exit allocates nothing.
+//! count. The tables have room for that many from the start: memory stays fixed however many
+//! addresses a guest touches, and counting an exit allocates nothing.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -56,18 +56,20 @@ struct Tally<K> {
     others: u64,
 }
 
-impl<K> Default for Tally<K> {
+impl<K: Hash + Eq> Default for Tally<K> {
+    /// Room for all [`DISTINCT`] keys from the start, so counting never grows the table
+    /// during a run.
     fn default() -> Self {
         Tally {
-            counts: HashMap::new(),
+            counts: HashMap::with_capacity(DISTINCT),
             others: 0,
         }
     }
 }
 
 impl<K: Hash + Eq> Tally<K> {
-    /// Counts one exit at `key`. Inserts (and may grow the table) only while fewer than
-    /// [`DISTINCT`] keys are known; after that an unknown key costs a lookup and an add.
+    /// Counts one exit at `key`. Inserts only while fewer than [`DISTINCT`] keys are known
+    /// (into room made up front); after that an unknown key costs a lookup and an add.
     fn add(&mut self, key: K) {
         if let Some(count) = self.counts.get_mut(&key) {
             *count += 1;
