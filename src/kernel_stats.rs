@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The file is binary and comes from the kernel, so every count and offset in it is checked
-//! (checked arithmetic, caps on `num_desc` and `name_size`) before a buffer is sized from it.
+//! (checked arithmetic, caps on `num_desc`, `name_size`, values per statistic and the data
+//! block) before a buffer is sized from it.
 //! The values are cumulative since the fd's VM or vCPU was created (or instantaneous, or
 //! peaks, as each descriptor's type says).
 
@@ -26,6 +27,9 @@ pub const MAX_DESCRIPTORS: u32 = 4096;
 pub const MAX_NAME_SIZE: u32 = 4096;
 /// The most values one statistic may have (histograms have a few dozen buckets).
 pub const MAX_VALUES: u16 = 1024;
+/// The largest data block rawkvm reads: every value of [`MAX_DESCRIPTORS`] statistics of
+/// [`MAX_VALUES`] values each (32 MiB; the kernel's is a few KiB).
+pub const MAX_DATA: u64 = 8 * MAX_DESCRIPTORS as u64 * MAX_VALUES as u64;
 
 /// The type of a statistic (`KVM_STATS_TYPE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +177,9 @@ impl KernelStats {
             .map(|d| u64::from(d.offset) + 8 * u64::from(d.count))
             .max()
             .unwrap_or(0);
+        if data_len > MAX_DATA {
+            return Err(Malformed("a value lies past 32 MiB of data"));
+        }
         let data_len = usize::try_from(data_len).map_err(|_| Malformed("data too large"))?;
         let mut data = vec![0u8; data_len];
         read_at(&mut data, u64::from(data_offset))?;
@@ -396,6 +403,13 @@ mod tests {
         let desc = HEADER_SIZE + 48;
         bytes[desc + 8..desc + 12].copy_from_slice(&4096u32.to_le_bytes());
         assert!(matches!(parse(&bytes), Err(StatsError::Io(_))));
+        // One far past any real data block: refused before a 4 GiB buffer is sized from it.
+        let mut far = bytes.clone();
+        far[desc + 8..desc + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            parse(&far),
+            Err(StatsError::Malformed("a value lies past 32 MiB of data"))
+        ));
         bytes[desc + 6..desc + 8].copy_from_slice(&u16::MAX.to_le_bytes());
         assert!(matches!(parse(&bytes), Err(StatsError::Malformed(_))));
     }
