@@ -27,7 +27,8 @@ pub mod status {
     pub const KVM_UNAVAILABLE: i32 = 3;
     /// The guest image is missing, empty, too large or not a regular file.
     pub const IMAGE: i32 = 4;
-    /// A resource or setup step failed: mmap, memory slot, vCPU creation, registers, thread.
+    /// A resource or setup step failed (mmap, memory slot, vCPU creation, registers, threads),
+    /// `KVM_RUN` failed, or output could not be written (other than `EPIPE`).
     pub const SETUP: i32 = 5;
     /// The guest faulted: triple fault, failed entry, internal error, undecodable exit.
     pub const GUEST_FAULT: i32 = 6;

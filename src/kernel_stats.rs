@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The file is binary and comes from the kernel, so every count and offset in it is checked
-//! (checked arithmetic, caps on `num_desc` and `name_size`) before a buffer is sized from it.
+//! (checked arithmetic, caps on `num_desc`, `name_size`, values per statistic and the data
+//! block) before a buffer is sized from it.
 //! The values are cumulative since the fd's VM or vCPU was created (or instantaneous, or
 //! peaks, as each descriptor's type says).
 
@@ -26,6 +27,9 @@ pub const MAX_DESCRIPTORS: u32 = 4096;
 pub const MAX_NAME_SIZE: u32 = 4096;
 /// The most values one statistic may have (histograms have a few dozen buckets).
 pub const MAX_VALUES: u16 = 1024;
+/// The largest data block rawkvm reads: every value of [`MAX_DESCRIPTORS`] statistics of
+/// [`MAX_VALUES`] values each (32 MiB; the kernel's is a few KiB).
+pub const MAX_DATA: u64 = 8 * MAX_DESCRIPTORS as u64 * MAX_VALUES as u64;
 
 /// The type of a statistic (`KVM_STATS_TYPE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +177,9 @@ impl KernelStats {
             .map(|d| u64::from(d.offset) + 8 * u64::from(d.count))
             .max()
             .unwrap_or(0);
+        if data_len > MAX_DATA {
+            return Err(Malformed("a value lies past 32 MiB of data"));
+        }
         let data_len = usize::try_from(data_len).map_err(|_| Malformed("data too large"))?;
         let mut data = vec![0u8; data_len];
         read_at(&mut data, u64::from(data_offset))?;
@@ -201,6 +208,25 @@ impl KernelStats {
     /// The statistic called `name`, if the kernel has it.
     pub fn get(&self, name: &str) -> Option<&Stat> {
         self.stats.iter().find(|stat| stat.name == name)
+    }
+
+    /// Adds `other`'s values (another vCPU's) to the statistics of the same name: peaks keep
+    /// the higher value, everything else (counters, histogram buckets) is summed. Statistics
+    /// only `other` has are ignored; the vCPUs of one kernel all have the same ones.
+    pub fn accumulate(&mut self, other: &KernelStats) {
+        for theirs in &other.stats {
+            let Some(ours) = self.stats.iter_mut().find(|s| s.name == theirs.name) else {
+                continue;
+            };
+            let peak = ours.kind == StatKind::Peak;
+            for (mine, &value) in ours.values.iter_mut().zip(&theirs.values) {
+                *mine = if peak {
+                    (*mine).max(value)
+                } else {
+                    mine.saturating_add(value)
+                };
+            }
+        }
     }
 }
 
@@ -321,6 +347,43 @@ mod tests {
     }
 
     #[test]
+    fn vcpus_accumulate_by_name() {
+        let mut sum = parse(&file(
+            48,
+            &[
+                ("exits", abi::KVM_STATS_TYPE_CUMULATIVE, &[45]),
+                ("halt_poll_max", abi::KVM_STATS_TYPE_PEAK, &[7]),
+                ("halt_wait_hist", abi::KVM_STATS_TYPE_LOG_HIST, &[1, 2, 3]),
+            ],
+        ))
+        .unwrap();
+        let other = parse(&file(
+            48,
+            &[
+                (
+                    "halt_wait_hist",
+                    abi::KVM_STATS_TYPE_LOG_HIST,
+                    &[10, 20, 30],
+                ),
+                ("halt_poll_max", abi::KVM_STATS_TYPE_PEAK, &[5]),
+                ("exits", abi::KVM_STATS_TYPE_CUMULATIVE, &[u64::MAX]),
+                ("only_there", abi::KVM_STATS_TYPE_CUMULATIVE, &[1]),
+            ],
+        ))
+        .unwrap();
+        sum.accumulate(&other);
+        assert_eq!(sum.get("exits").unwrap().values, [u64::MAX], "saturates");
+        assert_eq!(
+            sum.get("halt_poll_max").unwrap().values,
+            [7],
+            "a peak is a maximum"
+        );
+        assert_eq!(sum.get("halt_wait_hist").unwrap().values, [11, 22, 33]);
+        assert!(sum.get("only_there").is_none());
+        assert_eq!(sum.stats.len(), 3);
+    }
+
+    #[test]
     fn hostile_headers_are_refused_without_huge_allocations() {
         let good = file(48, &[("exits", 0, &[1])]);
         let with = |offset: usize, value: u32| {
@@ -340,6 +403,13 @@ mod tests {
         let desc = HEADER_SIZE + 48;
         bytes[desc + 8..desc + 12].copy_from_slice(&4096u32.to_le_bytes());
         assert!(matches!(parse(&bytes), Err(StatsError::Io(_))));
+        // One far past any real data block: refused before a 4 GiB buffer is sized from it.
+        let mut far = bytes.clone();
+        far[desc + 8..desc + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            parse(&far),
+            Err(StatsError::Malformed("a value lies past 32 MiB of data"))
+        ));
         bytes[desc + 6..desc + 8].copy_from_slice(&u16::MAX.to_le_bytes());
         assert!(matches!(parse(&bytes), Err(StatsError::Malformed(_))));
     }

@@ -17,7 +17,7 @@
 use std::fmt::Write as _;
 
 use rawkvm::bindings::{self as abi, ArchAbi, FdLevel, IoctlDirection, IoctlInfo, StructLayout};
-use rawkvm::error::{Error, status};
+use rawkvm::error::Error;
 use rawkvm::trace::json::{push_key, push_optional_string, push_span_start, push_string};
 use rawkvm::trace::text::{push_dec, push_list};
 
@@ -52,8 +52,7 @@ pub fn command(mut args: Args) -> Result<i32, Error> {
     } else {
         to_text(arch, &structs, &ioctls)
     };
-    print_out(&text)?;
-    Ok(status::HALTED)
+    print_out(&text)
 }
 
 /// The structs and ioctls `names` pick (all of them when `names` is empty).

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use rawkvm::bindings as abi;
-use rawkvm::error::{Error, status};
+use rawkvm::error::Error;
 use rawkvm::exit::hardware::kvm_backend;
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::trace::json::{push_key, push_string};
@@ -65,8 +65,7 @@ pub fn command(mut args: Args) -> Result<i32, Error> {
     } else {
         to_text(&kvm, backend, &answers)
     };
-    print_out(&text)?;
-    Ok(status::HALTED)
+    print_out(&text)
 }
 
 fn to_text(kvm: &Kvm, backend: &str, answers: &[Answer]) -> String {
@@ -84,8 +83,9 @@ fn to_text(kvm: &Kvm, backend: &str, answers: &[Answer]) -> String {
     let present = answers.iter().filter(|a| a.value > 0).count();
     let _ = writeln!(
         out,
-        "\n{present} of {} capabilities present (KVM_CHECK_EXTENSION on /dev/kvm, and on a VM fd):",
-        answers.len()
+        "\n{present} of {} capabilities present (KVM_CHECK_EXTENSION on {}, and on a VM fd):",
+        answers.len(),
+        kvm.path().display()
     );
     let _ = writeln!(
         out,

@@ -65,8 +65,8 @@ Trace options (run, and bench pio|mmio, which then also reports the overhead rat
   --explain           after each exit: the kvm_run fields read and written, with offsets,
                       and what the guest did
   --stats             at the end: exits, time in KVM_RUN and in rawkvm per reason, top
-                      ports and MMIO addresses, and the kernel's own counters (bench: of
-                      the last traced run)
+                      ports and MMIO addresses, and the kernel's own counters (all vCPUs
+                      together; bench: of the last traced run)
 
 The guest's console (port 0xE9 and COM1 at 0x3F8) is written to stdout unchanged;
 errors, the trace and the statistics go to stderr. When a run ends in a guest fault, the
@@ -82,7 +82,8 @@ Exit status:
   3  KVM unavailable or unusable (missing, permission, not a KVM device, API version,
      capability)
   4  guest image error (missing, empty, too large, not a regular file)
-  5  resource or setup failure (mmap, memory slot, vCPU creation, registers)
+  5  resource or setup failure (mmap, memory slot, vCPU creation, registers, threads),
+     a failed KVM_RUN, or output that could not be written (other than EPIPE)
   6  guest fault (triple fault, failed entry, internal error, undecodable exit)
   7  timeout: the guest was still running at the deadline
   130, 143, 129  stopped by SIGINT, SIGTERM, SIGHUP (128 + the signal number)

@@ -150,18 +150,21 @@ pub fn report_run<T>(
     }
 }
 
-/// The statistics table of `watcher`, with the kernel's own counters of `machine` beside
-/// rawkvm's where the kernel has them.
+/// The statistics table of `watcher`, which watched every vCPU of `machine`, with the
+/// kernel's own counters of the same vCPUs beside rawkvm's where the kernel has them.
 pub fn write_stats(
     watcher: &Watcher<TraceSink>,
     machine: &mut Machine,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let vcpus = machine.vcpus_mut().len();
     let kernel = kernel_counters(machine);
-    watcher.stats().write_table(out, 0, kernel.as_ref())
+    watcher.stats().write_table(out, vcpus, kernel.as_ref())
 }
 
-/// The kernel's counters for vCPU 0 and the VM, if the kernel has binary statistics.
+/// The kernel's counters of the VM and of its vCPUs summed (the watcher counts the exits of
+/// all of them), if the kernel has binary statistics. The vCPU side is `None` unless every
+/// vCPU's file could be read: a partial sum would not compare with rawkvm's count.
 pub fn kernel_counters(machine: &mut Machine) -> Option<KernelCounters> {
     let cap = rawkvm::bindings::KVM_CAP_BINARY_STATS_FD;
     if machine.vm().check_extension(cap) <= 0 {
@@ -169,6 +172,18 @@ pub fn kernel_counters(machine: &mut Machine) -> Option<KernelCounters> {
     }
     let read = |file: Result<File, Error>| file.ok().and_then(|f| KernelStats::read(&f).ok());
     let vm = read(machine.vm().stats_fd());
-    let vcpu = machine.vcpus_mut().first().and_then(|v| read(v.stats_fd()));
+    let mut each = machine.vcpus_mut().iter().map(|v| read(v.stats_fd()));
+    let mut vcpu = each.next().flatten();
+    let mut others = 0;
+    for stats in each {
+        match (&mut vcpu, stats) {
+            (Some(sum), Some(stats)) => sum.accumulate(&stats),
+            _ => vcpu = None,
+        }
+        others += 1;
+    }
+    if let Some(sum) = vcpu.as_mut().filter(|_| others > 0) {
+        sum.id = format!("{} and {others} more vCPUs, summed", sum.id);
+    }
     Some(KernelCounters { vcpu, vm })
 }

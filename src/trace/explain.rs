@@ -15,7 +15,7 @@ use std::io::Write;
 
 use rawkvm_bindings as abi;
 
-use super::json::{push_key, push_span_start, push_string};
+use super::json::{needs_escape, push_key, push_span_start, push_string};
 use super::text::{push_dec, push_hex_bytes};
 use crate::devices::Dispatch;
 use crate::exit::fields::{self, Member};
@@ -143,10 +143,18 @@ pub fn push_json(out: &mut Vec<u8>, exit: &Exit<'_>, dispatch: Option<Dispatch>)
     push_json_locations(out, |f| fields_read(exit, f));
     push_key(out, "wrote");
     push_json_locations(out, |f| fields_written(exit, dispatch, f));
-    let mut sentence = Vec::new();
-    push_sentence(&mut sentence, exit, dispatch);
     push_key(out, "explain");
-    push_string(out, &String::from_utf8_lossy(&sentence));
+    // The sentence is written in place and then quoted, so a traced exit allocates nothing;
+    // only a sentence with a byte JSON must escape (none of rawkvm's own have one) is copied.
+    let start = out.len();
+    push_sentence(out, exit, dispatch);
+    if out[start..].iter().copied().any(needs_escape) {
+        let sentence = out.split_off(start);
+        push_string(out, &String::from_utf8_lossy(&sentence));
+    } else {
+        out.insert(start, b'"');
+        out.push(b'"');
+    }
 }
 
 /// What the well-known ports are.
@@ -294,12 +302,12 @@ fn push_detail(out: &mut Vec<u8>, exit: &Exit<'_>) -> std::io::Result<()> {
     match exit {
         #[cfg(target_arch = "x86_64")]
         Exit::Debug(debug) => {
-            let cause = match (debug.single_step(), debug.breakpoint()) {
-                (true, _) => "a single step".to_string(),
-                (false, Some(n)) => format!("hardware breakpoint {n} (DR{n})"),
-                (false, None) => format!("exception {}", debug.exception),
+            let _ = match (debug.single_step(), debug.breakpoint()) {
+                (true, _) => write!(out, " It was a single step"),
+                (false, Some(n)) => write!(out, " It was hardware breakpoint {n} (DR{n})"),
+                (false, None) => write!(out, " It was exception {}", debug.exception),
             };
-            write!(out, " It was {cause}, at pc {:#x}.", debug.pc)
+            write!(out, ", at pc {:#x}.", debug.pc)
         }
         #[cfg(target_arch = "x86_64")]
         &Exit::FailEntry {
@@ -384,5 +392,41 @@ fn reason_sentence(reason: u32) -> &'static str {
         KVM_EXIT_TDX => "TDX: the guest made a TDVMCALL KVM forwards.",
         KVM_EXIT_ARM_SEA => "arm64: a synchronous external abort.",
         _ => "A reason no kernel header rawkvm knows defines: the running kernel is newer.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::Io;
+
+    #[test]
+    fn json_gives_the_fields_and_the_sentence_as_one_string() {
+        let mut data = [0x60];
+        let exit = Exit::Io(Io {
+            direction: IoDirection::In,
+            port: 0x3FD,
+            size: 1,
+            count: 1,
+            data_offset: 4096,
+            data: &mut data,
+        });
+        let mut out = b"{\"seq\":1".to_vec();
+        push_json(&mut out, &exit, Some(Dispatch::Claimed));
+        let json = String::from_utf8(out).unwrap();
+        let read = "{\"name\":\"exit_reason\",\"offset\":8,\"size\":4},\
+                    {\"name\":\"io.direction\",\"offset\":32,\"size\":1}";
+        assert!(
+            json.starts_with(&format!("{{\"seq\":1,\"read\":[{read},")),
+            "{json}"
+        );
+        assert!(
+            json.ends_with(
+                ",\"wrote\":[{\"name\":\"data\",\"offset\":4096,\"size\":1}],\"explain\":\
+                 \"The guest read 1 byte from port 0x3fd (COM1 line status); rawkvm answered \
+                 60.\""
+            ),
+            "{json}"
+        );
     }
 }

@@ -22,22 +22,28 @@ pub const RESERVED_KEYS: &[&str] = &[
     "seq", "vcpu", "reason", "nr", "claimed", "run_ns", "read", "wrote", "explain",
 ];
 
+/// Whether a JSON string cannot hold `byte` as it is: `"`, `\` and control characters.
+pub fn needs_escape(byte: u8) -> bool {
+    matches!(byte, b'"' | b'\\' | 0..=0x1F | 0x7F)
+}
+
 /// Appends `text` as a JSON string: quotes, with `"` `\` and control characters escaped.
 pub fn push_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     for &byte in text.as_bytes() {
         match byte {
+            // Multi-byte UTF-8 sequences pass through unchanged: `text` is a valid &str.
+            byte if !needs_escape(byte) => out.push(byte),
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1F | 0x7F => {
+            // The other control characters.
+            control => {
                 out.extend_from_slice(b"\\u00");
-                push_hex_bytes(out, &[byte]);
+                push_hex_bytes(out, &[control]);
             }
-            // Multi-byte UTF-8 sequences pass through unchanged: `text` is a valid &str.
-            byte => out.push(byte),
         }
     }
     out.push(b'"');

@@ -233,3 +233,85 @@ impl<W: Write> Observer for Watcher<W> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::{Io, IoDirection};
+
+    /// Two vCPUs through one watcher: each exit numbered once, on the vCPU that made it, in
+    /// the trace, the flight recorder and the statistics alike.
+    fn watch(trace: TraceFormat) -> (String, Vec<String>, u64) {
+        let options = WatchOptions {
+            trace: Some(trace),
+            explain: false,
+            stats: true,
+            flight_recorder: true,
+        };
+        let mut watcher = Watcher::new(options, Vec::new());
+        watcher.expect_vcpus(2);
+        let mut data = [b'A'];
+        let out = Exit::Io(Io {
+            direction: IoDirection::Out,
+            port: 0xE9,
+            size: 1,
+            count: 1,
+            data_offset: 4096,
+            data: &mut data,
+        });
+        for (vcpu, exit) in [(1, &out), (0, &Exit::Hlt), (1, &Exit::Hlt)] {
+            watcher.before_run(vcpu);
+            watcher.after_run(vcpu);
+            let dispatch = matches!(exit, Exit::Io(_)).then_some(Dispatch::Claimed);
+            watcher.exit(vcpu, exit, dispatch);
+        }
+        watcher.flush().unwrap();
+        let (exits, lines) = (
+            watcher.stats().total().count,
+            watcher.recorder().unwrap().lines(),
+        );
+        let trace = String::from_utf8(watcher.into_sink()).unwrap();
+        (trace, lines, exits)
+    }
+
+    /// A line without its `run_ns=`, which depends on the clock.
+    fn untimed(line: &str) -> &str {
+        line.rsplit_once(" run_ns=").map_or(line, |(head, _)| head)
+    }
+
+    /// The text lines of [`watch`]'s exits, without their times.
+    const TEXT: [&str; 3] = [
+        "#1 vcpu1 KVM_EXIT_IO(2) direction=out size=1 port=0xe9 count=1 data_offset=0x1000 \
+         data=41 \"A\"",
+        "#2 vcpu0 KVM_EXIT_HLT(5)",
+        "#3 vcpu1 KVM_EXIT_HLT(5)",
+    ];
+
+    #[test]
+    fn text_trace_recorder_and_stats_see_the_same_exits() {
+        let (trace, recorded, exits) = watch(TraceFormat::Text);
+        let traced: Vec<&str> = trace.lines().map(untimed).collect();
+        assert_eq!(traced, TEXT, "{trace}");
+        let recorded: Vec<&str> = recorded.iter().map(|l| untimed(l)).collect();
+        assert_eq!(recorded, TEXT);
+        assert_eq!(exits, 3);
+    }
+
+    #[test]
+    fn a_json_trace_still_records_text_lines() {
+        let (trace, recorded, exits) = watch(TraceFormat::Json);
+        assert_eq!(trace.lines().count(), 3, "{trace}");
+        assert!(
+            trace.starts_with(
+                "{\"seq\":1,\"vcpu\":1,\"reason\":\"KVM_EXIT_IO\",\"nr\":2,\"direction\":\"out\""
+            ),
+            "{trace}"
+        );
+        let recorded: Vec<&str> = recorded.iter().map(|l| untimed(l)).collect();
+        assert_eq!(
+            recorded, TEXT,
+            "the recorder formats kept items as the text trace does"
+        );
+        assert_eq!(exits, 3);
+    }
+}

@@ -4,8 +4,8 @@
 //!
 //! The guest chooses the ports and addresses, so the tables of them are bounded: the first
 //! [`DISTINCT`] of each get a count of their own, and exits at any other share one "others"
-//! count. Memory stays fixed however many addresses a guest touches, and once the tables are
-//! full, counting an exit allocates nothing.
+//! count. The tables have room for that many from the start: memory stays fixed however many
+//! addresses a guest touches, and counting an exit allocates nothing.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -56,18 +56,20 @@ struct Tally<K> {
     others: u64,
 }
 
-impl<K> Default for Tally<K> {
+impl<K: Hash + Eq> Default for Tally<K> {
+    /// Room for all [`DISTINCT`] keys from the start, so counting never grows the table
+    /// during a run.
     fn default() -> Self {
         Tally {
-            counts: HashMap::new(),
+            counts: HashMap::with_capacity(DISTINCT),
             others: 0,
         }
     }
 }
 
 impl<K: Hash + Eq> Tally<K> {
-    /// Counts one exit at `key`. Inserts (and may grow the table) only while fewer than
-    /// [`DISTINCT`] keys are known; after that an unknown key costs a lookup and an add.
+    /// Counts one exit at `key`. Inserts only while fewer than [`DISTINCT`] keys are known
+    /// (into room made up front); after that an unknown key costs a lookup and an add.
     fn add(&mut self, key: K) {
         if let Some(count) = self.counts.get_mut(&key) {
             *count += 1;
@@ -176,16 +178,20 @@ impl Stats {
         (self.ports.counts.len(), self.mmio.counts.len())
     }
 
-    /// Writes the table for vCPU `vcpu`, with the kernel's counters beside rawkvm's when
-    /// they were read.
+    /// Writes the table of the exits of `vcpus` vCPUs (ids 0 up), with the kernel's counters
+    /// of the same vCPUs beside rawkvm's when they were read.
     pub fn write_table(
         &self,
         out: &mut dyn Write,
-        vcpu: u32,
+        vcpus: usize,
         kernel: Option<&KernelCounters>,
     ) -> io::Result<()> {
         let total = self.total();
-        writeln!(out, "rawkvm stats, vCPU {vcpu}: {} exits", total.count)?;
+        match vcpus {
+            1 => write!(out, "rawkvm stats, vCPU 0")?,
+            n => write!(out, "rawkvm stats, vCPUs 0-{}", n.saturating_sub(1))?,
+        }
+        writeln!(out, ": {} exits", total.count)?;
         writeln!(
             out,
             "  {:<28} {:>9} {:>13} {:>10} {:>13} {:>10}",
@@ -392,10 +398,14 @@ mod tests {
             "busiest first, ties by port"
         );
         let mut table = Vec::new();
-        stats.write_table(&mut table, 0, None).unwrap();
+        stats.write_table(&mut table, 1, None).unwrap();
         let table = String::from_utf8(table).unwrap();
+        assert!(
+            table.starts_with("rawkvm stats, vCPU 0: 2 exits\n"),
+            "{table}"
+        );
         assert!(table.contains("KVM_EXIT_HLT(5)"), "{table}");
-        assert!(table.contains("unknown"), "{table}");
+        assert!(table.contains("\n  unknown "), "{table}");
         assert!(table.contains("0x3fd in 5"), "{table}");
         assert!(!table.contains("other ports"), "{table}");
     }
@@ -435,8 +445,10 @@ mod tests {
         assert_eq!(stats.total().count, 2 * exits);
         assert_eq!(stats.top_mmio(1), [(0x1000_0000, true, 1)]);
         let mut table = Vec::new();
-        stats.write_table(&mut table, 0, None).unwrap();
+        stats.write_table(&mut table, 4, None).unwrap();
         let table = String::from_utf8(table).unwrap();
+        let heading = format!("rawkvm stats, vCPUs 0-3: {} exits\n", 2 * exits);
+        assert!(table.starts_with(&heading), "{table}");
         let note = format!(
             "; {} exits at other addresses (not counted one by one past the first 256)",
             exits - DISTINCT as u64

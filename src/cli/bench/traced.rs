@@ -18,16 +18,15 @@
 use std::io::{self, BufWriter, Write};
 use std::time::Instant;
 
-use rawkvm::devices::{Devices, Dispatch};
+use rawkvm::devices::Devices;
 use rawkvm::error::Error;
-use rawkvm::exit::Exit;
 use rawkvm::guests::Guest;
 use rawkvm::image::Image;
 use rawkvm::kvm::Kvm;
-use rawkvm::machine::{Machine, MachineConfig};
-use rawkvm::run_loop::{NoObserver, Observer};
+use rawkvm::machine::Machine;
+use rawkvm::run_loop::{ExitCounter, Observer};
 
-use super::Options;
+use super::{Options, workloads};
 use crate::cli::trace_flags::{TraceFlags, TraceSink, write_stats};
 
 /// Rounds of one untraced and one traced run.
@@ -46,73 +45,35 @@ impl Timing {
     }
 
     fn line(&self, label: &str, extra: &str) -> String {
-        let per_exit = self.per_exit();
-        format!(
-            "{label} exits={} total_ns={} ns_per_exit={per_exit:.1} exits_per_sec={:.0} \
-             variant=plain best_of={ROUNDS}{extra}\n",
-            self.exits,
-            self.total_ns,
-            1e9 / per_exit
-        )
-    }
-}
-
-/// Counts the exits an observer sees, passing every hook on.
-struct Counting<'a, O: Observer> {
-    inner: &'a mut O,
-    exits: u64,
-}
-
-impl<O: Observer> Observer for Counting<'_, O> {
-    #[inline(always)]
-    fn before_run(&mut self, vcpu: u32) {
-        self.inner.before_run(vcpu);
-    }
-
-    #[inline(always)]
-    fn after_run(&mut self, vcpu: u32) {
-        self.inner.after_run(vcpu);
-    }
-
-    #[inline(always)]
-    fn exit(&mut self, vcpu: u32, exit: &Exit<'_>, dispatch: Option<Dispatch>) {
-        self.exits += 1;
-        self.inner.exit(vcpu, exit, dispatch);
-    }
-
-    #[inline(always)]
-    fn interrupted(&mut self, vcpu: u32, stopping: bool) {
-        self.inner.interrupted(vcpu, stopping);
+        let line = workloads::exit_line(label, self.exits, self.total_ns, "plain");
+        format!("{line} best_of={ROUNDS}{extra}\n")
     }
 }
 
 /// N accesses by `guest`, each one exit, watched by `observer`, timed from the first
-/// `KVM_RUN` to the HLT. The machine is returned for its kernel counters.
+/// `KVM_RUN` to the HLT: the nanoseconds, and the machine for its kernel counters.
 fn timed_run<O: Observer>(
     kvm: &Kvm,
     guest: &Guest,
     count: u64,
     observer: &mut O,
-) -> Result<(Timing, Machine), Error> {
-    let param = u32::try_from(count)
-        .map_err(|_| Error::Usage(format!("--count {count}: at most {}", u32::MAX)))?;
-    let config = MachineConfig {
-        param: Some(param),
-        ..MachineConfig::default()
-    };
-    let mut machine = Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image))?;
+) -> Result<(u128, Machine), Error> {
+    let image = Image::embedded(guest.name, guest.image);
+    let mut machine = workloads::machine(kvm, &image, count, false)?;
     let mut devices = Devices::new(std::io::sink());
-    let mut counting = Counting {
-        inner: observer,
-        exits: 0,
-    };
     let started = Instant::now();
-    machine.run(&mut devices, &mut counting)?;
-    let timing = Timing {
-        exits: counting.exits,
-        total_ns: started.elapsed().as_nanos(),
-    };
-    Ok((timing, machine))
+    machine.run(&mut devices, observer)?;
+    Ok((started.elapsed().as_nanos(), machine))
+}
+
+/// One run as `rawkvm bench pio` (plain) makes it: only counted.
+fn plain_run(kvm: &Kvm, guest: &Guest, count: u64) -> Result<Timing, Error> {
+    let mut counter = ExitCounter::default();
+    let (total_ns, _) = timed_run(kvm, guest, count, &mut counter)?;
+    Ok(Timing {
+        exits: counter.exits,
+        total_ns,
+    })
 }
 
 /// The traced runs: one trace sink for all of them, and the statistics of the last.
@@ -128,7 +89,11 @@ impl TracedRuns<'_> {
         // The watcher owns the sink during the run and hands it back after.
         let sink = std::mem::replace(&mut self.sink, BufWriter::new(Box::new(io::sink())));
         let mut watcher = self.flags.watcher(sink);
-        let (timing, mut machine) = timed_run(kvm, guest, count, &mut watcher)?;
+        let (total_ns, mut machine) = timed_run(kvm, guest, count, &mut watcher)?;
+        let timing = Timing {
+            exits: watcher.exits(),
+            total_ns,
+        };
         watcher
             .flush()
             .map_err(|error| self.flags.output_error(error))?;
@@ -151,15 +116,14 @@ pub fn traced_loop(kvm: &Kvm, options: &Options, sink: TraceSink) -> Result<Stri
         sink,
         last_stats: Vec::new(),
     };
-    let plain_run = || timed_run(kvm, guest, count, &mut NoObserver).map(|(timing, _)| timing);
     let mut pairs = Vec::with_capacity(ROUNDS);
     for round in 0..ROUNDS {
         let pair = if round % 2 == 0 {
-            let plain = plain_run()?;
+            let plain = plain_run(kvm, guest, count)?;
             (plain, traced.run(kvm, guest, count)?)
         } else {
             let watched = traced.run(kvm, guest, count)?;
-            (plain_run()?, watched)
+            (plain_run(kvm, guest, count)?, watched)
         };
         pairs.push(pair);
     }

@@ -44,7 +44,12 @@ pub fn measure(
 }
 
 /// A machine for `image` with `param` at 0x0F00.
-fn machine(kvm: &Kvm, image: &Image, param: u64, restartable: bool) -> Result<Machine, Error> {
+pub(super) fn machine(
+    kvm: &Kvm,
+    image: &Image,
+    param: u64,
+    restartable: bool,
+) -> Result<Machine, Error> {
     let param = u32::try_from(param)
         .map_err(|_| Error::Usage(format!("--count {param}: at most {}", u32::MAX)))?;
     let config = MachineConfig {
@@ -85,13 +90,18 @@ fn exit_loop(
         started = Instant::now();
         exits_reading_rip(vcpu, &mut devices, variant == "valid-regs")?
     };
-    let total_ns = elapsed_ns(started);
+    Ok(exit_line(label, exits, elapsed_ns(started), variant))
+}
+
+/// The result line of an exit loop: `pio exits=N total_ns=T ns_per_exit=X exits_per_sec=R
+/// variant=V`.
+pub(super) fn exit_line(label: &str, exits: u64, total_ns: u128, variant: &str) -> String {
     let per_exit = total_ns as f64 / exits.max(1) as f64;
-    Ok(format!(
+    format!(
         "{label} exits={exits} total_ns={total_ns} ns_per_exit={per_exit:.1} \
          exits_per_sec={:.0} variant={variant}",
         1e9 / per_exit
-    ))
+    )
 }
 
 /// A run loop that reads RIP at every exit: in place (`kvm_valid_regs` on) or with
