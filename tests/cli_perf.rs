@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{assert_fails, rawkvm};
+use common::assert_fails;
+use common::process::{run, run_program};
 
 fn stdout_of(args: &[&str]) -> String {
-    let output = rawkvm(args);
+    let output = run(args);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
     String::from_utf8(output.stdout).unwrap()
@@ -27,7 +26,7 @@ fn repeat_runs_mutate_from_the_same_state_every_time() {
     );
     assert_eq!(stdout_of(&["run", "mutate"]), "00000001\n");
     assert_fails(
-        &rawkvm(&["run", "mutate", "--repeat", "0"]),
+        &run(&["run", "mutate", "--repeat", "0"]),
         2,
         "--repeat 0: at least 1 run",
     );
@@ -121,7 +120,7 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
     );
     assert!(stdout_of(&["bench", "console", "--count", "400"]).ends_with("variant=coalesced\n"));
     assert_fails(
-        &rawkvm(&["bench", "restart", "--variant", "fast"]),
+        &run(&["bench", "restart", "--variant", "fast"]),
         2,
         "no variant \"fast\"; choose sync-regs, ioctl",
     );
@@ -162,12 +161,19 @@ fn bench_suite_runs_a_workload_against_the_c_baseline() {
 /// `strace -c -f` of `rawkvm bench WORKLOAD --count N`: (all system calls, ioctls), or `None`
 /// when strace is not installed. A table that cannot be read fails the test.
 fn syscalls(workload: &str, count: u32) -> Option<(u64, u64)> {
-    let output = Command::new("strace")
-        .args(["-c", "-f", "-o", "/dev/stderr"])
-        .arg(env!("CARGO_BIN_EXE_rawkvm"))
-        .args(["bench", workload, "--count", &count.to_string()])
-        .output();
-    let output = match output {
+    let count = count.to_string();
+    let args = [
+        "-c",
+        "-f",
+        "-o",
+        "/dev/stderr",
+        env!("CARGO_BIN_EXE_rawkvm"),
+        "bench",
+        workload,
+        "--count",
+        &count,
+    ];
+    let output = match run_program("strace", &args) {
         Ok(output) => output,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
         Err(error) => panic!("cannot start strace: {error}"),

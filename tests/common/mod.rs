@@ -1,13 +1,13 @@
 //! Helpers shared by the integration tests: open KVM or skip loudly, build a guest's machine,
-//! record exits, run the built `rawkvm` binary, scratch directories that clean up after
-//! themselves.
+//! record exits, check how the built `rawkvm` binary failed (running it is `process`'s job),
+//! scratch directories that clean up after themselves.
 #![allow(dead_code)]
 
 pub mod json;
 pub mod process;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rawkvm::Kvm;
@@ -191,14 +191,6 @@ impl Observer for Recorder {
             other => Seen::Other(other.reason()),
         });
     }
-}
-
-/// Runs the built `rawkvm` binary with `args`.
-pub fn rawkvm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rawkvm"))
-        .args(args)
-        .output()
-        .expect("cannot start the rawkvm binary")
 }
 
 /// Asserts the process exited with `status`, printed nothing that looks like a panic, and
