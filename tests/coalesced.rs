@@ -10,13 +10,11 @@ use std::io;
 use std::thread;
 use std::time::Duration;
 
-use common::{Recorder, Seen, kvm_or_skip};
+use common::{Recorder, Seen, kvm_or_skip, machine, machine_with_param};
 use rawkvm::Kvm;
 use rawkvm::coalesced::{self, Support};
 use rawkvm::devices::{DEBUG_CONSOLE_PORT, Devices, Dispatch, IoHandler, Space, WriteOnlyZone};
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::machine::Machine;
 use rawkvm::run_loop::Outcome;
 
 /// `console_loop`'s pattern: byte i is `PATTERN[i % 64]`.
@@ -26,15 +24,6 @@ const USABLE: usize = 169;
 
 fn expected_console(n: usize) -> Vec<u8> {
     (0..n).map(|i| PATTERN[i % 64]).collect()
-}
-
-fn machine(kvm: &Kvm, guest: &str, param: u32) -> Machine {
-    let guest = guests::find(guest).unwrap();
-    let config = MachineConfig {
-        param: Some(param),
-        ..MachineConfig::default()
-    };
-    Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap()
 }
 
 fn support_or_skip(machine: &Machine, test: &str) -> Option<Support> {
@@ -51,7 +40,7 @@ fn support_or_skip(machine: &Machine, test: &str) -> Option<Support> {
 /// Runs `guest` (`console_loop` or `console_burst`) for `n` bytes, coalescing what `support`
 /// allows; returns the console bytes and the exits.
 fn console_run(kvm: &Kvm, guest: &str, n: u32, support: Support) -> (Vec<u8>, Vec<Seen>) {
-    let mut machine = machine(kvm, guest, n);
+    let mut machine = machine_with_param(kvm, guest, n);
     let mut devices = Devices::new(Vec::new());
     let registered = coalesced::register_declared(machine.vm(), &devices, support).unwrap();
     assert_eq!(registered.coalesced.len() + registered.exiting.len(), 1);
@@ -66,7 +55,7 @@ fn console_bytes_are_identical_with_and_without_coalescing_and_a_full_ring_exits
     let Some(kvm) = kvm_or_skip("console_bytes_are_identical_with_and_without_coalescing") else {
         return;
     };
-    let Some(support) = support_or_skip(&machine(&kvm, "hlt", 0), "console coalescing") else {
+    let Some(support) = support_or_skip(&machine(&kvm, "hlt"), "console coalescing") else {
         return;
     };
     for (guest, n) in ["console_loop", "console_burst"]
@@ -135,7 +124,7 @@ fn a_declared_mmio_zone_is_coalesced_in_order() {
         return;
     };
     let n = 600;
-    let mut machine = machine(&kvm, "mmio_loop", n);
+    let mut machine = machine_with_param(&kvm, "mmio_loop", n);
     let Some(support) = support_or_skip(&machine, "mmio coalescing") else {
         return;
     };
@@ -164,7 +153,7 @@ fn a_stopped_run_hands_over_what_the_ring_holds() {
         return;
     };
     // Far more bytes than the run lasts: it ends by a stop, with the ring part full.
-    let mut machine = machine(&kvm, "console_loop", u32::MAX);
+    let mut machine = machine_with_param(&kvm, "console_loop", u32::MAX);
     let Some(support) = support_or_skip(&machine, "stop with coalescing") else {
         return;
     };
@@ -204,7 +193,7 @@ fn without_port_coalescing_the_console_falls_back_to_exits() {
         mmio: true,
         pio: false,
     };
-    let mut burst = machine(&kvm, "console_burst", 300);
+    let mut burst = machine_with_param(&kvm, "console_burst", 300);
     let mut devices = Devices::new(Vec::new());
     let registered = coalesced::register_declared(burst.vm(), &devices, mmio_only).unwrap();
     assert!(registered.coalesced.is_empty());
@@ -220,7 +209,7 @@ fn without_port_coalescing_the_console_falls_back_to_exits() {
         start: 0xFFFF,
         len: 2,
     }];
-    let hlt = machine(&kvm, "hlt", 0);
+    let hlt = machine(&kvm, "hlt");
     match coalesced::register(hlt.vm(), &beyond, Support::of(hlt.vm())) {
         Err(rawkvm::error::Error::Usage(message)) => assert!(message.contains("does not fit")),
         other => panic!("{other:?}"),

@@ -15,19 +15,13 @@ use nix::errno::Errno;
 use rawkvm::Kvm;
 use rawkvm::devices::Devices;
 use rawkvm::error::{Error, GuestFault, status};
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::machine::Machine;
 use rawkvm::run_loop::NoObserver;
 use rawkvm::supervisor::RunControl;
 
+/// A machine for `guest` on `vcpus` vCPUs.
 fn machine(kvm: &Kvm, guest: &str, vcpus: u32) -> Result<Machine, Error> {
-    let guest = guests::find(guest).unwrap();
-    let config = MachineConfig {
-        vcpus,
-        ..MachineConfig::default()
-    };
-    Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image))
+    common::guest_machine(kvm, guest, |config| config.vcpus = vcpus)
 }
 
 /// `KVM_CAP_MAX_VCPUS` for a VM of this host.

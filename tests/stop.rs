@@ -8,22 +8,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::kvm_or_skip;
-use rawkvm::Kvm;
+use common::{kvm_or_skip, machine, machine_with_param};
 use rawkvm::devices::Devices;
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
 use rawkvm::run_loop::{NoObserver, Observer, Outcome};
-
-fn machine(kvm: &Kvm, name: &str, param: Option<u32>) -> Machine {
-    let guest = guests::find(name).unwrap();
-    let config = MachineConfig {
-        param,
-        ..MachineConfig::default()
-    };
-    Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap()
-}
 
 /// Generous bound for "stops promptly" on a loaded CI machine; never a tight timing claim.
 const WATCHDOG: Duration = Duration::from_secs(30);
@@ -34,7 +21,7 @@ fn a_spinning_guest_is_stopped_from_another_thread() {
         return;
     };
     for guest in ["spin", "spin_out"] {
-        let mut machine = machine(&kvm, guest, None);
+        let mut machine = machine(&kvm, guest);
         let stop = machine.vcpus_mut()[0].stop_handle();
         let stopper = thread::spawn(move || {
             thread::sleep(Duration::from_millis(100));
@@ -60,7 +47,7 @@ fn a_stop_requested_before_the_run_stops_at_the_first_entry() {
     let Some(kvm) = kvm_or_skip("a_stop_requested_before_the_run_stops_at_the_first_entry") else {
         return;
     };
-    let mut machine = machine(&kvm, "spin", None);
+    let mut machine = machine(&kvm, "spin");
     machine.vcpus_mut()[0].stop_handle().stop();
     let outcome = machine
         .run(&mut Devices::new(std::io::sink()), &mut NoObserver)
@@ -97,7 +84,7 @@ fn a_stop_between_the_check_and_kvm_run_is_not_lost() {
     };
     // spin_out exits constantly, so the loop reaches its third entry quickly; after that the
     // guest would run forever without the stop.
-    let mut machine = machine(&kvm, "spin_out", None);
+    let mut machine = machine(&kvm, "spin_out");
     let stop = machine.vcpus_mut()[0].stop_handle();
     let (in_window, window_reached) = mpsc::channel();
     let stopper = thread::spawn(move || {
@@ -121,7 +108,7 @@ fn a_kick_storm_loses_and_duplicates_no_output() {
         return;
     };
     let bytes = 10_000;
-    let mut machine = machine(&kvm, "console_loop", Some(bytes));
+    let mut machine = machine_with_param(&kvm, "console_loop", bytes);
     let kicker = machine.vcpus_mut()[0].stop_handle();
     let (done_tx, done) = mpsc::channel::<()>();
     let storm = thread::spawn(move || {

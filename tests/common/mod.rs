@@ -85,6 +85,16 @@ pub fn machine(kvm: &Kvm, name: &str) -> Machine {
     guest_machine(kvm, name, |_| {}).unwrap()
 }
 
+/// A machine for the embedded guest `name` with `param` at 0x0F00 instead of its setup's.
+pub fn machine_with_param(kvm: &Kvm, name: &str, param: u32) -> Machine {
+    guest_machine(kvm, name, |config| config.param = Some(param)).unwrap()
+}
+
+/// A machine for the embedded guest `name` whose RAM is dirty-logged, so it can restart.
+pub fn restartable_machine(kvm: &Kvm, name: &str) -> Machine {
+    guest_machine(kvm, name, |config| config.restartable = true).unwrap()
+}
+
 /// A fresh directory under the system temp dir, removed with everything in it when dropped,
 /// so tests leave nothing behind in /tmp, pass or fail.
 #[derive(Debug)]
