@@ -10,21 +10,17 @@ use std::io;
 use std::thread;
 use std::time::Duration;
 
-use common::{Recorder, Seen, kvm_or_skip, machine, machine_with_param};
+use common::{
+    CONSOLE_PATTERN, Recorder, Seen, console_pattern, kvm_or_skip, machine, machine_with_param,
+};
 use rawkvm::Kvm;
 use rawkvm::coalesced::{self, Support};
 use rawkvm::devices::{DEBUG_CONSOLE_PORT, Devices, Dispatch, IoHandler, Space, WriteOnlyZone};
 use rawkvm::machine::Machine;
 use rawkvm::run_loop::Outcome;
 
-/// `console_loop`'s pattern: byte i is `PATTERN[i % 64]`.
-const PATTERN: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
 /// Ring entries the kernel fills before the next write exits (170 slots, one kept free).
 const USABLE: usize = 169;
-
-fn expected_console(n: usize) -> Vec<u8> {
-    (0..n).map(|i| PATTERN[i % 64]).collect()
-}
 
 fn support_or_skip(machine: &Machine, test: &str) -> Option<Support> {
     let support = Support::of(machine.vm());
@@ -62,7 +58,7 @@ fn console_bytes_are_identical_with_and_without_coalescing_and_a_full_ring_exits
         .into_iter()
         .flat_map(|guest| [1usize, 64, USABLE, USABLE + 1, 1000, 5000].map(|n| (guest, n)))
     {
-        let expected = expected_console(n);
+        let expected = console_pattern(n);
         let (plain, plain_exits) = console_run(&kvm, guest, n as u32, Support::NONE);
         assert_eq!(plain, expected, "{guest} n = {n}, plain");
         let mut want_plain: Vec<Seen> = expected
@@ -80,7 +76,12 @@ fn console_bytes_are_identical_with_and_without_coalescing_and_a_full_ring_exits
         // Every 170th write finds the ring full (169 entries) and exits as an ordinary OUT;
         // the 169 before it are drained first, so the order holds.
         let mut want: Vec<Seen> = (1..=n / (USABLE + 1))
-            .map(|k| Seen::out(DEBUG_CONSOLE_PORT, PATTERN[(k * (USABLE + 1) - 1) % 64]))
+            .map(|k| {
+                Seen::out(
+                    DEBUG_CONSOLE_PORT,
+                    CONSOLE_PATTERN[(k * (USABLE + 1) - 1) % 64],
+                )
+            })
             .collect();
         want.push(Seen::Hlt);
         assert_eq!(exits, want, "{guest} n = {n}, coalesced exits");
@@ -180,7 +181,7 @@ fn a_stopped_run_hands_over_what_the_ring_holds() {
         "{} bytes out, the guest wrote {written}",
         console.len()
     );
-    assert_eq!(console, expected_console(console.len()));
+    assert_eq!(console, console_pattern(console.len()));
 }
 
 #[test]
@@ -201,7 +202,7 @@ fn without_port_coalescing_the_console_falls_back_to_exits() {
     let mut recorder = Recorder::default();
     burst.run(&mut devices, &mut recorder).unwrap();
     assert_eq!(recorder.exits.len(), 301, "one exit per byte, then HLT");
-    assert_eq!(devices.console.into_sink().unwrap(), expected_console(300));
+    assert_eq!(devices.console.into_sink().unwrap(), console_pattern(300));
 
     // A zone that leaves its address space is refused before the kernel is asked.
     let beyond = [WriteOnlyZone {

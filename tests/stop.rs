@@ -126,14 +126,7 @@ fn a_kick_storm_loses_and_duplicates_no_output() {
     let kicks = storm.join().unwrap();
     assert_eq!(outcome.unwrap(), Outcome::Halted);
     let output = devices.console.into_sink().unwrap();
-    // console_loop cycles through a 64-byte pattern.
-    let pattern = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
-    let expected: Vec<u8> = pattern
-        .iter()
-        .copied()
-        .cycle()
-        .take(bytes as usize)
-        .collect();
+    let expected = common::console_pattern(bytes as usize);
     assert_eq!(output.len(), expected.len());
     assert!(output == expected, "output differs after {kicks} kicks");
     assert!(kicks > 10, "the storm sent only {kicks} kicks");
