@@ -153,6 +153,26 @@ pub enum Seen {
 }
 
 impl Seen {
+    /// The exit, copied out of the `kvm_run` page.
+    pub fn of(exit: &Exit<'_>) -> Seen {
+        match exit {
+            Exit::Io(io) => Seen::Io {
+                direction: io.direction,
+                port: io.port,
+                size: io.size,
+                count: io.count,
+                data: io.data.to_vec(),
+            },
+            Exit::Mmio(mmio) => Seen::Mmio {
+                addr: mmio.phys_addr,
+                is_write: mmio.is_write,
+                data: mmio.data.to_vec(),
+            },
+            Exit::Hlt => Seen::Hlt,
+            other => Seen::Other(other.reason()),
+        }
+    }
+
     /// A one-byte OUT.
     pub fn out(port: u16, byte: u8) -> Seen {
         Seen::Io {
@@ -184,22 +204,7 @@ pub struct Recorder {
 
 impl Observer for Recorder {
     fn exit(&mut self, _vcpu: u32, exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
-        self.exits.push(match exit {
-            Exit::Io(io) => Seen::Io {
-                direction: io.direction,
-                port: io.port,
-                size: io.size,
-                count: io.count,
-                data: io.data.to_vec(),
-            },
-            Exit::Mmio(mmio) => Seen::Mmio {
-                addr: mmio.phys_addr,
-                is_write: mmio.is_write,
-                data: mmio.data.to_vec(),
-            },
-            Exit::Hlt => Seen::Hlt,
-            other => Seen::Other(other.reason()),
-        });
+        self.exits.push(Seen::of(exit));
     }
 }
 
