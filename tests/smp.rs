@@ -137,11 +137,17 @@ fn the_first_fault_stops_the_spinning_vcpus() {
             other => panic!("{vcpus} vCPUs: {other:?}"),
         }
         assert_eq!(error.exit_status(), status::GUEST_FAULT);
-        // The spinning vCPUs were stopped in their loop.
+        // The spinning vCPUs were stopped in their loop: at `test esi, esi` (0x1000, not
+        // entered yet), `jz` (0x1003) or `jmp $` (0x1005).
         for vcpu in &machine.vcpus_mut()[1..] {
             let rip = rawkvm::arch::instruction_pointer(vcpu).unwrap();
             assert!(
                 (0x1000..0x1010).contains(&rip),
+                "vCPU {}: {rip:#x}",
+                vcpu.id()
+            );
+            assert!(
+                [0x1000, 0x1003, 0x1005].contains(&rip),
                 "vCPU {}: {rip:#x}",
                 vcpu.id()
             );

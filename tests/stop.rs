@@ -8,12 +8,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{kvm_or_skip, machine, machine_with_param};
+use common::process::WATCHDOG;
+use common::{SPIN_OUT_INSTRUCTIONS, kvm_or_skip, machine, machine_with_param};
 use rawkvm::devices::Devices;
 use rawkvm::run_loop::{NoObserver, Observer, Outcome};
-
-/// Generous bound for "stops promptly" on a loaded CI machine; never a tight timing claim.
-const WATCHDOG: Duration = Duration::from_secs(30);
 
 #[test]
 fn a_spinning_guest_is_stopped_from_another_thread() {
@@ -39,6 +37,11 @@ fn a_spinning_guest_is_stopped_from_another_thread() {
         // The vCPU is parked at its loop: `jmp $` at 0x1000 for spin.
         let rip = machine.vcpus_mut()[0].regs().unwrap().rip;
         assert!((0x1000..0x1100).contains(&rip), "{guest}: rip {rip:#x}");
+        let parked_at: &[u64] = match guest {
+            "spin" => &[0x1000],
+            _ => &SPIN_OUT_INSTRUCTIONS,
+        };
+        assert!(parked_at.contains(&rip), "{guest}: rip {rip:#x}");
     }
 }
 

@@ -61,6 +61,11 @@ pub fn backend() -> &'static str {
 pub const CONSOLE_PATTERN: &[u8; 64] =
     b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
 
+/// Where each instruction of `spin_out` starts (`objdump -D -b binary -m i8086` of its image):
+/// `mov dx`, `xor ebx`, then the loop `mov al, bl`; `out dx, al`; `inc ebx`; `jmp`. A vCPU
+/// stopped in it is at one of these, never between them.
+pub const SPIN_OUT_INSTRUCTIONS: [u64; 6] = [0x1000, 0x1003, 0x1006, 0x1008, 0x1009, 0x100B];
+
 /// The first `len` bytes `console_loop` (or `console_burst`) prints.
 pub fn console_pattern(len: usize) -> Vec<u8> {
     CONSOLE_PATTERN.iter().copied().cycle().take(len).collect()
