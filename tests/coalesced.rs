@@ -7,6 +7,7 @@
 mod common;
 
 use std::io;
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -16,8 +17,9 @@ use common::{
 use rawkvm::Kvm;
 use rawkvm::coalesced::{self, Support};
 use rawkvm::devices::{DEBUG_CONSOLE_PORT, Devices, Dispatch, IoHandler, Space, WriteOnlyZone};
+use rawkvm::exit::Exit;
 use rawkvm::machine::Machine;
-use rawkvm::run_loop::Outcome;
+use rawkvm::run_loop::{Observer, Outcome};
 
 /// Ring entries the kernel fills before the next write exits (170 slots, one kept free).
 const USABLE: usize = 169;
@@ -148,6 +150,22 @@ fn a_declared_mmio_zone_is_coalesced_in_order() {
     );
 }
 
+/// Says when the run has made its `nth` exit.
+struct NthExit {
+    exits: u32,
+    nth: u32,
+    reached: mpsc::Sender<()>,
+}
+
+impl Observer for NthExit {
+    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
+        self.exits += 1;
+        if self.exits == self.nth {
+            self.reached.send(()).unwrap();
+        }
+    }
+}
+
 #[test]
 fn a_stopped_run_hands_over_what_the_ring_holds() {
     let Some(kvm) = kvm_or_skip("a_stopped_run_hands_over_what_the_ring_holds") else {
@@ -161,11 +179,20 @@ fn a_stopped_run_hands_over_what_the_ring_holds() {
     let mut devices = Devices::new(Vec::new());
     coalesced::register_declared(machine.vm(), &devices, support).unwrap();
     let stop = machine.vcpus_mut()[0].stop_handle();
+    let (full_twice, ring_wrapped) = mpsc::channel();
     let stopper = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(150));
+        // After the second full-ring exit the guest has written at least 2 × 170 bytes,
+        // however slowly it was scheduled; then let the ring fill part way.
+        ring_wrapped.recv().unwrap();
+        thread::sleep(Duration::from_millis(20));
         stop.stop();
     });
-    let outcome = machine.run(&mut devices, &mut Recorder::default()).unwrap();
+    let mut observer = NthExit {
+        exits: 0,
+        nth: 2,
+        reached: full_twice,
+    };
+    let outcome = machine.run(&mut devices, &mut observer).unwrap();
     stopper.join().unwrap();
     assert_eq!(outcome, Outcome::Stopped);
     let console = devices.console.into_sink().unwrap();
