@@ -320,14 +320,26 @@ fn bench_reports_the_trace_overhead_as_a_ratio() {
         assert_eq!(field(line, "variant"), Some("plain"), "{line}");
         assert_eq!(field(line, "best_of"), Some("15"), "{line}");
     }
-    // Tracing to a file costs little next to an exit: the ratios sit near 1 on any host.
-    for key in ["ratio", "ratio_of_best"] {
-        let ratio: f64 = field(lines[1], key)
-            .unwrap_or_else(|| panic!("no {key} in {}", lines[1]))
+    // What tracing costs is the benchmark's to measure, not this test's to bound (a timed
+    // bound flakes on a loaded host). What must hold on any host: both ratios are positive
+    // numbers, and the ratio of the best runs is the ratio of the two lines' times, which
+    // are those best runs (both made the same number of exits).
+    let number = |line: &str, key: &str| -> f64 {
+        field(line, key)
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
             .parse()
-            .unwrap();
-        assert!((0.5..3.0).contains(&ratio), "{key}={ratio}: {stdout}");
+            .unwrap_or_else(|e| panic!("{key} in {line}: {e}"))
+    };
+    for key in ["ratio", "ratio_of_best"] {
+        let ratio = number(lines[1], key);
+        assert!(ratio.is_finite() && ratio > 0.0, "{key}={ratio}: {stdout}");
     }
+    let of_times = number(lines[1], "total_ns") / number(lines[0], "total_ns");
+    let printed = number(lines[1], "ratio_of_best");
+    assert!(
+        (printed - of_times).abs() <= 0.5e-4 + 1e-9,
+        "ratio_of_best={printed}, but the times give {of_times:.6}: {stdout}"
+    );
     // Every traced run went to the one file: 15 runs of 201 exits, numbered per run.
     let trace = std::fs::read_to_string(&trace).unwrap();
     assert_eq!(trace.lines().count(), 15 * 201);
