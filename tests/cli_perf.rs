@@ -59,7 +59,15 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
     if !common::kvm_present("bench_prints_one_key_value_line_per_workload_and_variant") {
         return;
     }
-    let cases: [(&[&str], &str, &[&str]); 5] = [
+    // Each case: the command, the line's first word, its keys, and the values that are
+    // counts and names rather than times.
+    type Case<'a> = (
+        &'a [&'a str],
+        &'a str,
+        &'a [&'a str],
+        &'a [(&'a str, &'a str)],
+    );
+    let cases: [Case; 5] = [
         (
             &["bench", "pio", "--count", "200", "--variant", "valid-regs"],
             "pio",
@@ -70,11 +78,17 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
                 "exits_per_sec",
                 "variant",
             ],
+            &[("exits", "201"), ("variant", "valid-regs")],
         ),
         (
             &["bench", "restart", "--count", "50"],
             "restart",
             &["runs", "total_ns", "us_per_run", "dirty_pages", "variant"],
+            &[
+                ("runs", "50"),
+                ("dirty_pages", "0"),
+                ("variant", "sync-regs"),
+            ],
         ),
         (
             &[
@@ -89,6 +103,7 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
             ],
             "restart",
             &["runs", "total_ns", "us_per_run", "dirty_pages", "variant"],
+            &[("runs", "20"), ("dirty_pages", "80"), ("variant", "ioctl")],
         ),
         (
             &["bench", "console", "--count", "500"],
@@ -100,18 +115,23 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
                 "bytes_per_sec",
                 "variant",
             ],
+            &[("bytes", "500"), ("variant", "coalesced")],
         ),
         (
             &["bench", "start-async", "--count", "5"],
             "start-async",
             &["vms", "total_ns", "us_per_vm", "us_to_hlt", "variant"],
+            &[("vms", "5"), ("variant", "reaper")],
         ),
     ];
-    for (args, first, want) in cases {
+    for (args, first, want, values) in cases {
         let out = stdout_of(args);
         assert_eq!(out.lines().count(), 1, "{args:?}: {out}");
         assert_eq!(out.split_whitespace().next(), Some(first));
         assert_eq!(keys(&out), want, "{args:?}");
+        for &(key, value) in values {
+            assert_eq!(common::field(&out, key), Some(value), "{args:?}: {out}");
+        }
     }
     let restart = stdout_of(&["bench", "restart", "--count", "20", "--guest", "mutate"]);
     assert!(

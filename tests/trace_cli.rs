@@ -7,7 +7,7 @@ mod common;
 
 use common::json::{self, Json};
 use common::process::run;
-use common::{ScratchDir, assert_fails, backend};
+use common::{ScratchDir, assert_fails, backend, field};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
@@ -286,13 +286,6 @@ fn trace_flags_are_checked() {
         2,
         "apply to bench pio and mmio",
     );
-}
-
-/// The value of `key` in a `key=value` line.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace()
-        .filter_map(|item| item.split_once('='))
-        .find_map(|(k, value)| (k == key).then_some(value))
 }
 
 #[test]

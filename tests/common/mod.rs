@@ -213,6 +213,13 @@ impl Observer for Recorder {
     }
 }
 
+/// The value of `key` in a `key=value ...` line such as `rawkvm bench` prints.
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .filter_map(|item| item.split_once('='))
+        .find_map(|(k, value)| (k == key).then_some(value))
+}
+
 /// Asserts the process exited with `status`, printed nothing that looks like a panic, and
 /// said `needle` on stderr.
 pub fn assert_fails(output: &Output, status: i32, needle: &str) {
