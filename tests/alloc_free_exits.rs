@@ -133,6 +133,8 @@ fn draining_the_coalesced_ring_allocates_nothing() {
     let (exits, allocations) = counted_run(&mut machine, &mut devices);
     assert_eq!(devices.console.bytes_written(), 10_000);
     assert!(exits < 100, "{exits} exits: coalesced");
+    // Every 170th write finds the ring full and exits (tests/coalesced.rs), then the HLT.
+    assert_eq!(exits, 10_000 / 170 + 1, "coalesced");
     assert_eq!(allocations, 0, "heap allocations during the run");
 }
 

@@ -239,7 +239,16 @@ fn without_port_coalescing_the_console_falls_back_to_exits() {
     }];
     let hlt = machine(&kvm, "hlt");
     match coalesced::register(hlt.vm(), &beyond, Support::of(hlt.vm())) {
-        Err(rawkvm::error::Error::Usage(message)) => assert!(message.contains("does not fit")),
+        Err(rawkvm::error::Error::Usage(message)) => {
+            assert!(message.contains("does not fit"));
+            assert_eq!(
+                message,
+                format!(
+                    "write-only zone {:?} does not fit its address space",
+                    beyond[0]
+                )
+            );
+        }
         other => panic!("{other:?}"),
     }
 }
