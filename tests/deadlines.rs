@@ -209,6 +209,12 @@ fn sigint_sigterm_and_sighup_stop_a_spinning_guest_cleanly() {
         [0, 1, 2],
         "{stderr}"
     );
+    assert!(
+        stopped
+            .iter()
+            .all(|(_, rip)| common::SPIN_OUT_INSTRUCTIONS.contains(rip)),
+        "{stderr}"
+    );
 }
 
 /// A guest that writes [`FLUSH_BYTES`] console bytes with one `rep outsb`, none of them a

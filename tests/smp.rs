@@ -116,6 +116,11 @@ fn one_vcpu_more_than_the_cap_fails_naming_it() {
         String::from_utf8_lossy(&output.stderr).contains(&format!("KVM_CAP_MAX_VCPUS is {max}")),
         "{output:?}"
     );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!("rawkvm: error: {error}\n"),
+        "the whole of stderr is the library's message"
+    );
 }
 
 #[test]
