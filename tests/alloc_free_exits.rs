@@ -20,9 +20,7 @@ use common::kvm_or_skip;
 use rawkvm::coalesced;
 use rawkvm::devices::Devices;
 use rawkvm::exit::{Exit, Mmio};
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::machine::Machine;
 use rawkvm::run_loop::ExitCounter;
 use rawkvm::supervisor::RunControl;
 use rawkvm::trace::stats::DISTINCT;
@@ -92,12 +90,7 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 /// `guest` with `param` at 0x0F00, or `None` after a SKIPPED line without /dev/kvm.
 fn machine(test: &str, guest: &str, param: u32) -> Option<Machine> {
     let kvm = kvm_or_skip(test)?;
-    let guest = guests::find(guest).unwrap();
-    let config = MachineConfig {
-        param: Some(param),
-        ..MachineConfig::default()
-    };
-    Some(Machine::new(&kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap())
+    Some(common::machine_with_param(&kvm, guest, param))
 }
 
 /// Runs the machine to its HLT with this thread's allocations counted: (exits, allocations).
@@ -140,6 +133,8 @@ fn draining_the_coalesced_ring_allocates_nothing() {
     let (exits, allocations) = counted_run(&mut machine, &mut devices);
     assert_eq!(devices.console.bytes_written(), 10_000);
     assert!(exits < 100, "{exits} exits: coalesced");
+    // Every 170th write finds the ring full and exits (tests/coalesced.rs), then the HLT.
+    assert_eq!(exits, 10_000 / 170 + 1, "coalesced");
     assert_eq!(allocations, 0, "heap allocations during the run");
 }
 

@@ -3,9 +3,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use common::{assert_fails, rawkvm};
+use common::assert_fails;
+use common::process::{run, spawn, wait_output};
 
 #[test]
 fn hello_prints_exactly_its_line_and_exits_0() {
@@ -13,7 +14,7 @@ fn hello_prints_exactly_its_line_and_exits_0() {
         return;
     }
     for args in [&["run"][..], &["run", "hello"]] {
-        let output = rawkvm(args);
+        let output = run(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
         assert_eq!(output.stdout, b"Hello from real mode!\n", "{args:?}");
@@ -39,7 +40,7 @@ fn usage_errors_exit_2() {
         ),
     ];
     for (args, message) in cases {
-        assert_fails(&rawkvm(args), 2, message);
+        assert_fails(&run(args), 2, message);
     }
 }
 
@@ -52,7 +53,7 @@ fn help_and_version() {
         &["run", "--help"],
         &["bench", "suite", "-h"],
     ] {
-        let help = rawkvm(line);
+        let help = run(line);
         assert_eq!(help.status.code(), Some(0), "{line:?}");
         let text = String::from_utf8_lossy(&help.stdout);
         // Every status and every flag a command takes is there.
@@ -66,7 +67,7 @@ fn help_and_version() {
             assert!(text.contains(needle), "{line:?}: {needle:?} not in\n{text}");
         }
     }
-    let version = rawkvm(&["--version"]);
+    let version = run(&["--version"]);
     assert_eq!(
         String::from_utf8_lossy(&version.stdout),
         format!("rawkvm {}\n", env!("CARGO_PKG_VERSION"))
@@ -75,7 +76,7 @@ fn help_and_version() {
 
 #[test]
 fn list_names_every_embedded_guest_with_its_description() {
-    let output = rawkvm(&["list"]);
+    let output = run(&["list"]);
     assert_eq!(output.status.code(), Some(0));
     let list = String::from_utf8(output.stdout).unwrap();
     let listed: Vec<(&str, &str)> = list
@@ -99,13 +100,7 @@ fn a_closed_stdout_ends_rawkvms_own_output_with_status_141() {
     for args in [&["--help"][..], &["list"], &["abi", "kvm_run"]] {
         let (reader, writer) = nix::unistd::pipe().expect("pipe");
         drop(reader);
-        let output = Command::new(env!("CARGO_BIN_EXE_rawkvm"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(writer))
-            .stderr(Stdio::piped())
-            .output()
-            .expect("cannot start the rawkvm binary");
+        let output = wait_output(spawn(args, Stdio::from(writer)));
         assert_eq!(output.status.code(), Some(141), "{args:?}: {output:?}");
         assert_eq!(
             String::from_utf8_lossy(&output.stderr),

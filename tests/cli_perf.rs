@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{assert_fails, rawkvm};
+use common::assert_fails;
+use common::process::{run, run_program};
 
 fn stdout_of(args: &[&str]) -> String {
-    let output = rawkvm(args);
+    let output = run(args);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
     String::from_utf8(output.stdout).unwrap()
@@ -27,7 +26,7 @@ fn repeat_runs_mutate_from_the_same_state_every_time() {
     );
     assert_eq!(stdout_of(&["run", "mutate"]), "00000001\n");
     assert_fails(
-        &rawkvm(&["run", "mutate", "--repeat", "0"]),
+        &run(&["run", "mutate", "--repeat", "0"]),
         2,
         "--repeat 0: at least 1 run",
     );
@@ -60,7 +59,15 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
     if !common::kvm_present("bench_prints_one_key_value_line_per_workload_and_variant") {
         return;
     }
-    let cases: [(&[&str], &str, &[&str]); 5] = [
+    // Each case: the command, the line's first word, its keys, and the values that are
+    // counts and names rather than times.
+    type Case<'a> = (
+        &'a [&'a str],
+        &'a str,
+        &'a [&'a str],
+        &'a [(&'a str, &'a str)],
+    );
+    let cases: [Case; 5] = [
         (
             &["bench", "pio", "--count", "200", "--variant", "valid-regs"],
             "pio",
@@ -71,11 +78,17 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
                 "exits_per_sec",
                 "variant",
             ],
+            &[("exits", "201"), ("variant", "valid-regs")],
         ),
         (
             &["bench", "restart", "--count", "50"],
             "restart",
             &["runs", "total_ns", "us_per_run", "dirty_pages", "variant"],
+            &[
+                ("runs", "50"),
+                ("dirty_pages", "0"),
+                ("variant", "sync-regs"),
+            ],
         ),
         (
             &[
@@ -90,6 +103,7 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
             ],
             "restart",
             &["runs", "total_ns", "us_per_run", "dirty_pages", "variant"],
+            &[("runs", "20"), ("dirty_pages", "80"), ("variant", "ioctl")],
         ),
         (
             &["bench", "console", "--count", "500"],
@@ -101,18 +115,23 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
                 "bytes_per_sec",
                 "variant",
             ],
+            &[("bytes", "500"), ("variant", "coalesced")],
         ),
         (
             &["bench", "start-async", "--count", "5"],
             "start-async",
             &["vms", "total_ns", "us_per_vm", "us_to_hlt", "variant"],
+            &[("vms", "5"), ("variant", "reaper")],
         ),
     ];
-    for (args, first, want) in cases {
+    for (args, first, want, values) in cases {
         let out = stdout_of(args);
         assert_eq!(out.lines().count(), 1, "{args:?}: {out}");
         assert_eq!(out.split_whitespace().next(), Some(first));
         assert_eq!(keys(&out), want, "{args:?}");
+        for &(key, value) in values {
+            assert_eq!(common::field(&out, key), Some(value), "{args:?}: {out}");
+        }
     }
     let restart = stdout_of(&["bench", "restart", "--count", "20", "--guest", "mutate"]);
     assert!(
@@ -121,7 +140,7 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
     );
     assert!(stdout_of(&["bench", "console", "--count", "400"]).ends_with("variant=coalesced\n"));
     assert_fails(
-        &rawkvm(&["bench", "restart", "--variant", "fast"]),
+        &run(&["bench", "restart", "--variant", "fast"]),
         2,
         "no variant \"fast\"; choose sync-regs, ioctl",
     );
@@ -162,12 +181,19 @@ fn bench_suite_runs_a_workload_against_the_c_baseline() {
 /// `strace -c -f` of `rawkvm bench WORKLOAD --count N`: (all system calls, ioctls), or `None`
 /// when strace is not installed. A table that cannot be read fails the test.
 fn syscalls(workload: &str, count: u32) -> Option<(u64, u64)> {
-    let output = Command::new("strace")
-        .args(["-c", "-f", "-o", "/dev/stderr"])
-        .arg(env!("CARGO_BIN_EXE_rawkvm"))
-        .args(["bench", workload, "--count", &count.to_string()])
-        .output();
-    let output = match output {
+    let count = count.to_string();
+    let args = [
+        "-c",
+        "-f",
+        "-o",
+        "/dev/stderr",
+        env!("CARGO_BIN_EXE_rawkvm"),
+        "bench",
+        workload,
+        "--count",
+        &count,
+    ];
+    let output = match run_program("strace", &args) {
         Ok(output) => output,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
         Err(error) => panic!("cannot start strace: {error}"),

@@ -7,35 +7,22 @@
 mod common;
 
 use std::io;
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::{Recorder, Seen, kvm_or_skip};
+use common::{
+    CONSOLE_PATTERN, Recorder, Seen, console_pattern, kvm_or_skip, machine, machine_with_param,
+};
 use rawkvm::Kvm;
 use rawkvm::coalesced::{self, Support};
 use rawkvm::devices::{DEBUG_CONSOLE_PORT, Devices, Dispatch, IoHandler, Space, WriteOnlyZone};
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
-use rawkvm::run_loop::Outcome;
+use rawkvm::exit::Exit;
+use rawkvm::machine::Machine;
+use rawkvm::run_loop::{Observer, Outcome};
 
-/// `console_loop`'s pattern: byte i is `PATTERN[i % 64]`.
-const PATTERN: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
 /// Ring entries the kernel fills before the next write exits (170 slots, one kept free).
 const USABLE: usize = 169;
-
-fn expected_console(n: usize) -> Vec<u8> {
-    (0..n).map(|i| PATTERN[i % 64]).collect()
-}
-
-fn machine(kvm: &Kvm, guest: &str, param: u32) -> Machine {
-    let guest = guests::find(guest).unwrap();
-    let config = MachineConfig {
-        param: Some(param),
-        ..MachineConfig::default()
-    };
-    Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap()
-}
 
 fn support_or_skip(machine: &Machine, test: &str) -> Option<Support> {
     let support = Support::of(machine.vm());
@@ -51,7 +38,7 @@ fn support_or_skip(machine: &Machine, test: &str) -> Option<Support> {
 /// Runs `guest` (`console_loop` or `console_burst`) for `n` bytes, coalescing what `support`
 /// allows; returns the console bytes and the exits.
 fn console_run(kvm: &Kvm, guest: &str, n: u32, support: Support) -> (Vec<u8>, Vec<Seen>) {
-    let mut machine = machine(kvm, guest, n);
+    let mut machine = machine_with_param(kvm, guest, n);
     let mut devices = Devices::new(Vec::new());
     let registered = coalesced::register_declared(machine.vm(), &devices, support).unwrap();
     assert_eq!(registered.coalesced.len() + registered.exiting.len(), 1);
@@ -66,14 +53,14 @@ fn console_bytes_are_identical_with_and_without_coalescing_and_a_full_ring_exits
     let Some(kvm) = kvm_or_skip("console_bytes_are_identical_with_and_without_coalescing") else {
         return;
     };
-    let Some(support) = support_or_skip(&machine(&kvm, "hlt", 0), "console coalescing") else {
+    let Some(support) = support_or_skip(&machine(&kvm, "hlt"), "console coalescing") else {
         return;
     };
     for (guest, n) in ["console_loop", "console_burst"]
         .into_iter()
         .flat_map(|guest| [1usize, 64, USABLE, USABLE + 1, 1000, 5000].map(|n| (guest, n)))
     {
-        let expected = expected_console(n);
+        let expected = console_pattern(n);
         let (plain, plain_exits) = console_run(&kvm, guest, n as u32, Support::NONE);
         assert_eq!(plain, expected, "{guest} n = {n}, plain");
         let mut want_plain: Vec<Seen> = expected
@@ -91,7 +78,12 @@ fn console_bytes_are_identical_with_and_without_coalescing_and_a_full_ring_exits
         // Every 170th write finds the ring full (169 entries) and exits as an ordinary OUT;
         // the 169 before it are drained first, so the order holds.
         let mut want: Vec<Seen> = (1..=n / (USABLE + 1))
-            .map(|k| Seen::out(DEBUG_CONSOLE_PORT, PATTERN[(k * (USABLE + 1) - 1) % 64]))
+            .map(|k| {
+                Seen::out(
+                    DEBUG_CONSOLE_PORT,
+                    CONSOLE_PATTERN[(k * (USABLE + 1) - 1) % 64],
+                )
+            })
             .collect();
         want.push(Seen::Hlt);
         assert_eq!(exits, want, "{guest} n = {n}, coalesced exits");
@@ -135,7 +127,7 @@ fn a_declared_mmio_zone_is_coalesced_in_order() {
         return;
     };
     let n = 600;
-    let mut machine = machine(&kvm, "mmio_loop", n);
+    let mut machine = machine_with_param(&kvm, "mmio_loop", n);
     let Some(support) = support_or_skip(&machine, "mmio coalescing") else {
         return;
     };
@@ -158,24 +150,49 @@ fn a_declared_mmio_zone_is_coalesced_in_order() {
     );
 }
 
+/// Says when the run has made its `nth` exit.
+struct NthExit {
+    exits: u32,
+    nth: u32,
+    reached: mpsc::Sender<()>,
+}
+
+impl Observer for NthExit {
+    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
+        self.exits += 1;
+        if self.exits == self.nth {
+            self.reached.send(()).unwrap();
+        }
+    }
+}
+
 #[test]
 fn a_stopped_run_hands_over_what_the_ring_holds() {
     let Some(kvm) = kvm_or_skip("a_stopped_run_hands_over_what_the_ring_holds") else {
         return;
     };
     // Far more bytes than the run lasts: it ends by a stop, with the ring part full.
-    let mut machine = machine(&kvm, "console_loop", u32::MAX);
+    let mut machine = machine_with_param(&kvm, "console_loop", u32::MAX);
     let Some(support) = support_or_skip(&machine, "stop with coalescing") else {
         return;
     };
     let mut devices = Devices::new(Vec::new());
     coalesced::register_declared(machine.vm(), &devices, support).unwrap();
     let stop = machine.vcpus_mut()[0].stop_handle();
+    let (full_twice, ring_wrapped) = mpsc::channel();
     let stopper = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(150));
+        // After the second full-ring exit the guest has written at least 2 × 170 bytes,
+        // however slowly it was scheduled; then let the ring fill part way.
+        ring_wrapped.recv().unwrap();
+        thread::sleep(Duration::from_millis(20));
         stop.stop();
     });
-    let outcome = machine.run(&mut devices, &mut Recorder::default()).unwrap();
+    let mut observer = NthExit {
+        exits: 0,
+        nth: 2,
+        reached: full_twice,
+    };
+    let outcome = machine.run(&mut devices, &mut observer).unwrap();
     stopper.join().unwrap();
     assert_eq!(outcome, Outcome::Stopped);
     let console = devices.console.into_sink().unwrap();
@@ -191,7 +208,7 @@ fn a_stopped_run_hands_over_what_the_ring_holds() {
         "{} bytes out, the guest wrote {written}",
         console.len()
     );
-    assert_eq!(console, expected_console(console.len()));
+    assert_eq!(console, console_pattern(console.len()));
 }
 
 #[test]
@@ -204,7 +221,7 @@ fn without_port_coalescing_the_console_falls_back_to_exits() {
         mmio: true,
         pio: false,
     };
-    let mut burst = machine(&kvm, "console_burst", 300);
+    let mut burst = machine_with_param(&kvm, "console_burst", 300);
     let mut devices = Devices::new(Vec::new());
     let registered = coalesced::register_declared(burst.vm(), &devices, mmio_only).unwrap();
     assert!(registered.coalesced.is_empty());
@@ -212,7 +229,7 @@ fn without_port_coalescing_the_console_falls_back_to_exits() {
     let mut recorder = Recorder::default();
     burst.run(&mut devices, &mut recorder).unwrap();
     assert_eq!(recorder.exits.len(), 301, "one exit per byte, then HLT");
-    assert_eq!(devices.console.into_sink().unwrap(), expected_console(300));
+    assert_eq!(devices.console.into_sink().unwrap(), console_pattern(300));
 
     // A zone that leaves its address space is refused before the kernel is asked.
     let beyond = [WriteOnlyZone {
@@ -220,9 +237,18 @@ fn without_port_coalescing_the_console_falls_back_to_exits() {
         start: 0xFFFF,
         len: 2,
     }];
-    let hlt = machine(&kvm, "hlt", 0);
+    let hlt = machine(&kvm, "hlt");
     match coalesced::register(hlt.vm(), &beyond, Support::of(hlt.vm())) {
-        Err(rawkvm::error::Error::Usage(message)) => assert!(message.contains("does not fit")),
+        Err(rawkvm::error::Error::Usage(message)) => {
+            assert!(message.contains("does not fit"));
+            assert_eq!(
+                message,
+                format!(
+                    "write-only zone {:?} does not fit its address space",
+                    beyond[0]
+                )
+            );
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -19,9 +19,6 @@ use nix::sys::signal::Signal;
 /// kvm_run pages come to a few MiB; a growing console buffer would pass this quickly.
 const RSS_CAP_KIB: u64 = 32 << 10;
 
-/// console_loop's 64-byte pattern.
-const PATTERN: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
-
 #[test]
 fn a_console_flood_to_a_slow_reader_keeps_memory_bounded() {
     if !common::kvm_present("console flood") {
@@ -79,6 +76,8 @@ fn a_console_flood_to_a_slow_reader_keeps_memory_bounded() {
     assert!(max < RSS_CAP_KIB, "VmRSS reached {max} KiB: {samples:?}");
     let all: Vec<u8> = received.into_iter().chain(rest).collect();
     assert!(all.len() > 4096, "the reader got only {} bytes", all.len());
-    let expected: Vec<u8> = PATTERN.iter().copied().cycle().take(all.len()).collect();
-    assert!(all == expected, "the output is not byte-exact");
+    assert!(
+        all == common::console_pattern(all.len()),
+        "the output is not byte-exact"
+    );
 }

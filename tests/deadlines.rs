@@ -68,6 +68,10 @@ fn a_guest_that_exits_constantly_is_stopped_at_the_deadline_with_status_7() {
     assert_eq!(stopped.len(), 1, "{stderr}");
     // spin_out's loop is the image's first 16 bytes.
     assert!((0x1000..0x1010).contains(&stopped[0].1), "{stderr}");
+    assert!(
+        common::SPIN_OUT_INSTRUCTIONS.contains(&stopped[0].1),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -203,6 +207,12 @@ fn sigint_sigterm_and_sighup_stop_a_spinning_guest_cleanly() {
     assert_eq!(
         stopped.iter().map(|&(id, _)| id).collect::<Vec<_>>(),
         [0, 1, 2],
+        "{stderr}"
+    );
+    assert!(
+        stopped
+            .iter()
+            .all(|(_, rip)| common::SPIN_OUT_INSTRUCTIONS.contains(rip)),
         "{stderr}"
     );
 }

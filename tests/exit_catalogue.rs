@@ -15,7 +15,7 @@ use rawkvm::exit::{Exit, IoDirection};
 use rawkvm::machine::Machine;
 use rawkvm::run_loop::{Observer, Outcome};
 
-/// An exit, owned: the common [`Seen`] plus the kinds this file adds.
+/// An exit, owned: the common [`Seen`], or one of the kinds this file adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Event {
     Seen(Seen),
@@ -35,7 +35,6 @@ enum Event {
         ready: bool,
         if_flag: bool,
     },
-    Other(u32),
 }
 
 #[derive(Debug, Default)]
@@ -44,19 +43,6 @@ struct Events(Vec<Event>);
 impl Observer for Events {
     fn exit(&mut self, _vcpu: u32, exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
         self.0.push(match exit {
-            Exit::Io(io) => Event::Seen(Seen::Io {
-                direction: io.direction,
-                port: io.port,
-                size: io.size,
-                count: io.count,
-                data: io.data.to_vec(),
-            }),
-            Exit::Mmio(mmio) => Event::Seen(Seen::Mmio {
-                addr: mmio.phys_addr,
-                is_write: mmio.is_write,
-                data: mmio.data.to_vec(),
-            }),
-            Exit::Hlt => Event::Seen(Seen::Hlt),
             Exit::X86Rdmsr(msr) | Exit::X86Wrmsr(msr) => Event::Msr {
                 write: matches!(exit, Exit::X86Wrmsr(_)),
                 index: msr.index,
@@ -76,7 +62,7 @@ impl Observer for Events {
                 ready: ready_for_interrupt_injection,
                 if_flag,
             },
-            other => Event::Other(other.reason()),
+            other => Event::Seen(Seen::of(other)),
         });
     }
 }
@@ -413,7 +399,12 @@ fn a_triple_fault_is_a_shutdown_exit_and_a_guest_fault() {
         return;
     };
     let (events, console, outcome) = run_default(&kvm, "triple_fault");
-    assert_eq!(events, [Event::Other(rawkvm::bindings::KVM_EXIT_SHUTDOWN)]);
+    assert_eq!(
+        events,
+        [Event::Seen(Seen::Other(
+            rawkvm::bindings::KVM_EXIT_SHUTDOWN
+        ))]
+    );
     assert!(console.is_empty());
     match outcome {
         Err(
@@ -436,7 +427,9 @@ fn code_in_unbacked_memory_is_an_emulation_failure() {
     let (events, outcome) = run(&mut machine, &mut Devices::new(Vec::new()));
     assert_eq!(
         events,
-        [Event::Other(rawkvm::bindings::KVM_EXIT_INTERNAL_ERROR)]
+        [Event::Seen(Seen::Other(
+            rawkvm::bindings::KVM_EXIT_INTERNAL_ERROR
+        ))]
     );
     match outcome {
         Err(Error::GuestFault {

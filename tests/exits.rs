@@ -4,20 +4,12 @@
 
 mod common;
 
-use common::{Recorder, Seen, kvm_or_skip};
+use common::{Recorder, Seen, guest_machine, kvm_or_skip};
 use rawkvm::devices::Devices;
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
 
 /// Runs embedded guest `name` with `param` at 0x0F00 and returns its exits and console bytes.
 fn run_guest(kvm: &rawkvm::Kvm, name: &str, param: Option<u32>) -> (Vec<Seen>, Vec<u8>) {
-    let guest = guests::find(name).expect("embedded guest");
-    let mut config = MachineConfig::default();
-    config.apply_setup(guest.setup).unwrap();
-    config.param = param;
-    let mut machine =
-        Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap();
+    let mut machine = guest_machine(kvm, name, |config| config.param = param).unwrap();
     let mut devices = Devices::new(Vec::new());
     let mut recorder = Recorder::default();
     machine.run(&mut devices, &mut recorder).unwrap();

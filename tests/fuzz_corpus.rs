@@ -7,10 +7,16 @@
 
 use std::path::{Path, PathBuf};
 
-fn corpus(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// `tests/fuzz/corpus/<target>`.
+fn corpus_dir(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fuzz/corpus")
-        .join(target);
+        .join(target)
+}
+
+/// The corpus files of `target`, sorted (under Miri only the seeds).
+fn corpus(target: &str) -> Vec<PathBuf> {
+    let dir = corpus_dir(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
@@ -50,9 +56,7 @@ fn the_seeds_mean_what_their_names_say() {
     use rawkvm::bindings as abi;
     use rawkvm::exit::DecodeError;
     let seed = |name: &str| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fuzz/corpus/decode_exit")
-            .join(format!("seed_{name}"));
+        let path = corpus_dir("decode_exit").join(format!("seed_{name}"));
         rawkvm::fuzzing::decode_exit(&std::fs::read(path).unwrap())
     };
     let ok = [

@@ -75,6 +75,9 @@ fn running_again_after_an_internal_error_is_harmless() {
         }
     }
     assert!(arch::instruction_pointer(vcpu).is_ok());
+    // Where the far jump went, FFFF:0010, whose code KVM cannot fetch.
+    assert_eq!(arch::instruction_pointer(vcpu).unwrap(), 0x10);
+    assert_eq!(vcpu.sregs().unwrap().cs.selector, 0xFFFF);
 }
 
 /// §8 B 17: an unusable TR in real mode. VMX checks the guest state at entry and refuses it

@@ -4,14 +4,11 @@
 
 mod common;
 
-use common::{Recorder, Seen, kvm_or_skip};
-use rawkvm::Kvm;
+use common::{Recorder, Seen, kvm_or_skip, machine, restartable_machine};
 use rawkvm::bindings::{kvm_regs, kvm_sregs};
 use rawkvm::devices::{DEBUG_CONSOLE_PORT, Devices};
 use rawkvm::error::Error;
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::machine::Machine;
 use rawkvm::restart::{RegisterReset, RestartError};
 use rawkvm::run_loop::Outcome;
 use rawkvm::vcpu::RunError;
@@ -23,16 +20,6 @@ struct RunRecord {
     console: Vec<u8>,
     regs: kvm_regs,
     sregs: kvm_sregs,
-}
-
-fn machine(kvm: &Kvm, guest: &str, restartable: bool) -> Machine {
-    let guest = guests::find(guest).unwrap();
-    let mut config = MachineConfig {
-        restartable,
-        ..MachineConfig::default()
-    };
-    config.apply_setup(guest.setup).unwrap();
-    Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap()
 }
 
 fn run_once(machine: &mut Machine) -> RunRecord {
@@ -64,13 +51,13 @@ fn run_1_and_run_1000_of_mutate_match_a_fresh_vm_with_either_register_reset() {
     let Some(kvm) = kvm_or_skip("run_1_and_run_1000_of_mutate_match_a_fresh_vm") else {
         return;
     };
-    let fresh = run_once(&mut machine(&kvm, "mutate", false));
+    let fresh = run_once(&mut machine(&kvm, "mutate"));
     assert_eq!(fresh.exits, fresh_mutate_exits());
     assert_eq!(fresh.console, b"00000001\n");
     assert_eq!(fresh.regs.rbx, 0xB0B0_B0B0, "the guest's final registers");
 
     for reset in [RegisterReset::SyncRegs, RegisterReset::Ioctls] {
-        let mut machine = machine(&kvm, "mutate", true);
+        let mut machine = restartable_machine(&kvm, "mutate");
         let mut point = machine.restart_point(reset).unwrap();
         if reset == RegisterReset::SyncRegs && point.register_reset() == RegisterReset::Ioctls {
             common::skip(format_args!(
@@ -100,7 +87,7 @@ fn without_a_memory_restore_the_counter_goes_on_and_without_a_register_reset_hlt
     };
     // Registers only (a restart point restores both, so reset them by hand here): the
     // counter kept in the image says 2. This is what the memory restore prevents.
-    let mut machine = machine(&kvm, "mutate", false);
+    let mut machine = machine(&kvm, "mutate");
     let vcpu = &machine.vcpus_mut()[0];
     let (regs, sregs) = (vcpu.regs().unwrap(), vcpu.sregs().unwrap());
     run_once(&mut machine);
@@ -121,7 +108,7 @@ fn hlt_restarts_from_the_entry_every_time() {
     let Some(kvm) = kvm_or_skip("hlt_restarts_from_the_entry_every_time") else {
         return;
     };
-    let mut machine = machine(&kvm, "hlt", true);
+    let mut machine = restartable_machine(&kvm, "hlt");
     let mut point = machine.restart_point(RegisterReset::SyncRegs).unwrap();
     for _ in 0..200 {
         let record = run_once(&mut machine);
@@ -147,19 +134,12 @@ fn a_machine_without_dirty_logging_cannot_make_a_restart_point() {
     else {
         return;
     };
-    let mut machine = machine(&kvm, "hlt", false);
+    let mut machine = machine(&kvm, "hlt");
     match machine.restart_point(RegisterReset::SyncRegs) {
         Err(Error::Restart(RestartError::NotLogged { slot: 0 })) => {}
         other => panic!("{other:?}"),
     }
     // A read-only extra slot needs no log; RAM still does.
-    let guest = guests::find("readonly").unwrap();
-    let mut config = MachineConfig {
-        restartable: true,
-        ..MachineConfig::default()
-    };
-    config.apply_setup(guest.setup).unwrap();
-    let mut machine =
-        Machine::new(&kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap();
+    let mut machine = restartable_machine(&kvm, "readonly");
     assert!(machine.restart_point(RegisterReset::Ioctls).is_ok());
 }

@@ -10,25 +10,12 @@ mod common;
 
 use std::io;
 
-use common::{Recorder, Seen, kvm_or_skip};
-use rawkvm::Kvm;
+use common::{Recorder, Seen, kvm_or_skip, restartable_machine};
 use rawkvm::devices::{Devices, Dispatch, IoHandler};
 use rawkvm::error::Error;
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::machine::Machine;
 use rawkvm::restart::RegisterReset;
 use rawkvm::run_loop::Outcome;
-
-fn machine(kvm: &Kvm, guest: &str) -> Machine {
-    let guest = guests::find(guest).unwrap();
-    let mut config = MachineConfig {
-        restartable: true,
-        ..MachineConfig::default()
-    };
-    config.apply_setup(guest.setup).unwrap();
-    Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap()
-}
 
 /// The devices, except that every port read or every MMIO read fails, as a device whose
 /// backend has gone away would.
@@ -84,9 +71,9 @@ fn a_restart_after_a_failed_in_or_mmio_read_starts_from_the_entry() {
     for (guest, port_reads, mmio_reads) in
         [("in_unhandled", true, false), ("mmio_widths", false, true)]
     {
-        let fresh = run_to_hlt(&mut machine(&kvm, guest));
+        let fresh = run_to_hlt(&mut restartable_machine(&kvm, guest));
         for reset in [RegisterReset::SyncRegs, RegisterReset::Ioctls] {
-            let mut machine = machine(&kvm, guest);
+            let mut machine = restartable_machine(&kvm, guest);
             let mut point = machine.restart_point(reset).unwrap();
             if reset != point.register_reset() {
                 common::skip(format_args!(

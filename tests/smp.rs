@@ -15,19 +15,13 @@ use nix::errno::Errno;
 use rawkvm::Kvm;
 use rawkvm::devices::Devices;
 use rawkvm::error::{Error, GuestFault, status};
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::machine::Machine;
 use rawkvm::run_loop::NoObserver;
 use rawkvm::supervisor::RunControl;
 
+/// A machine for `guest` on `vcpus` vCPUs.
 fn machine(kvm: &Kvm, guest: &str, vcpus: u32) -> Result<Machine, Error> {
-    let guest = guests::find(guest).unwrap();
-    let config = MachineConfig {
-        vcpus,
-        ..MachineConfig::default()
-    };
-    Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image))
+    common::guest_machine(kvm, guest, |config| config.vcpus = vcpus)
 }
 
 /// `KVM_CAP_MAX_VCPUS` for a VM of this host.
@@ -122,6 +116,11 @@ fn one_vcpu_more_than_the_cap_fails_naming_it() {
         String::from_utf8_lossy(&output.stderr).contains(&format!("KVM_CAP_MAX_VCPUS is {max}")),
         "{output:?}"
     );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!("rawkvm: error: {error}\n"),
+        "the whole of stderr is the library's message"
+    );
 }
 
 #[test]
@@ -143,11 +142,17 @@ fn the_first_fault_stops_the_spinning_vcpus() {
             other => panic!("{vcpus} vCPUs: {other:?}"),
         }
         assert_eq!(error.exit_status(), status::GUEST_FAULT);
-        // The spinning vCPUs were stopped in their loop.
+        // The spinning vCPUs were stopped in their loop: at `test esi, esi` (0x1000, not
+        // entered yet), `jz` (0x1003) or `jmp $` (0x1005).
         for vcpu in &machine.vcpus_mut()[1..] {
             let rip = rawkvm::arch::instruction_pointer(vcpu).unwrap();
             assert!(
                 (0x1000..0x1010).contains(&rip),
+                "vCPU {}: {rip:#x}",
+                vcpu.id()
+            );
+            assert!(
+                [0x1000, 0x1003, 0x1005].contains(&rip),
                 "vCPU {}: {rip:#x}",
                 vcpu.id()
             );

@@ -10,25 +10,12 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
-use common::kvm_or_skip;
-use rawkvm::Kvm;
+use common::{kvm_or_skip, machine, restartable_machine};
 use rawkvm::devices::Devices;
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::machine::Machine;
 use rawkvm::restart::RegisterReset;
 use rawkvm::run_loop::{NoObserver, Outcome};
 use rawkvm::supervisor::RunControl;
-
-fn machine(kvm: &Kvm, name: &str, restartable: bool) -> Machine {
-    let guest = guests::find(name).unwrap();
-    let mut config = MachineConfig {
-        restartable,
-        ..MachineConfig::default()
-    };
-    config.apply_setup(guest.setup).unwrap();
-    Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap()
-}
 
 /// Runs every vCPU through `run_all` and returns the console bytes.
 fn run_all_console(machine: &mut Machine, timeout: Option<Duration>) -> Vec<u8> {
@@ -55,7 +42,7 @@ fn kicking_a_vcpu_whose_registered_thread_has_exited_is_harmless() {
     let Some(kvm) = kvm_or_skip("kicking_a_vcpu_whose_registered_thread_has_exited") else {
         return;
     };
-    let mut machine = machine(&kvm, "spin", false);
+    let mut machine = machine(&kvm, "spin");
     let stop = machine.vcpus_mut()[0].stop_handle();
     thread::scope(|scope| {
         let vcpu = &machine.vcpus_mut()[0];
@@ -87,7 +74,7 @@ fn a_stop_after_a_run_does_not_stop_the_next_run_all() {
     let Some(kvm) = kvm_or_skip("a_stop_after_a_run_does_not_stop_the_next_run_all") else {
         return;
     };
-    let mut machine = machine(&kvm, "mutate", true);
+    let mut machine = restartable_machine(&kvm, "mutate");
     let mut point = machine.restart_point(RegisterReset::Ioctls).unwrap();
     assert_eq!(run_all_console(&mut machine, None), b"00000001\n");
     machine.vcpus_mut()[0].stop_handle().stop();
@@ -105,7 +92,7 @@ fn a_timeout_of_duration_max_is_no_deadline() {
     let Some(kvm) = kvm_or_skip("a_timeout_of_duration_max_is_no_deadline") else {
         return;
     };
-    let mut machine = machine(&kvm, "mutate", false);
+    let mut machine = machine(&kvm, "mutate");
     assert_eq!(
         run_all_console(&mut machine, Some(Duration::MAX)),
         b"00000001\n"

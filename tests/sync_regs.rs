@@ -4,30 +4,18 @@
 
 mod common;
 
-use common::kvm_or_skip;
-use rawkvm::Kvm;
+use common::{guest_machine, kvm_or_skip};
 use rawkvm::bindings::kvm_regs;
 use rawkvm::exit::Exit;
-use rawkvm::guests;
-use rawkvm::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::machine::Machine;
 use rawkvm::sync_regs::SyncRegs;
 use rawkvm::vcpu::{RunError, Vcpu};
-
-fn machine(kvm: &Kvm, guest: &str, param: Option<u32>) -> Machine {
-    let guest = guests::find(guest).unwrap();
-    let config = MachineConfig {
-        param,
-        ..MachineConfig::default()
-    };
-    Machine::new(kvm, &config, &Image::embedded(guest.name, guest.image)).unwrap()
-}
 
 /// A machine running `guest`, if KVM is there and can sync every register set; `None` after
 /// a SKIPPED line otherwise.
 fn machine_or_skip(test: &str, guest: &str, param: Option<u32>) -> Option<Machine> {
     let kvm = kvm_or_skip(test)?;
-    let mut machine = machine(&kvm, guest, param);
+    let mut machine = guest_machine(&kvm, guest, |config| config.param = param).unwrap();
     let supported = machine.vcpus_mut()[0].supported_sync_regs();
     if !supported.contains(SyncRegs::all()) {
         common::skip(format_args!(

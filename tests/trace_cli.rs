@@ -6,7 +6,8 @@
 mod common;
 
 use common::json::{self, Json};
-use common::{ScratchDir, assert_fails, backend, rawkvm};
+use common::process::run;
+use common::{ScratchDir, assert_fails, backend, field};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
@@ -22,7 +23,7 @@ fn trace_text_names_every_field_of_every_exit() {
     if !common::kvm_present("trace_text_names_every_field_of_every_exit") {
         return;
     }
-    let output = rawkvm(&["run", "hello", "--trace"]);
+    let output = run(&["run", "hello", "--trace"]);
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(
         output.stdout, b"Hello from real mode!\n",
@@ -55,7 +56,7 @@ fn an_unclaimed_in_is_marked_and_shows_the_filler() {
     if !common::kvm_present("an_unclaimed_in_is_marked_and_shows_the_filler") {
         return;
     }
-    let output = rawkvm(&["run", "in_unhandled", "--trace"]);
+    let output = run(&["run", "in_unhandled", "--trace"]);
     assert_eq!(output.status.code(), Some(0));
     let stderr = text(&output.stderr);
     let lines: Vec<&str> = stderr.lines().map(untimed).collect();
@@ -72,7 +73,7 @@ fn trace_json_parses_and_carries_the_fields_the_issue_names() {
         return;
     }
     for guest in ["hello", "mmio_widths", "msr", "irq_window", "insb"] {
-        let output = rawkvm(&["run", guest, "--trace=json", "--explain"]);
+        let output = run(&["run", guest, "--trace=json", "--explain"]);
         assert_eq!(output.status.code(), Some(0), "{guest}");
         let stderr = text(&output.stderr);
         let objects = json::parse_lines(&stderr);
@@ -101,7 +102,7 @@ fn trace_json_parses_and_carries_the_fields_the_issue_names() {
             );
         }
     }
-    let output = rawkvm(&["run", "hello", "--trace=json"]);
+    let output = run(&["run", "hello", "--trace=json"]);
     let objects = json::parse_lines(&text(&output.stderr));
     let first = &objects[0];
     assert_eq!(first.get("direction").and_then(Json::as_str), Some("in"));
@@ -115,7 +116,7 @@ fn explain_gives_each_field_read_with_its_offset_and_a_sentence() {
     if !common::kvm_present("explain_gives_each_field_read_with_its_offset_and_a_sentence") {
         return;
     }
-    let output = rawkvm(&["run", "hello", "--explain"]);
+    let output = run(&["run", "hello", "--explain"]);
     assert_eq!(output.status.code(), Some(0));
     let stderr = text(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
@@ -132,7 +133,7 @@ fn explain_gives_each_field_read_with_its_offset_and_a_sentence() {
     assert!(
         stderr.contains("The guest wrote 1 byte to port 0x3f8 (COM1 data); the device took it.")
     );
-    let mmio = text(&rawkvm(&["run", "mmio_widths", "--explain"]).stderr);
+    let mmio = text(&run(&["run", "mmio_widths", "--explain"]).stderr);
     assert!(mmio.contains("mmio.phys_addr @ +32 (8), mmio.len @ +48 (4), mmio.is_write @ +52 (1), mmio.data @ +40 (1)"), "{mmio}");
 }
 
@@ -143,7 +144,7 @@ fn trace_file_takes_the_trace_and_stats_count_exits_per_reason() {
     }
     let dir = ScratchDir::new("trace-file");
     let path = dir.join("trace.txt");
-    let output = rawkvm(&[
+    let output = run(&[
         "run",
         "hello",
         "--stats",
@@ -197,7 +198,7 @@ fn a_fault_prints_the_flight_recorder_then_the_error() {
     if !common::kvm_present("a_fault_prints_the_flight_recorder_then_the_error") {
         return;
     }
-    let output = rawkvm(&["run", "triple_fault"]);
+    let output = run(&["run", "triple_fault"]);
     assert_fails(&output, 6, "guest triple-faulted (KVM_EXIT_SHUTDOWN)");
     let stderr = text(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
@@ -222,7 +223,7 @@ fn a_fault_prints_the_flight_recorder_then_the_error() {
     std::fs::write(&image, &code).unwrap();
     // Coalesced (the default), the 40 writes never exit: the recorder holds only the fault,
     // yet the ring was drained first, so every byte is out.
-    let coalesced = rawkvm(&["run", "--image", image.to_str().unwrap()]);
+    let coalesced = run(&["run", "--image", image.to_str().unwrap()]);
     assert_fails(&coalesced, 6, "KVM_INTERNAL_ERROR_EMULATION (suberror 1)");
     assert_eq!(coalesced.stdout, vec![b'x'; 40]);
     let first = text(&coalesced.stderr)
@@ -230,15 +231,24 @@ fn a_fault_prints_the_flight_recorder_then_the_error() {
         .next()
         .unwrap_or_default()
         .to_string();
-    if first != "rawkvm: flight recorder: the last 1 of 1 exits before the fault:" {
+    let kvm = rawkvm::Kvm::open().unwrap();
+    if rawkvm::coalesced::Support::of(&kvm.create_vm().unwrap()).pio {
+        assert_eq!(
+            first,
+            "rawkvm: flight recorder: the last 1 of 1 exits before the fault:"
+        );
+    } else {
         // A kernel without KVM_CAP_COALESCED_PIO exits on every write instead.
         assert_eq!(
             first,
             "rawkvm: flight recorder: the last 32 of 41 exits before the fault:"
         );
+        common::skip(format_args!(
+            "the flight recorder of a coalesced run: this kernel cannot coalesce port writes"
+        ));
     }
     // One exit per write: the recorder keeps the last 32 of them.
-    let output = rawkvm(&["run", "--no-coalesce", "--image", image.to_str().unwrap()]);
+    let output = run(&["run", "--no-coalesce", "--image", image.to_str().unwrap()]);
     assert_fails(&output, 6, "KVM_INTERNAL_ERROR_EMULATION (suberror 1)");
     assert_eq!(output.stdout, vec![b'x'; 40]);
     let stderr = text(&output.stderr);
@@ -256,37 +266,26 @@ fn a_fault_prints_the_flight_recorder_then_the_error() {
 #[test]
 fn trace_flags_are_checked() {
     assert_fails(
-        &rawkvm(&["run", "--trace=xml"]),
+        &run(&["run", "--trace=xml"]),
         2,
         "--trace=xml: the formats are text and json",
     );
+    assert_fails(&run(&["run", "--stats=yes"]), 2, "--stats takes no value");
     assert_fails(
-        &rawkvm(&["run", "--stats=yes"]),
-        2,
-        "--stats takes no value",
-    );
-    assert_fails(
-        &rawkvm(&["run", "--trace-file"]),
+        &run(&["run", "--trace-file"]),
         2,
         "--trace-file needs a value",
     );
     assert_fails(
-        &rawkvm(&["run", "--trace-file", "/nonexistent/dir/trace"]),
+        &run(&["run", "--trace-file", "/nonexistent/dir/trace"]),
         2,
         "--trace-file /nonexistent/dir/trace: cannot create it",
     );
     assert_fails(
-        &rawkvm(&["bench", "start", "--trace"]),
+        &run(&["bench", "start", "--trace"]),
         2,
         "apply to bench pio and mmio",
     );
-}
-
-/// The value of `key` in a `key=value` line.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace()
-        .filter_map(|item| item.split_once('='))
-        .find_map(|(k, value)| (k == key).then_some(value))
 }
 
 #[test]
@@ -296,7 +295,7 @@ fn bench_reports_the_trace_overhead_as_a_ratio() {
     }
     let dir = ScratchDir::new("bench-trace");
     let trace = dir.join("trace.txt");
-    let output = rawkvm(&[
+    let output = run(&[
         "bench",
         "pio",
         "--count",
@@ -314,14 +313,26 @@ fn bench_reports_the_trace_overhead_as_a_ratio() {
         assert_eq!(field(line, "variant"), Some("plain"), "{line}");
         assert_eq!(field(line, "best_of"), Some("15"), "{line}");
     }
-    // Tracing to a file costs little next to an exit: the ratios sit near 1 on any host.
-    for key in ["ratio", "ratio_of_best"] {
-        let ratio: f64 = field(lines[1], key)
-            .unwrap_or_else(|| panic!("no {key} in {}", lines[1]))
+    // What tracing costs is the benchmark's to measure, not this test's to bound (a timed
+    // bound flakes on a loaded host). What must hold on any host: both ratios are positive
+    // numbers, and the ratio of the best runs is the ratio of the two lines' times, which
+    // are those best runs (both made the same number of exits).
+    let number = |line: &str, key: &str| -> f64 {
+        field(line, key)
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
             .parse()
-            .unwrap();
-        assert!((0.5..3.0).contains(&ratio), "{key}={ratio}: {stdout}");
+            .unwrap_or_else(|e| panic!("{key} in {line}: {e}"))
+    };
+    for key in ["ratio", "ratio_of_best"] {
+        let ratio = number(lines[1], key);
+        assert!(ratio.is_finite() && ratio > 0.0, "{key}={ratio}: {stdout}");
     }
+    let of_times = number(lines[1], "total_ns") / number(lines[0], "total_ns");
+    let printed = number(lines[1], "ratio_of_best");
+    assert!(
+        (printed - of_times).abs() <= 0.5e-4 + 1e-9,
+        "ratio_of_best={printed}, but the times give {of_times:.6}: {stdout}"
+    );
     // Every traced run went to the one file: 15 runs of 201 exits, numbered per run.
     let trace = std::fs::read_to_string(&trace).unwrap();
     assert_eq!(trace.lines().count(), 15 * 201);
@@ -339,7 +350,7 @@ fn bench_stats_print_the_last_traced_runs_table() {
     if !common::kvm_present("bench_stats_print_the_last_traced_runs_table") {
         return;
     }
-    let output = rawkvm(&["bench", "mmio", "--count", "100", "--stats"]);
+    let output = run(&["bench", "mmio", "--count", "100", "--stats"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stderr = text(&output.stderr);
     assert!(
@@ -360,7 +371,7 @@ fn repeated_runs_are_watched_by_one_watcher() {
         return;
     }
     // mutate: 9 console bytes and a HLT per run, numbered on across the three runs.
-    let output = rawkvm(&["run", "mutate", "--repeat", "3", "--trace", "--stats"]);
+    let output = run(&["run", "mutate", "--repeat", "3", "--trace", "--stats"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout), "00000001\n".repeat(3));
     let stderr = text(&output.stderr);
@@ -384,7 +395,7 @@ fn repeated_runs_are_watched_by_one_watcher() {
     );
 
     // A fault in the first run: the flight recorder, then the error.
-    let output = rawkvm(&["run", "triple_fault", "--repeat", "2"]);
+    let output = run(&["run", "triple_fault", "--repeat", "2"]);
     assert_fails(&output, 6, "guest triple-faulted (KVM_EXIT_SHUTDOWN)");
     assert!(
         text(&output.stderr)
@@ -396,7 +407,7 @@ fn repeated_runs_are_watched_by_one_watcher() {
 
 #[test]
 fn abi_prints_layouts_pahole_style_and_json_that_parses() {
-    let output = rawkvm(&["abi", "kvm_run"]);
+    let output = run(&["abi", "kvm_run"]);
     assert_eq!(output.status.code(), Some(0));
     let stdout = text(&output.stdout);
     assert!(stdout.contains("struct kvm_run {"), "{stdout}");
@@ -408,16 +419,25 @@ fn abi_prints_layouts_pahole_style_and_json_that_parses() {
         "a struct filter prints no ioctls"
     );
 
-    let output = rawkvm(&["abi", "--json"]);
+    let output = run(&["abi", "--json"]);
     assert_eq!(output.status.code(), Some(0));
     let all = json::parse(&text(&output.stdout)).unwrap();
     json::python_parses(&text(&output.stdout));
     let structs = all.get("structs").and_then(Json::as_array).unwrap();
-    let run = &structs[0];
-    assert_eq!(run.get("name").and_then(Json::as_str), Some("kvm_run"));
-    assert_eq!(run.get("size").and_then(Json::as_u64), Some(2352));
-    assert_eq!(run.get("align").and_then(Json::as_u64), Some(8));
-    let fields = run.get("fields").and_then(Json::as_array).unwrap();
+    let kvm_run_struct = &structs[0];
+    assert_eq!(
+        kvm_run_struct.get("name").and_then(Json::as_str),
+        Some("kvm_run")
+    );
+    assert_eq!(
+        kvm_run_struct.get("size").and_then(Json::as_u64),
+        Some(2352)
+    );
+    assert_eq!(kvm_run_struct.get("align").and_then(Json::as_u64), Some(8));
+    let fields = kvm_run_struct
+        .get("fields")
+        .and_then(Json::as_array)
+        .unwrap();
     let io_port = fields
         .iter()
         .find(|f| f.get("name").and_then(Json::as_str) == Some("io.port"))
@@ -439,27 +459,37 @@ fn abi_prints_layouts_pahole_style_and_json_that_parses() {
             .len()
     );
 
-    let output = rawkvm(&["abi", "KVM_RUN"]);
+    let output = run(&["abi", "KVM_RUN"]);
     let stdout = text(&output.stdout);
     assert!(stdout.contains("KVM_RUN"), "{stdout}");
     assert!(!stdout.contains("struct "), "{stdout}");
+    // Its table row: name, fd level, direction, size, nr, request, capability.
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("KVM_RUN "))
+        .unwrap_or_else(|| panic!("no KVM_RUN row: {stdout}"));
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>(),
+        ["KVM_RUN", "vcpu", "_IO", "0", "0x80", "0xae80", "-"],
+        "{stdout}"
+    );
 }
 
 #[test]
 fn abi_refuses_unknown_architectures_and_names() {
     let known: Vec<&str> = rawkvm::bindings::ARCHES.iter().map(|a| a.name).collect();
     assert_fails(
-        &rawkvm(&["abi", "--arch", "vax"]),
+        &run(&["abi", "--arch", "vax"]),
         2,
         &format!("unknown architecture \"vax\"; known: {}", known.join(", ")),
     );
     assert_fails(
-        &rawkvm(&["abi", "kvm_nothing"]),
+        &run(&["abi", "kvm_nothing"]),
         2,
         "no struct or ioctl \"kvm_nothing\"",
     );
     for arch in known {
-        let output = rawkvm(&["abi", "--arch", arch, "--json"]);
+        let output = run(&["abi", "--arch", arch, "--json"]);
         assert_eq!(output.status.code(), Some(0), "{arch}");
         let value = json::parse(&text(&output.stdout)).unwrap();
         assert_eq!(value.get("arch").and_then(Json::as_str), Some(arch));
@@ -471,7 +501,7 @@ fn caps_lists_every_capability_with_the_kernels_answer() {
     if !common::kvm_present("caps_lists_every_capability_with_the_kernels_answer") {
         return;
     }
-    let output = rawkvm(&["caps"]);
+    let output = run(&["caps"]);
     assert_eq!(output.status.code(), Some(0));
     let stdout = text(&output.stdout);
     assert!(stdout.contains("KVM API version   12"), "{stdout}");
@@ -483,7 +513,7 @@ fn caps_lists_every_capability_with_the_kernels_answer() {
     let mmap = format!("vCPU mmap size    {} bytes", kvm.vcpu_mmap_size());
     assert!(stdout.contains(&mmap), "{stdout}");
 
-    let output = rawkvm(&["caps", "--json"]);
+    let output = run(&["caps", "--json"]);
     let caps = json::parse(&text(&output.stdout)).unwrap();
     json::python_parses(&text(&output.stdout));
     assert_eq!(caps.get("api_version").and_then(Json::as_u64), Some(12));

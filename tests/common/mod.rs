@@ -1,13 +1,13 @@
 //! Helpers shared by the integration tests: open KVM or skip loudly, build a guest's machine,
-//! record exits, run the built `rawkvm` binary, scratch directories that clean up after
-//! themselves.
+//! record exits, check how the built `rawkvm` binary failed (running it is `process`'s job),
+//! scratch directories that clean up after themselves.
 #![allow(dead_code)]
 
 pub mod json;
 pub mod process;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rawkvm::Kvm;
@@ -61,6 +61,11 @@ pub fn backend() -> &'static str {
 pub const CONSOLE_PATTERN: &[u8; 64] =
     b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-\n";
 
+/// Where each instruction of `spin_out` starts (`objdump -D -b binary -m i8086` of its image):
+/// `mov dx`, `xor ebx`, then the loop `mov al, bl`; `out dx, al`; `inc ebx`; `jmp`. A vCPU
+/// stopped in it is at one of these, never between them.
+pub const SPIN_OUT_INSTRUCTIONS: [u64; 6] = [0x1000, 0x1003, 0x1006, 0x1008, 0x1009, 0x100B];
+
 /// The first `len` bytes `console_loop` (or `console_burst`) prints.
 pub fn console_pattern(len: usize) -> Vec<u8> {
     CONSOLE_PATTERN.iter().copied().cycle().take(len).collect()
@@ -83,6 +88,16 @@ pub fn guest_machine(
 /// A machine for the embedded guest `name` as its setup line describes it.
 pub fn machine(kvm: &Kvm, name: &str) -> Machine {
     guest_machine(kvm, name, |_| {}).unwrap()
+}
+
+/// A machine for the embedded guest `name` with `param` at 0x0F00 instead of its setup's.
+pub fn machine_with_param(kvm: &Kvm, name: &str, param: u32) -> Machine {
+    guest_machine(kvm, name, |config| config.param = Some(param)).unwrap()
+}
+
+/// A machine for the embedded guest `name` whose RAM is dirty-logged, so it can restart.
+pub fn restartable_machine(kvm: &Kvm, name: &str) -> Machine {
+    guest_machine(kvm, name, |config| config.restartable = true).unwrap()
 }
 
 /// A fresh directory under the system temp dir, removed with everything in it when dropped,
@@ -143,6 +158,26 @@ pub enum Seen {
 }
 
 impl Seen {
+    /// The exit, copied out of the `kvm_run` page.
+    pub fn of(exit: &Exit<'_>) -> Seen {
+        match exit {
+            Exit::Io(io) => Seen::Io {
+                direction: io.direction,
+                port: io.port,
+                size: io.size,
+                count: io.count,
+                data: io.data.to_vec(),
+            },
+            Exit::Mmio(mmio) => Seen::Mmio {
+                addr: mmio.phys_addr,
+                is_write: mmio.is_write,
+                data: mmio.data.to_vec(),
+            },
+            Exit::Hlt => Seen::Hlt,
+            other => Seen::Other(other.reason()),
+        }
+    }
+
     /// A one-byte OUT.
     pub fn out(port: u16, byte: u8) -> Seen {
         Seen::Io {
@@ -174,31 +209,15 @@ pub struct Recorder {
 
 impl Observer for Recorder {
     fn exit(&mut self, _vcpu: u32, exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
-        self.exits.push(match exit {
-            Exit::Io(io) => Seen::Io {
-                direction: io.direction,
-                port: io.port,
-                size: io.size,
-                count: io.count,
-                data: io.data.to_vec(),
-            },
-            Exit::Mmio(mmio) => Seen::Mmio {
-                addr: mmio.phys_addr,
-                is_write: mmio.is_write,
-                data: mmio.data.to_vec(),
-            },
-            Exit::Hlt => Seen::Hlt,
-            other => Seen::Other(other.reason()),
-        });
+        self.exits.push(Seen::of(exit));
     }
 }
 
-/// Runs the built `rawkvm` binary with `args`.
-pub fn rawkvm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rawkvm"))
-        .args(args)
-        .output()
-        .expect("cannot start the rawkvm binary")
+/// The value of `key` in a `key=value ...` line such as `rawkvm bench` prints.
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .filter_map(|item| item.split_once('='))
+        .find_map(|(k, value)| (k == key).then_some(value))
 }
 
 /// Asserts the process exited with `status`, printed nothing that looks like a panic, and
