@@ -51,11 +51,10 @@ use crate::sys::run_page::page_size;
 use crate::vcpu::Vcpu;
 use crate::vm::Vm;
 
-/// 64-bit words in a page.
-const PAGE_WORDS: usize = 4096 / size_of::<u64>();
-static_assertions::const_assert_eq!(PAGE_WORDS * size_of::<u64>(), 4096);
-/// What a page that started as zeros is restored from.
-static ZERO_PAGE: [u64; PAGE_WORDS] = [0; PAGE_WORDS];
+/// 64-bit words in a host page (4 KiB on x86, up to 64 KiB elsewhere): the dirty log's grain.
+fn page_words() -> usize {
+    page_size() / size_of::<u64>()
+}
 
 /// How a restore puts the registers back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +183,8 @@ pub struct RestartPoint {
     slots: Vec<SlotImage>,
     /// Scratch for `KVM_GET_DIRTY_LOG`, sized for the largest slot.
     bitmap: Vec<u64>,
+    /// What a page that started as zeros is restored from: one host page of zeros.
+    zero_page: Box<[u64]>,
 }
 
 impl RestartPoint {
@@ -225,6 +226,7 @@ impl RestartPoint {
             vcpus: Vec::with_capacity(vcpus.len()),
             slots,
             bitmap: vec![0; words],
+            zero_page: vec![0; page_words()].into_boxed_slice(),
         };
         for slot in &mut point.slots {
             // Arm first, copy second: a page written in between would be logged, not lost.
@@ -283,7 +285,7 @@ impl RestartPoint {
         let mut dirty_pages = 0;
         for slot in &self.slots {
             fetch_dirty_log(vm, slot.slot, &mut self.bitmap)?;
-            dirty_pages += restore_dirty_pages(slot, &self.bitmap)?;
+            dirty_pages += restore_dirty_pages(slot, &self.bitmap, &self.zero_page)?;
         }
         for (vcpu, entry) in vcpus.iter_mut().zip(&self.vcpus) {
             match self.reset {
@@ -328,7 +330,7 @@ fn page_outside(slot: &SlotImage, page: usize) -> Error {
 /// Reads every page of `slot`, keeping only those that are not all zeros.
 fn pristine_pages(slot: &SlotImage) -> Result<Vec<Option<Box<[u64]>>>, Error> {
     let page = page_size();
-    let mut buffer = [0u64; PAGE_WORDS];
+    let mut buffer = vec![0u64; page_words()];
     (0..slot.mapping.len() / page)
         .map(|index| {
             slot.mapping
@@ -342,8 +344,13 @@ fn pristine_pages(slot: &SlotImage) -> Result<Vec<Option<Box<[u64]>>>, Error> {
         .collect()
 }
 
-/// Copies back every page `bitmap` marks in `slot`; bits past the slot's end are ignored.
-fn restore_dirty_pages(slot: &SlotImage, bitmap: &[u64]) -> Result<usize, Error> {
+/// Copies back every page `bitmap` marks in `slot` (a page that started as zeros from
+/// `zero_page`); bits past the slot's end are ignored.
+fn restore_dirty_pages(
+    slot: &SlotImage,
+    bitmap: &[u64],
+    zero_page: &[u64],
+) -> Result<usize, Error> {
     let words = dirty_bitmap_words(slot.mapping.len()).min(bitmap.len());
     let mut restored = 0;
     for (word_index, &word) in bitmap[..words].iter().enumerate() {
@@ -354,7 +361,7 @@ fn restore_dirty_pages(slot: &SlotImage, bitmap: &[u64]) -> Result<usize, Error>
             let Some(image) = slot.pages.get(page) else {
                 continue;
             };
-            let source = image.as_deref().unwrap_or(&ZERO_PAGE);
+            let source = image.as_deref().unwrap_or(zero_page);
             slot.mapping
                 .write_words(page * page_size(), source)
                 .map_err(|_| page_outside(slot, page))?;

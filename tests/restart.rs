@@ -70,6 +70,12 @@ fn run_1_and_run_1000_of_mutate_match_a_fresh_vm_with_either_register_reset() {
             let restored = machine.restart(&mut point).unwrap();
             // The counter page (image), the stack page, 0x8000 and 0x9000.
             assert_eq!(restored.dirty_pages, 4, "{reset:?}: before run {run}");
+            // 0x8000 and 0x9000 started as zeros: they are restored from a page of zeros.
+            for gpa in [0x8000, 0x9000] {
+                let mut word = [0xFFu8; 4];
+                machine.vm().memory().read(gpa, &mut word).unwrap();
+                assert_eq!(word, [0; 4], "{reset:?}: GPA {gpa:#x} before run {run}");
+            }
             let record = run_once(&mut machine);
             if run == 1000 {
                 assert_eq!(record, fresh, "{reset:?}: run 1000");
