@@ -144,6 +144,12 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
         2,
         "no variant \"fast\"; choose sync-regs, ioctl",
     );
+    for (reps, why) in [
+        ("0", "--reps 0: repetitions must be 1 to 1000"),
+        ("1001", "--reps 1001: repetitions must be 1 to 1000"),
+    ] {
+        assert_fails(&run(&["bench", "suite", "--reps", reps]), 2, why);
+    }
 }
 
 #[test]

@@ -24,6 +24,9 @@ use super::{WORKLOADS, Workload, embedded, field, workload, workloads};
 use crate::cli::args::{Arg, Args, parse_flag};
 use crate::cli::{stdout_error, unexpected};
 
+/// The most `--reps` the suite accepts: a bound, so that a typo cannot start a run of hours.
+const MAX_REPS: u64 = 1000;
+
 /// What the suite was asked for.
 struct Options {
     reps: usize,
@@ -48,8 +51,11 @@ fn parse(mut args: Args) -> Result<Options, Error> {
         match arg {
             Arg::Flag(flag, inline) if flag == "--reps" => {
                 let text = args.value(&flag, inline).map_err(Error::Usage)?;
-                let value = parse_flag(&flag, &text, parse_u64).map_err(Error::Usage)?;
-                reps = Some(usize::try_from(value).unwrap_or(usize::MAX).clamp(1, 1000));
+                let in_range = |text: &str| match parse_u64(text)? {
+                    value @ 1..=MAX_REPS => Ok(value as usize),
+                    _ => Err(format!("repetitions must be 1 to {MAX_REPS}")),
+                };
+                reps = Some(parse_flag(&flag, &text, in_range).map_err(Error::Usage)?);
             }
             Arg::Flag(flag, inline) if flag == "--workload" => {
                 options.only = Some(workload(&args.value(&flag, inline).map_err(Error::Usage)?)?);
