@@ -129,22 +129,25 @@ impl MachineConfig {
         let page = page_size() as u64;
         if self.mem_size == 0 {
             return Err(Error::Usage(format!(
-                "RAM size 0: guest RAM must be at least one page ({page} bytes)"
+                "RAM size 0: guest RAM must be at least one page ({page} bytes); raise --mem"
             )));
         }
         if self.mem_size > MAX_MEM_SIZE {
             return Err(Error::Usage(format!(
                 "RAM size {} is above rawkvm's limit of {}: its guests run in real or 32-bit \
                  mode and address at most 4 GiB, and KVM would spend about 2 MiB of kernel \
-                 memory per GiB",
+                 memory per GiB; lower --mem",
                 crate::units::Size(self.mem_size),
                 crate::units::Size(MAX_MEM_SIZE)
             )));
         }
         if self.mem_size % page != 0 {
             return Err(Error::Usage(format!(
-                "RAM size {} ({:#x}) must be a multiple of the page size {page}",
-                self.mem_size, self.mem_size
+                "RAM size {} ({:#x}) must be a multiple of the page size {page}; round --mem \
+                 up to {rounded} ({rounded:#x})",
+                self.mem_size,
+                self.mem_size,
+                rounded = self.mem_size.next_multiple_of(page),
             )));
         }
         if self.load_addr >= self.mem_size {

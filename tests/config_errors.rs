@@ -179,15 +179,15 @@ fn memory_sizes_that_cannot_work_exit_2() {
     let cases = [
         (
             "0",
-            "RAM size 0: guest RAM must be at least one page (4096 bytes)",
+            "RAM size 0: guest RAM must be at least one page (4096 bytes); raise --mem",
         ),
         (
             "4097",
-            "RAM size 4097 (0x1001) must be a multiple of the page size 4096",
+            "RAM size 4097 (0x1001) must be a multiple of the page size 4096; round --mem up to 8192 (0x2000)",
         ),
         (
             "0x1800",
-            "RAM size 6144 (0x1800) must be a multiple of the page size 4096",
+            "RAM size 6144 (0x1800) must be a multiple of the page size 4096; round --mem up to 8192 (0x2000)",
         ),
         (
             "1T",
