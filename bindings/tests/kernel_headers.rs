@@ -11,12 +11,12 @@
 mod header_proof;
 
 use header_proof::claims::Expression;
-use header_proof::{WorkDir, claims_for, compiles_kvm_h, prove, say};
+use header_proof::{WorkDir, claims_for, compiles_kvm_h, prove, say, skip};
 
 #[test]
 fn rust_definitions_match_the_kernel_header() {
     if rawkvm_bindings::arch_abi(rawkvm_bindings::HOST_ARCH).is_none() {
-        say(format_args!(
+        skip(format_args!(
             "SKIPPED: this crate has no definitions for the host architecture"
         ));
         return;
@@ -30,7 +30,7 @@ fn rust_definitions_match_the_kernel_header() {
         .into_iter()
         .find(|cc| compiles_kvm_h(cc, work.path()))
     else {
-        say(format_args!(
+        skip(format_args!(
             "SKIPPED: kernel header proof not run: no C compiler with <linux/kvm.h> (set CC, or \
              install gcc and linux-libc-dev)"
         ));
@@ -61,7 +61,7 @@ fn a_wrong_claim_is_named() {
         .into_iter()
         .find(|cc| compiles_kvm_h(cc, work.path()))
     else {
-        say(format_args!(
+        skip(format_args!(
             "SKIPPED: C compiler or <linux/kvm.h> unavailable"
         ));
         return;

@@ -27,6 +27,19 @@ pub fn say(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// Set by `.ci/run`, which installs every compiler and header the proofs need: a proof that
+/// would be skipped there means the set-up broke, so it fails instead of passing quietly.
+const REQUIRE_PROOFS: &str = "RAWKVM_REQUIRE_HEADER_PROOFS";
+
+/// Says `SKIPPED: ...` like [`say`], or, when [`REQUIRE_PROOFS`] is set, fails with it.
+pub fn skip(line: std::fmt::Arguments<'_>) {
+    assert!(
+        std::env::var_os(REQUIRE_PROOFS).is_none(),
+        "{line} ({REQUIRE_PROOFS} is set: this machine should have everything the proof needs)"
+    );
+    say(line);
+}
+
 pub use claims::{Claims, claims_for};
 pub use report::Proof;
 
