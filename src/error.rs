@@ -263,7 +263,7 @@ pub enum Error {
     },
     /// Restarting a machine in place failed.
     #[cfg(target_arch = "x86_64")]
-    Restart(crate::restart::RestartError),
+    Restart(crate::machine::restart::RestartError),
     /// The thread that drops VMs in the background could not be started.
     Reaper(std::io::Error),
     /// The coalesced-MMIO ring held something the ABI does not allow.

@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use rawkvm::exit::{Exit, IoDirection};
-//! use rawkvm::vm::MemoryRegion;
+//! use rawkvm::kvm::vm::MemoryRegion;
 //! use rawkvm::{Kvm, MemoryRegionFlags, arch};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -88,33 +88,19 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod arch;
-pub mod coalesced;
 pub mod devices;
 pub mod error;
 pub mod exit;
 pub mod fuzzing;
-pub mod guests;
-pub mod image;
-pub mod kernel_stats;
 pub mod kvm;
 pub mod machine;
-pub mod memory;
-pub mod reaper;
-#[cfg(target_arch = "x86_64")]
-pub mod restart;
 pub mod run_loop;
-pub mod supervisor;
-#[cfg(target_arch = "x86_64")]
-pub mod sync_regs;
 pub mod sys;
 pub mod trace;
 pub mod units;
-pub mod vcpu;
-pub mod vm;
 
 pub use error::Error;
-pub use kvm::Kvm;
+pub use exit::Exit;
+pub use kvm::{Kvm, MemoryRegion, RunError, Vcpu, Vm};
 pub use rawkvm_bindings as bindings;
 pub use rawkvm_bindings::MemoryRegionFlags;
-pub use vcpu::Vcpu;
-pub use vm::Vm;

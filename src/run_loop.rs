@@ -19,11 +19,11 @@
 //! writes IN and MMIO-read answers straight into the page, and the observer (tracing, stats)
 //! is a type parameter that compiles to nothing when it is [`NoObserver`].
 
-use crate::coalesced;
+use crate::devices::coalesced;
 use crate::devices::{Dispatch, IoHandler};
 use crate::error::{Error, GuestFault};
 use crate::exit::{Exit, Io, IoDirection, Mmio, MsrAccess};
-use crate::vcpu::{RunError, Vcpu};
+use crate::kvm::vcpu::{RunError, Vcpu};
 
 /// The value an unclaimed read returns, byte by byte: an open bus reads as all ones.
 pub const OPEN_BUS: u8 = 0xFF;
@@ -55,7 +55,7 @@ pub trait Observer {
 pub enum Outcome {
     /// The guest executed `hlt`.
     Halted,
-    /// A [`crate::vcpu::StopHandle`] asked the vCPU to stop.
+    /// A [`crate::kvm::vcpu::StopHandle`] asked the vCPU to stop.
     Stopped,
     /// `KVM_EXIT_DEBUG`: a breakpoint or single step armed with `KVM_SET_GUEST_DEBUG` hit.
     /// The observer saw the exit; running again continues the guest.
@@ -189,7 +189,7 @@ pub fn fault(exit: &Exit<'_>) -> GuestFault {
 }
 
 /// Runs `vcpu` on the calling thread until the guest halts, a stop is requested through its
-/// [`crate::vcpu::StopHandle`], or the guest faults (`Err`). Port and MMIO accesses go to
+/// [`crate::kvm::vcpu::StopHandle`], or the guest faults (`Err`). Port and MMIO accesses go to
 /// `handler`, every exit to `observer`.
 pub fn run_vcpu<H, O>(vcpu: &mut Vcpu, handler: &mut H, observer: &mut O) -> Result<Outcome, Error>
 where

@@ -17,12 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use common::kvm_or_skip;
-use rawkvm::coalesced;
 use rawkvm::devices::Devices;
+use rawkvm::devices::coalesced;
 use rawkvm::exit::{Exit, Mmio};
 use rawkvm::machine::Machine;
+use rawkvm::machine::supervisor::RunControl;
 use rawkvm::run_loop::ExitCounter;
-use rawkvm::supervisor::RunControl;
 use rawkvm::trace::stats::DISTINCT;
 use rawkvm::trace::{Stats, WatchOptions, Watcher};
 

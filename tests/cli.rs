@@ -86,7 +86,7 @@ fn list_names_every_embedded_guest_with_its_description() {
             (name, description.trim_start())
         })
         .collect();
-    let embedded: Vec<(&str, &str)> = rawkvm::guests::all()
+    let embedded: Vec<(&str, &str)> = rawkvm::machine::guests::all()
         .iter()
         .map(|guest| (guest.name, guest.description))
         .collect();

@@ -15,7 +15,7 @@ use common::{
     CONSOLE_PATTERN, Recorder, Seen, console_pattern, kvm_or_skip, machine, machine_with_param,
 };
 use rawkvm::Kvm;
-use rawkvm::coalesced::{self, Support};
+use rawkvm::devices::coalesced::{self, Support};
 use rawkvm::devices::{DEBUG_CONSOLE_PORT, Devices, Dispatch, IoHandler, Space, WriteOnlyZone};
 use rawkvm::exit::Exit;
 use rawkvm::machine::Machine;

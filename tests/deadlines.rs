@@ -16,8 +16,8 @@ use common::process::{run, send_signal, spawn, wait, wait_for_thread, wait_outpu
 use nix::sys::signal::Signal;
 use rawkvm::devices::Devices;
 use rawkvm::error::{Error, StoppedVcpu, status};
+use rawkvm::machine::supervisor::{RunControl, StopCause};
 use rawkvm::run_loop::NoObserver;
-use rawkvm::supervisor::{RunControl, StopCause};
 
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

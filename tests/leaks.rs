@@ -23,11 +23,11 @@ use nix::errno::Errno;
 use rawkvm::Kvm;
 use rawkvm::devices::Devices;
 use rawkvm::error::{Error, ImageError, RegionProblem};
-use rawkvm::guests;
-use rawkvm::image::Image;
+use rawkvm::machine::guests;
+use rawkvm::machine::image::Image;
+use rawkvm::machine::supervisor::{RunControl, StopCause};
 use rawkvm::machine::{Machine, MachineConfig};
 use rawkvm::run_loop::{NoObserver, Outcome};
-use rawkvm::supervisor::{RunControl, StopCause};
 
 /// What the process holds: open fds, mapping lines, threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

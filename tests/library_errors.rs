@@ -11,7 +11,7 @@ mod common;
 use common::{kvm_or_skip, region};
 use nix::errno::Errno;
 use rawkvm::error::{Error, RegionProblem, status};
-use rawkvm::vcpu::RunError;
+use rawkvm::kvm::vcpu::RunError;
 use rawkvm::{Kvm, arch};
 
 const MIB: u64 = 1 << 20;

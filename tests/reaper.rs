@@ -12,10 +12,10 @@ use std::fs;
 
 use common::kvm_or_skip;
 use rawkvm::devices::Devices;
-use rawkvm::guests;
-use rawkvm::image::Image;
+use rawkvm::machine::guests;
+use rawkvm::machine::image::Image;
+use rawkvm::machine::reaper::Reaper;
 use rawkvm::machine::{Machine, MachineConfig};
-use rawkvm::reaper::Reaper;
 use rawkvm::run_loop::{NoObserver, Outcome};
 
 /// What a process holds: open fds, mapping lines, threads, and KVM objects among them.

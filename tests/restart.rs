@@ -8,10 +8,10 @@ use common::{Recorder, Seen, kvm_or_skip, machine, restartable_machine};
 use rawkvm::bindings::{kvm_regs, kvm_sregs};
 use rawkvm::devices::{DEBUG_CONSOLE_PORT, Devices};
 use rawkvm::error::Error;
+use rawkvm::kvm::vcpu::RunError;
 use rawkvm::machine::Machine;
-use rawkvm::restart::{RegisterReset, RestartError};
+use rawkvm::machine::restart::{RegisterReset, RestartError};
 use rawkvm::run_loop::Outcome;
-use rawkvm::vcpu::RunError;
 
 /// Everything a run shows: its exits, its console bytes, and the registers at the end.
 #[derive(Debug, PartialEq)]

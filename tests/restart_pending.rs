@@ -14,7 +14,7 @@ use common::{Recorder, Seen, kvm_or_skip, restartable_machine};
 use rawkvm::devices::{Devices, Dispatch, IoHandler};
 use rawkvm::error::Error;
 use rawkvm::machine::Machine;
-use rawkvm::restart::RegisterReset;
+use rawkvm::machine::restart::RegisterReset;
 use rawkvm::run_loop::Outcome;
 
 /// The devices, except that every port read or every MMIO read fails, as a device whose

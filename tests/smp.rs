@@ -16,8 +16,8 @@ use rawkvm::Kvm;
 use rawkvm::devices::Devices;
 use rawkvm::error::{Error, GuestFault, status};
 use rawkvm::machine::Machine;
+use rawkvm::machine::supervisor::RunControl;
 use rawkvm::run_loop::NoObserver;
-use rawkvm::supervisor::RunControl;
 
 /// A machine for `guest` on `vcpus` vCPUs.
 fn machine(kvm: &Kvm, guest: &str, vcpus: u32) -> Result<Machine, Error> {

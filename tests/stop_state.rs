@@ -13,9 +13,9 @@ use std::time::Duration;
 use common::{kvm_or_skip, machine, restartable_machine};
 use rawkvm::devices::Devices;
 use rawkvm::machine::Machine;
-use rawkvm::restart::RegisterReset;
+use rawkvm::machine::restart::RegisterReset;
+use rawkvm::machine::supervisor::RunControl;
 use rawkvm::run_loop::{NoObserver, Outcome};
-use rawkvm::supervisor::RunControl;
 
 /// Runs every vCPU through `run_all` and returns the console bytes.
 fn run_all_console(machine: &mut Machine, timeout: Option<Duration>) -> Vec<u8> {
@@ -27,7 +27,7 @@ fn run_all_console(machine: &mut Machine, timeout: Option<Duration>) -> Vec<u8> 
 }
 
 // The guard names the thread that made it, so it cannot be sent away and dropped elsewhere.
-static_assertions::assert_not_impl_any!(rawkvm::vcpu::ThreadRegistration: Send, Sync);
+static_assertions::assert_not_impl_any!(rawkvm::kvm::vcpu::ThreadRegistration: Send, Sync);
 
 /// A registration leaked on a thread that then exits leaves that thread's id registered.
 /// Kicking it must be harmless. With the `pthread_t` kick this replaced, the kick called

@@ -5,11 +5,11 @@
 mod common;
 
 use common::{guest_machine, kvm_or_skip};
+use rawkvm::arch::x86_64::sync_regs::SyncRegs;
 use rawkvm::bindings::kvm_regs;
 use rawkvm::exit::Exit;
+use rawkvm::kvm::vcpu::{RunError, Vcpu};
 use rawkvm::machine::Machine;
-use rawkvm::sync_regs::SyncRegs;
-use rawkvm::vcpu::{RunError, Vcpu};
 
 /// A machine running `guest`, if KVM is there and can sync every register set; `None` after
 /// a SKIPPED line otherwise.

@@ -232,7 +232,7 @@ fn a_fault_prints_the_flight_recorder_then_the_error() {
         .unwrap_or_default()
         .to_string();
     let kvm = rawkvm::Kvm::open().unwrap();
-    if rawkvm::coalesced::Support::of(&kvm.create_vm().unwrap()).pio {
+    if rawkvm::devices::coalesced::Support::of(&kvm.create_vm().unwrap()).pio {
         assert_eq!(
             first,
             "rawkvm: flight recorder: the last 1 of 1 exits before the fault:"

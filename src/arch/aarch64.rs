@@ -23,8 +23,8 @@ use rawkvm_bindings::aarch64::{
 
 pub use super::flat::FlatEntry as Entry;
 use crate::error::Error;
+use crate::kvm::vcpu::Vcpu;
 use crate::sys::ioctl::{vcpu, vm};
-use crate::vcpu::Vcpu;
 
 /// PSTATE at entry: EL1 on SP_EL1, all exceptions masked.
 pub const ENTRY_PSTATE: u64 = PSR_MODE_EL1h | PSR_D_BIT | PSR_A_BIT | PSR_I_BIT | PSR_F_BIT;

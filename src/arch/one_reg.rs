@@ -13,8 +13,8 @@
 use rawkvm_bindings::kvm_reg_size;
 
 use crate::error::Error;
+use crate::kvm::vcpu::Vcpu;
 use crate::sys::ioctl::{OneRegError, get_one_reg, set_one_reg};
-use crate::vcpu::Vcpu;
 
 impl Vcpu {
     /// `ioctl(vcpu, KVM_GET_ONE_REG, &{ id, value })`: `value` must be `KVM_REG_SIZE(id)` bytes.

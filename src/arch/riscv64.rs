@@ -20,7 +20,7 @@ use rawkvm_bindings::riscv64::{
 
 pub use super::flat::FlatEntry as Entry;
 use crate::error::Error;
-use crate::vcpu::Vcpu;
+use crate::kvm::vcpu::Vcpu;
 
 /// The id of `sp` (x2) in `struct kvm_riscv_core`.
 const RISCV_REG_SP: u64 = riscv_core_reg(offset_of!(user_regs_struct, sp));

@@ -17,7 +17,7 @@ use std::os::fd::AsFd;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use rawkvm::supervisor::RunControl;
+use rawkvm::machine::supervisor::RunControl;
 
 /// How long one wait for the reader lasts before the stop request is checked again.
 const WAIT_SLICE_MS: u16 = 100;

@@ -16,7 +16,7 @@ use std::ffi::OsString;
 use std::io::Write;
 
 use rawkvm::error::{Error, status};
-use rawkvm::guests;
+use rawkvm::machine::guests;
 
 use args::{Arg, Args};
 

@@ -31,7 +31,7 @@ pub fn run(
     runs: u64,
     mut run_once: impl FnMut(&mut Machine, bool) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let mut point = machine.restart_point(rawkvm::restart::RegisterReset::SyncRegs)?;
+    let mut point = machine.restart_point(rawkvm::machine::restart::RegisterReset::SyncRegs)?;
     for run in 0..runs {
         if run > 0 {
             machine.restart(&mut point)?;

@@ -10,14 +10,14 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rawkvm::arch::Entry;
-use rawkvm::coalesced::{self, Support};
 use rawkvm::devices::Devices;
+use rawkvm::devices::coalesced::{self, Support};
 use rawkvm::error::{Error, status};
-use rawkvm::guests::{self, Guest};
-use rawkvm::image::Image;
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
+use rawkvm::machine::guests::{self, Guest};
+use rawkvm::machine::image::Image;
+use rawkvm::machine::supervisor::RunControl;
 use rawkvm::machine::{DEFAULT_LOAD_ADDR, Machine, MachineConfig};
-use rawkvm::supervisor::RunControl;
 use rawkvm::units::{parse_duration, parse_size, parse_u64};
 
 use super::args::{Arg, Args, parse_flag};

@@ -19,7 +19,7 @@ use std::thread;
 
 use nix::sys::signal::{SigSet, Signal};
 use rawkvm::error::status;
-use rawkvm::supervisor::{RunControl, StopCause};
+use rawkvm::machine::supervisor::{RunControl, StopCause};
 
 /// The signals that stop a run.
 pub const STOP_SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];

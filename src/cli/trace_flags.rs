@@ -6,8 +6,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use rawkvm::error::{Error, IoErrorDisplay};
-use rawkvm::kernel_stats::KernelStats;
 use rawkvm::machine::Machine;
+use rawkvm::trace::kernel_stats::KernelStats;
 use rawkvm::trace::{KernelCounters, TraceFormat, WatchOptions, Watcher};
 
 use super::args::Args;

@@ -7,6 +7,7 @@
 //!
 //! [`Devices`] is the default set: the debug console at port `0xE9` and COM1 at `0x3F8`.
 
+pub mod coalesced;
 pub mod console;
 pub mod serial;
 
@@ -34,7 +35,7 @@ pub enum Space {
 /// long as writes arrive in order and before anything the guest does after them that needs a
 /// reply. The kernel may then record writes there in the coalesced ring instead of exiting
 /// (`KVM_REGISTER_COALESCED_MMIO`); the run loop hands them to the device, in order, right
-/// after `KVM_RUN` returns and before it handles the exit. See [`crate::coalesced`].
+/// after `KVM_RUN` returns and before it handles the exit. See [`crate::devices::coalesced`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteOnlyZone {
     /// Ports or memory.
@@ -88,7 +89,7 @@ pub trait IoHandler {
     /// One `KVM_EXIT_IO`: `io.count` accesses of `io.size` bytes at `io.port`. The default
     /// hands them to [`IoHandler::pio_read`] or [`IoHandler::pio_write`] one at a time
     /// ([`crate::run_loop::dispatch_io`]); a wrapper with work to do once per exit rather than
-    /// once per access overrides it ([`crate::supervisor::SharedHandler`] takes its lock once
+    /// once per access overrides it ([`crate::machine::supervisor::SharedHandler`] takes its lock once
     /// for a whole batch of a `rep insb`, not 1024 times).
     fn io_exit(&mut self, io: &mut Io<'_>) -> io::Result<Dispatch> {
         crate::run_loop::dispatch_io(io, self)

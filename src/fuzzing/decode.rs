@@ -11,9 +11,9 @@ use nix::errno::Errno;
 
 use crate::exit::fields::{self, Typed};
 use crate::exit::{DecodeError, Exit, IoDirection, MAX_NDATA};
+use crate::kvm::vcpu::{RunError, exit_of};
 use crate::run_loop::{OPEN_BUS, dispatch_io, dispatch_mmio, dispatch_msr, fault_of};
 use crate::sys::run_page::RunPage;
-use crate::vcpu::{RunError, exit_of};
 
 /// The largest stand-in mapping: three pages, as `KVM_GET_VCPU_MMAP_SIZE` reports on x86.
 pub const MAX_MAPPING: usize = 3 * PAGE;

@@ -530,7 +530,7 @@ impl VmFd {
 /// vCPU fd, then let go of the VM (whose memory is unmapped only when the last holder is gone).
 ///
 /// The mapping is unmapped only with its last `Arc<RunMapping>`, and this is not the only
-/// holder: every [`crate::vcpu::StopHandle`] and every [`CoalescedRing`] made from it hold one
+/// holder: every [`crate::kvm::vcpu::StopHandle`] and every [`CoalescedRing`] made from it hold one
 /// too, so the mapping may outlive the fd (a stop handle kept after its machine is dropped,
 /// say). That is sound: stop handles only ever touch the `immediate_exit` byte, atomically,
 /// and a ring only exists inside a run loop that borrows the vCPU. It has one consequence

@@ -79,7 +79,7 @@ pub fn current_thread() -> ThreadId {
 /// Sends [`kick_signal`] to thread `tid` of this process: `tgkill(getpid(), tid, SIGRTMIN)`.
 ///
 /// Sound for any `tid`: `ESRCH` if it names no thread of this process (it has exited, say).
-/// [`crate::vcpu::StopHandle`] only kicks a thread that registered itself and has not yet
+/// [`crate::kvm::vcpu::StopHandle`] only kicks a thread that registered itself and has not yet
 /// deregistered (under one lock), so with every registration dropped in time the signal always
 /// reaches the vCPU's thread; a registration leaked with `mem::forget` can at worst send one
 /// do-nothing signal to a thread that reused the id.

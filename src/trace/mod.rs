@@ -17,6 +17,7 @@
 
 pub mod explain;
 pub mod json;
+pub mod kernel_stats;
 pub mod recorder;
 pub mod stats;
 pub mod text;

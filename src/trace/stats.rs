@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use rawkvm_bindings as abi;
 
 use crate::exit::{Exit, IoDirection};
-use crate::kernel_stats::KernelStats;
+use crate::trace::kernel_stats::KernelStats;
 
 /// Reasons with their own row: every `KVM_EXIT_*` the bindings know; others share the last.
 const REASON_ROWS: usize = abi::EXIT_REASONS.len() + 1;

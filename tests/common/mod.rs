@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use rawkvm::Kvm;
 use rawkvm::devices::Dispatch;
 use rawkvm::exit::{Exit, IoDirection};
-use rawkvm::guests;
-use rawkvm::image::Image;
+use rawkvm::machine::guests;
+use rawkvm::machine::image::Image;
 use rawkvm::machine::{Machine, MachineConfig};
 use rawkvm::run_loop::Observer;
 
@@ -43,8 +43,8 @@ pub fn kvm_or_skip(test: &str) -> Option<Kvm> {
 }
 
 /// A memory slot of fresh RAM: `size` bytes at `guest_phys_addr`, no flags.
-pub fn region(slot: u32, guest_phys_addr: u64, size: u64) -> rawkvm::vm::MemoryRegion {
-    rawkvm::vm::MemoryRegion {
+pub fn region(slot: u32, guest_phys_addr: u64, size: u64) -> rawkvm::kvm::vm::MemoryRegion {
+    rawkvm::kvm::vm::MemoryRegion {
         slot,
         guest_phys_addr,
         size,

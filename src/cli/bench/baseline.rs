@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rawkvm::guests::Guest;
+use rawkvm::machine::guests::Guest;
 
 use super::Workload;
 

@@ -29,8 +29,8 @@ mod workloads;
 use std::path::PathBuf;
 
 use rawkvm::error::Error;
-use rawkvm::guests::{self, Guest};
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
+use rawkvm::machine::guests::{self, Guest};
 use rawkvm::units::parse_u64;
 
 use super::args::{Arg, Args, parse_flag};

@@ -20,10 +20,10 @@ use std::time::Instant;
 
 use rawkvm::devices::Devices;
 use rawkvm::error::Error;
-use rawkvm::guests::Guest;
-use rawkvm::image::Image;
 use rawkvm::kvm::Kvm;
 use rawkvm::machine::Machine;
+use rawkvm::machine::guests::Guest;
+use rawkvm::machine::image::Image;
 use rawkvm::run_loop::{ExitCounter, Observer};
 
 use super::{Options, workloads};

@@ -5,19 +5,19 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use rawkvm::coalesced::{self, Support};
+use rawkvm::arch::x86_64::sync_regs::SyncRegs;
 use rawkvm::devices::Devices;
+use rawkvm::devices::coalesced::{self, Support};
 use rawkvm::error::Error;
 use rawkvm::exit::Exit;
-use rawkvm::guests::Guest;
-use rawkvm::image::Image;
 use rawkvm::kvm::Kvm;
+use rawkvm::kvm::vcpu::{RunError, Vcpu};
+use rawkvm::machine::guests::Guest;
+use rawkvm::machine::image::Image;
+use rawkvm::machine::reaper::Reaper;
+use rawkvm::machine::restart::RegisterReset;
 use rawkvm::machine::{Machine, MachineConfig};
-use rawkvm::reaper::Reaper;
-use rawkvm::restart::RegisterReset;
 use rawkvm::run_loop::{self, ExitCounter, NoObserver};
-use rawkvm::sync_regs::SyncRegs;
-use rawkvm::vcpu::{RunError, Vcpu};
 
 use super::Workload;
 

@@ -5,7 +5,7 @@
 //! ioctl(kvm, KVM_GET_API_VERSION, 0)        == 12, or nothing else is meaningful
 //! ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_*) 0 = absent, > 0 = present (sometimes a count)
 //! ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0)      bytes to mmap on each vCPU fd
-//! ioctl(kvm, KVM_CREATE_VM, 0)               a VM fd (see [`crate::vm`])
+//! ioctl(kvm, KVM_CREATE_VM, 0)               a VM fd (see [`crate::kvm::vm`])
 //! ```
 
 use std::fs::OpenOptions;
@@ -18,8 +18,8 @@ use nix::errno::Errno;
 use rawkvm_bindings as abi;
 
 use crate::error::Error;
+use crate::kvm::vm::Vm;
 use crate::sys::ioctl::{VmFd, system};
-use crate::vm::Vm;
 
 /// Where the KVM device usually is.
 pub const DEFAULT_DEVICE: &str = "/dev/kvm";

@@ -30,9 +30,9 @@ use crate::arch;
 use crate::devices::{Dispatch, IoHandler};
 use crate::error::{Error, StoppedVcpu};
 use crate::exit::Io;
+use crate::kvm::vcpu::{StopHandle, Vcpu};
 use crate::machine::Machine;
 use crate::run_loop::{self, NoObserver, Observer, Outcome};
-use crate::vcpu::{StopHandle, Vcpu};
 
 /// Why a run was asked to stop from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,6 +11,8 @@
 //! `CS.selector = 0xF000` with `CS.base = 0xFFFF0000`, `IP = 0xFFF0`. rawkvm moves it to the
 //! entry point given on the command line (default `0000:1000`).
 
+pub mod sync_regs;
+
 use std::fmt;
 
 use nix::errno::Errno;
@@ -18,8 +20,8 @@ use rawkvm_bindings::{kvm_guest_debug, kvm_interrupt, kvm_regs, kvm_sregs};
 
 use crate::error::Error;
 use crate::exit::fields::REQUEST_INTERRUPT_WINDOW;
+use crate::kvm::vcpu::Vcpu;
 use crate::sys::ioctl::{Ioctl, Reads, Writes, vcpu};
-use crate::vcpu::Vcpu;
 
 /// Bit 1 of RFLAGS is reserved and always 1; everything else (IF included) starts clear.
 pub const RFLAGS_RESERVED: u64 = 0x2;

@@ -31,9 +31,9 @@ use rawkvm_bindings::{self as abi, kvm_coalesced_mmio_zone};
 
 use crate::devices::{IoHandler, Space, WriteOnlyZone};
 use crate::error::Error;
+use crate::kvm::vm::Vm;
 use crate::sys::ring::ring_offset;
 use crate::sys::run_page::{CoalescedRing, DrainError, RingEntry};
-use crate::vm::Vm;
 
 /// What the kernel can coalesce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

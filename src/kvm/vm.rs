@@ -18,11 +18,11 @@ use rawkvm_bindings::{self as abi, MemoryRegionFlags};
 
 use crate::error::{Error, RegionProblem};
 use crate::kvm::Kvm;
-use crate::memory::{GuestMemory, Region};
+use crate::kvm::memory::{GuestMemory, Region};
+use crate::kvm::vcpu::Vcpu;
 use crate::sys::ioctl::{CreateVcpuError, VmFd, vm};
 use crate::sys::memory::Mapping;
 use crate::sys::run_page::page_size;
-use crate::vcpu::Vcpu;
 
 /// A memory slot to create: `size` bytes of fresh anonymous memory at `guest_phys_addr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +184,7 @@ impl Vm {
     }
 
     /// `ioctl(vm, KVM_GET_STATS_FD, 0)`: the VM's binary statistics file
-    /// (`KVM_CAP_BINARY_STATS_FD`; see [`crate::kernel_stats`]).
+    /// (`KVM_CAP_BINARY_STATS_FD`; see [`crate::trace::kernel_stats`]).
     pub fn stats_fd(&self) -> Result<std::fs::File, Error> {
         vm::GET_STATS_FD
             .call(self.fd.fd(), 0)

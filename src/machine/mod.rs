@@ -4,18 +4,25 @@
 //! (1 MiB unless configured), the image at `0x1000`, a parameter block the host may fill at
 //! `0x0F00`, and every vCPU entering in real mode at `0000:1000` with its index in `ESI`.
 
+pub mod guests;
+pub mod image;
+pub mod reaper;
+#[cfg(target_arch = "x86_64")]
+pub mod restart;
+pub mod supervisor;
+
 use rawkvm_bindings::MemoryRegionFlags;
 
 use crate::arch::{self, Entry};
 use crate::devices::IoHandler;
 use crate::error::Error;
-use crate::image::Image;
 use crate::kvm::Kvm;
+use crate::kvm::vcpu::Vcpu;
+use crate::kvm::vm::{MemoryRegion, Vm};
+use crate::machine::image::Image;
 use crate::run_loop::{self, Observer, Outcome};
 use crate::sys::run_page::page_size;
 use crate::units::{parse_size, parse_u64};
-use crate::vcpu::Vcpu;
-use crate::vm::{MemoryRegion, Vm};
 
 /// Default guest RAM: 1 MiB, all a real-mode guest can address below the HMA.
 pub const DEFAULT_MEM_SIZE: u64 = 1 << 20;
@@ -64,7 +71,7 @@ pub struct MachineConfig {
     /// (`request_interrupt_window`, then `KVM_INTERRUPT`).
     pub inject_irq: Option<u8>,
     /// RAM logs the pages the guest writes (`KVM_MEM_LOG_DIRTY_PAGES`), so the machine can be
-    /// restarted in place ([`crate::restart`]).
+    /// restarted in place ([`crate::machine::restart`]).
     pub restartable: bool,
 }
 
@@ -234,7 +241,7 @@ impl Machine {
         &mut self.vcpus
     }
 
-    /// The VM and the vCPUs at once (for restoring both, [`crate::restart`]).
+    /// The VM and the vCPUs at once (for restoring both, [`crate::machine::restart`]).
     pub fn parts_mut(&mut self) -> (&Vm, &mut [Vcpu]) {
         (&self.vm, &mut self.vcpus)
     }

@@ -153,7 +153,7 @@ impl Vcpu {
     }
 
     /// `ioctl(vcpu, KVM_GET_STATS_FD, 0)`: this vCPU's binary statistics file
-    /// (`KVM_CAP_BINARY_STATS_FD`; see [`crate::kernel_stats`]).
+    /// (`KVM_CAP_BINARY_STATS_FD`; see [`crate::trace::kernel_stats`]).
     pub fn stats_fd(&self) -> Result<std::fs::File, crate::Error> {
         use crate::sys::ioctl::vcpu;
         vcpu::GET_STATS_FD

@@ -25,9 +25,9 @@ use bitflags::bitflags;
 use rawkvm_bindings::{self as abi, kvm_regs, kvm_sregs, kvm_vcpu_events};
 
 use crate::error::Error;
+use crate::kvm::vcpu::Vcpu;
 use crate::sys::ioctl::vcpu as vcpu_ioctls;
 use crate::sys::run_page::{Field, Scalar, sync_regs};
-use crate::vcpu::Vcpu;
 
 bitflags! {
     /// Register sets `kvm_run.s.regs` carries (`KVM_SYNC_X86_*`).

@@ -42,14 +42,14 @@ use std::sync::Arc;
 
 use rawkvm_bindings::{MemoryRegionFlags, kvm_regs, kvm_sregs};
 
+use crate::arch::x86_64::sync_regs::SyncRegs;
 use crate::error::Error;
+use crate::kvm::vcpu::Vcpu;
+use crate::kvm::vm::Vm;
 use crate::machine::Machine;
-use crate::sync_regs::SyncRegs;
 use crate::sys::ioctl::{DirtyLogError, dirty_bitmap_words};
 use crate::sys::memory::Mapping;
 use crate::sys::run_page::page_size;
-use crate::vcpu::Vcpu;
-use crate::vm::Vm;
 
 /// 64-bit words in a host page (4 KiB on x86, up to 64 KiB elsewhere): the dirty log's grain.
 fn page_words() -> usize {
@@ -390,8 +390,8 @@ impl Machine {
 mod tests {
     use super::*;
     use crate::kvm::Kvm;
+    use crate::kvm::vm::MemoryRegion;
     use crate::sys::ioctl::DirtyLogError;
-    use crate::vm::MemoryRegion;
 
     #[test]
     fn dirty_bitmaps_have_one_bit_per_page_in_whole_words() {
