@@ -1,11 +1,17 @@
-//! Build script: turns every real-mode guest in `asm-guests/*.S` into a flat binary and
-//! generates `OUT_DIR/guests.rs`, the table that `src/guests.rs` includes.
+//! Build script: turns every guest of the target architecture into a flat binary and
+//! generates `OUT_DIR/guests.rs`, the table that `src/machine/guests.rs` includes. The guests
+//! are `asm-guests/*.S` (x86 real mode) for x86-64, `asm-guests/aarch64/*.S` for arm64 and
+//! `asm-guests/riscv64/*.S` for riscv64.
 //!
-//! For each guest `NAME.S`:
+//! For each guest `NAME.S` (x86-64; DIR is `asm-guests`):
 //!
-//! 1. `as --32 --fatal-warnings -I asm-guests -o OUT_DIR/NAME.o asm-guests/NAME.S`
-//! 2. `ld -m elf_i386 -T asm-guests/guest.ld -o OUT_DIR/NAME.elf OUT_DIR/NAME.o`
+//! 1. `as --32 --fatal-warnings -I DIR -o OUT_DIR/NAME.o DIR/NAME.S`
+//! 2. `ld -m elf_i386 -T DIR/guest.ld -o OUT_DIR/NAME.elf OUT_DIR/NAME.o`
 //! 3. `objcopy -O binary OUT_DIR/NAME.elf OUT_DIR/NAME.bin`
+//!
+//! arm64 and riscv64 run the same steps with that architecture's binutils
+//! (`aarch64-linux-gnu-as`, `riscv64-linux-gnu-as -march=rv64imac -mabi=lp64`, ... when
+//! cross-building; plain `as` on such a host) and the `guest.ld` of their folder.
 //!
 //! The tools are GNU binutils; `AS`, `LD` and `OBJCOPY` in the environment replace them. The
 //! header comment at the top of each guest (format in `asm-guests/README.md`) gives its name,
@@ -47,7 +53,8 @@ const SETUP_KEYS: &[(&str, bool)] = &[
 
 /// One GNU binutils program, with the environment variable that overrides it.
 struct Tool {
-    /// Default program name, looked up in `PATH`.
+    /// Program name without the cross prefix (`as`), looked up in `PATH` with the prefix of
+    /// the [`GuestArch`] (`aarch64-linux-gnu-as`).
     default: &'static str,
     /// Environment variable holding another program to use instead.
     env_var: &'static str,
@@ -70,6 +77,49 @@ const OBJCOPY: Tool = Tool {
     env_var: "OBJCOPY",
     what: "GNU objcopy",
 };
+
+/// How the guests of one target architecture are built.
+struct GuestArch {
+    /// Folder of its guest sources, relative to the package root.
+    dir: &'static str,
+    /// Prefix of the binutils programs when cross-building (`aarch64-linux-gnu-`).
+    cross_prefix: &'static str,
+    /// The Debian/Ubuntu package holding those programs.
+    package: &'static str,
+    /// Arguments of `as` before the include folder.
+    as_args: &'static [&'static str],
+    /// Arguments of `ld` before the linker script.
+    ld_args: &'static [&'static str],
+}
+
+/// The guest architectures: x86 real-mode guests in `asm-guests/`, arm64 and riscv64 guests in
+/// their subfolders. Another target embeds no guests.
+fn guest_arch(target_arch: &str) -> Option<GuestArch> {
+    Some(match target_arch {
+        "x86_64" => GuestArch {
+            dir: GUEST_DIR,
+            cross_prefix: "x86_64-linux-gnu-",
+            package: "binutils",
+            as_args: &["--32"],
+            ld_args: &["-m", "elf_i386"],
+        },
+        "aarch64" => GuestArch {
+            dir: "asm-guests/aarch64",
+            cross_prefix: "aarch64-linux-gnu-",
+            package: "binutils-aarch64-linux-gnu",
+            as_args: &[],
+            ld_args: &[],
+        },
+        "riscv64" => GuestArch {
+            dir: "asm-guests/riscv64",
+            cross_prefix: "riscv64-linux-gnu-",
+            package: "binutils-riscv64-linux-gnu",
+            as_args: &["-march=rv64imac", "-mabi=lp64"],
+            ld_args: &[],
+        },
+        _ => return None,
+    })
+}
 
 /// What the header comment of one guest says.
 #[derive(Debug, PartialEq)]
@@ -99,22 +149,32 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let root = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
     let out_dir = PathBuf::from(env_var("OUT_DIR")?);
-    let guest_dir = root.join(GUEST_DIR);
+    let target_arch = env_var("CARGO_CFG_TARGET_ARCH")?;
+    let target_arch = target_arch.to_string_lossy();
 
-    // Cargo scans a directory given here for any change inside it: an edited, added or removed
-    // guest, include file or linker script.
-    println!("cargo:rerun-if-changed={}", guest_dir.display());
+    // Cargo scans a directory given here for any change inside it, subfolders included: an
+    // edited, added or removed guest, include file or linker script.
+    println!("cargo:rerun-if-changed={}", root.join(GUEST_DIR).display());
     for tool in [&AS, &LD, &OBJCOPY] {
         println!("cargo:rerun-if-env-changed={}", tool.env_var);
     }
 
-    // The guests are x86 real-mode code: a build for another architecture embeds none (and
-    // needs no x86 assembler), and says so.
-    if env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|arch| arch != "x86_64") {
+    // Each architecture has its own guests (and needs its own assembler); a target without
+    // guests embeds an empty table.
+    let Some(arch) = guest_arch(&target_arch) else {
         let table = out_dir.join("guests.rs");
         return fs::write(&table, render_table(&[])?)
             .map_err(|e| format!("cannot write {}: {e}", table.display()));
-    }
+    };
+    // Building for the host's own architecture uses plain `as`; cross-building the prefixed
+    // programs of that architecture's binutils.
+    let host = env_var("HOST")?;
+    let cross = !host.to_string_lossy().starts_with(&*target_arch);
+    let tools = Tools {
+        arch: &arch,
+        prefix: if cross { arch.cross_prefix } else { "" },
+    };
+    let guest_dir = root.join(arch.dir);
 
     let mut sources = Vec::new();
     let entries = fs::read_dir(&guest_dir)
@@ -134,7 +194,7 @@ fn run() -> Result<(), String> {
 
     let mut built = Vec::new();
     for source in &sources {
-        built.push(build_guest(source, &guest_dir, &out_dir)?);
+        built.push(build_guest(source, &guest_dir, &out_dir, &tools)?);
     }
     built.sort_by(|a, b| a.header.name.cmp(&b.header.name));
 
@@ -149,7 +209,12 @@ fn env_var(name: &str) -> Result<OsString, String> {
 }
 
 /// Checks the header of `source`, then assembles, links and flattens it into `NAME.bin`.
-fn build_guest(source: &Path, guest_dir: &Path, out_dir: &Path) -> Result<Built, String> {
+fn build_guest(
+    source: &Path,
+    guest_dir: &Path,
+    out_dir: &Path,
+    tools: &Tools<'_>,
+) -> Result<Built, String> {
     let text =
         fs::read_to_string(source).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
     let header = parse_header(&text).map_err(|e| format!("{}: {e}", source.display()))?;
@@ -169,22 +234,24 @@ fn build_guest(source: &Path, guest_dir: &Path, out_dir: &Path) -> Result<Built,
     let elf = out_dir.join(format!("{stem}.elf"));
     let image = out_dir.join(format!("{stem}.bin"));
 
-    let mut assemble = tool_command(&AS);
+    let mut assemble = tools.command(&AS);
     assemble
-        .args(["--32", "--fatal-warnings", "-I"])
+        .args(tools.arch.as_args)
+        .args(["--fatal-warnings", "-I"])
         .arg(guest_dir);
     assemble.arg("-o").arg(&object).arg(source);
-    run_tool(&AS, assemble)?;
+    tools.run(&AS, assemble)?;
 
-    let mut link = tool_command(&LD);
-    link.args(["-m", "elf_i386", "-T"])
+    let mut link = tools.command(&LD);
+    link.args(tools.arch.ld_args)
+        .arg("-T")
         .arg(guest_dir.join(LINKER_SCRIPT));
     link.arg("-o").arg(&elf).arg(&object);
-    run_tool(&LD, link)?;
+    tools.run(&LD, link)?;
 
-    let mut flatten = tool_command(&OBJCOPY);
+    let mut flatten = tools.command(&OBJCOPY);
     flatten.args(["-O", "binary"]).arg(&elf).arg(&image);
-    run_tool(&OBJCOPY, flatten)?;
+    tools.run(&OBJCOPY, flatten)?;
 
     let len = fs::metadata(&image)
         .map_err(|e| format!("cannot stat {}: {e}", image.display()))?
@@ -206,48 +273,59 @@ fn build_guest(source: &Path, guest_dir: &Path, out_dir: &Path) -> Result<Built,
     Ok(Built { header, image })
 }
 
-/// The command for `tool`: the program named by its environment variable, or its default.
-fn tool_command(tool: &Tool) -> Command {
-    Command::new(program(tool))
+/// The binutils of one guest architecture.
+struct Tools<'a> {
+    arch: &'a GuestArch,
+    /// `""` when building for the host's architecture, else the cross prefix.
+    prefix: &'a str,
 }
 
-/// The program to run for `tool`.
-fn program(tool: &Tool) -> OsString {
-    env::var_os(tool.env_var)
-        .filter(|value| !value.is_empty())
-        .unwrap_or_else(|| tool.default.into())
-}
+impl Tools<'_> {
+    /// The command for `tool`: the program named by its environment variable, or its default.
+    fn command(&self, tool: &Tool) -> Command {
+        Command::new(self.program(tool))
+    }
 
-/// Runs one tool to completion; on failure the error shows the command and the tool's stderr.
-/// Warnings of a tool that succeeded are passed on as Cargo warnings.
-fn run_tool(tool: &Tool, mut command: Command) -> Result<(), String> {
-    let shown = show_command(&command);
-    let output = command.output().map_err(|e| {
-        if e.kind() == ErrorKind::NotFound {
-            format!(
-                "{} `{}` was not found (set {} to use another program). Install GNU binutils: \
-                 package `binutils` (Debian/Ubuntu: apt-get install binutils).\n  command: {shown}",
+    /// The program to run for `tool`.
+    fn program(&self, tool: &Tool) -> OsString {
+        env::var_os(tool.env_var)
+            .filter(|value| !value.is_empty())
+            .unwrap_or_else(|| format!("{}{}", self.prefix, tool.default).into())
+    }
+
+    /// Runs one tool to completion; on failure the error shows the command and the tool's
+    /// stderr. Warnings of a tool that succeeded are passed on as Cargo warnings.
+    fn run(&self, tool: &Tool, mut command: Command) -> Result<(), String> {
+        let shown = show_command(&command);
+        let output = command.output().map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                format!(
+                    "{} `{}` was not found (set {} to use another program). Install GNU \
+                     binutils for these guests: package `{package}` (Debian/Ubuntu: apt-get \
+                     install {package}).\n  command: {shown}",
+                    tool.what,
+                    self.program(tool).to_string_lossy(),
+                    tool.env_var,
+                    package = self.arch.package,
+                )
+            } else {
+                format!("cannot run {}: {e}\n  command: {shown}", tool.what)
+            }
+        })?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            return Err(format!(
+                "{} failed ({})\n  command: {shown}\n{}",
                 tool.what,
-                program(tool).to_string_lossy(),
-                tool.env_var
-            )
-        } else {
-            format!("cannot run {}: {e}\n  command: {shown}", tool.what)
+                output.status,
+                stderr.trim_end()
+            ));
         }
-    })?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        return Err(format!(
-            "{} failed ({})\n  command: {shown}\n{}",
-            tool.what,
-            output.status,
-            stderr.trim_end()
-        ));
+        for line in stderr.lines().filter(|line| !line.trim().is_empty()) {
+            println!("cargo:warning={}: {line}", tool.default);
+        }
+        Ok(())
     }
-    for line in stderr.lines().filter(|line| !line.trim().is_empty()) {
-        println!("cargo:warning={}: {line}", tool.default);
-    }
-    Ok(())
 }
 
 /// The command as one line, for messages.

@@ -7,6 +7,10 @@
 //!     case KVM_EXIT_IO:   count accesses of size bytes at run + run->io.data_offset
 //!     case KVM_EXIT_MMIO: run->mmio.data[0..len] at run->mmio.phys_addr
 //!     case KVM_EXIT_HLT:  done
+//!     case KVM_EXIT_SYSTEM_EVENT: type SHUTDOWN (PSCI SYSTEM_OFF, SBI SRST shutdown): done,
+//!                         the machine is off; any other type is a guest fault
+//!     case KVM_EXIT_RISCV_SBI: the SBI call KVM left to user space (legacy console putchar):
+//!                         run->riscv_sbi.ret[0..2] = the answer
 //!     case KVM_EXIT_X86_RDMSR/WRMSR: run->msr.data, run->msr.error = the device's answer
 //!     case KVM_EXIT_IRQ_WINDOW_OPEN: ioctl(vcpu, KVM_INTERRUPT, &vector) if one is queued
 //!     case KVM_EXIT_DEBUG: stop, so the caller can look at the guest
@@ -22,7 +26,9 @@
 use crate::devices::coalesced;
 use crate::devices::{Dispatch, IoHandler};
 use crate::error::{Error, GuestFault};
-use crate::exit::{Exit, Io, IoDirection, Mmio, MsrAccess};
+use rawkvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN;
+
+use crate::exit::{Exit, Io, IoDirection, Mmio, MsrAccess, SbiCall};
 use crate::kvm::vcpu::{RunError, Vcpu};
 
 /// The value an unclaimed read returns, byte by byte: an open bus reads as all ones.
@@ -55,6 +61,10 @@ pub trait Observer {
 pub enum Outcome {
     /// The guest executed `hlt`.
     Halted,
+    /// The guest powered the machine off: `KVM_EXIT_SYSTEM_EVENT` of type
+    /// `KVM_SYSTEM_EVENT_SHUTDOWN` (arm64 PSCI `SYSTEM_OFF`, riscv SBI SRST shutdown). Unlike
+    /// `hlt`, it ends the whole machine: the other vCPUs are stopped.
+    PoweredOff,
     /// A [`crate::kvm::vcpu::StopHandle`] asked the vCPU to stop.
     Stopped,
     /// `KVM_EXIT_DEBUG`: a breakpoint or single step armed with `KVM_SET_GUEST_DEBUG` hit.
@@ -140,6 +150,25 @@ pub fn dispatch_msr<H: IoHandler + ?Sized>(
     Ok(dispatch)
 }
 
+/// Hands one `KVM_EXIT_RISCV_SBI` to `handler`: the SBI calls KVM does not implement itself
+/// (the legacy console, extensions it does not know). An unclaimed call answers
+/// `SBI_ERR_NOT_SUPPORTED` in `ret[0]`, as an SBI implementation without the extension would.
+pub fn dispatch_sbi<H: IoHandler + ?Sized>(
+    call: &mut SbiCall<'_>,
+    handler: &mut H,
+) -> std::io::Result<Dispatch> {
+    let mut ret = [SBI_ERR_NOT_SUPPORTED as u64, 0];
+    let dispatch = handler.sbi_call(call.extension_id, call.function_id, &call.args, &mut ret)?;
+    if dispatch == Dispatch::Unclaimed {
+        ret = [SBI_ERR_NOT_SUPPORTED as u64, 0];
+    }
+    call.set_ret(ret);
+    Ok(dispatch)
+}
+
+/// `SBI_ERR_NOT_SUPPORTED` (the SBI specification's error code -2).
+pub const SBI_ERR_NOT_SUPPORTED: i64 = -2;
+
 /// The guest fault an exit stands for, if it is one: every exit the loop does not handle.
 pub fn fault_of(exit: &Exit<'_>) -> Option<GuestFault> {
     Some(match exit {
@@ -160,6 +189,10 @@ pub fn fault_of(exit: &Exit<'_>) -> Option<GuestFault> {
         } => GuestFault::HardwareUnknown {
             hardware_exit_reason,
         },
+        Exit::SystemEvent {
+            event_type: KVM_SYSTEM_EVENT_SHUTDOWN,
+            ..
+        } => return None,
         Exit::SystemEvent { event_type, data } => GuestFault::SystemEvent {
             event_type: *event_type,
             data: data.to_vec(),
@@ -171,6 +204,7 @@ pub fn fault_of(exit: &Exit<'_>) -> Option<GuestFault> {
         | Exit::X86Rdmsr(_)
         | Exit::X86Wrmsr(_)
         | Exit::IrqWindowOpen { .. }
+        | Exit::RiscvSbi(_)
         | Exit::Debug(_) => return None,
         other => GuestFault::Unhandled {
             reason: other.reason(),
@@ -229,6 +263,7 @@ where
             Exit::Mmio(mmio) => Some(dispatch_mmio(mmio, handler)),
             Exit::X86Rdmsr(msr) => Some(dispatch_msr(msr, false, handler)),
             Exit::X86Wrmsr(msr) => Some(dispatch_msr(msr, true, handler)),
+            Exit::RiscvSbi(call) => Some(dispatch_sbi(call, handler)),
             _ => None,
         }
         .transpose()
@@ -243,6 +278,11 @@ where
                 ..
             } => ready_for_interrupt_injection,
             Exit::Hlt => return Ok(Outcome::Halted),
+            Exit::SystemEvent {
+                event_type: KVM_SYSTEM_EVENT_SHUTDOWN,
+                ..
+            } => return Ok(Outcome::PoweredOff),
+            Exit::RiscvSbi(_) => false,
             Exit::Debug(_) => return Ok(Outcome::Debug),
             other => {
                 let fault = fault(&other);

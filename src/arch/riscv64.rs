@@ -10,8 +10,9 @@
 //!
 //! riscv has no `KVM_SET_REGS` and no vCPU-init ioctl; every register is a ONE_REG id
 //! (`RISCV_REG_*` in `rawkvm_bindings::riscv64`, each proven against `KVM_REG_RISCV_CORE_REG()`
-//! of the riscv header). **This path is type-checked (`cargo check --target
-//! riscv64gc-unknown-linux-gnu`), not yet run on real RISC-V hardware.**
+//! of the riscv header). It runs in CI on real KVM inside QEMU (`-cpu rv64,h=true`, see
+//! `.ci/emulated-kvm`): the guests of `asm-guests/riscv64/` end with SBI SRST shutdown, which
+//! KVM implements and reports as `KVM_EXIT_SYSTEM_EVENT` type `SHUTDOWN`.
 
 use memoffset::offset_of;
 use rawkvm_bindings::riscv64::{

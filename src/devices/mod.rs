@@ -5,11 +5,14 @@
 //! open bus reads as. A handler that does not claim an access leaves that filler in place, so
 //! stale bytes from an earlier exit can never reach the guest.
 //!
-//! [`Devices`] is the default set: the debug console at port `0xE9` and COM1 at `0x3F8`.
+//! [`Devices`] is the default set: the debug console at port `0xE9` and COM1 at `0x3F8`, the
+//! platform UART of arm64 and riscv64 by MMIO ([`uart`]), and the legacy SBI console of
+//! riscv64 (`KVM_EXIT_RISCV_SBI`, extension 0x01).
 
 pub mod coalesced;
 pub mod console;
 pub mod serial;
+pub mod uart;
 
 use std::io::{self, Write};
 
@@ -86,6 +89,20 @@ pub trait IoHandler {
         Ok(Dispatch::Unclaimed)
     }
 
+    /// An SBI call KVM left to user space (`KVM_EXIT_RISCV_SBI`): extension `extension_id`
+    /// (`a7`), function `function_id` (`a6`), arguments `a0..a5`. A device that implements it
+    /// sets `ret` (`[error, value]`, the guest's `a0`/`a1`) and claims it. Unclaimed (the
+    /// default), the guest gets `SBI_ERR_NOT_SUPPORTED`.
+    fn sbi_call(
+        &mut self,
+        _extension_id: u64,
+        _function_id: u64,
+        _args: &[u64; 6],
+        _ret: &mut [u64; 2],
+    ) -> io::Result<Dispatch> {
+        Ok(Dispatch::Unclaimed)
+    }
+
     /// One `KVM_EXIT_IO`: `io.count` accesses of `io.size` bytes at `io.port`. The default
     /// hands them to [`IoHandler::pio_read`] or [`IoHandler::pio_write`] one at a time
     /// ([`crate::run_loop::dispatch_io`]); a wrapper with work to do once per exit rather than
@@ -102,13 +119,26 @@ pub trait IoHandler {
     }
 }
 
-/// The default devices: debug console and COM1, both printing to one [`Console`].
+/// SBI extension 0x01: the legacy console putchar (`a0` = the byte), which KVM forwards when
+/// the host kernel has `CONFIG_RISCV_SBI_V01`.
+pub const SBI_EXT_LEGACY_CONSOLE_PUTCHAR: u64 = 0x01;
+/// rawkvm's SBI console: an extension id of the SBI experimental range
+/// (`0x0800_0000..=0x08FF_FFFF`), which KVM always forwards to user space. Function
+/// [`RAWKVM_SBI_CONSOLE_PUTCHAR`] prints `a0`'s low byte.
+pub const RAWKVM_SBI_CONSOLE: u64 = 0x0800_0000;
+/// The putchar function of [`RAWKVM_SBI_CONSOLE`].
+pub const RAWKVM_SBI_CONSOLE_PUTCHAR: u64 = 0;
+
+/// The default devices: debug console, COM1 and the platform UART, all printing to one
+/// [`Console`].
 #[derive(Debug)]
 pub struct Devices<W: Write> {
     /// Where printed bytes go.
     pub console: Console<W>,
     /// COM1.
     pub com1: Serial,
+    /// The state of the platform UART when it is an NS16550 (riscv64).
+    pub platform_uart: Serial,
 }
 
 impl<W: Write> Devices<W> {
@@ -117,6 +147,7 @@ impl<W: Write> Devices<W> {
         Devices {
             console: Console::new(sink),
             com1: Serial::new(),
+            platform_uart: Serial::new(),
         }
     }
 
@@ -145,6 +176,12 @@ impl<W: Write> Devices<W> {
     }
 }
 
+/// The target's platform UART and the register offset, if `addr` falls on it.
+fn platform_uart_at(addr: u64) -> Option<(uart::PlatformUart, u64)> {
+    let uart = uart::PLATFORM_UART?;
+    uart.offset(addr).map(|offset| (uart, offset))
+}
+
 /// Combines the dispatch of the bytes of one access: claimed if any byte was.
 fn either(a: Dispatch, b: Dispatch) -> Dispatch {
     if a == Dispatch::Claimed { a } else { b }
@@ -171,12 +208,43 @@ impl<W: Write> IoHandler for Devices<W> {
         Ok(dispatch)
     }
 
-    fn mmio_read(&mut self, _addr: u64, _data: &mut [u8]) -> io::Result<Dispatch> {
-        Ok(Dispatch::Unclaimed)
+    /// The platform UART ([`uart::PLATFORM_UART`]); every other address is unclaimed.
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> io::Result<Dispatch> {
+        let Some((uart, offset)) = platform_uart_at(addr) else {
+            return Ok(Dispatch::Unclaimed);
+        };
+        uart.read(&self.platform_uart, offset, data);
+        Ok(Dispatch::Claimed)
     }
 
-    fn mmio_write(&mut self, _addr: u64, _data: &[u8]) -> io::Result<Dispatch> {
-        Ok(Dispatch::Unclaimed)
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<Dispatch> {
+        let Some((uart, offset)) = platform_uart_at(addr) else {
+            return Ok(Dispatch::Unclaimed);
+        };
+        let console = &mut self.console;
+        uart.write(&mut self.platform_uart, offset, data, |byte| {
+            console.push(byte)
+        })?;
+        Ok(Dispatch::Claimed)
+    }
+
+    /// The legacy SBI console putchar and rawkvm's SBI console putchar print `a0`'s low byte
+    /// and answer success; every other call is unclaimed.
+    fn sbi_call(
+        &mut self,
+        extension_id: u64,
+        function_id: u64,
+        args: &[u64; 6],
+        ret: &mut [u64; 2],
+    ) -> io::Result<Dispatch> {
+        let putchar = extension_id == SBI_EXT_LEGACY_CONSOLE_PUTCHAR
+            || (extension_id, function_id) == (RAWKVM_SBI_CONSOLE, RAWKVM_SBI_CONSOLE_PUTCHAR);
+        if !putchar {
+            return Ok(Dispatch::Unclaimed);
+        }
+        self.console.push(args[0].to_le_bytes()[0])?;
+        *ret = [0, 0];
+        Ok(Dispatch::Claimed)
     }
 
     /// Port `0xE9`. Not COM1: its transmit register shares a port with the receive buffer

@@ -3,7 +3,9 @@
 use rawkvm_bindings as abi;
 
 use super::fields::{self as f, Member, MmioMembers, Typed, hyperv, xen};
-use super::views::{HyperVExit, Hypercall, Io, IoDirection, Mmio, MsrAccess, Reply, TdxCall};
+use super::views::{
+    HyperVExit, Hypercall, Io, IoDirection, Mmio, MsrAccess, Reply, SbiCall, TdxCall,
+};
 use super::{DecodeError, Exit, MAX_NDATA};
 use crate::sys::run_page::RunPage;
 
@@ -116,11 +118,13 @@ pub fn decode(page: RunPage<'_>) -> Result<Exit<'_>, DecodeError> {
         KVM_EXIT_AP_RESET_HOLD => Exit::ApResetHold,
         KVM_EXIT_X86_BUS_LOCK => Exit::X86BusLock,
         KVM_EXIT_XEN => Exit::Xen(decode_xen(&page)),
-        KVM_EXIT_RISCV_SBI => Exit::RiscvSbi {
+        KVM_EXIT_RISCV_SBI => Exit::RiscvSbi(SbiCall {
             extension_id: get(f::RISCV_SBI_EXTENSION_ID),
             function_id: get(f::RISCV_SBI_FUNCTION_ID),
-            args: all_words(page, f::RISCV_SBI_ARGS),
-        },
+            args: f::RISCV_SBI_ARGS.get(&page),
+            ret: f::RISCV_SBI_RET.get(&page),
+            reply: Reply(page),
+        }),
         KVM_EXIT_RISCV_CSR => Exit::RiscvCsr {
             csr_num: get(f::RISCV_CSR_NUM),
             new_value: get(f::RISCV_CSR_NEW_VALUE),

@@ -63,6 +63,13 @@ impl<const N: usize> Words<N> {
     pub fn get(&self, page: &RunPage<'_>) -> [u64; N] {
         self.fields.map(|field| page.get(field))
     }
+
+    /// Writes all `N` words.
+    pub fn set(&self, page: &mut RunPage<'_>, values: [u64; N]) {
+        for (field, value) in self.fields.iter().zip(values) {
+            page.set(*field, value);
+        }
+    }
 }
 
 /// The member called `name` in `layout`, with `shift` added to its offset and `full_name` as
@@ -308,10 +315,10 @@ members! {
     RISCV_SBI_EXTENSION_ID: scalar<u64> = "riscv_sbi.extension_id";
     /// SBI function id.
     RISCV_SBI_FUNCTION_ID: scalar<u64> = "riscv_sbi.function_id";
-    /// SBI arguments.
-    RISCV_SBI_ARGS: bytes = "riscv_sbi.args";
-    /// SBI return values.
-    RISCV_SBI_RET: bytes = "riscv_sbi.ret";
+    /// SBI arguments (a0..a5).
+    RISCV_SBI_ARGS: words<6> = "riscv_sbi.args";
+    /// In: the SBI return values (a0 = error, a1 = value) the guest sees.
+    RISCV_SBI_RET: words<2> = "riscv_sbi.ret";
     /// CSR number.
     RISCV_CSR_NUM: scalar<u64> = "riscv_csr.csr_num";
     /// CSR value written.

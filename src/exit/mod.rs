@@ -44,7 +44,7 @@ use rawkvm_bindings as abi;
 pub use decode::decode;
 pub use payload::{Item, Source, Value};
 pub use views::{
-    HyperVExit, Hypercall, Io, IoDirection, KVM_EXIT_HYPERCALL_LONG_MODE, Mmio, MsrAccess,
+    HyperVExit, Hypercall, Io, IoDirection, KVM_EXIT_HYPERCALL_LONG_MODE, Mmio, MsrAccess, SbiCall,
     TDVMCALL_LEAVES, TdxCall, XenExit,
 };
 #[cfg(target_arch = "x86_64")]
@@ -239,15 +239,9 @@ pub enum Exit<'a> {
     X86BusLock,
     /// `KVM_EXIT_XEN` (34): a Xen hypercall.
     Xen(XenExit),
-    /// `KVM_EXIT_RISCV_SBI` (35): a RISC-V SBI call.
-    RiscvSbi {
-        /// Extension id.
-        extension_id: u64,
-        /// Function id.
-        function_id: u64,
-        /// The six arguments.
-        args: &'a [u64],
-    },
+    /// `KVM_EXIT_RISCV_SBI` (35): a RISC-V SBI call KVM leaves to user space; answer with
+    /// [`SbiCall::set_ret`].
+    RiscvSbi(SbiCall<'a>),
     /// `KVM_EXIT_RISCV_CSR` (36): a RISC-V CSR access.
     RiscvCsr {
         /// CSR number.
@@ -353,7 +347,7 @@ impl Exit<'_> {
             Exit::ApResetHold => KVM_EXIT_AP_RESET_HOLD,
             Exit::X86BusLock => KVM_EXIT_X86_BUS_LOCK,
             Exit::Xen(_) => KVM_EXIT_XEN,
-            Exit::RiscvSbi { .. } => KVM_EXIT_RISCV_SBI,
+            Exit::RiscvSbi(_) => KVM_EXIT_RISCV_SBI,
             Exit::RiscvCsr { .. } => KVM_EXIT_RISCV_CSR,
             Exit::Notify { .. } => KVM_EXIT_NOTIFY,
             Exit::LoongarchIocsr(_) => KVM_EXIT_LOONGARCH_IOCSR,

@@ -382,14 +382,11 @@ impl Exit<'_> {
             }
             Exit::X86Rdmsr(msr) | Exit::X86Wrmsr(msr) => v.msr(msr),
             Exit::Xen(exit) => v.xen(exit),
-            Exit::RiscvSbi {
-                extension_id,
-                function_id,
-                args,
-            } => {
-                v.hex("extension_id", *extension_id, f::RISCV_SBI_EXTENSION_ID);
-                v.hex("function_id", *function_id, f::RISCV_SBI_FUNCTION_ID);
-                v.words("args", args, f::RISCV_SBI_ARGS);
+            Exit::RiscvSbi(call) => {
+                v.hex("extension_id", call.extension_id, f::RISCV_SBI_EXTENSION_ID);
+                v.hex("function_id", call.function_id, f::RISCV_SBI_FUNCTION_ID);
+                v.words("args", &call.args, f::RISCV_SBI_ARGS.member);
+                v.words("ret", &call.ret, f::RISCV_SBI_RET.member);
             }
             &Exit::RiscvCsr {
                 csr_num,

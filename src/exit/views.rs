@@ -119,6 +119,30 @@ impl MsrAccess<'_> {
     }
 }
 
+/// `KVM_EXIT_RISCV_SBI`: an SBI call KVM leaves to user space (the legacy console, an
+/// extension it does not implement). Answer with [`SbiCall::set_ret`]; KVM puts `ret` in the
+/// guest's `a0`/`a1` and resumes after the `ecall`.
+#[derive(Debug)]
+pub struct SbiCall<'a> {
+    /// Extension id (the guest's `a7`).
+    pub extension_id: u64,
+    /// Function id (`a6`).
+    pub function_id: u64,
+    /// The arguments (`a0`..`a5`).
+    pub args: [u64; 6],
+    /// `riscv_sbi.ret` as it stands: the error code and the value.
+    pub ret: [u64; 2],
+    pub(super) reply: Reply<'a>,
+}
+
+impl SbiCall<'_> {
+    /// Writes `riscv_sbi.ret`: `[error, value]` as the guest's `a0` and `a1`.
+    pub fn set_ret(&mut self, ret: [u64; 2]) {
+        fields::RISCV_SBI_RET.set(&mut self.reply.0, ret);
+        self.ret = ret;
+    }
+}
+
 /// `hypercall.flags` bit: the hypercall was made in 64-bit mode (x86).
 pub const KVM_EXIT_HYPERCALL_LONG_MODE: u64 = 1 << 0;
 

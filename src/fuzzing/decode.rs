@@ -252,7 +252,11 @@ fn check_exit(
             }
         }
         Exit::InternalError { data, .. } | Exit::SystemEvent { data, .. } => {
-            assert!(fault.is_some());
+            // A shutdown event ends the run normally (the machine powered off); every other
+            // system event, and every internal error, is a fault.
+            let shutdown = reason == abi::KVM_EXIT_SYSTEM_EVENT
+                && get(before, fields::SYSTEM_EVENT_TYPE) == abi::KVM_SYSTEM_EVENT_SHUTDOWN;
+            assert_eq!(fault.is_some(), !shutdown);
             let (offset, ndata) = if reason == abi::KVM_EXIT_INTERNAL_ERROR {
                 (
                     fields::INTERNAL_DATA.offset,

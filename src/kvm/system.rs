@@ -172,9 +172,13 @@ impl Kvm {
         self.vcpu_mmap_size
     }
 
-    /// `ioctl(kvm, KVM_CREATE_VM, 0)`, retried on `EINTR`.
+    /// `ioctl(kvm, KVM_CREATE_VM, type)`, retried on `EINTR`. The machine type is the
+    /// architecture's ([`crate::arch::vm_type`]): 0 on x86 and riscv64, the largest IPA size
+    /// `KVM_CAP_ARM_VM_IPA_SIZE` allows on arm64.
     pub fn create_vm(&self) -> Result<Vm, Error> {
-        let fd = VmFd::create(self.fd.as_fd(), 0).map_err(|errno| Error::CreateVm { errno })?;
+        let machine_type = crate::arch::vm_type(self);
+        let fd = VmFd::create(self.fd.as_fd(), machine_type as libc::c_ulong)
+            .map_err(|errno| Error::CreateVm { errno })?;
         Ok(Vm::new(fd, self))
     }
 }

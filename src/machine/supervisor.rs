@@ -122,7 +122,13 @@ impl RunControl {
             if state.panicked || state.finished.iter().any(|(_, result)| result.is_err()) {
                 return Ending::Failed;
             }
-            if state.finished.len() == running {
+            // A vCPU that powered the machine off ends it: the others are stopped.
+            if state.finished.len() == running
+                || state
+                    .finished
+                    .iter()
+                    .any(|(_, result)| matches!(result, Ok(Outcome::PoweredOff)))
+            {
                 return Ending::Finished;
             }
             let changed = &self.shared.changed;
@@ -186,6 +192,16 @@ impl<H: IoHandler> IoHandler for SharedHandler<'_, H> {
 
     fn msr_write(&mut self, index: u32, value: u64) -> std::io::Result<Dispatch> {
         self.lock().msr_write(index, value)
+    }
+
+    fn sbi_call(
+        &mut self,
+        extension_id: u64,
+        function_id: u64,
+        args: &[u64; 6],
+        ret: &mut [u64; 2],
+    ) -> std::io::Result<Dispatch> {
+        self.lock().sbi_call(extension_id, function_id, args, ret)
     }
 
     /// One lock for the whole exit: a `rep insb` batch of 1024 accesses would otherwise take
@@ -332,7 +348,7 @@ impl Machine {
                 }
                 None => control.wait(threads.len(), deadline),
             };
-            if ending != Ending::Finished {
+            if ending != Ending::Finished || control.lock().finished.len() < threads.len() {
                 control.shared.stopping.store(true, Ordering::SeqCst);
                 // Signal all first, then join all.
                 stops.iter().for_each(StopHandle::stop);
