@@ -7,10 +7,10 @@
 //!     case KVM_EXIT_IO:   count accesses of size bytes at run + run->io.data_offset
 //!     case KVM_EXIT_MMIO: run->mmio.data[0..len] at run->mmio.phys_addr
 //!     case KVM_EXIT_HLT:  done
-//!     case KVM_EXIT_SYSTEM_EVENT: type SHUTDOWN (PSCI SYSTEM_OFF, SBI SRST shutdown): done,
-//!                         the machine is off; any other type is a guest fault
-//!     case KVM_EXIT_RISCV_SBI: the SBI call KVM left to user space (legacy console putchar):
-//!                         run->riscv_sbi.ret[0..2] = the answer
+//!     case KVM_EXIT_SYSTEM_EVENT: type SHUTDOWN (arm64 PSCI SYSTEM_OFF, riscv SBI SRST
+//!                         shutdown): done, the machine is off; any other type is a fault
+//!     case KVM_EXIT_RISCV_SBI: an SBI call KVM left to user space:
+//!                         run->riscv_sbi.ret[0..2] = the device's answer
 //!     case KVM_EXIT_X86_RDMSR/WRMSR: run->msr.data, run->msr.error = the device's answer
 //!     case KVM_EXIT_IRQ_WINDOW_OPEN: ioctl(vcpu, KVM_INTERRUPT, &vector) if one is queued
 //!     case KVM_EXIT_DEBUG: stop, so the caller can look at the guest
@@ -23,16 +23,13 @@
 //! writes IN and MMIO-read answers straight into the page, and the observer (tracing, stats)
 //! is a type parameter that compiles to nothing when it is [`NoObserver`].
 
-use crate::devices::coalesced;
-use crate::devices::{Dispatch, IoHandler};
-use crate::error::{Error, GuestFault};
 use rawkvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN;
 
-use crate::exit::{Exit, Io, IoDirection, Mmio, MsrAccess, SbiCall};
+use crate::devices::bus::{Claim, IoHandler, dispatch_mmio, dispatch_msr, dispatch_sbi};
+use crate::devices::coalesced;
+use crate::error::{Error, GuestFault};
+use crate::exit::Exit;
 use crate::kvm::vcpu::{RunError, Vcpu};
-
-/// The value an unclaimed read returns, byte by byte: an open bus reads as all ones.
-pub const OPEN_BUS: u8 = 0xFF;
 
 /// Watches the loop: the moments around each `KVM_RUN`, and every exit after it has been
 /// handled (IN and MMIO-read data already filled in). Every method has an empty default, and
@@ -49,7 +46,7 @@ pub trait Observer {
     /// Once per exit, with how the access was dispatched (`None` for exits that are not port
     /// or MMIO accesses).
     #[inline(always)]
-    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Dispatch>) {}
+    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Claim>) {}
 
     /// `KVM_RUN` returned `EINTR`; `stopping` says whether a stop was requested.
     #[inline(always)]
@@ -61,15 +58,16 @@ pub trait Observer {
 pub enum Outcome {
     /// The guest executed `hlt`.
     Halted,
-    /// The guest powered the machine off: `KVM_EXIT_SYSTEM_EVENT` of type
-    /// `KVM_SYSTEM_EVENT_SHUTDOWN` (arm64 PSCI `SYSTEM_OFF`, riscv SBI SRST shutdown). Unlike
-    /// `hlt`, it ends the whole machine: the other vCPUs are stopped.
-    PoweredOff,
     /// A [`crate::kvm::vcpu::StopHandle`] asked the vCPU to stop.
     Stopped,
     /// `KVM_EXIT_DEBUG`: a breakpoint or single step armed with `KVM_SET_GUEST_DEBUG` hit.
     /// The observer saw the exit; running again continues the guest.
     Debug,
+    /// A device ended the run ([`Claim::Finish`]: the exit device), reporting `code`; 0 is
+    /// success. The guest powering the machine off (`KVM_EXIT_SYSTEM_EVENT` of type
+    /// `KVM_SYSTEM_EVENT_SHUTDOWN`: arm64 PSCI `SYSTEM_OFF`, riscv SBI SRST shutdown) is
+    /// `Finished(0)` too: like the exit device, and unlike `hlt`, it ends every vCPU's run.
+    Finished(u32),
 }
 
 /// The observer that observes nothing.
@@ -87,87 +85,10 @@ pub struct ExitCounter {
 
 impl Observer for ExitCounter {
     #[inline(always)]
-    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
+    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Claim>) {
         self.exits += 1;
     }
 }
-
-/// Hands one IO exit to `handler`, one element (`size` bytes at `port`) at a time. IN data is
-/// set to all-ones first, so whatever a handler leaves unanswered reads as an open bus.
-pub fn dispatch_io<H: IoHandler + ?Sized>(
-    io: &mut Io<'_>,
-    handler: &mut H,
-) -> std::io::Result<Dispatch> {
-    let (port, direction) = (io.port, io.direction);
-    if direction == IoDirection::In {
-        io.data.fill(OPEN_BUS);
-    }
-    let mut dispatch = Dispatch::Unclaimed;
-    for element in io.elements() {
-        let answer = match direction {
-            IoDirection::In => handler.pio_read(port, element)?,
-            IoDirection::Out => handler.pio_write(port, element)?,
-        };
-        if answer == Dispatch::Claimed {
-            dispatch = Dispatch::Claimed;
-        }
-    }
-    Ok(dispatch)
-}
-
-/// Hands one MMIO exit to `handler`. Read data is set to all-ones first.
-pub fn dispatch_mmio<H: IoHandler + ?Sized>(
-    mmio: &mut Mmio<'_>,
-    handler: &mut H,
-) -> std::io::Result<Dispatch> {
-    if mmio.is_write {
-        handler.mmio_write(mmio.phys_addr, mmio.data)
-    } else {
-        mmio.data.fill(OPEN_BUS);
-        handler.mmio_read(mmio.phys_addr, mmio.data)
-    }
-}
-
-/// Hands one MSR exit to `handler` (`write`: `KVM_EXIT_X86_WRMSR`). A claimed read puts the
-/// value in `msr.data`; an unclaimed access sets `msr.error`, so the guest gets #GP as it would
-/// on hardware without that MSR.
-pub fn dispatch_msr<H: IoHandler + ?Sized>(
-    msr: &mut MsrAccess<'_>,
-    write: bool,
-    handler: &mut H,
-) -> std::io::Result<Dispatch> {
-    let dispatch = if write {
-        handler.msr_write(msr.index, msr.data)?
-    } else {
-        let mut value = 0;
-        let dispatch = handler.msr_read(msr.index, &mut value)?;
-        if dispatch == Dispatch::Claimed {
-            msr.set_data(value);
-        }
-        dispatch
-    };
-    msr.set_error(dispatch == Dispatch::Unclaimed);
-    Ok(dispatch)
-}
-
-/// Hands one `KVM_EXIT_RISCV_SBI` to `handler`: the SBI calls KVM does not implement itself
-/// (the legacy console, extensions it does not know). An unclaimed call answers
-/// `SBI_ERR_NOT_SUPPORTED` in `ret[0]`, as an SBI implementation without the extension would.
-pub fn dispatch_sbi<H: IoHandler + ?Sized>(
-    call: &mut SbiCall<'_>,
-    handler: &mut H,
-) -> std::io::Result<Dispatch> {
-    let mut ret = [SBI_ERR_NOT_SUPPORTED as u64, 0];
-    let dispatch = handler.sbi_call(call.extension_id, call.function_id, &call.args, &mut ret)?;
-    if dispatch == Dispatch::Unclaimed {
-        ret = [SBI_ERR_NOT_SUPPORTED as u64, 0];
-    }
-    call.set_ret(ret);
-    Ok(dispatch)
-}
-
-/// `SBI_ERR_NOT_SUPPORTED` (the SBI specification's error code -2).
-pub const SBI_ERR_NOT_SUPPORTED: i64 = -2;
 
 /// The guest fault an exit stands for, if it is one: every exit the loop does not handle.
 pub fn fault_of(exit: &Exit<'_>) -> Option<GuestFault> {
@@ -208,7 +129,7 @@ pub fn fault_of(exit: &Exit<'_>) -> Option<GuestFault> {
         | Exit::Debug(_) => return None,
         other => GuestFault::Unhandled {
             reason: other.reason(),
-            payload: crate::trace::text::payload_string(other),
+            payload: other.payload_string(),
         },
     })
 }
@@ -218,7 +139,7 @@ pub fn fault_of(exit: &Exit<'_>) -> Option<GuestFault> {
 pub fn fault(exit: &Exit<'_>) -> GuestFault {
     fault_of(exit).unwrap_or_else(|| GuestFault::Unhandled {
         reason: exit.reason(),
-        payload: crate::trace::text::payload_string(exit),
+        payload: exit.payload_string(),
     })
 }
 
@@ -269,6 +190,9 @@ where
         .transpose()
         .map_err(Error::Console)?;
         observer.exit(id, &exit, dispatch);
+        if let Some(Claim::Finish(code)) = dispatch {
+            return Ok(Outcome::Finished(code));
+        }
         let window_open = match exit {
             Exit::Io(_) | Exit::Mmio(_) | Exit::Intr | Exit::X86Rdmsr(_) | Exit::X86Wrmsr(_) => {
                 false
@@ -281,7 +205,7 @@ where
             Exit::SystemEvent {
                 event_type: KVM_SYSTEM_EVENT_SHUTDOWN,
                 ..
-            } => return Ok(Outcome::PoweredOff),
+            } => return Ok(Outcome::Finished(0)),
             Exit::RiscvSbi(_) => false,
             Exit::Debug(_) => return Ok(Outcome::Debug),
             other => {

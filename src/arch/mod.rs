@@ -19,10 +19,12 @@
 pub mod flat;
 pub mod one_reg;
 
+pub use crate::error::IP_NAME;
+
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 #[cfg(target_arch = "x86_64")]
-pub use x86_64::{Entry, IP_NAME, instruction_pointer, reset_vcpu};
+pub use x86_64::{Entry, instruction_pointer, reset_vcpu};
 /// The `KVM_CREATE_VM` machine type: 0 (the only one x86 has for plain VMs).
 #[cfg(target_arch = "x86_64")]
 pub fn vm_type(_kvm: &crate::kvm::Kvm) -> u64 {
@@ -32,12 +34,12 @@ pub fn vm_type(_kvm: &crate::kvm::Kvm) -> u64 {
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
 #[cfg(target_arch = "aarch64")]
-pub use aarch64::{Entry, IP_NAME, instruction_pointer, reset_vcpu, vm_type};
+pub use aarch64::{Entry, instruction_pointer, reset_vcpu, vm_type};
 
 #[cfg(target_arch = "riscv64")]
 pub mod riscv64;
 #[cfg(target_arch = "riscv64")]
-pub use riscv64::{Entry, IP_NAME, instruction_pointer, reset_vcpu};
+pub use riscv64::{Entry, instruction_pointer, reset_vcpu};
 /// The `KVM_CREATE_VM` machine type: 0 (riscv has no other).
 #[cfg(target_arch = "riscv64")]
 pub fn vm_type(_kvm: &crate::kvm::Kvm) -> u64 {

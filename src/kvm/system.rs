@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use rawkvm_bindings as abi;
 
 use crate::error::Error;
-use crate::kvm::vm::Vm;
+use crate::kvm::vm::{Vm, VmCaps};
 use crate::sys::ioctl::{VmFd, system};
 
 /// Where the KVM device usually is.
@@ -60,17 +60,6 @@ pub fn check_required_capabilities(mut check: impl FnMut(u32) -> i32) -> Result<
         }
     }
     Ok(())
-}
-
-/// What `KVM_CHECK_EXTENSION` says about the capabilities every VM wants.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct VmCaps {
-    /// `KVM_CAP_COALESCED_MMIO`: the ring's page in the vCPU mapping, or 0.
-    pub(crate) coalesced_mmio: i32,
-    /// `KVM_CAP_MAX_VCPUS`.
-    pub(crate) max_vcpus: i32,
-    /// `KVM_CAP_NR_MEMSLOTS`.
-    pub(crate) nr_memslots: i32,
 }
 
 /// An open KVM device, checked to speak API version 12.
@@ -160,6 +149,7 @@ impl Kvm {
     /// The capabilities every VM wants, asked the first time.
     pub(crate) fn vm_caps(&self) -> VmCaps {
         *self.vm_caps.get_or_init(|| VmCaps {
+            vcpu_mmap_size: self.vcpu_mmap_size,
             coalesced_mmio: self.check_extension(abi::KVM_CAP_COALESCED_MMIO),
             max_vcpus: self.check_extension(abi::KVM_CAP_MAX_VCPUS),
             nr_memslots: self.check_extension(abi::KVM_CAP_NR_MEMSLOTS),
@@ -172,14 +162,21 @@ impl Kvm {
         self.vcpu_mmap_size
     }
 
-    /// `ioctl(kvm, KVM_CREATE_VM, type)`, retried on `EINTR`. The machine type is the
-    /// architecture's ([`crate::arch::vm_type`]): 0 on x86 and riscv64, the largest IPA size
-    /// `KVM_CAP_ARM_VM_IPA_SIZE` allows on arm64.
+    /// `ioctl(kvm, KVM_CREATE_VM, 0)`, retried on `EINTR`: the default machine type.
     pub fn create_vm(&self) -> Result<Vm, Error> {
-        let machine_type = crate::arch::vm_type(self);
-        let fd = VmFd::create(self.fd.as_fd(), machine_type as libc::c_ulong)
+        self.create_vm_of_type(0)
+    }
+
+    /// `ioctl(kvm, KVM_CREATE_VM, machine_type)`, retried on `EINTR`. The type is
+    /// architecture-specific: 0 on x86 and riscv64; on arm64 `KVM_VM_TYPE_ARM_IPA_SIZE(bits)`
+    /// (what `crate::arch::vm_type` gives a [`crate::machine::Machine`]).
+    pub fn create_vm_of_type(&self, machine_type: u64) -> Result<Vm, Error> {
+        let machine_type = libc::c_ulong::try_from(machine_type).map_err(|_| Error::CreateVm {
+            errno: nix::errno::Errno::EINVAL,
+        })?;
+        let fd = VmFd::create(self.fd.as_fd(), machine_type)
             .map_err(|errno| Error::CreateVm { errno })?;
-        Ok(Vm::new(fd, self))
+        Ok(Vm::new(fd, self.vm_caps()))
     }
 }
 
@@ -223,7 +220,7 @@ mod tests {
             } => {}
             other => panic!("{other:?}"),
         }
-        assert_eq!(error.exit_status(), crate::error::status::KVM_UNAVAILABLE);
+        assert_eq!(error.kind(), crate::error::ErrorKind::KvmUnavailable);
         assert!(error.to_string().contains("KVM_CAP_IMMEDIATE_EXIT"));
     }
 
