@@ -8,8 +8,17 @@
 //! ioctl(vm, KVM_CHECK_EXTENSION, cap)           the same on a VM fd (KVM_CAP_CHECK_EXTENSION_VM)
 //! ```
 //!
+//!
+//! On riscv64 also, on a vCPU of a scratch VM:
+//!
+//! ```text
+//! ioctl(vcpu, KVM_GET_ONE_REG, KVM_REG_RISCV_ISA_EXT | i)   for every index i the kernel has
+//! ```
+//!
 //! `--json` writes `{"api_version","vcpu_mmap_size","backend","capabilities":[{"name","nr",
-//! "value","vm_value"}]}`; `vm_value` is `null` when the VM fd cannot be asked.
+//! "value","vm_value"}]}`; `vm_value` is `null` when the VM fd cannot be asked. On riscv64 the
+//! object also has `"isa_extensions":[{"index","name","value"}]` (`name` `null` for an index
+//! newer than the bindings).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -65,7 +74,78 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
     } else {
         to_text(&kvm, backend, &answers)
     };
+    #[cfg(target_arch = "riscv64")]
+    let text = riscv::with_isa_extensions(&kvm, json, text)?;
     print_out(&text)
+}
+
+/// The riscv ISA extension registers, in the text or the JSON of `caps`.
+#[cfg(target_arch = "riscv64")]
+mod riscv {
+    use std::fmt::Write as _;
+
+    use rawkvm::arch::riscv64::isa_extensions;
+    use rawkvm::exit::text::{push_dec, push_list};
+    use rawkvm::kvm::Kvm;
+    use rawkvm::trace::json::{push_key, push_string};
+
+    use crate::cli::status::CliError;
+
+    /// Appends what `KVM_GET_ONE_REG` says of every ISA extension register of a fresh vCPU.
+    pub fn with_isa_extensions(
+        kvm: &Kvm,
+        json: bool,
+        mut text: String,
+    ) -> Result<String, CliError> {
+        let vm = kvm.create_vm()?;
+        let vcpu = vm.create_vcpu(0)?;
+        let extensions = isa_extensions(&vcpu)?;
+        let name_of = |index: u64, name: Option<&str>| {
+            name.map_or_else(|| format!("#{index}"), |name| name.to_ascii_lowercase())
+        };
+        if json {
+            let mut out = Vec::new();
+            push_key(&mut out, "isa_extensions");
+            push_list(&mut out, &extensions, |out, ext| {
+                out.extend_from_slice(b"{\"index\":");
+                push_dec(out, ext.index);
+                push_key(out, "name");
+                match ext.name {
+                    Some(name) => push_string(out, name),
+                    None => out.extend_from_slice(b"null"),
+                }
+                push_key(out, "value");
+                push_dec(out, ext.value);
+                out.push(b'}');
+            });
+            // Into the object, before its closing brace and newline.
+            let end = text.trim_end().len() - 1;
+            text.insert_str(end, &String::from_utf8_lossy(&out));
+        } else {
+            let has: Vec<String> = extensions
+                .iter()
+                .filter(|ext| ext.value != 0)
+                .map(|ext| name_of(ext.index, ext.name))
+                .collect();
+            let lacks: Vec<String> = extensions
+                .iter()
+                .filter(|ext| ext.value == 0)
+                .map(|ext| name_of(ext.index, ext.name))
+                .collect();
+            let _ = writeln!(
+                &mut text,
+                "\nriscv ISA extensions of a vCPU (KVM_GET_ONE_REG of KVM_REG_RISCV_ISA_EXT | i; \
+                 #i: an index newer than the 6.1 header):\n  has:   {}\n  lacks: {}",
+                has.join(" "),
+                if lacks.is_empty() {
+                    "-".to_owned()
+                } else {
+                    lacks.join(" ")
+                }
+            );
+        }
+        Ok(text)
+    }
 }
 
 fn to_text(kvm: &Kvm, backend: &str, answers: &[Answer]) -> String {

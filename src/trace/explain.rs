@@ -82,6 +82,7 @@ pub fn fields_written(exit: &Exit<'_>, dispatch: Option<Claim>, out: &mut dyn Fn
         }
         Exit::X86Wrmsr(_) => out(fields::MSR_ERROR.member.into()),
         Exit::IrqWindowOpen { .. } => out(fields::REQUEST_INTERRUPT_WINDOW.member.into()),
+        Exit::RiscvSbi(_) => out(fields::RISCV_SBI_RET.member.into()),
         _ => {}
     }
 }
@@ -289,6 +290,27 @@ pub fn push_sentence(out: &mut Vec<u8>, exit: &Exit<'_>, dispatch: Option<Claim>
             "The guest asked for a system event: {}.",
             abi::system_event_name(*event_type).unwrap_or("a type rawkvm does not know")
         ),
+        Exit::RiscvSbi(call) => {
+            let _ = write!(
+                out,
+                "The guest made SBI call {:#x}/{} (ecall with a7/a6), which KVM left to user \
+                 space",
+                call.extension_id, call.function_id
+            );
+            if claimed {
+                write!(
+                    out,
+                    "; rawkvm answered error {} value {:#x}.",
+                    call.ret[0] as i64, call.ret[1]
+                )
+            } else {
+                write!(
+                    out,
+                    "; no device implements it, so it answers SBI_ERR_NOT_SUPPORTED ({}).",
+                    call.ret[0] as i64
+                )
+            }
+        }
         other => {
             out.extend_from_slice(reason_sentence(other.reason()).as_bytes());
             push_detail(out, other)

@@ -3,6 +3,7 @@
 //! scratch directories that clean up after themselves.
 #![allow(dead_code)]
 
+pub mod arch;
 pub mod json;
 pub mod process;
 pub mod status;
@@ -154,6 +155,15 @@ pub enum Seen {
     },
     /// `KVM_EXIT_HLT`.
     Hlt,
+    /// `KVM_EXIT_SYSTEM_EVENT`.
+    SystemEvent { event_type: u32, data: Vec<u64> },
+    /// `KVM_EXIT_RISCV_SBI`, after rawkvm answered it.
+    Sbi {
+        extension_id: u64,
+        function_id: u64,
+        a0: u64,
+        ret: [u64; 2],
+    },
     /// Anything else, by reason number.
     Other(u32),
 }
@@ -175,6 +185,16 @@ impl Seen {
                 data: mmio.data.to_vec(),
             },
             Exit::Hlt => Seen::Hlt,
+            Exit::SystemEvent { event_type, data } => Seen::SystemEvent {
+                event_type: *event_type,
+                data: data.to_vec(),
+            },
+            Exit::RiscvSbi(call) => Seen::Sbi {
+                extension_id: call.extension_id,
+                function_id: call.function_id,
+                a0: call.args[0],
+                ret: call.ret,
+            },
             other => Seen::Other(other.reason()),
         }
     }

@@ -321,3 +321,40 @@ named_constants! {
     /// The timer is armed.
     KVM_RISCV_TIMER_STATE_ON = 1,
 }
+
+named_constants! {
+    /// `enum KVM_RISCV_ISA_EXT_ID`: the index of each ISA extension's register
+    /// (`KVM_REG_RISCV_ISA_EXT | index`, value 1 if the guest has the extension). These are
+    /// the ones the 6.1 header names; newer kernels have more (rawkvm shows them by index).
+    pub const RISCV_ISA_EXTS: [u64];
+    /// Atomics.
+    KVM_RISCV_ISA_EXT_A = 0,
+    /// Compressed instructions.
+    KVM_RISCV_ISA_EXT_C = 1,
+    /// Double-precision floating point.
+    KVM_RISCV_ISA_EXT_D = 2,
+    /// Single-precision floating point.
+    KVM_RISCV_ISA_EXT_F = 3,
+    /// The hypervisor extension.
+    KVM_RISCV_ISA_EXT_H = 4,
+    /// The base integer ISA.
+    KVM_RISCV_ISA_EXT_I = 5,
+    /// Multiply and divide.
+    KVM_RISCV_ISA_EXT_M = 6,
+    /// Page-based memory types.
+    KVM_RISCV_ISA_EXT_SVPBMT = 7,
+    /// Supervisor timer compare (`stimecmp`).
+    KVM_RISCV_ISA_EXT_SSTC = 8,
+    /// Fine-grained address-translation cache invalidation.
+    KVM_RISCV_ISA_EXT_SVINVAL = 9,
+    /// The `pause` hint.
+    KVM_RISCV_ISA_EXT_ZIHINTPAUSE = 10,
+    /// Cache-block management.
+    KVM_RISCV_ISA_EXT_ZICBOM = 11,
+}
+
+/// `KVM_REG_RISCV | KVM_REG_SIZE_U64 | KVM_REG_RISCV_ISA_EXT | index`: the register that says
+/// whether the guest has ISA extension `index` (`KVM_RISCV_ISA_EXT_*`).
+pub const fn riscv_isa_ext_reg(index: u64) -> u64 {
+    KVM_REG_RISCV | KVM_REG_SIZE_U64 | KVM_REG_RISCV_ISA_EXT | index
+}

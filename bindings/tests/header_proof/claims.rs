@@ -191,7 +191,7 @@ pub fn claims_for(arch: &str) -> Claims {
             constants.extend(constants! {
                 tables: [
                     rv::RISCV_REG_FIELDS, rv::RISCV_MODES, rv::RISCV_INTERRUPT_LEVELS,
-                    rv::RISCV_TIMER_STATES, rv::VCPU_MMAP_PAGE_OFFSETS,
+                    rv::RISCV_TIMER_STATES, rv::RISCV_ISA_EXTS, rv::VCPU_MMAP_PAGE_OFFSETS,
                 ],
                 single: [],
             });
