@@ -44,9 +44,10 @@ use rawkvm_bindings::{MemoryRegionFlags, kvm_regs, kvm_sregs};
 use crate::arch::x86_64::sync_regs::SyncRegs;
 use crate::error::{Error, RestartError};
 use crate::kvm::vcpu::Vcpu;
+use crate::kvm::vm::DirtyLogError;
 use crate::kvm::vm::Vm;
 use crate::machine::Machine;
-use crate::sys::ioctl::{DirtyLogError, dirty_bitmap_words};
+use crate::sys::ioctl::{dirty_bitmap_words, vm};
 use crate::sys::memory::Mapping;
 use crate::sys::memory::page_size;
 
@@ -230,17 +231,15 @@ impl RestartPoint {
 
 /// `KVM_GET_DIRTY_LOG` of `slot` into `bitmap`.
 fn fetch_dirty_log(vm: &Vm, slot: u32, bitmap: &mut [u64]) -> Result<(), Error> {
-    vm.vm_fd()
-        .get_dirty_log(slot, bitmap)
-        .map_err(|error| match error {
-            DirtyLogError::Ioctl(errno) => Error::Ioctl {
-                ioctl: "KVM_GET_DIRTY_LOG",
-                errno,
-            },
-            DirtyLogError::UnknownSlot(_) | DirtyLogError::BitmapTooSmall { .. } => {
-                RestartError::DirtyBitmap { slot }.into()
-            }
-        })
+    vm.get_dirty_log(slot, bitmap).map_err(|error| match error {
+        DirtyLogError::Ioctl(errno) => Error::Ioctl {
+            ioctl: vm::GET_DIRTY_LOG,
+            errno,
+        },
+        DirtyLogError::UnknownSlot(_) | DirtyLogError::BitmapTooSmall { .. } => {
+            RestartError::DirtyBitmap { slot }.into()
+        }
+    })
 }
 
 /// The error for a page of `slot` the mapping refused (slots are whole pages, so never).
@@ -314,8 +313,8 @@ impl Machine {
 mod tests {
     use super::*;
     use crate::kvm::Kvm;
+    use crate::kvm::vm::DirtyLogError;
     use crate::kvm::vm::MemoryRegion;
-    use crate::sys::ioctl::DirtyLogError;
 
     #[test]
     fn dirty_bitmaps_have_one_bit_per_page_in_whole_words() {
@@ -352,27 +351,26 @@ mod tests {
             };
             vm.add_memory_region(region).unwrap();
         }
-        let fd = vm.vm_fd();
         let mut bitmap = [u64::MAX; 2];
-        assert_eq!(fd.get_dirty_log(0, &mut bitmap), Ok(()));
+        assert_eq!(vm.get_dirty_log(0, &mut bitmap), Ok(()));
         assert_eq!(
             bitmap,
             [0, 0],
             "nothing written yet; the kernel wrote both words"
         );
         assert_eq!(
-            fd.get_dirty_log(0, &mut bitmap[..1]),
+            vm.get_dirty_log(0, &mut bitmap[..1]),
             Err(DirtyLogError::BitmapTooSmall {
                 needed: 2,
                 given: 1
             })
         );
         assert_eq!(
-            fd.get_dirty_log(7, &mut bitmap),
+            vm.get_dirty_log(7, &mut bitmap),
             Err(DirtyLogError::UnknownSlot(7))
         );
         assert_eq!(
-            fd.get_dirty_log(1, &mut bitmap),
+            vm.get_dirty_log(1, &mut bitmap),
             Err(DirtyLogError::Ioctl(nix::errno::Errno::ENOENT)),
             "a slot that does not log"
         );
