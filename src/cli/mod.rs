@@ -10,6 +10,7 @@ mod console_out;
 mod repeat;
 mod run;
 mod signals;
+mod trace_file;
 mod trace_flags;
 
 use std::ffi::OsString;

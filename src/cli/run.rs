@@ -111,9 +111,13 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
         match arg {
             Arg::Positional(word) if name.is_none() => name = Some(word),
             Arg::Flag(flag, inline) if flag == "--image" => {
-                image = Some(PathBuf::from(
-                    args.value(&flag, inline).map_err(Error::Usage)?,
-                ));
+                let path = args.value(&flag, inline).map_err(Error::Usage)?;
+                if path.is_empty() {
+                    return Err(Error::Usage(
+                        "--image: the path is empty; give the flat binary to run".to_string(),
+                    ));
+                }
+                image = Some(PathBuf::from(path));
             }
             Arg::Flag(flag, inline) if MACHINE_FLAGS.contains(&flag.as_str()) => {
                 let value = args.value(&flag, inline).map_err(Error::Usage)?;
@@ -194,7 +198,11 @@ pub fn command(args: Args) -> Result<i32, Error> {
     // before the guest starts.
     stop_on_signals(&control);
     let image = load_image(&options)?;
-    let sink = options.trace.open_sink()?;
+    let image_path = match &options.source {
+        Source::File(path) => Some(path.as_path()),
+        Source::Embedded(_) => None,
+    };
+    let sink = options.trace.open_sink(image_path)?;
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one

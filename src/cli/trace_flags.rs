@@ -3,14 +3,15 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use rawkvm::error::{Error, IoErrorDisplay};
+use rawkvm::error::Error;
 use rawkvm::machine::Machine;
 use rawkvm::trace::kernel_stats::KernelStats;
 use rawkvm::trace::{KernelCounters, TraceFormat, WatchOptions, Watcher};
 
 use super::args::Args;
+use super::trace_file;
 
 /// Trace output is buffered in blocks this large: one `write(2)` per few hundred exits.
 const TRACE_BUFFER: usize = 64 << 10;
@@ -65,9 +66,14 @@ impl TraceFlags {
                 });
             }
             "--trace-file" => {
-                self.file = Some(PathBuf::from(
-                    args.value(flag, inline).map_err(Error::Usage)?,
-                ));
+                let path = args.value(flag, inline).map_err(Error::Usage)?;
+                if path.is_empty() {
+                    return Err(Error::Usage(
+                        "--trace-file: the path is empty; give the file to write the trace to"
+                            .to_string(),
+                    ));
+                }
+                self.file = Some(PathBuf::from(path));
             }
             "--explain" => self.explain = true,
             _ => self.stats = true,
@@ -97,17 +103,12 @@ impl TraceFlags {
         }
     }
 
-    /// Where the trace goes: the `--trace-file` (created or truncated), else stderr. Open it
-    /// before the KVM device: a path that cannot be created is a usage error on any host.
-    pub fn open_sink(&self) -> Result<TraceSink, Error> {
+    /// Where the trace goes: the `--trace-file` (see [`trace_file::open`]: never the `image`,
+    /// truncated only if a regular file), else stderr. Open it before the KVM device: a path
+    /// that cannot be used is a usage error on any host.
+    pub fn open_sink(&self, image: Option<&Path>) -> Result<TraceSink, Error> {
         let sink: Box<dyn Write + Send> = match &self.file {
-            Some(path) => Box::new(File::create(path).map_err(|e| {
-                Error::Usage(format!(
-                    "--trace-file {}: cannot create it: {}",
-                    path.display(),
-                    IoErrorDisplay(&e)
-                ))
-            })?),
+            Some(path) => Box::new(trace_file::open(path, image)?),
             None => Box::new(io::stderr()),
         };
         Ok(BufWriter::with_capacity(TRACE_BUFFER, sink))
