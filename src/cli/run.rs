@@ -192,11 +192,11 @@ fn load_image(options: &RunOptions) -> Result<Image, Error> {
 /// `rawkvm run`: every vCPU on a thread of its own, the devices shared, `SIGINT`/`SIGTERM`/
 /// `SIGHUP` and the deadline stopping them all.
 pub fn command(args: Args) -> Result<i32, Error> {
-    let options = parse(args)?;
     let control = RunControl::new();
-    // Before any other thread exists (see signals.rs); a signal during setup stops the run
-    // before the guest starts.
+    // First, before any other thread exists (see signals.rs): a signal during start-up waits
+    // for the signal thread and stops the run before the guest starts.
     stop_on_signals(&control);
+    let options = parse(args)?;
     let image = load_image(&options)?;
     let image_path = match &options.source {
         Source::File(path) => Some(path.as_path()),

@@ -117,16 +117,23 @@ impl TraceFlags {
     /// A watcher writing to `sink` (from [`TraceFlags::open_sink`]): these options plus the
     /// flight recorder.
     pub fn watcher(&self, sink: TraceSink) -> Watcher<TraceSink> {
-        Watcher::new(self.options(true), sink)
+        Watcher::new(self.options(true), sink).with_sink_name(self.sink_name())
     }
 
     /// The error for a failed write of the trace: to the `--trace-file`, or to stderr.
     pub fn output_error(&self, error: io::Error) -> Error {
-        let target = match &self.file {
+        Error::Output {
+            target: self.sink_name(),
+            error,
+        }
+    }
+
+    /// What the trace is written to, in errors: `the trace file PATH`, or `stderr`.
+    fn sink_name(&self) -> String {
+        match &self.file {
             Some(path) => format!("the trace file {}", path.display()),
             None => "stderr".to_string(),
-        };
-        Error::Output { target, error }
+        }
     }
 }
 
