@@ -31,8 +31,9 @@ use std::thread;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
-use rawkvm::error::status;
 use rawkvm::machine::supervisor::{RunControl, StopCause, signal_is_ignored};
+
+use crate::cli::status;
 
 /// The signals that stop a run.
 pub const STOP_SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];

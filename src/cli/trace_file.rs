@@ -22,12 +22,14 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use rawkvm::error::{ErrnoDisplay, Error, IoErrorDisplay};
+use rawkvm::error::{ErrnoDisplay, IoErrorDisplay};
+
+use crate::cli::status::CliError;
 
 /// Opens `path` for the trace, truncated if it is a regular file. `image` is the `--image`
 /// file, which must not be the trace's. Every refusal is a usage error naming the path.
-pub fn open(path: &Path, image: Option<&Path>) -> Result<File, Error> {
-    let refuse = |why: String| Error::Usage(format!("--trace-file {}: {why}", path.display()));
+pub fn open(path: &Path, image: Option<&Path>) -> Result<File, CliError> {
+    let refuse = |why: String| CliError::Usage(format!("--trace-file {}: {why}", path.display()));
     let file = OpenOptions::new()
         .write(true)
         .create(true)

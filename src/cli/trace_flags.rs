@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::cli::status::CliError;
 use rawkvm::error::Error;
 use rawkvm::machine::Machine;
 use rawkvm::trace::kernel_stats::KernelStats;
@@ -49,9 +50,9 @@ impl TraceFlags {
         flag: &str,
         inline: Option<String>,
         args: &mut Args,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CliError> {
         if matches!(flag, "--explain" | "--stats") && inline.is_some() {
-            return Err(Error::Usage(format!("{flag} takes no value")));
+            return Err(CliError::Usage(format!("{flag} takes no value")));
         }
         match flag {
             "--trace" => {
@@ -59,16 +60,16 @@ impl TraceFlags {
                     None | Some("text") => TraceFormat::Text,
                     Some("json") => TraceFormat::Json,
                     Some(other) => {
-                        return Err(Error::Usage(format!(
+                        return Err(CliError::Usage(format!(
                             "--trace={other}: the formats are text and json"
                         )));
                     }
                 });
             }
             "--trace-file" => {
-                let path = args.value(flag, inline).map_err(Error::Usage)?;
+                let path = args.value(flag, inline).map_err(CliError::Usage)?;
                 if path.is_empty() {
-                    return Err(Error::Usage(
+                    return Err(CliError::Usage(
                         "--trace-file: the path is empty; give the file to write the trace to"
                             .to_string(),
                     ));
@@ -106,7 +107,7 @@ impl TraceFlags {
     /// Where the trace goes: the `--trace-file` (see [`trace_file::open`]: never the `image`,
     /// truncated only if a regular file), else stderr. Open it before the KVM device: a path
     /// that cannot be used is a usage error on any host.
-    pub fn open_sink(&self, image: Option<&Path>) -> Result<TraceSink, Error> {
+    pub fn open_sink(&self, image: Option<&Path>) -> Result<TraceSink, CliError> {
         let sink: Box<dyn Write + Send> = match &self.file {
             Some(path) => Box::new(trace_file::open(path, image)?),
             None => Box::new(io::stderr()),
@@ -143,12 +144,14 @@ pub fn report_run<T>(
     flags: &TraceFlags,
     watcher: &Watcher<TraceSink>,
     machine: &mut Machine,
-    outcome: &Result<T, Error>,
+    outcome: &Result<T, CliError>,
 ) {
     let mut stderr = io::stderr().lock();
     if matches!(
         outcome,
-        Err(Error::GuestFault { .. } | Error::Decode { .. })
+        Err(CliError::Vmm(
+            Error::GuestFault { .. } | Error::Decode { .. }
+        ))
     ) && let Some(recorder) = watcher.recorder()
     {
         let _ = recorder.write_to(&mut stderr);
