@@ -12,6 +12,7 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use common::process::{WATCHDOG, send_signal, spawn, wait, wait_for_thread, wait_output};
@@ -21,7 +22,7 @@ use rawkvm::bindings::KVM_EXIT_IRQ_WINDOW_OPEN;
 use rawkvm::devices::{DEBUG_CONSOLE_PORT, Devices};
 use rawkvm::machine::guests;
 use rawkvm::machine::restart::RegisterReset;
-use rawkvm::run_loop::Outcome;
+use rawkvm::machine::supervisor::RunControl;
 
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -66,16 +67,18 @@ fn every_restarted_run_of_irq_window_is_injected_its_interrupt() {
             if run > 0 {
                 machine.restart(&mut point).unwrap();
             }
-            let mut devices = Devices::new(Vec::new());
-            let mut recorder = Recorder::default();
-            let outcome = machine.run(&mut devices, &mut recorder).unwrap();
-            assert_eq!(outcome, Outcome::Halted, "{reset:?} run {run}");
+            // Under the watchdog: a run that never gets its interrupt spins for ever.
+            let devices = Mutex::new(Devices::new(Vec::new()));
+            let recorder = Mutex::new(Recorder::default());
+            let outcome = machine.run_all(&devices, &recorder, Some(WATCHDOG), &RunControl::new());
+            assert!(outcome.is_ok(), "{reset:?} run {run}: {outcome:?}");
             assert_eq!(
-                recorder.exits,
+                recorder.into_inner().unwrap().exits,
                 fresh_irq_window_exits(),
                 "{reset:?} run {run}"
             );
-            assert_eq!(devices.console.into_sink().unwrap(), b"irq 20\n");
+            let console = devices.into_inner().unwrap().console.into_sink().unwrap();
+            assert_eq!(console, b"irq 20\n", "{reset:?} run {run}");
         }
     }
     // The reproducer: printed "irq 20" once, then timed out (status 7).
@@ -209,6 +212,18 @@ fn only_a_regular_file_is_truncated_and_a_directory_is_refused() {
         format!(
             "rawkvm: error: --trace-file {dir_arg}: cannot create it: EISDIR (Is a \
              directory)\n(see rawkvm --help)\n"
+        )
+    );
+    assert_eq!(output.status.code(), Some(status::USAGE));
+    let socket = dir.join("socket");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let socket_arg = socket.to_str().unwrap();
+    let output = rawkvm(&["run", "hello", "--trace-file", socket_arg]);
+    assert_eq!(
+        stderr_of(&output),
+        format!(
+            "rawkvm: error: --trace-file {socket_arg}: is a socket, which cannot be opened as a \
+             file: give a regular file\n(see rawkvm --help)\n"
         )
     );
     assert_eq!(output.status.code(), Some(status::USAGE));

@@ -75,17 +75,18 @@ pub fn open(path: &Path, image: Option<&Path>) -> Result<File, CliError> {
     Ok(file)
 }
 
-/// Why `open(2)` failed, in words: `ENXIO` means a FIFO nobody reads (or a socket).
+/// Why `open(2)` failed, in words: `ENXIO` on a FIFO means nobody reads it.
 fn open_failure(path: &Path, error: &io::Error) -> String {
-    if error.raw_os_error() == Some(libc::ENXIO) {
-        let socket = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket());
-        return if socket {
-            "is a socket, which cannot be opened as a file: give a regular file".to_string()
-        } else {
+    let file_type = std::fs::metadata(path).map(|m| m.file_type());
+    match file_type {
+        Ok(kind) if error.raw_os_error() == Some(libc::ENXIO) && kind.is_fifo() => {
             "is a FIFO that no process has open for reading; opening it would block until one \
              does: start its reader first"
                 .to_string()
-        };
+        }
+        Ok(kind) if kind.is_socket() => {
+            "is a socket, which cannot be opened as a file: give a regular file".to_string()
+        }
+        _ => format!("cannot create it: {}", IoErrorDisplay(error)),
     }
-    format!("cannot create it: {}", IoErrorDisplay(error))
 }
