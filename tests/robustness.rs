@@ -286,6 +286,22 @@ fn wait_until_blocked_writing(pid: u32, name: &str, fd: u32) {
     }
 }
 
+/// `rawkvm ARGS` started by a shell that ignores `signals` (`trap '' HUP INT`) and then
+/// `exec`s it, which keeps ignored signals ignored (as `nohup` does for `SIGHUP`).
+fn spawn_ignoring(signals: &str, args: &str) -> std::process::Child {
+    Command::new("sh")
+        .args([
+            "-c",
+            &format!("trap '' {signals}; exec \"$0\" {args}"),
+            env!("CARGO_BIN_EXE_rawkvm"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start sh")
+}
+
 #[test]
 fn signals_the_parent_ignored_stay_ignored() {
     if !common::kvm_present("ignored signals") {
@@ -294,17 +310,7 @@ fn signals_the_parent_ignored_stay_ignored() {
     // `nohup rawkvm run spin --timeout 2s & kill -HUP $!` exited 129, and so did SIGINT under
     // `trap '' INT`: now both are left ignored and the deadline ends the run. (`exec` keeps
     // ignored dispositions, as nohup does.)
-    let child = Command::new("sh")
-        .args([
-            "-c",
-            "trap '' HUP INT; exec \"$0\" run spin --timeout 2s",
-            env!("CARGO_BIN_EXE_rawkvm"),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_ignoring("HUP INT", "run spin --timeout 2s");
     let pid = child.id();
     wait_for_thread(pid, "vcpu0");
     send_signal(pid, Signal::SIGHUP);
@@ -316,17 +322,7 @@ fn signals_the_parent_ignored_stay_ignored() {
         "rawkvm: error: guest did not halt within 2 s (vCPU 0 stopped at RIP 0x1000)\n"
     );
     // SIGTERM, which the parent did not ignore, still stops the run.
-    let child = Command::new("sh")
-        .args([
-            "-c",
-            "trap '' HUP; exec \"$0\" run spin",
-            env!("CARGO_BIN_EXE_rawkvm"),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_ignoring("HUP", "run spin");
     let pid = child.id();
     wait_for_thread(pid, "vcpu0");
     send_signal(pid, Signal::SIGTERM);
