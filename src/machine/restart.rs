@@ -17,11 +17,14 @@
 //!   run->s.regs.sregs = entry; run->s.regs.regs = entry  KVM_CAP_SYNC_REGS: no system call;
 //!   run->kvm_dirty_regs |= SREGS | REGS                  the next KVM_RUN loads them
 //!     (or ioctl(vcpu, KVM_SET_SREGS) + KVM_SET_REGS      without it, or when asked)
+//!   run->request_interrupt_window = 1 if an interrupt    the vector queued at capture (the
+//!     was queued at capture                              guest's irq= setup) waits again
 //! ```
 //!
 //! What a restore puts back: the general registers with RIP and RFLAGS (so a guest that ended
 //! on `hlt` starts at its entry again, not after the `hlt`), the segment, control and
-//! descriptor-table registers, and every page of every writable slot. What it does not: FPU
+//! descriptor-table registers, every page of every writable slot, and the interrupt rawkvm
+//! had queued for the guest's interrupt window ([`Vcpu::queue_interrupt`]). What it does not: FPU
 //! and SSE state, MSRs, the TSC, debug registers, pending events, and host-side device state
 //! (the caller owns its [`crate::devices::IoHandler`] and resets it as it sees fit). Guest
 //! memory that a device writes from the host is not in the dirty log either; rawkvm's devices
@@ -76,12 +79,15 @@ impl RegisterReset {
     }
 }
 
-/// One vCPU's registers at the entry.
+/// One vCPU's registers at the entry, and the interrupt it was waiting to inject then.
 #[derive(Debug, Clone, Copy)]
 struct EntryRegisters {
     id: u32,
     regs: kvm_regs,
     sregs: kvm_sregs,
+    /// [`Vcpu::queue_interrupt`]'s vector (the guest's `irq=` setup), queued again at every
+    /// restore: a run that took it must not leave the next one waiting forever.
+    queued_interrupt: Option<u8>,
 }
 
 /// A slot's pristine contents, page by page; `None` for a page that was all zeros.
@@ -165,6 +171,7 @@ impl RestartPoint {
                 id,
                 regs: registers.regs()?,
                 sregs: registers.sregs()?,
+                queued_interrupt: vcpu.queued_interrupt,
             });
         }
         Ok(point)
@@ -224,6 +231,7 @@ impl RestartPoint {
                     vcpu.set_regs(&entry.regs)?;
                 }
             }
+            vcpu.requeue_interrupt(entry.queued_interrupt);
         }
         Ok(Restored { dirty_pages })
     }
