@@ -10,9 +10,11 @@ use nix::errno::Errno;
 
 use crate::exit::DecodeError;
 
+mod cpu;
 mod details;
 mod image;
 mod messages;
+pub use cpu::CpuError;
 pub use details::{LISTED_VCPUS, StoppedVcpu};
 pub use image::ImageError;
 
@@ -249,6 +251,8 @@ pub enum Error {
     },
     /// The guest image cannot be used.
     Image(ImageError),
+    /// A vCPU's CPUID, MSRs or TSC rate could not be set up as asked (x86).
+    Cpu(CpuError),
     /// A command-line or configuration value is wrong.
     Usage(String),
     /// The guest's console output could not be written (the guest was stopped).
@@ -355,6 +359,7 @@ impl Error {
             | Error::VcpuMmapSize { .. } => status::KVM_UNAVAILABLE,
             Error::Usage(_) | Error::InvalidRegion { .. } => status::USAGE,
             Error::Image(_) => status::IMAGE,
+            Error::Cpu(error) => error.exit_status(),
             Error::Ioctl { .. }
             | Error::CreateVm { .. }
             | Error::MapMemory { .. }
@@ -387,6 +392,12 @@ impl Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<CpuError> for Error {
+    fn from(error: CpuError) -> Self {
+        Error::Cpu(error)
+    }
+}
 
 impl From<ImageError> for Error {
     fn from(error: ImageError) -> Self {

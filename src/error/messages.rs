@@ -217,6 +217,7 @@ impl fmt::Display for Error {
             }
             Error::GuestFault { vcpu, fault } => write!(f, "vCPU {vcpu}: {fault}"),
             Error::Image(error) => error.fmt(f),
+            Error::Cpu(error) => error.fmt(f),
             Error::Usage(message) => f.write_str(message),
             Error::Console(error) if error.kind() == std::io::ErrorKind::BrokenPipe => write!(
                 f,
