@@ -43,18 +43,22 @@ pub enum CpuError {
     TscKhzRefused {
         /// The rate asked for, in kHz.
         asked: u32,
-        /// The vCPU's rate (`KVM_GET_TSC_KHZ`), if it could be read.
-        current: Option<u32>,
+        /// The vCPU's rate before (`KVM_GET_TSC_KHZ`): the host's.
+        current: u32,
         /// Why (`EINVAL`: no TSC scaling to that rate; `ENOTTY`: no `KVM_CAP_TSC_CONTROL`).
         errno: Errno,
     },
-    /// `KVM_SET_TSC_KHZ` succeeded, but `KVM_GET_TSC_KHZ` reads back another rate: the kernel
-    /// accepted the value and did not apply it (PVM: the guest TSC is the host's).
+    /// `KVM_SET_TSC_KHZ` succeeded but cannot take effect: the rate reads back differently,
+    /// or it needs TSC scaling and the host has none (`KVM_CAP_TSC_CONTROL` 0: the kernel only
+    /// corrects the TSC at guest entries, and `rdtsc` does not exit; on PVM the guest TSC is
+    /// the host's).
     TscKhzIgnored {
         /// The rate asked for, in kHz.
         asked: u32,
-        /// The rate read back, in kHz.
+        /// The vCPU's rate before, in kHz: the host's.
         current: u32,
+        /// What `KVM_GET_TSC_KHZ` read after the set.
+        read_back: u32,
     },
 }
 
@@ -108,20 +112,29 @@ impl fmt::Display for CpuError {
                 write!(
                     f,
                     "KVM_SET_TSC_KHZ {asked} failed: {}; this host cannot run the guest TSC at \
-                     that rate (no TSC scaling to it)",
+                     {asked} kHz (no TSC scaling to it), only at the host's {current} kHz; drop \
+                     --tsc-khz or give {current}",
                     ErrnoDisplay(*errno)
-                )?;
-                match current {
-                    Some(khz) => write!(f, "; the guest TSC runs at {khz} kHz, the host's rate"),
-                    None => Ok(()),
-                }
+                )
             }
-            CpuError::TscKhzIgnored { asked, current } => write!(
-                f,
-                "KVM_SET_TSC_KHZ {asked} was accepted but had no effect: KVM_GET_TSC_KHZ still \
-                 reads {current} kHz (on this backend the guest TSC is the host's); drop \
-                 --tsc-khz or give {current}"
-            ),
+            CpuError::TscKhzIgnored {
+                asked,
+                current,
+                read_back,
+            } => {
+                write!(f, "KVM_SET_TSC_KHZ {asked} was accepted but cannot take effect: ")?;
+                if read_back != asked {
+                    write!(f, "KVM_GET_TSC_KHZ reads back {read_back} kHz")?;
+                } else {
+                    f.write_str(
+                        "this host has no TSC scaling (KVM_CAP_TSC_CONTROL is 0), so the kernel \
+                         only corrects the TSC at guest entries while the guest's rdtsc, which \
+                         does not exit, keeps",
+                    )?;
+                    write!(f, " the host's {current} kHz (KVM_GET_TSC_KHZ reads {read_back})")?;
+                }
+                write!(f, "; drop --tsc-khz or give {current}")
+            }
         }
     }
 }

@@ -99,7 +99,8 @@ impl CpuidTable {
         (entry.ebx, entry.ecx, entry.edx) = (ebx, ecx, edx);
     }
 
-    /// The processor brand string of leaves 0x8000_0002..=4, trimmed, if they are there.
+    /// The processor brand string of leaves 0x8000_0002..=4, trimmed, if they are there and
+    /// not blank.
     pub fn brand(&self) -> Option<String> {
         let mut bytes = Vec::with_capacity(48);
         for leaf in BRAND_LEAVES {
@@ -109,7 +110,8 @@ impl CpuidTable {
             }
         }
         let text = String::from_utf8_lossy(&bytes);
-        Some(text.trim_matches(|c: char| c == '\0' || c == ' ').to_string())
+        let brand = text.trim_matches(|c: char| c == '\0' || c == ' ');
+        (!brand.is_empty()).then(|| brand.to_string())
     }
 
     fn entry_or_insert(&mut self, function: u32) -> &mut kvm_cpuid_entry2 {

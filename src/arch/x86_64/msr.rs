@@ -18,20 +18,23 @@
 //! own `rdmsr`/`wrmsr`.
 //!
 //! On `kvm_pvm` the guest TSC is the host's: `KVM_SET_TSC_KHZ` to a lower rate is `EINVAL`, to
-//! a higher one succeeds and changes nothing. [`Vcpu::set_tsc_khz`] reads the rate back and
-//! refuses a value that did not take ([`CpuError::TscKhzIgnored`]).
+//! a higher one succeeds and changes nothing (`KVM_GET_TSC_KHZ` then reads the rate asked for,
+//! even after the `EINVAL`: the kernel stores it before it checks). [`Vcpu::set_tsc_khz`]
+//! refuses a rate that cannot take effect ([`CpuError::TscKhzIgnored`]).
 
 use std::os::fd::BorrowedFd;
 
 use libc::c_ulong;
-use rawkvm_bindings::{kvm_msr_entry, kvm_msr_list, kvm_msrs};
+use rawkvm_bindings::{KVM_CAP_TSC_CONTROL, kvm_msr_entry, kvm_msr_list, kvm_msrs};
 
 use super::cpuid::flex_error;
 use super::msr_names::msr_name;
 use crate::error::{CpuError, Error};
 use crate::kvm::Kvm;
 use crate::kvm::vcpu::Vcpu;
-use crate::sys::ioctl::{FlexArray, FlexError, FlexReads, FlexReadsWrites, Ioctl, system, vcpu};
+use crate::sys::ioctl::{
+    FlexArray, FlexError, FlexReads, FlexReadsWrites, Ioctl, system, vcpu, vm,
+};
 
 /// One MSR and its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,26 +186,58 @@ impl Vcpu {
         Ok(u32::try_from(khz).unwrap_or(0))
     }
 
-    /// `ioctl(vcpu, KVM_SET_TSC_KHZ, khz)`, then `KVM_GET_TSC_KHZ` to see that it took. The
-    /// kernel's refusal is [`CpuError::TscKhzRefused`] (with its errno); a rate accepted but
-    /// not applied is [`CpuError::TscKhzIgnored`].
+    /// `ioctl(vcpu, KVM_SET_TSC_KHZ, khz)`, between two `KVM_GET_TSC_KHZ`. The kernel's
+    /// refusal is [`CpuError::TscKhzRefused`] (with its errno); a rate the kernel accepted but
+    /// cannot apply is [`CpuError::TscKhzIgnored`]: one that reads back differently, or one
+    /// that needs TSC scaling on a host without it (`KVM_CAP_TSC_CONTROL` 0), where the kernel
+    /// only corrects the TSC at guest entries ("catch-up") and the guest's `rdtsc`, which does
+    /// not exit, keeps the host's rate.
     pub fn set_tsc_khz(&self, khz: u32) -> Result<(), Error> {
+        // After a refused set the kernel reports the refused rate (it stores it first), so
+        // the rate the guest really has is the one read before.
+        let host = self.tsc_khz()?;
         if let Err(errno) = vcpu::SET_TSC_KHZ.call(self.fd(), c_ulong::from(khz)) {
             return Err(CpuError::TscKhzRefused {
                 asked: khz,
-                current: self.tsc_khz().ok(),
+                current: host,
                 errno,
             }
             .into());
         }
-        let current = self.tsc_khz()?;
-        if current != khz {
+        let read_back = self.tsc_khz()?;
+        let scaling = vm::CHECK_EXTENSION
+            .call(self.vcpu_fd().vm().fd(), c_ulong::from(KVM_CAP_TSC_CONTROL))
+            .is_ok_and(|answer| answer > 0);
+        if read_back != khz || (needs_scaling(host, khz) && !scaling) {
             return Err(CpuError::TscKhzIgnored {
                 asked: khz,
-                current,
+                current: host,
+                read_back,
             }
             .into());
         }
         Ok(())
+    }
+}
+
+/// Whether running at `asked` kHz on a host TSC of `host` kHz needs scaling: outside the
+/// kernel's tolerance of 250 parts per million (`tsc_tolerance_ppm`).
+pub fn needs_scaling(host: u32, asked: u32) -> bool {
+    u64::from(host.abs_diff(asked)) * 1_000_000 > u64::from(host) * TSC_TOLERANCE_PPM
+}
+
+/// The kernel's `tsc_tolerance_ppm` default: rates this close to the host's need no scaling.
+const TSC_TOLERANCE_PPM: u64 = 250;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaling_is_needed_beyond_250_ppm() {
+        assert!(!needs_scaling(2_000_000, 2_000_000));
+        assert!(!needs_scaling(2_000_000, 2_000_500));
+        assert!(needs_scaling(2_000_000, 2_000_501));
+        assert!(needs_scaling(2_000_000, 1_000));
     }
 }
