@@ -84,7 +84,10 @@ fn to_text(kvm: &Kvm, backend: &str, tsc_khz: Option<u32>, answers: &[Answer]) -
     let _ = writeln!(out, "backend module    {backend}");
     let _ = writeln!(out, "device            {}", kvm.path().display());
     if let Some(khz) = tsc_khz {
-        let _ = writeln!(out, "TSC rate          {khz} kHz (KVM_GET_TSC_KHZ on a fresh vCPU)");
+        let _ = writeln!(
+            out,
+            "TSC rate          {khz} kHz (KVM_GET_TSC_KHZ on a fresh vCPU)"
+        );
     }
     let present = answers.iter().filter(|a| a.value > 0).count();
     let _ = writeln!(

@@ -15,7 +15,6 @@
 //! is `null` for an entry only the other table has, `gained`/`lost` name the feature bits the
 //! kernel added or dropped.
 
-use std::fmt::Write as _;
 use rawkvm::arch::x86_64::cpuid::{
     CpuidChange, CpuidTable, REGISTER_NAMES, cpuid_string, default_table, diff, register_values,
 };
@@ -25,6 +24,7 @@ use rawkvm::exit::hardware::kvm_backend;
 use rawkvm::kvm::Kvm;
 use rawkvm::trace::json::{push_key, push_optional_string, push_string};
 use rawkvm::trace::text::{push_dec, push_list};
+use std::fmt::Write as _;
 
 use super::args::{Args, query_flags};
 use super::print_out;
@@ -69,7 +69,9 @@ pub fn command(args: Args) -> Result<i32, Error> {
 /// The feature register's value in `table`, if the leaf is there.
 fn feature_value(table: &CpuidTable, register: &FeatureRegister) -> Option<u32> {
     let entry = table.get(register.function, register.index)?;
-    let at = REGISTER_NAMES.iter().position(|r| *r == register.register)?;
+    let at = REGISTER_NAMES
+        .iter()
+        .position(|r| *r == register.register)?;
     Some(register_values(entry)[at])
 }
 
@@ -105,7 +107,11 @@ impl Report {
             table.entries().len()
         );
         let _ = writeln!(out, "vendor      {}", string_or_dash(table.vendor()));
-        let _ = writeln!(out, "brand       {}", table.brand().as_deref().unwrap_or("-"));
+        let _ = writeln!(
+            out,
+            "brand       {}",
+            table.brand().as_deref().unwrap_or("-")
+        );
         let _ = writeln!(
             out,
             "hypervisor  {} (rawkvm sets {})",
@@ -143,7 +149,8 @@ impl Report {
             self.changes.len()
         );
         for change in &self.changes {
-            let show = |v: Option<u32>| v.map_or_else(|| "absent".to_string(), |v| format!("{v:#010x}"));
+            let show =
+                |v: Option<u32>| v.map_or_else(|| "absent".to_string(), |v| format!("{v:#010x}"));
             let _ = write!(
                 out,
                 "  {:#x}.{} {}: set {} got {}",
@@ -228,7 +235,10 @@ fn push_strings(out: &mut Vec<u8>, table: &CpuidTable) {
     push_key(out, "hypervisor");
     push_optional_string(
         out,
-        table.hypervisor_signature().map(|b| cpuid_string(&b)).as_deref(),
+        table
+            .hypervisor_signature()
+            .map(|b| cpuid_string(&b))
+            .as_deref(),
     );
 }
 
@@ -249,7 +259,10 @@ fn push_features(out: &mut Vec<u8>, table: &CpuidTable) {
             None => out.extend_from_slice(b"null"),
         }
         push_key(out, "names");
-        push_names(out, &value.map(|v| register.set_bits(v)).unwrap_or_default());
+        push_names(
+            out,
+            &value.map(|v| register.set_bits(v)).unwrap_or_default(),
+        );
         out.push(b'}');
     });
 }

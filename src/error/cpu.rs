@@ -122,7 +122,10 @@ impl fmt::Display for CpuError {
                 current,
                 read_back,
             } => {
-                write!(f, "KVM_SET_TSC_KHZ {asked} was accepted but cannot take effect: ")?;
+                write!(
+                    f,
+                    "KVM_SET_TSC_KHZ {asked} was accepted but cannot take effect: "
+                )?;
                 if read_back != asked {
                     write!(f, "KVM_GET_TSC_KHZ reads back {read_back} kHz")?;
                 } else {
@@ -131,7 +134,10 @@ impl fmt::Display for CpuError {
                          only corrects the TSC at guest entries while the guest's rdtsc, which \
                          does not exit, keeps",
                     )?;
-                    write!(f, " the host's {current} kHz (KVM_GET_TSC_KHZ reads {read_back})")?;
+                    write!(
+                        f,
+                        " the host's {current} kHz (KVM_GET_TSC_KHZ reads {read_back})"
+                    )?;
                 }
                 write!(f, "; drop --tsc-khz or give {current}")
             }

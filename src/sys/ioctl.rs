@@ -36,6 +36,11 @@
 //!   [`VmFd::get_dirty_log`] sizes the bitmap from the slot as this `VmFd` registered it, and
 //!   refuses a buffer that is too small before the kernel sees it.
 //!
+//! * `KVM_GET_SUPPORTED_CPUID`, `KVM_SET_CPUID2`, `KVM_GET_MSRS`, ... take a header whose
+//!   count says how many entries follow it; the request encodes only the header's size.
+//!   [`flex`] holds the buffer ([`FlexArray`]) whose count can never exceed its room, checked
+//!   again just before each call.
+//!
 //! This file holds `unsafe`: the `libc::ioctl` calls and `OwnedFd::from_raw_fd`. Each block
 //! says which kernel contract (api.rst) makes it sound.
 #![allow(unsafe_code)]
@@ -54,6 +59,7 @@ use super::memory::Mapping;
 use super::run_page::{CoalescedRing, RunMapping, RunPage, page_size};
 
 mod flex;
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))] // only x86 has such ioctls yet
 pub(crate) use flex::{FlexArray, FlexError, FlexReads, FlexReadsWrites};
 
 /// The way an ioctl's third argument travels; a type-level tag, never constructed.
@@ -307,10 +313,12 @@ pub(crate) mod vcpu {
         Ioctl::flex_reads("KVM_SET_MSRS", abi::KVM_SET_MSRS);
     /// `KVM_GET_TSC_KHZ` (`KVM_CAP_GET_TSC_KHZ`): returns the guest's TSC rate in kHz.
     #[cfg(target_arch = "x86_64")]
-    pub(crate) const GET_TSC_KHZ: Ioctl<NoArg> = Ioctl::entry("KVM_GET_TSC_KHZ", abi::KVM_GET_TSC_KHZ);
+    pub(crate) const GET_TSC_KHZ: Ioctl<NoArg> =
+        Ioctl::entry("KVM_GET_TSC_KHZ", abi::KVM_GET_TSC_KHZ);
     /// `KVM_SET_TSC_KHZ` (`KVM_CAP_TSC_CONTROL`): the guest's TSC rate in kHz, by value.
     #[cfg(target_arch = "x86_64")]
-    pub(crate) const SET_TSC_KHZ: Ioctl<Value> = Ioctl::entry("KVM_SET_TSC_KHZ", abi::KVM_SET_TSC_KHZ);
+    pub(crate) const SET_TSC_KHZ: Ioctl<Value> =
+        Ioctl::entry("KVM_SET_TSC_KHZ", abi::KVM_SET_TSC_KHZ);
 }
 
 /// Why [`VmFd::get_dirty_log`] refused to ask the kernel, or what the kernel said.

@@ -67,7 +67,9 @@ impl CpuidTable {
     }
 
     fn get_mut(&mut self, function: u32, index: u32) -> Option<&mut kvm_cpuid_entry2> {
-        self.entries.iter_mut().find(|e| matches(e, function, index))
+        self.entries
+            .iter_mut()
+            .find(|e| matches(e, function, index))
     }
 
     /// The vendor string of leaf 0 (`ebx:edx:ecx`: "AuthenticAMD", "GenuineIntel").
@@ -131,7 +133,11 @@ impl CpuidTable {
     pub fn same_as(&self, other: &CpuidTable) -> bool {
         let key = |e: &kvm_cpuid_entry2| (e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx);
         self.entries.len() == other.entries.len()
-            && self.entries.iter().zip(&other.entries).all(|(a, b)| key(a) == key(b))
+            && self
+                .entries
+                .iter()
+                .zip(&other.entries)
+                .all(|(a, b)| key(a) == key(b))
     }
 }
 
@@ -345,7 +351,11 @@ mod tests {
         assert_eq!(parse_vendor("GenuineIntel"), Ok(*b"GenuineIntel"));
         let error = parse_vendor("short").unwrap_err();
         assert!(error.contains("is 5 bytes"), "{error}");
-        assert!(parse_vendor("thirteen byte").unwrap_err().contains("13 bytes"));
+        assert!(
+            parse_vendor("thirteen byte")
+                .unwrap_err()
+                .contains("13 bytes")
+        );
     }
 
     #[test]

@@ -317,6 +317,9 @@ mod tests {
         assert_eq!(edx1.bit("SSE2"), Some(26));
         assert_eq!(FEATURE_REGISTERS[2].bit("AVX2"), Some(5));
         assert_eq!(FEATURE_REGISTERS[6].bit("LM"), Some(29));
-        assert_eq!(edx1.set_bits(1 << 26 | 1 << 20 | 1), ["FPU", "bit20", "SSE2"]);
+        assert_eq!(
+            edx1.set_bits(1 << 26 | 1 << 20 | 1),
+            ["FPU", "bit20", "SSE2"]
+        );
     }
 }

@@ -103,9 +103,10 @@ pub fn msr_index(name: &str) -> Option<u32> {
         .iter()
         .find(|(_, n)| {
             n.eq_ignore_ascii_case(name)
-                || ["IA32_", "MSR_"]
-                    .iter()
-                    .any(|prefix| n.strip_prefix(prefix).is_some_and(|n| n.eq_ignore_ascii_case(name)))
+                || ["IA32_", "MSR_"].iter().any(|prefix| {
+                    n.strip_prefix(prefix)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
         })
         .map(|&(i, _)| i)
 }
