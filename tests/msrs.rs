@@ -101,7 +101,7 @@ fn a_refused_msr_is_named() {
     }
     let message = error.to_string();
     assert!(message.contains("refused MSR 0xc0de0001"), "{message}");
-    assert_eq!(error.exit_status(), rawkvm::error::status::SETUP);
+    assert_eq!(error.kind(), rawkvm::error::ErrorKind::Setup);
     // The ones before it were written.
     assert_eq!(vcpu.msrs(&[IA32_SYSENTER_CS]).unwrap()[0].value, 0x18);
     match vcpu.msrs(&[IA32_STAR, UNKNOWN_MSR, IA32_SYSENTER_CS]) {

@@ -70,15 +70,15 @@ impl Args {
 pub fn query_flags(
     command: &str,
     mut args: Args,
-) -> Result<(bool, std::path::PathBuf), rawkvm::error::Error> {
-    use rawkvm::error::Error;
+) -> Result<(bool, std::path::PathBuf), super::status::CliError> {
+    use super::status::CliError;
     let mut json = false;
     let mut device = std::path::PathBuf::from(rawkvm::kvm::DEFAULT_DEVICE);
     while let Some(arg) = args.next_arg() {
         match arg {
             Arg::Flag(flag, None) if flag == "--json" => json = true,
             Arg::Flag(flag, inline) if flag == "--kvm-device" => {
-                device = args.value(&flag, inline).map_err(Error::Usage)?.into();
+                device = args.value(&flag, inline).map_err(CliError::Usage)?.into();
             }
             other => return Err(super::unexpected(command, other)),
         }

@@ -15,8 +15,8 @@
 
 use std::fmt::Write as _;
 
+use crate::cli::status::CliError;
 use rawkvm::bindings as abi;
-use rawkvm::error::Error;
 use rawkvm::exit::hardware::kvm_backend;
 use rawkvm::kvm::{Kvm, Vm};
 use rawkvm::trace::json::{push_key, push_string};
@@ -34,7 +34,7 @@ struct Answer {
 }
 
 /// `rawkvm caps`.
-pub fn command(args: Args) -> Result<i32, Error> {
+pub fn command(args: Args) -> Result<i32, CliError> {
     let (json, device) = query_flags("caps", args)?;
     let kvm = Kvm::open_path(&device)?;
     // A VM fd answers per VM; without KVM_CAP_CHECK_EXTENSION_VM it cannot be asked.

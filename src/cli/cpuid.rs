@@ -19,7 +19,6 @@ use rawkvm::arch::x86_64::cpuid::{
     CpuidChange, CpuidTable, REGISTER_NAMES, cpuid_string, default_table, diff, register_values,
 };
 use rawkvm::arch::x86_64::cpuid_names::{FEATURE_REGISTERS, FeatureRegister};
-use rawkvm::error::Error;
 use rawkvm::exit::hardware::kvm_backend;
 use rawkvm::kvm::Kvm;
 use rawkvm::trace::json::{push_key, push_optional_string, push_string};
@@ -28,6 +27,7 @@ use std::fmt::Write as _;
 
 use super::args::{Args, query_flags};
 use super::print_out;
+use super::status::CliError;
 
 /// What `rawkvm cpuid` found: one description, printed as text or JSON.
 struct Report {
@@ -42,7 +42,7 @@ struct Report {
 }
 
 /// `rawkvm cpuid`.
-pub fn command(args: Args) -> Result<i32, Error> {
+pub fn command(args: Args) -> Result<i32, CliError> {
     let (json, device) = query_flags("cpuid", args)?;
     let kvm = Kvm::open_path(&device)?;
     let supported = kvm.supported_cpuid()?;

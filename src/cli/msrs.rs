@@ -28,6 +28,7 @@ use rawkvm::trace::text::{push_dec, push_list};
 
 use super::args::{Args, query_flags};
 use super::print_out;
+use super::status::CliError;
 
 /// One MSR as listed: its index and, if it could be read, its value.
 struct Row {
@@ -45,7 +46,7 @@ struct Report {
 }
 
 /// `rawkvm msrs`.
-pub fn command(args: Args) -> Result<i32, Error> {
+pub fn command(args: Args) -> Result<i32, CliError> {
     let (json, device) = query_flags("msrs", args)?;
     let kvm = Kvm::open_path(&device)?;
     let list = kvm.msr_index_list()?;

@@ -1,10 +1,11 @@
-//! Why a vCPU's CPUID, MSRs or TSC rate could not be set up as asked (x86).
+//! Why a vCPU's CPUID, MSRs or TSC rate could not be set up as asked (x86). Each is a set-up
+//! step the kernel refused or would refuse: [`super::ErrorKind::Setup`].
 
 use std::fmt;
 
 use nix::errno::Errno;
 
-use super::{ErrnoDisplay, status};
+use super::ErrnoDisplay;
 
 /// Why CPUID, MSR or TSC set-up failed; found before asking the kernel where it can be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,13 +61,6 @@ pub enum CpuError {
         /// What `KVM_GET_TSC_KHZ` read after the set.
         read_back: u32,
     },
-}
-
-impl CpuError {
-    /// The process exit status: every one is a set-up step the kernel refused or would refuse.
-    pub fn exit_status(&self) -> i32 {
-        status::SETUP
-    }
 }
 
 impl fmt::Display for CpuError {
