@@ -65,6 +65,8 @@ pub struct SettingNames {
     pub vcpus: &'static str,
     /// How the KVM device is named.
     pub kvm_device: &'static str,
+    /// The guest TSC rate (x86).
+    pub tsc_khz: &'static str,
 }
 
 impl SettingNames {
@@ -74,6 +76,7 @@ impl SettingNames {
         load_address: "MachineConfig::load_addr",
         vcpus: "MachineConfig::vcpus",
         kvm_device: "Kvm::open_path",
+        tsc_khz: "MachineConfig::cpu.tsc_khz",
     };
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 
 use nix::errno::Errno;
 
-use super::ErrnoDisplay;
+use super::{ErrnoDisplay, SettingNames};
 
 /// Why CPUID, MSR or TSC set-up failed; found before asking the kernel where it can be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +65,14 @@ pub enum CpuError {
 
 impl fmt::Display for CpuError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.describe(f, &SettingNames::LIBRARY)
+    }
+}
+
+impl CpuError {
+    /// The message, advice naming settings by `names`.
+    pub(super) fn describe(&self, f: &mut fmt::Formatter<'_>, names: &SettingNames) -> fmt::Result {
+        let tsc_khz = names.tsc_khz;
         match self {
             CpuError::CpuidAfterRun { vcpu } => write!(
                 f,
@@ -107,7 +115,7 @@ impl fmt::Display for CpuError {
                     f,
                     "KVM_SET_TSC_KHZ {asked} failed: {}; this host cannot run the guest TSC at \
                      {asked} kHz (no TSC scaling to it), only at the host's {current} kHz; drop \
-                     --tsc-khz or give {current}",
+                     {tsc_khz} or give {current}",
                     ErrnoDisplay(*errno)
                 )
             }
@@ -133,8 +141,41 @@ impl fmt::Display for CpuError {
                         " the host's {current} kHz (KVM_GET_TSC_KHZ reads {read_back})"
                     )?;
                 }
-                write!(f, "; drop --tsc-khz or give {current}")
+                write!(f, "; drop {tsc_khz} or give {current}")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advice_names_the_setting_the_caller_knows() {
+        let error = CpuError::TscKhzRefused {
+            asked: 1000,
+            current: 2_000_000,
+            errno: Errno::EINVAL,
+        };
+        let text = error.to_string();
+        assert!(text.contains("EINVAL"), "{text}");
+        assert!(
+            text.ends_with("drop MachineConfig::cpu.tsc_khz or give 2000000"),
+            "{text}"
+        );
+        let refused = CpuError::MsrRefused {
+            ioctl: "KVM_SET_MSRS",
+            vcpu: Some(1),
+            index: 0xc000_0080,
+            name: Some("IA32_EFER"),
+            done: 0,
+            asked: 1,
+        };
+        assert!(
+            refused
+                .to_string()
+                .starts_with("KVM_SET_MSRS handled 0 of 1 MSRs on vCPU 1: the kernel refused MSR 0xc0000080 (IA32_EFER)")
+        );
     }
 }
