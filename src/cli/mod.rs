@@ -159,7 +159,7 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, CliError> {
         #[cfg(target_arch = "x86_64")]
         "msrs" => msrs::command(args),
         #[cfg(not(target_arch = "x86_64"))]
-        "cpuid" | "msrs" => Err(Error::Usage(format!(
+        "cpuid" | "msrs" => Err(CliError::Usage(format!(
             "{command} shows x86 CPUID and MSRs; there are none on {}",
             rawkvm::bindings::HOST_ARCH
         ))),
