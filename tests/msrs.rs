@@ -15,6 +15,13 @@ use rawkvm::error::{CpuError, Error};
 /// An MSR index no CPU defines.
 const UNKNOWN_MSR: u32 = 0xC0DE_0001;
 
+/// A VM and its vCPU 0, which has not run.
+fn fresh_vcpu(kvm: &rawkvm::Kvm) -> (rawkvm::kvm::Vm, rawkvm::kvm::Vcpu) {
+    let vm = kvm.create_vm().unwrap();
+    let vcpu = vm.create_vcpu(0).unwrap();
+    (vm, vcpu)
+}
+
 #[test]
 fn the_index_lists_are_named() {
     let Some(kvm) = kvm_or_skip("the_index_lists_are_named") else {
@@ -49,17 +56,10 @@ fn set_and_get_msrs_round_trip() {
     let Some(kvm) = kvm_or_skip("set_and_get_msrs_round_trip") else {
         return;
     };
-    let vm = kvm.create_vm().unwrap();
-    let vcpu = vm.create_vcpu(0).unwrap();
+    let (_vm, vcpu) = fresh_vcpu(&kvm);
     let written = [
-        Msr {
-            index: IA32_SYSENTER_CS,
-            value: 0x10,
-        },
-        Msr {
-            index: IA32_STAR,
-            value: 0x0023_0010_0000_0000,
-        },
+        Msr::new(IA32_SYSENTER_CS, 0x10),
+        Msr::new(IA32_STAR, 0x0023_0010_0000_0000),
     ];
     let before = vcpu.msrs(&[IA32_SYSENTER_CS, IA32_STAR]).unwrap();
     assert_eq!(before.iter().map(|m| m.value).collect::<Vec<_>>(), [0, 0]);
@@ -75,18 +75,8 @@ fn a_refused_msr_is_named() {
     let Some(kvm) = kvm_or_skip("a_refused_msr_is_named") else {
         return;
     };
-    let vm = kvm.create_vm().unwrap();
-    let vcpu = vm.create_vcpu(0).unwrap();
-    let msrs = [
-        Msr {
-            index: IA32_SYSENTER_CS,
-            value: 0x18,
-        },
-        Msr {
-            index: UNKNOWN_MSR,
-            value: 1,
-        },
-    ];
+    let (_vm, vcpu) = fresh_vcpu(&kvm);
+    let msrs = [Msr::new(IA32_SYSENTER_CS, 0x18), Msr::new(UNKNOWN_MSR, 1)];
     let error = vcpu.set_msrs(&msrs).unwrap_err();
     match &error {
         Error::Cpu(CpuError::MsrRefused {
@@ -115,10 +105,7 @@ fn a_refused_msr_is_named() {
         other => panic!("{other:?}"),
     }
     // A known MSR given a value it cannot hold is refused by name: EFER with reserved bit 63.
-    let bad_efer = [Msr {
-        index: IA32_EFER,
-        value: 1 << 63,
-    }];
+    let bad_efer = [Msr::new(IA32_EFER, 1 << 63)];
     let message = vcpu.set_msrs(&bad_efer).unwrap_err().to_string();
     assert!(message.contains("0xc0000080 (IA32_EFER)"), "{message}");
 }
@@ -172,13 +159,7 @@ fn caps_shows_the_tsc_rate() {
     let Some(kvm) = kvm_or_skip("caps_shows_the_tsc_rate") else {
         return;
     };
-    let khz = kvm
-        .create_vm()
-        .unwrap()
-        .create_vcpu(0)
-        .unwrap()
-        .tsc_khz()
-        .unwrap();
+    let khz = fresh_vcpu(&kvm).1.tsc_khz().unwrap();
     assert!(khz > 0);
     let output = process::run(&["caps", "--json"]);
     assert_eq!(output.status.code(), Some(0));
@@ -199,13 +180,7 @@ fn a_tsc_rate_the_host_cannot_give_is_refused() {
     let Some(kvm) = kvm_or_skip("a_tsc_rate_the_host_cannot_give_is_refused") else {
         return;
     };
-    let khz = kvm
-        .create_vm()
-        .unwrap()
-        .create_vcpu(0)
-        .unwrap()
-        .tsc_khz()
-        .unwrap();
+    let khz = fresh_vcpu(&kvm).1.tsc_khz().unwrap();
     let scaling = kvm.check_extension(abi::KVM_CAP_TSC_CONTROL) > 0;
     eprintln!(
         "backend {}: TSC {khz} kHz, TSC scaling {scaling}",

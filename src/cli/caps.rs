@@ -19,7 +19,7 @@ use crate::cli::status::CliError;
 use rawkvm::bindings as abi;
 use rawkvm::exit::hardware::kvm_backend;
 use rawkvm::kvm::{Kvm, Vm};
-use rawkvm::trace::json::{push_key, push_string};
+use rawkvm::trace::json::{push_key, push_optional_dec, push_string};
 use rawkvm::trace::text::{push_dec, push_list};
 
 use super::args::{Args, query_flags};
@@ -130,10 +130,7 @@ fn to_json(kvm: &Kvm, backend: &str, tsc_khz: Option<u32>, answers: &[Answer]) -
     push_key(&mut out, "backend");
     push_string(&mut out, backend);
     push_key(&mut out, "tsc_khz");
-    match tsc_khz {
-        Some(khz) => push_dec(&mut out, u64::from(khz)),
-        None => out.extend_from_slice(b"null"),
-    }
+    push_optional_dec(&mut out, tsc_khz.map(u64::from));
     push_key(&mut out, "capabilities");
     push_list(&mut out, answers, |out, answer| {
         out.extend_from_slice(b"{\"name\":");

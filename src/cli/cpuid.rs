@@ -21,7 +21,7 @@ use rawkvm::arch::x86_64::cpuid::{
 use rawkvm::arch::x86_64::cpuid_names::{FEATURE_REGISTERS, FeatureRegister};
 use rawkvm::exit::hardware::kvm_backend;
 use rawkvm::kvm::Kvm;
-use rawkvm::trace::json::{push_key, push_optional_string, push_string};
+use rawkvm::trace::json::{push_key, push_optional_dec, push_optional_string, push_string};
 use rawkvm::trace::text::{push_dec, push_list};
 use std::fmt::Write as _;
 
@@ -174,11 +174,7 @@ impl Report {
     }
 
     fn to_json(&self) -> String {
-        let mut out = Vec::new();
-        out.extend_from_slice(b"{\"device\":");
-        push_string(&mut out, &self.device);
-        push_key(&mut out, "backend");
-        push_string(&mut out, self.backend);
+        let mut out = json_start(&self.device, self.backend);
         push_key(&mut out, "entries");
         push_dec(&mut out, self.supported.entries().len() as u64);
         push_strings(&mut out, &self.supported);
@@ -204,18 +200,10 @@ impl Report {
         push_features(&mut out, &self.got);
         push_key(&mut out, "changes");
         push_list(&mut out, &self.changes, |out, change| {
-            out.extend_from_slice(b"{\"function\":");
-            push_dec(out, u64::from(change.function));
-            push_key(out, "index");
-            push_dec(out, u64::from(change.index));
-            push_key(out, "register");
-            push_string(out, change.register);
+            push_register_start(out, change.function, change.index, change.register);
             for (key, value) in [("set", change.set), ("got", change.got)] {
                 push_key(out, key);
-                match value {
-                    Some(value) => push_dec(out, u64::from(value)),
-                    None => out.extend_from_slice(b"null"),
-                }
+                push_optional_dec(out, value.map(u64::from));
             }
             push_key(out, "gained");
             push_names(out, &bit_names(change, change.set, change.got));
@@ -246,18 +234,10 @@ fn push_strings(out: &mut Vec<u8>, table: &CpuidTable) {
 fn push_features(out: &mut Vec<u8>, table: &CpuidTable) {
     push_key(out, "features");
     push_list(out, FEATURE_REGISTERS, |out, register| {
-        out.extend_from_slice(b"{\"function\":");
-        push_dec(out, u64::from(register.function));
-        push_key(out, "index");
-        push_dec(out, u64::from(register.index));
-        push_key(out, "register");
-        push_string(out, register.register);
+        push_register_start(out, register.function, register.index, register.register);
         let value = feature_value(table, register);
         push_key(out, "value");
-        match value {
-            Some(value) => push_dec(out, u64::from(value)),
-            None => out.extend_from_slice(b"null"),
-        }
+        push_optional_dec(out, value.map(u64::from));
         push_key(out, "names");
         push_names(
             out,
@@ -265,6 +245,27 @@ fn push_features(out: &mut Vec<u8>, table: &CpuidTable) {
         );
         out.push(b'}');
     });
+}
+
+/// `{"function":..,"index":..,"register":..` (without the closing brace).
+fn push_register_start(out: &mut Vec<u8>, function: u32, index: u32, register: &str) {
+    out.extend_from_slice(b"{\"function\":");
+    push_dec(out, u64::from(function));
+    push_key(out, "index");
+    push_dec(out, u64::from(index));
+    push_key(out, "register");
+    push_string(out, register);
+}
+
+/// `{"device":..,"backend":..` (without the closing brace): how the reports of the commands
+/// that query a device begin.
+pub(super) fn json_start(device: &str, backend: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"{\"device\":");
+    push_string(&mut out, device);
+    push_key(&mut out, "backend");
+    push_string(&mut out, backend);
+    out
 }
 
 fn push_names(out: &mut Vec<u8>, names: &[String]) {

@@ -23,10 +23,11 @@ use rawkvm::arch::x86_64::msr_names::{MSR_NAMES, msr_name};
 use rawkvm::error::{CpuError, Error};
 use rawkvm::exit::hardware::kvm_backend;
 use rawkvm::kvm::{Kvm, Vcpu};
-use rawkvm::trace::json::{push_key, push_optional_string, push_string};
+use rawkvm::trace::json::{push_key, push_optional_dec, push_optional_string};
 use rawkvm::trace::text::{push_dec, push_list};
 
 use super::args::{Args, query_flags};
+use super::cpuid::json_start;
 use super::print_out;
 use super::status::CliError;
 
@@ -135,11 +136,7 @@ impl Report {
     }
 
     fn to_json(&self) -> String {
-        let mut out = Vec::new();
-        out.extend_from_slice(b"{\"device\":");
-        push_string(&mut out, &self.device);
-        push_key(&mut out, "backend");
-        push_string(&mut out, self.backend);
+        let mut out = json_start(&self.device, self.backend);
         for (key, rows) in [
             ("msrs", &self.msrs),
             ("feature_msrs", &self.feature_msrs),
@@ -152,10 +149,7 @@ impl Report {
                 push_key(out, "name");
                 push_optional_string(out, msr_name(row.index));
                 push_key(out, "value");
-                match row.value {
-                    Some(value) => push_dec(out, value),
-                    None => out.extend_from_slice(b"null"),
-                }
+                push_optional_dec(out, row.value);
                 out.push(b'}');
             });
         }

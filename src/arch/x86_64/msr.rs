@@ -46,6 +46,11 @@ pub struct Msr {
 }
 
 impl Msr {
+    /// MSR `index` with `value`.
+    pub const fn new(index: u32, value: u64) -> Msr {
+        Msr { index, value }
+    }
+
     /// The MSR's name, if rawkvm knows it ([`super::msr_names`]).
     pub fn name(&self) -> Option<&'static str> {
         msr_name(self.index)
