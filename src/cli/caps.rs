@@ -18,9 +18,9 @@ use std::fmt::Write as _;
 use crate::cli::status::CliError;
 use rawkvm::bindings as abi;
 use rawkvm::exit::hardware::kvm_backend;
+use rawkvm::exit::text::{push_dec, push_list};
 use rawkvm::kvm::{Kvm, Vm};
 use rawkvm::trace::json::{push_key, push_optional_dec, push_string};
-use rawkvm::trace::text::{push_dec, push_list};
 
 use super::args::{Args, query_flags};
 use super::print_out;

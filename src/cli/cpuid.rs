@@ -20,9 +20,9 @@ use rawkvm::arch::x86_64::cpuid::{
 };
 use rawkvm::arch::x86_64::cpuid_names::{FEATURE_REGISTERS, FeatureRegister};
 use rawkvm::exit::hardware::kvm_backend;
+use rawkvm::exit::text::{push_dec, push_list};
 use rawkvm::kvm::Kvm;
 use rawkvm::trace::json::{push_key, push_optional_dec, push_optional_string, push_string};
-use rawkvm::trace::text::{push_dec, push_list};
 use std::fmt::Write as _;
 
 use super::args::{Args, query_flags};

@@ -22,9 +22,9 @@ use rawkvm::arch::x86_64::msr::Msr;
 use rawkvm::arch::x86_64::msr_names::{MSR_NAMES, msr_name};
 use rawkvm::error::{CpuError, Error};
 use rawkvm::exit::hardware::kvm_backend;
+use rawkvm::exit::text::{push_dec, push_list};
 use rawkvm::kvm::{Kvm, Vcpu};
 use rawkvm::trace::json::{push_key, push_optional_dec, push_optional_string};
-use rawkvm::trace::text::{push_dec, push_list};
 
 use super::args::{Args, query_flags};
 use super::cpuid::json_start;

@@ -56,7 +56,8 @@ use nix::sys::ioctl::ioctl_num_type;
 use rawkvm_bindings as abi;
 
 use super::memory::Mapping;
-use super::run_page::{CoalescedRing, RunMapping, RunPage, page_size};
+use super::memory::page_size;
+use super::run_page::{CoalescedRing, RunMapping, RunPage};
 
 mod flex;
 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))] // only x86 has such ioctls yet
