@@ -187,12 +187,13 @@ pub fn default_table(kvm: &Kvm, vendor: Option<[u8; 12]>) -> Result<CpuidTable, 
     Ok(table)
 }
 
-/// `ioctl(fd, GET, &{ nent: room })`, doubling the room while the kernel says `E2BIG`.
+/// `ioctl(fd, GET, &{ nent: room })`, doubling the room from `room` while the kernel says
+/// `E2BIG`.
 fn get_growing(
     fd: std::os::fd::BorrowedFd<'_>,
     ioctl: &Ioctl<FlexReadsWrites<kvm_cpuid2>>,
+    mut room: usize,
 ) -> Result<Vec<kvm_cpuid_entry2>, Error> {
-    let mut room = FIRST_ROOM;
     loop {
         let mut buf = FlexArray::<kvm_cpuid2>::with_capacity(room);
         match ioctl.call(fd, &mut buf) {
@@ -229,7 +230,7 @@ impl Kvm {
         if let Some(entries) = self.supported_cpuid.get() {
             return Ok(CpuidTable::new(entries.clone()));
         }
-        let entries = get_growing(self.fd(), &system::GET_SUPPORTED_CPUID)?;
+        let entries = get_growing(self.fd(), &system::GET_SUPPORTED_CPUID, FIRST_ROOM)?;
         // Another thread may have asked meanwhile; both answers are the kernel's.
         let _ = self.supported_cpuid.set(entries.clone());
         Ok(CpuidTable::new(entries))
@@ -255,7 +256,7 @@ impl Vcpu {
 
     /// `ioctl(vcpu, KVM_GET_CPUID2, ...)`: the table this vCPU has (empty before any set).
     pub fn cpuid(&self) -> Result<CpuidTable, Error> {
-        get_growing(self.fd(), &vcpu::GET_CPUID2).map(CpuidTable::new)
+        get_growing(self.fd(), &vcpu::GET_CPUID2, FIRST_ROOM).map(CpuidTable::new)
     }
 }
 
@@ -329,6 +330,26 @@ mod tests {
             edx,
             ..Default::default()
         }
+    }
+
+    /// Starting with room for 1 entry, both GETs meet `E2BIG` and grow to the same table.
+    #[test]
+    fn the_room_grows_on_e2big() {
+        if !std::path::Path::new(crate::kvm::DEFAULT_DEVICE).exists() {
+            eprintln!("SKIPPED: /dev/kvm unavailable (the_room_grows_on_e2big)");
+            return;
+        }
+        let kvm = Kvm::open().unwrap();
+        let supported = kvm.supported_cpuid().unwrap();
+        assert!(supported.entries().len() > 1);
+        let grown = get_growing(kvm.fd(), &system::GET_SUPPORTED_CPUID, 1).unwrap();
+        assert_eq!(grown, supported.entries());
+        let vm = kvm.create_vm().unwrap();
+        let vcpu = vm.create_vcpu(0).unwrap();
+        vcpu.set_cpuid(&supported).unwrap();
+        let read_back = get_growing(vcpu.fd(), &vcpu::GET_CPUID2, 1).unwrap();
+        assert_eq!(read_back, vcpu.cpuid().unwrap().entries());
+        assert_eq!(read_back.len(), supported.entries().len());
     }
 
     #[test]
