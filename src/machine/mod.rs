@@ -3,6 +3,9 @@
 //! The conventions (see `asm-guests/README.md`): one slot of RAM at guest physical address 0
 //! (1 MiB unless configured), the image at `0x1000`, a parameter block the host may fill at
 //! `0x0F00`, and every vCPU entering in real mode at `0000:1000` with its index in `ESI`.
+//! On x86 every vCPU gets `KVM_SET_CPUID2` before anything else (the supported table, the
+//! hypervisor leaf naming rawkvm; see [`crate::arch::x86_64::cpu_setup`]), so a guest can
+//! switch to long mode by itself.
 
 pub mod guests;
 pub mod image;
