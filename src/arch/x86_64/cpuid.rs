@@ -334,6 +334,7 @@ mod tests {
 
     /// Starting with room for 1 entry, both GETs meet `E2BIG` and grow to the same table.
     #[test]
+    #[cfg_attr(miri, ignore = "opens /dev/kvm")]
     fn the_room_grows_on_e2big() {
         if !std::path::Path::new(crate::kvm::DEFAULT_DEVICE).exists() {
             eprintln!("SKIPPED: /dev/kvm unavailable (the_room_grows_on_e2big)");
