@@ -11,9 +11,11 @@ use nix::errno::Errno;
 use crate::exit::DecodeError;
 
 mod details;
+mod elf;
 mod image;
 mod messages;
 pub use details::{LISTED_VCPUS, StoppedVcpu};
+pub use elf::{ElfClass, ElfProblem};
 pub use image::ImageError;
 
 /// Process exit statuses, as documented in the README.
@@ -249,6 +251,15 @@ pub enum Error {
     },
     /// The guest image cannot be used.
     Image(ImageError),
+    /// The KVM backend cannot run the CPU mode asked for (`--mode paged` on PVM).
+    UnsupportedMode {
+        /// The mode's name.
+        mode: &'static str,
+        /// The backend's module (`kvm_pvm`).
+        backend: &'static str,
+        /// Why, as measured on that backend.
+        reason: &'static str,
+    },
     /// A command-line or configuration value is wrong.
     Usage(String),
     /// The guest's console output could not be written (the guest was stopped).
@@ -335,6 +346,24 @@ pub enum GuestFault {
         /// `system_event.data[..ndata]`.
         data: Vec<u64>,
     },
+    /// A CPU exception in `--mode long` or `--mode user`, reported by rawkvm's exception stub
+    /// (x86).
+    CpuException {
+        /// The vector, 0..=31.
+        vector: u8,
+        /// Its mnemonic (`#PF`).
+        mnemonic: &'static str,
+        /// Its name (`page fault`).
+        name: &'static str,
+        /// The error code, for the vectors that push one.
+        error_code: Option<u64>,
+        /// RIP of the faulting instruction.
+        rip: u64,
+        /// The privilege level the exception came from (CS's low bits).
+        cpl: u8,
+        /// CR2, the faulting address, for a page fault.
+        cr2: Option<u64>,
+    },
     /// An exit rawkvm has no handler for.
     Unhandled {
         /// The `KVM_EXIT_*` number.
@@ -352,6 +381,7 @@ impl Error {
             | Error::NotKvm { .. }
             | Error::ApiVersion { .. }
             | Error::MissingCapability { .. }
+            | Error::UnsupportedMode { .. }
             | Error::VcpuMmapSize { .. } => status::KVM_UNAVAILABLE,
             Error::Usage(_) | Error::InvalidRegion { .. } => status::USAGE,
             Error::Image(_) => status::IMAGE,

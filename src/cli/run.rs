@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use rawkvm::arch::Entry;
 use rawkvm::devices::Devices;
 use rawkvm::devices::coalesced::{self, Support};
 use rawkvm::error::{Error, status};
@@ -53,10 +52,15 @@ pub struct RunOptions {
     pub coalesce: bool,
     /// Stop the guest (status 7) if it has not halted this long after the run starts.
     pub timeout: Option<Duration>,
+    /// `--mode` was given (else an ELF image picks the mode from its class).
+    pub mode_given: bool,
+    /// `--entry`, parsed once the mode is known (an ELF image may still choose it).
+    pub entry: Option<String>,
 }
 
 /// The flags that shape the machine, each taking a value.
-const MACHINE_FLAGS: [&str; 7] = [
+const MACHINE_FLAGS: [&str; 8] = [
+    "--mode",
     "--mem",
     "--load-addr",
     "--entry",
@@ -84,7 +88,11 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
                 ));
             }
         }
-        "--entry" => config.entry = parse_flag(flag, value, Entry::parse)?,
+        "--entry" => options.entry = Some(value.to_string()),
+        "--mode" => {
+            config.set_mode(value).map_err(|e| format!("{flag} {value}: {e}"))?;
+            options.mode_given = true;
+        }
         "--param" => {
             let number = parse_flag(flag, value, parse_u64)?;
             let param =
@@ -163,17 +171,57 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
         trace,
         repeat,
         timeout: None,
+        mode_given: false,
+        entry: None,
     };
     for (flag, value) in flags {
         apply_machine_flag(&flag, &value, &mut options).map_err(Error::Usage)?;
+    }
+    // A file without --mode may be an ELF image, which picks the mode the entry is parsed in:
+    // `load_image` parses it then. Otherwise a bad entry shows before any file is read.
+    if options.mode_given || !matches!(options.source, Source::File(_)) {
+        apply_entry(&mut options)?;
     }
     options.config.validate()?;
     Ok(options)
 }
 
-/// Loads the image the options name, an embedded guest or a file, and checks that it fits
-/// in RAM at the load address (a file is never read past what could fit).
-fn load_image(options: &RunOptions) -> Result<Image, Error> {
+/// Parses `--entry` in the configured mode: `SEG:OFF` in real mode, an address otherwise.
+fn apply_entry(options: &mut RunOptions) -> Result<(), Error> {
+    if let Some(text) = &options.entry {
+        let entry = options.config.entry;
+        options.config.entry = parse_flag("--entry", text, |text| entry.parsed_in(text))
+            .map_err(Error::Usage)?;
+    }
+    Ok(())
+}
+
+/// An ELF image without `--mode` runs in the mode of its class (ELF32: protected, ELF64:
+/// long), entered at its `e_entry` unless `--entry` says otherwise.
+#[cfg(target_arch = "x86_64")]
+fn adopt_image_mode(options: &mut RunOptions, image: &Image) -> Result<(), Error> {
+    if options.mode_given || !matches!(options.source, Source::File(_)) {
+        return Ok(());
+    }
+    let elf = image.elf()?;
+    let mode = rawkvm::machine::modes::default_mode_for(elf.as_ref());
+    options.config.entry = options.config.entry.in_mode(mode);
+    apply_entry(options)?;
+    options.config.validate()
+}
+
+/// Elsewhere there are no modes; the entry is an address.
+#[cfg(not(target_arch = "x86_64"))]
+fn adopt_image_mode(options: &mut RunOptions, _image: &Image) -> Result<(), Error> {
+    if options.mode_given || !matches!(options.source, Source::File(_)) {
+        return Ok(());
+    }
+    apply_entry(options)
+}
+
+/// Loads the image the options name, an embedded guest or a file, lets an ELF image pick
+/// the mode, and checks that it fits in RAM (a flat file is never read past what could fit).
+fn load_image(options: &mut RunOptions) -> Result<Image, Error> {
     let config = &options.config;
     let image = match &options.source {
         Source::Embedded(guest) => Image::embedded(guest.name, guest.image),
@@ -181,19 +229,21 @@ fn load_image(options: &RunOptions) -> Result<Image, Error> {
             Image::from_file(path, config.mem_size.saturating_sub(config.load_addr))?
         }
     };
-    image.check_fits(config.load_addr, config.mem_size)?;
+    adopt_image_mode(options, &image)?;
+    let config = &options.config;
+    image.check_fits(config.load_addr, config.mem_size, &config.reserved())?;
     Ok(image)
 }
 
 /// `rawkvm run`: every vCPU on a thread of its own, the devices shared, `SIGINT`/`SIGTERM`/
 /// `SIGHUP` and the deadline stopping them all.
 pub fn command(args: Args) -> Result<i32, Error> {
-    let options = parse(args)?;
+    let mut options = parse(args)?;
     let control = RunControl::new();
     // Before any other thread exists (see signals.rs); a signal during setup stops the run
     // before the guest starts.
     stop_on_signals(&control);
-    let image = load_image(&options)?;
+    let image = load_image(&mut options)?;
     let sink = options.trace.open_sink()?;
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;

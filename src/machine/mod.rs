@@ -4,8 +4,11 @@
 //! (1 MiB unless configured), the image at `0x1000`, a parameter block the host may fill at
 //! `0x0F00`, and every vCPU entering in real mode at `0000:1000` with its index in `ESI`.
 
+pub mod elf;
 pub mod guests;
 pub mod image;
+#[cfg(target_arch = "x86_64")]
+pub mod modes;
 pub mod reaper;
 #[cfg(target_arch = "x86_64")]
 pub mod restart;
@@ -119,6 +122,7 @@ impl MachineConfig {
                         })?)
                 }
                 "user-msr" => self.user_space_msr = true,
+                "mode" => self.set_mode(value)?,
                 "irq" => {
                     self.inject_irq = Some(
                         u8::try_from(number(value)?)
@@ -129,6 +133,37 @@ impl MachineConfig {
             }
         }
         Ok(())
+    }
+
+    /// `--mode NAME` or the setup key `mode=NAME`: the CPU mode every vCPU starts in (x86).
+    #[cfg(target_arch = "x86_64")]
+    pub fn set_mode(&mut self, name: &str) -> Result<(), String> {
+        let mode = arch::x86_64::CpuMode::parse(name)?;
+        self.entry = self.entry.in_mode(mode);
+        Ok(())
+    }
+
+    /// `--mode` exists on x86 only.
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn set_mode(&mut self, name: &str) -> Result<(), String> {
+        Err(format!(
+            "CPU mode {name:?}: CPU modes are x86's; this architecture starts every guest at \
+             an address"
+        ))
+    }
+
+    /// The regions of guest memory rawkvm writes for itself, which an image must leave alone:
+    /// the system area of the x86 CPU modes.
+    pub fn reserved(&self) -> Vec<image::Reserved> {
+        #[cfg(target_arch = "x86_64")]
+        if self.entry.mode.uses_system_area() {
+            use arch::x86_64::layout::{SYSTEM_AREA, SYSTEM_AREA_END};
+            return vec![(
+                SYSTEM_AREA..SYSTEM_AREA_END,
+                "system area of the CPU modes (GDT, TSS, IDT, exception stub, page tables)",
+            )];
+        }
+        Vec::new()
     }
 
     /// Checks what can be checked without the kernel.
@@ -169,6 +204,8 @@ impl MachineConfig {
                 "the number of vCPUs must be at least 1".to_string(),
             ));
         }
+        #[cfg(target_arch = "x86_64")]
+        modes::validate(self)?;
         Ok(())
     }
 }
@@ -185,7 +222,12 @@ impl Machine {
     /// On failure everything built so far is released.
     pub fn new(kvm: &Kvm, config: &MachineConfig, image: &Image) -> Result<Machine, Error> {
         config.validate()?;
-        image.check_fits(config.load_addr, config.mem_size)?;
+        image.check_fits(config.load_addr, config.mem_size, &config.reserved())?;
+        let elf = image.elf()?;
+        #[cfg(target_arch = "x86_64")]
+        modes::check_image(config, image, elf.as_ref())?;
+        let image_entry = elf.as_ref().map_or(config.load_addr, |elf| elf.entry);
+        let entry = config.entry.with_stack_at_top(config.mem_size, image_entry);
         let mut vm = kvm.create_vm()?;
         if config.user_space_msr {
             enable_user_space_msr(&vm)?;
@@ -212,7 +254,12 @@ impl Machine {
             let len = usize::try_from(extra.size).unwrap_or(usize::MAX);
             vm.memory().fill(extra.guest_phys_addr, len, extra.fill)?;
         }
-        vm.memory().write(config.load_addr, &image.bytes)?;
+        match &elf {
+            Some(elf) => load_segments(&vm, elf, &image.bytes)?,
+            None => vm.memory().write(config.load_addr, &image.bytes)?,
+        }
+        #[cfg(target_arch = "x86_64")]
+        modes::write_system_area(&vm, &entry, config.mem_size)?;
         if let Some(param) = config.param {
             vm.memory().write_u32(PARAM_BLOCK, param)?;
         }
@@ -220,10 +267,14 @@ impl Machine {
             .map(|index| {
                 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
                 let mut vcpu = vm.create_vcpu(index)?;
-                arch::reset_vcpu(&vcpu, &config.entry, index)?;
+                arch::reset_vcpu(&vcpu, &entry, index)?;
                 #[cfg(target_arch = "x86_64")]
                 if let Some(vector) = config.inject_irq {
                     vcpu.queue_interrupt(vector);
+                }
+                #[cfg(target_arch = "x86_64")]
+                {
+                    vcpu.exception_stub = entry.mode.has_exception_stub();
                 }
                 Ok(vcpu)
             })
@@ -259,6 +310,20 @@ impl Machine {
         };
         run_loop::run_vcpu(vcpu, handler, observer)
     }
+}
+
+/// Copies each `PT_LOAD` segment of `elf` (whose file is `bytes`) to its physical address and
+/// zeroes the rest of its memory size (`.bss`). [`Image::check_fits`] checked every range.
+fn load_segments(vm: &Vm, elf: &elf::Elf, bytes: &[u8]) -> Result<(), Error> {
+    for segment in &elf.segments {
+        let data = bytes.get(segment.file.clone()).unwrap_or_default();
+        vm.memory().write(segment.paddr, data)?;
+        let zeroed = segment.mem_size - data.len() as u64;
+        let at = segment.paddr + data.len() as u64;
+        vm.memory()
+            .fill(at, usize::try_from(zeroed).unwrap_or(usize::MAX), 0)?;
+    }
+    Ok(())
 }
 
 /// `KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_UNKNOWN)`: accesses to MSRs
