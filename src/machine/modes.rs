@@ -14,7 +14,7 @@ use crate::arch::Entry;
 use crate::arch::x86_64::CpuMode;
 use crate::arch::x86_64::layout::SYSTEM_AREA_END;
 use crate::arch::x86_64::modes::system_area;
-use crate::error::{ElfClass, ElfProblem, Error};
+use crate::error::{ConfigError, ElfClass, ElfProblem, Error};
 use crate::kvm::vm::Vm;
 use crate::machine::MachineConfig;
 use crate::machine::elf::Elf;
@@ -25,11 +25,11 @@ use crate::machine::image::Image;
 pub(super) fn validate(config: &MachineConfig) -> Result<(), Error> {
     let mode = config.entry.mode;
     if mode.uses_system_area() && config.mem_size < SYSTEM_AREA_END {
-        return Err(Error::Usage(format!(
-            "--mode {mode} needs at least {} of RAM ({SYSTEM_AREA_END:#x}): its tables live \
-             at 0x90000..0xa0000; raise --mem",
-            crate::units::Size(SYSTEM_AREA_END)
-        )));
+        return Err(Error::Config(ConfigError::RamTooSmallForMode {
+            mode: mode.name(),
+            size: config.mem_size,
+            needed: SYSTEM_AREA_END,
+        }));
     }
     let backend = crate::exit::hardware::kvm_backend();
     if let (Some(reason), Some(backend)) = (mode.refusal_on(backend), backend) {

@@ -35,9 +35,6 @@ pub use modes::CpuMode;
 /// Bit 1 of RFLAGS is reserved and always 1; everything else (IF included) starts clear.
 pub const RFLAGS_RESERVED: u64 = 0x2;
 
-/// What messages call the instruction pointer.
-pub const IP_NAME: &str = "RIP";
-
 /// Where a guest starts: the CPU mode, and in it `CS:IP` (real mode) or an address, and the
 /// initial stack pointer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
