@@ -5,13 +5,16 @@ use super::*;
 /// One program header: type, offset, paddr, filesz, memsz.
 type Phdr = (u32, u64, u64, u64, u64);
 
-/// An ELF file of `class` with `phdrs`, entry 0x1000, and `body` bytes from offset 0x100.
+/// Where [`elf`] puts the body: after room for the headers.
+const BODY: u64 = 0x200;
+
+/// An ELF file of `class` with `phdrs`, entry 0x1000, and `body` bytes from offset [`BODY`].
 fn elf(class: ElfClass, phdrs: &[Phdr], body: &[u8]) -> Vec<u8> {
     let (layout, machine, class_byte) = match class {
         ElfClass::Elf32 => (&LAYOUT32, EM_386, 1),
         ElfClass::Elf64 => (&LAYOUT64, EM_X86_64, 2),
     };
-    let mut file = vec![0u8; 0x100];
+    let mut file = vec![0u8; BODY as usize];
     let put = |file: &mut Vec<u8>, at: u64, width: u64, value: u64| {
         let at = at as usize;
         file[at..at + width as usize].copy_from_slice(&value.to_le_bytes()[..width as usize]);
@@ -42,9 +45,9 @@ fn elf(class: ElfClass, phdrs: &[Phdr], body: &[u8]) -> Vec<u8> {
 fn both_classes_parse_their_load_segments() {
     for class in [ElfClass::Elf32, ElfClass::Elf64] {
         let phdrs = [
-            (PT_LOAD, 0x100, 0x2000, 4, 0x20),
+            (PT_LOAD, BODY, 0x2000, 4, 0x20),
             (4, 0, 0, 0, 0), // PT_NOTE: skipped
-            (PT_LOAD, 0x100, 0x1000, 2, 2),
+            (PT_LOAD, BODY, 0x1000, 2, 2),
             (PT_LOAD, 0, 0x5000, 0, 0), // empty: skipped
         ];
         let parsed = Elf::parse(&elf(class, &phdrs, &[1, 2, 3, 4])).unwrap();
@@ -55,12 +58,12 @@ fn both_classes_parse_their_load_segments() {
                 Segment {
                     paddr: 0x1000,
                     mem_size: 2,
-                    file: 0x100..0x102
+                    file: 0x200..0x202
                 },
                 Segment {
                     paddr: 0x2000,
                     mem_size: 0x20,
-                    file: 0x100..0x104
+                    file: 0x200..0x204
                 },
             ]
         );
@@ -70,7 +73,7 @@ fn both_classes_parse_their_load_segments() {
 
 #[test]
 fn bad_files_name_what_is_wrong() {
-    let good = elf(ElfClass::Elf64, &[(PT_LOAD, 0x100, 0x1000, 4, 4)], &[0; 4]);
+    let good = elf(ElfClass::Elf64, &[(PT_LOAD, BODY, 0x1000, 4, 4)], &[0; 4]);
     let with = |at: usize, byte: u8| {
         let mut bytes = good.clone();
         bytes[at] = byte;
@@ -89,11 +92,11 @@ fn bad_files_name_what_is_wrong() {
         "truncated: the ELF header needs 64 bytes but the file has 48"
     );
     assert_eq!(
-        Elf::parse(&good[..0x102]).unwrap_err(),
+        Elf::parse(&good[..0x202]).unwrap_err(),
         ElfProblem::Truncated {
             what: "segment",
-            needed: 0x104,
-            len: 0x102
+            needed: 0x204,
+            len: 0x202
         }
     );
     assert_eq!(
@@ -110,15 +113,15 @@ fn bad_files_name_what_is_wrong() {
 fn segments_are_checked_against_each_other_and_ram() {
     let parse = |phdrs: &[Phdr]| Elf::parse(&elf(ElfClass::Elf64, phdrs, &[0; 16]));
     assert_eq!(
-        parse(&[(PT_LOAD, 0x100, 0x1000, 0x10, 8)]),
+        parse(&[(PT_LOAD, BODY, 0x1000, 0x10, 8)]),
         Err(ElfProblem::FileLargerThanMemory { index: 0 })
     );
     assert_eq!(
-        parse(&[(PT_LOAD, 0x100, u64::MAX - 1, 0, 8)]),
+        parse(&[(PT_LOAD, BODY, u64::MAX - 1, 0, 8)]),
         Err(ElfProblem::Wraps { index: 0 })
     );
     assert_eq!(
-        parse(&[(PT_LOAD, 0x100, 0x1000, 4, 0x100), (PT_LOAD, 0x100, 0x10F0, 4, 4)])
+        parse(&[(PT_LOAD, BODY, 0x1000, 4, 0x100), (PT_LOAD, BODY, 0x10F0, 4, 4)])
             .unwrap_err()
             .to_string(),
         "segments overlap: 0x1000..0x1100 and 0x10f0..0x10f4"
@@ -129,7 +132,7 @@ fn segments_are_checked_against_each_other_and_ram() {
         parse(&[(PT_LOAD, u64::MAX, 0x1000, 4, 4)]),
         Err(ElfProblem::Truncated { .. })
     ));
-    let elf = parse(&[(PT_LOAD, 0x100, 0xF_FFF0, 4, 0x20)]).unwrap();
+    let elf = parse(&[(PT_LOAD, BODY, 0xF_FFF0, 4, 0x20)]).unwrap();
     assert_eq!(
         elf.check_fits(0x10_0000, &[]).unwrap_err().to_string(),
         "segment 0xffff0..0x100010 is outside guest RAM [0, 0x100000); raise --mem or link it \

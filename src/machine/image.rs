@@ -19,6 +19,7 @@ use std::ops::Range;
 
 use super::elf::{self, Elf};
 use crate::error::ImageError;
+use crate::kvm::memory::GuestMemory;
 
 /// The largest ELF file rawkvm reads: 64 MiB (a guest with debug information is larger than
 /// what it loads).
@@ -146,6 +147,30 @@ impl Image {
                 reserved: reserved.clone(),
                 what,
             });
+        }
+        Ok(())
+    }
+}
+
+impl Image {
+    /// Copies the image into `memory`: a flat binary at `load_addr`; each `PT_LOAD` segment of
+    /// `elf` (this image, parsed) at its physical address, the rest of its memory size
+    /// (`.bss`) zeroed. [`Image::check_fits`] checks every range first.
+    pub fn load(
+        &self,
+        memory: &GuestMemory,
+        load_addr: u64,
+        elf: Option<&Elf>,
+    ) -> Result<(), crate::Error> {
+        let Some(elf) = elf else {
+            return memory.write(load_addr, &self.bytes);
+        };
+        for segment in &elf.segments {
+            let data = self.bytes.get(segment.file.clone()).unwrap_or_default();
+            memory.write(segment.paddr, data)?;
+            let zeroed = segment.mem_size - data.len() as u64;
+            let len = usize::try_from(zeroed).unwrap_or(usize::MAX);
+            memory.fill(segment.paddr + data.len() as u64, len, 0)?;
         }
         Ok(())
     }

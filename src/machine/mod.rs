@@ -241,10 +241,7 @@ impl Machine {
             let len = usize::try_from(extra.size).unwrap_or(usize::MAX);
             vm.memory().fill(extra.guest_phys_addr, len, extra.fill)?;
         }
-        match &elf {
-            Some(elf) => load_segments(&vm, elf, &image.bytes)?,
-            None => vm.memory().write(config.load_addr, &image.bytes)?,
-        }
+        image.load(vm.memory(), config.load_addr, elf.as_ref())?;
         #[cfg(target_arch = "x86_64")]
         modes::write_system_area(&vm, &entry, config.mem_size)?;
         if let Some(param) = config.param {
@@ -297,20 +294,6 @@ impl Machine {
         };
         run_loop::run_vcpu(vcpu, handler, observer)
     }
-}
-
-/// Copies each `PT_LOAD` segment of `elf` (whose file is `bytes`) to its physical address and
-/// zeroes the rest of its memory size (`.bss`). [`Image::check_fits`] checked every range.
-fn load_segments(vm: &Vm, elf: &elf::Elf, bytes: &[u8]) -> Result<(), Error> {
-    for segment in &elf.segments {
-        let data = bytes.get(segment.file.clone()).unwrap_or_default();
-        vm.memory().write(segment.paddr, data)?;
-        let zeroed = segment.mem_size - data.len() as u64;
-        let at = segment.paddr + data.len() as u64;
-        vm.memory()
-            .fill(at, usize::try_from(zeroed).unwrap_or(usize::MAX), 0)?;
-    }
-    Ok(())
 }
 
 /// `KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_UNKNOWN)`: accesses to MSRs

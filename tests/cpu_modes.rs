@@ -1,0 +1,204 @@
+//! The CPU modes (`--mode protected|long|user`, set up by the host with `KVM_SET_SREGS`) and
+//! their guests on the real `/dev/kvm`: exact exit sequences, console bytes, the entry state,
+//! and exceptions reported by rawkvm's stub.
+//!
+//! What differs between KVM backends (HOST-NOTES "CPU modes"): on PVM (`kvm_pvm`) CPL 0 code
+//! is emulated and CPL 3 code runs natively, on VMX/SVM both run natively; no test here
+//! depends on speed, so each passes on all three and says which backend it saw.
+// The guests are x86 code.
+#![cfg(target_arch = "x86_64")]
+
+mod common;
+
+use common::{Recorder, Seen, backend, guest_machine, kvm_or_skip};
+use rawkvm::arch::x86_64::CpuMode;
+use rawkvm::devices::Devices;
+use rawkvm::error::{Error, GuestFault};
+use rawkvm::machine::MachineConfig;
+use rawkvm::run_loop::Outcome;
+
+/// The MMIO console and the exit device (`asm-guests/common64.inc`).
+const MMIO_CONSOLE: u64 = 0xD000_0000;
+const EXIT_DEVICE: u64 = 0xD000_0008;
+
+/// Runs embedded guest `name` (its own setup, then `adjust`) on vCPU 0: outcome, exits and
+/// console bytes.
+fn run_guest(
+    kvm: &rawkvm::Kvm,
+    name: &str,
+    adjust: impl FnOnce(&mut MachineConfig),
+) -> (Result<Outcome, Error>, Vec<Seen>, Vec<u8>) {
+    let mut machine = guest_machine(kvm, name, adjust).unwrap();
+    let mut devices = Devices::new(Vec::new());
+    let mut recorder = Recorder::default();
+    let outcome = machine.run(&mut devices, &mut recorder);
+    (outcome, recorder.exits, devices.console.into_sink().unwrap())
+}
+
+/// One `out` exit per byte of `text` to the debug console.
+fn outs(text: &str) -> Vec<Seen> {
+    text.bytes().map(|byte| Seen::out(0xE9, byte)).collect()
+}
+
+/// One MMIO console write exit per byte of `text`.
+fn mmio_writes(text: &str) -> Vec<Seen> {
+    text.bytes()
+        .map(|byte| Seen::Mmio {
+            addr: MMIO_CONSOLE,
+            is_write: true,
+            data: vec![byte],
+        })
+        .collect()
+}
+
+/// The exit device's write of `code`.
+fn exit_write(code: u32) -> Seen {
+    Seen::Mmio {
+        addr: EXIT_DEVICE,
+        is_write: true,
+        data: code.to_le_bytes().to_vec(),
+    }
+}
+
+#[test]
+fn protected_hello_prints_from_32bit_code_and_halts() {
+    let Some(kvm) = kvm_or_skip("protected_hello") else {
+        return;
+    };
+    let (outcome, exits, console) = run_guest(&kvm, "protected_hello", |_| {});
+    let text = "Hello from protected mode!\n";
+    assert_eq!(outcome.unwrap(), Outcome::Halted);
+    assert_eq!(exits, [outs(text), vec![Seen::Hlt]].concat());
+    assert_eq!(console, text.as_bytes());
+    eprintln!("backend {}: protected mode ran", backend());
+}
+
+#[test]
+fn long_hello_prints_from_64bit_cpl0_code_and_halts() {
+    let Some(kvm) = kvm_or_skip("long_hello") else {
+        return;
+    };
+    let (outcome, exits, console) = run_guest(&kvm, "long_hello", |_| {});
+    let text = "Hello from long mode!\n";
+    assert_eq!(outcome.unwrap(), Outcome::Halted);
+    assert_eq!(exits, [outs(text), vec![Seen::Hlt]].concat());
+    assert_eq!(console, text.as_bytes());
+}
+
+#[test]
+fn user_hello_prints_through_the_mmio_console_and_ends_through_the_exit_device() {
+    let Some(kvm) = kvm_or_skip("user_hello") else {
+        return;
+    };
+    let (outcome, exits, console) = run_guest(&kvm, "user_hello", |_| {});
+    let text = "Hello from user mode!\n";
+    assert_eq!(outcome.unwrap(), Outcome::Finished(0));
+    assert_eq!(exits, [mmio_writes(text), vec![exit_write(0)]].concat());
+    assert_eq!(console, text.as_bytes());
+}
+
+#[test]
+fn compute_gives_the_same_sum_at_cpl3_and_cpl0() {
+    let Some(kvm) = kvm_or_skip("compute") else {
+        return;
+    };
+    // 1 + 2 + ... + 1000 = 500500 = 0x7A314.
+    let text = "000000000007A314\n";
+    for mode in [CpuMode::User, CpuMode::Long] {
+        let (outcome, exits, console) = run_guest(&kvm, "compute", |config| {
+            config.param = Some(1000);
+            config.entry = config.entry.in_mode(mode);
+        });
+        assert_eq!(outcome.unwrap(), Outcome::Finished(0), "{mode}");
+        assert_eq!(exits, [mmio_writes(text), vec![exit_write(0)]].concat());
+        assert_eq!(console, text.as_bytes(), "{mode}");
+    }
+}
+
+#[test]
+fn the_compute_loops_of_real_and_protected_mode_agree() {
+    let Some(kvm) = kvm_or_skip("compute_real") else {
+        return;
+    };
+    for name in ["compute_real", "compute_protected"] {
+        let (outcome, exits, console) = run_guest(&kvm, name, |c| c.param = Some(1000));
+        assert_eq!(outcome.unwrap(), Outcome::Halted, "{name}");
+        assert_eq!(exits, [outs("0007A314\n"), vec![Seen::Hlt]].concat());
+        assert_eq!(console, b"0007A314\n", "{name}");
+    }
+}
+
+#[test]
+fn a_page_fault_at_cpl3_is_reported_with_its_address() {
+    let Some(kvm) = kvm_or_skip("user_fault") else {
+        return;
+    };
+    let (outcome, exits, console) = run_guest(&kvm, "user_fault", |_| {});
+    let Err(Error::GuestFault { vcpu: 0, fault }) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(
+        fault,
+        GuestFault::CpuException {
+            vector: 14,
+            mnemonic: "#PF",
+            name: "page fault",
+            error_code: Some(0x6),
+            rip: 0x1005,
+            cpl: 3,
+            cr2: Some(0x4000_0000),
+        }
+    );
+    // The stub's `hlt` is the only exit: the fault itself never leaves the kernel.
+    assert_eq!(exits, [Seen::Hlt]);
+    assert!(console.is_empty());
+    eprintln!("backend {}: #PF delivered to the CPL 0 stub", backend());
+}
+
+#[test]
+fn msr_kernel_reads_back_what_it_wrote_without_an_exit() {
+    let Some(kvm) = kvm_or_skip("msr_kernel") else {
+        return;
+    };
+    let (outcome, exits, console) = run_guest(&kvm, "msr_kernel", |_| {});
+    assert_eq!(outcome.unwrap(), Outcome::Halted);
+    assert_eq!(exits, [outs("0000123456789000\n"), vec![Seen::Hlt]].concat());
+    assert_eq!(console, b"0000123456789000\n");
+}
+
+#[test]
+fn c_hello_is_an_elf_guest_with_a_zeroed_bss() {
+    let Some(kvm) = kvm_or_skip("c_hello") else {
+        return;
+    };
+    let (outcome, exits, console) = run_guest(&kvm, "c_hello", |_| {});
+    let text = "Hello from C at CPL 3!\nbss is zero\n6 * 7 = 42\n";
+    assert_eq!(outcome.unwrap(), Outcome::Finished(0));
+    assert_eq!(exits, [mmio_writes(text), vec![exit_write(0)]].concat());
+    assert_eq!(String::from_utf8_lossy(&console), text);
+}
+
+#[test]
+fn long_and_user_mode_enter_with_rsp_at_the_top_of_ram_and_rsi_the_vcpu_index() {
+    let Some(kvm) = kvm_or_skip("entry_state") else {
+        return;
+    };
+    for (mode, cs, cr0, efer) in [
+        (CpuMode::Long, 0x18, 0x8001_0033, 0x500),
+        (CpuMode::User, 0x33, 0x8001_0033, 0x500),
+        (CpuMode::Protected, 0x08, 0x33, 0),
+    ] {
+        let mut machine = guest_machine(&kvm, "long_hello", |config| {
+            config.mem_size = 2 << 20;
+            config.vcpus = 2;
+            config.entry = config.entry.in_mode(mode);
+        })
+        .unwrap();
+        for (index, vcpu) in machine.vcpus_mut().iter().enumerate() {
+            let (regs, sregs) = (vcpu.regs().unwrap(), vcpu.sregs().unwrap());
+            assert_eq!((regs.rip, regs.rsp, regs.rflags), (0x1000, 0x20_0000, 0x2));
+            assert_eq!(regs.rsi, index as u64);
+            assert_eq!((sregs.cs.selector, sregs.cr0, sregs.efer), (cs, cr0, efer));
+        }
+    }
+}
