@@ -246,9 +246,13 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     // before the guest starts.
     stop_on_signals(&control);
     let image = load_image(&mut options)?;
-    let sink = options.trace.open_sink()?;
+    let mut sink = options.trace.open_sink()?;
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
+    if options.trace.explain {
+        explain_mode(&mut machine, &options, &mut sink)
+            .map_err(|error| options.trace.output_error(error))?;
+    }
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one
     // watcher sees every run, so the trace and the statistics cover them all.
     let mut watcher = options.trace.watcher(sink);
@@ -275,6 +279,47 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     outcome?;
     traced.map_err(|error| options.trace.output_error(error))?;
     Ok(status::HALTED)
+}
+
+/// `--explain`, before the first exit: the CPU mode and every `kvm_sregs` field rawkvm set,
+/// as vCPU 0 holds them (`KVM_GET_SREGS`, `KVM_GET_REGS`); one JSON object with `--trace=json`.
+#[cfg(target_arch = "x86_64")]
+fn explain_mode(
+    machine: &mut Machine,
+    options: &RunOptions,
+    sink: &mut trace_flags::TraceSink,
+) -> std::io::Result<()> {
+    use std::io::Write;
+
+    use rawkvm::arch::x86_64::modes;
+
+    let Some(vcpu) = machine.vcpus_mut().first() else {
+        return Ok(());
+    };
+    let (Ok(sregs), Ok(regs)) = (vcpu.sregs(), vcpu.regs()) else {
+        return Ok(());
+    };
+    let mode = options.config.entry.mode;
+    let text = modes::explain(mode, &sregs, regs.rip, regs.rsp);
+    if options.trace.format == Some(rawkvm::trace::TraceFormat::Json) {
+        let mut line = Vec::new();
+        line.extend_from_slice(format!("{{\"mode\":\"{mode}\",\"explain\":").as_bytes());
+        rawkvm::trace::json::push_string(&mut line, &text);
+        line.extend_from_slice(b"}\n");
+        sink.write_all(&line)
+    } else {
+        sink.write_all(text.as_bytes())
+    }
+}
+
+/// Elsewhere a vCPU has no modes to explain.
+#[cfg(not(target_arch = "x86_64"))]
+fn explain_mode(
+    _machine: &mut Machine,
+    _options: &RunOptions,
+    _sink: &mut trace_flags::TraceSink,
+) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// One run of every vCPU on fresh devices, watched by `watcher`. The console is flushed
