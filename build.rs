@@ -354,7 +354,12 @@ fn assemble_flat(
 
 /// `gcc` of `STEM.S` (the start code and header) and `STEM.c` into the static ELF executable
 /// `OUT_DIR/STEM.elf`, stripped.
-fn compile_c(source: &Path, stem: &str, guest_dir: &Path, out_dir: &Path) -> Result<PathBuf, String> {
+fn compile_c(
+    source: &Path,
+    stem: &str,
+    guest_dir: &Path,
+    out_dir: &Path,
+) -> Result<PathBuf, String> {
     let c_source = source.with_extension("c");
     let elf = out_dir.join(format!("{stem}.elf"));
     let mut compile = tool_command(&CC);
@@ -375,7 +380,10 @@ fn compile_c(source: &Path, stem: &str, guest_dir: &Path, out_dir: &Path) -> Res
         "-Wl,--build-id=none",
         "-I",
     ]);
-    compile.arg(guest_dir).arg("-T").arg(guest_dir.join("c/guest_c.ld"));
+    compile
+        .arg(guest_dir)
+        .arg("-T")
+        .arg(guest_dir.join("c/guest_c.ld"));
     compile.arg("-o").arg(&elf).arg(source).arg(&c_source);
     run_tool(&CC, compile)?;
     Ok(elf)

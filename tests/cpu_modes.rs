@@ -32,7 +32,11 @@ fn run_guest(
     let mut devices = Devices::new(Vec::new());
     let mut recorder = Recorder::default();
     let outcome = machine.run(&mut devices, &mut recorder);
-    (outcome, recorder.exits, devices.console.into_sink().unwrap())
+    (
+        outcome,
+        recorder.exits,
+        devices.console.into_sink().unwrap(),
+    )
 }
 
 /// One `out` exit per byte of `text` to the debug console.
@@ -162,7 +166,10 @@ fn msr_kernel_reads_back_what_it_wrote_without_an_exit() {
     };
     let (outcome, exits, console) = run_guest(&kvm, "msr_kernel", |_| {});
     assert_eq!(outcome.unwrap(), Outcome::Halted);
-    assert_eq!(exits, [outs("0000123456789000\n"), vec![Seen::Hlt]].concat());
+    assert_eq!(
+        exits,
+        [outs("0000123456789000\n"), vec![Seen::Hlt]].concat()
+    );
     assert_eq!(console, b"0000123456789000\n");
 }
 

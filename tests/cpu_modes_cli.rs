@@ -15,7 +15,11 @@ const PRINT_E: [u8; 5] = [0xB0, b'E', 0xE6, 0xE9, 0xF4];
 /// A minimal static ELF executable: one `PT_LOAD` of `code` at `paddr` (memory size
 /// `mem_size`), entered at `paddr`. `elf64` picks the class and machine.
 fn elf(elf64: bool, code: &[u8], paddr: u64, mem_size: u64) -> Vec<u8> {
-    let (header, phdr, offset) = if elf64 { (64, 56, 0x100) } else { (52, 32, 0x100) };
+    let (header, phdr, offset) = if elf64 {
+        (64, 56, 0x100)
+    } else {
+        (52, 32, 0x100)
+    };
     let mut file = vec![0u8; offset];
     let mut put = |at: usize, value: u64, width: usize| {
         file[at..at + width].copy_from_slice(&value.to_le_bytes()[..width]);
@@ -80,7 +84,11 @@ fn a_user_mode_page_fault_exits_6_naming_vector_error_code_rip_and_cr2() {
         return;
     }
     let output = run(&["run", "user_fault"]);
-    assert_eq!(output.status.code(), Some(status::GUEST_FAULT), "{output:?}");
+    assert_eq!(
+        output.status.code(),
+        Some(status::GUEST_FAULT),
+        "{output:?}"
+    );
     assert_eq!(
         last_error(&output),
         "rawkvm: error: vCPU 0: CPU exception #PF (page fault, vector 14) at CPL 3, RIP \
@@ -132,10 +140,20 @@ fn exceptions_in_each_mode_end_the_run_as_that_mode_reports_them() {
     for (index, (code, mode, error)) in cases.iter().enumerate() {
         let image = file(&dir, &format!("case{index}"), code);
         let output = run(&["run", "--image", &image, "--mode", mode]);
-        assert_eq!(output.status.code(), Some(status::GUEST_FAULT), "{mode}: {output:?}");
-        assert_eq!(last_error(&output), format!("rawkvm: error: vCPU 0: {error}"));
+        assert_eq!(
+            output.status.code(),
+            Some(status::GUEST_FAULT),
+            "{mode}: {output:?}"
+        );
+        assert_eq!(
+            last_error(&output),
+            format!("rawkvm: error: vCPU 0: {error}")
+        );
     }
-    eprintln!("backend {}: every exception reached rawkvm's stub", backend());
+    eprintln!(
+        "backend {}: every exception reached rawkvm's stub",
+        backend()
+    );
 }
 
 #[test]
@@ -146,10 +164,14 @@ fn entry_takes_an_address_outside_real_mode() {
     let dir = ScratchDir::new("entry-address");
     // ud2, then the print at 0x1002.
     let image = file(&dir, "image", &[[0x0F, 0x0B].as_slice(), &PRINT_E].concat());
-    let output = run(&["run", "--image", &image, "--mode", "long", "--entry", "0x1002"]);
+    let output = run(&[
+        "run", "--image", &image, "--mode", "long", "--entry", "0x1002",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(output.stdout, b"E");
-    let output = run(&["run", "--image", &image, "--mode", "long", "--entry", "0:1002"]);
+    let output = run(&[
+        "run", "--image", &image, "--mode", "long", "--entry", "0:1002",
+    ]);
     assert_fails(&output, status::USAGE, "is not a hex address");
     let output = run(&["run", "--image", &image, "--entry", "0x1002"]);
     assert_fails(&output, status::USAGE, "is not SEG:OFF");
@@ -190,7 +212,11 @@ fn bad_elf_files_exit_4_naming_what_is_wrong() {
         bytes
     };
     let cases: [(&str, Vec<u8>, &str); 5] = [
-        ("class", with(4, 7), "class 7 in e_ident is neither ELFCLASS32 (1) nor ELFCLASS64 (2)"),
+        (
+            "class",
+            with(4, 7),
+            "class 7 in e_ident is neither ELFCLASS32 (1) nor ELFCLASS64 (2)",
+        ),
         (
             "machine",
             with(0x12, 40),
@@ -275,7 +301,11 @@ fn modes_are_checked_before_kvm_is_asked() {
     let dir = ScratchDir::new("mode-overlap");
     let image = file(&dir, "big", &vec![0x90; 0x9_0000]);
     let output = run(&["run", "--image", &image, "--mode", "long"]);
-    assert_fails(&output, status::IMAGE, "overlaps 0x90000..0xa0000, which rawkvm reserves");
+    assert_fails(
+        &output,
+        status::IMAGE,
+        "overlaps 0x90000..0xa0000, which rawkvm reserves",
+    );
 }
 
 #[test]

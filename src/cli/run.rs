@@ -92,7 +92,9 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
         }
         "--entry" => options.entry = Some(value.to_string()),
         "--mode" => {
-            config.set_mode(value).map_err(|e| format!("{flag} {value}: {e}"))?;
+            config
+                .set_mode(value)
+                .map_err(|e| format!("{flag} {value}: {e}"))?;
             options.mode_given = true;
         }
         "--param" => {
@@ -192,8 +194,8 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
 fn apply_entry(options: &mut RunOptions) -> Result<(), CliError> {
     if let Some(text) = &options.entry {
         let entry = options.config.entry;
-        options.config.entry = parse_flag("--entry", text, |text| entry.parsed_in(text))
-            .map_err(CliError::Usage)?;
+        options.config.entry =
+            parse_flag("--entry", text, |text| entry.parsed_in(text)).map_err(CliError::Usage)?;
     }
     Ok(())
 }

@@ -127,10 +127,9 @@ impl fmt::Display for ElfProblem {
                 f,
                 "e_phentsize {size} is not the size of a program header of this class"
             ),
-            ElfProblem::FileLargerThanMemory { index } => write!(
-                f,
-                "program header {index}: p_filesz is larger than p_memsz"
-            ),
+            ElfProblem::FileLargerThanMemory { index } => {
+                write!(f, "program header {index}: p_filesz is larger than p_memsz")
+            }
             ElfProblem::Wraps { index } => write!(
                 f,
                 "program header {index}: the segment runs past the end of the address space"
@@ -165,4 +164,3 @@ impl fmt::Display for ElfProblem {
         }
     }
 }
-

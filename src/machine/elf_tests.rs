@@ -121,9 +121,12 @@ fn segments_are_checked_against_each_other_and_ram() {
         Err(ElfProblem::Wraps { index: 0 })
     );
     assert_eq!(
-        parse(&[(PT_LOAD, BODY, 0x1000, 4, 0x100), (PT_LOAD, BODY, 0x10F0, 4, 4)])
-            .unwrap_err()
-            .to_string(),
+        parse(&[
+            (PT_LOAD, BODY, 0x1000, 4, 0x100),
+            (PT_LOAD, BODY, 0x10F0, 4, 4)
+        ])
+        .unwrap_err()
+        .to_string(),
         "segments overlap: 0x1000..0x1100 and 0x10f0..0x10f4"
     );
     assert_eq!(parse(&[]), Err(ElfProblem::NothingToLoad));
@@ -140,7 +143,9 @@ fn segments_are_checked_against_each_other_and_ram() {
     );
     let reserved = [(0x10_0000..0x10_8000, "system area")];
     assert_eq!(
-        elf.check_fits(0x20_0000, &reserved).unwrap_err().to_string(),
+        elf.check_fits(0x20_0000, &reserved)
+            .unwrap_err()
+            .to_string(),
         "segment 0xffff0..0x100010 overlaps 0x100000..0x108000, which rawkvm reserves for the \
          system area; link it elsewhere"
     );

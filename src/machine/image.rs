@@ -185,7 +185,10 @@ fn read_image(mut file: File, capacity: u64) -> std::io::Result<Vec<u8>> {
     } else {
         capacity
     };
-    let rest = read_at_most(file, limit.saturating_add(1).saturating_sub(bytes.len() as u64))?;
+    let rest = read_at_most(
+        file,
+        limit.saturating_add(1).saturating_sub(bytes.len() as u64),
+    )?;
     bytes.extend_from_slice(&rest);
     Ok(bytes)
 }

@@ -69,10 +69,9 @@ pub(super) fn check_image(
 /// mode).
 pub(super) fn write_system_area(vm: &Vm, entry: &Entry, mem_size: u64) -> Result<(), Error> {
     match system_area(entry.mode, mem_size) {
-        Some(area) => {
-            vm.memory()
-                .write(crate::arch::x86_64::layout::SYSTEM_AREA, area.bytes())
-        }
+        Some(area) => vm
+            .memory()
+            .write(crate::arch::x86_64::layout::SYSTEM_AREA, area.bytes()),
         None => Ok(()),
     }
 }

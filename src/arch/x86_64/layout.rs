@@ -58,7 +58,11 @@ pub const DEVICE_WINDOW: u64 = 0xD000_0000;
 pub const ROWS: &[(u64, u64, &str)] = &[
     (GDT, 0x48, "GDT"),
     (TSS, 0x68, "64-bit TSS (RSP0 = 0xa0000)"),
-    (IDT, IDT_VECTORS * 16, "IDT: vectors 0-31 to the exception stub"),
+    (
+        IDT,
+        IDT_VECTORS * 16,
+        "IDT: vectors 0-31 to the exception stub",
+    ),
     (STUB, STUB_LEN, "exception stub (long, user)"),
     (PML4, 0x1000, "PML4 (paged: 32-bit page directory)"),
     (PDPT, 0x1000, "PDPT"),
@@ -70,7 +74,11 @@ pub const ROWS: &[(u64, u64, &str)] = &[
         0x6000,
         "exception stack (down from 0xa0000)",
     ),
-    (DEVICE_WINDOW, 0x20_0000, "device window (MMIO console, exit device)"),
+    (
+        DEVICE_WINDOW,
+        0x20_0000,
+        "device window (MMIO console, exit device)",
+    ),
 ];
 
 /// The system area's bytes, built on the host and copied into guest RAM in one write.
@@ -97,7 +105,9 @@ impl SystemArea {
     /// data that fits before the next one; anything else is a bug in rawkvm, caught by the
     /// unit tests (the copy is skipped, never out of bounds).
     pub fn put(&mut self, gpa: u64, data: &[u8]) {
-        let start = gpa.checked_sub(SYSTEM_AREA).and_then(|o| usize::try_from(o).ok());
+        let start = gpa
+            .checked_sub(SYSTEM_AREA)
+            .and_then(|o| usize::try_from(o).ok());
         let range = start.and_then(|start| Some(start..start.checked_add(data.len())?));
         match range.and_then(|range| self.bytes.get_mut(range)) {
             Some(place) => place.copy_from_slice(data),
@@ -112,7 +122,9 @@ impl SystemArea {
 
     /// The little-endian `u64` at `gpa` (0 outside the area); for tests and `--explain`.
     pub fn u64_at(&self, gpa: u64) -> u64 {
-        let start = gpa.checked_sub(SYSTEM_AREA).and_then(|o| usize::try_from(o).ok());
+        let start = gpa
+            .checked_sub(SYSTEM_AREA)
+            .and_then(|o| usize::try_from(o).ok());
         start
             .and_then(|start| self.bytes.get(start..start.checked_add(8)?))
             .and_then(|bytes| bytes.try_into().ok())

@@ -77,7 +77,10 @@ impl Entry {
     /// (`0x1000`, `1000`) in the others.
     pub fn parsed_in(self, text: &str) -> Result<Entry, String> {
         let hex = |part: &str| {
-            let digits = part.trim().trim_start_matches("0x").trim_start_matches("0X");
+            let digits = part
+                .trim()
+                .trim_start_matches("0x")
+                .trim_start_matches("0X");
             u64::from_str_radix(digits, 16).ok()
         };
         if self.mode != CpuMode::Real {
@@ -334,13 +337,22 @@ mod tests {
     #[test]
     fn other_modes_take_an_address_and_stack_at_the_top() {
         let long = Entry::default().in_mode(CpuMode::Long);
-        assert_eq!(long.parsed_in("0x2000").map(|e| e.address), Ok(Some(0x2000)));
+        assert_eq!(
+            long.parsed_in("0x2000").map(|e| e.address),
+            Ok(Some(0x2000))
+        );
         assert!(long.parsed_in("0000:1000").is_err());
         let placed = long.with_stack_at_top(0x10_0008, 0x1234);
-        assert_eq!((placed.address, placed.stack_pointer), (Some(0x1234), 0x10_0000));
+        assert_eq!(
+            (placed.address, placed.stack_pointer),
+            (Some(0x1234), 0x10_0000)
+        );
         assert_eq!(placed.to_string(), "0x1234");
         let protected = Entry::default().in_mode(CpuMode::Protected);
-        assert_eq!(protected.with_stack_at_top(1 << 32, 0x1000).stack_pointer, 0xFFFF_FFF0);
+        assert_eq!(
+            protected.with_stack_at_top(1 << 32, 0x1000).stack_pointer,
+            0xFFFF_FFF0
+        );
         let real = Entry::default().with_stack_at_top(1 << 20, 0x1000);
         assert_eq!((real.address, real.stack_pointer), (None, 0x0F00));
     }

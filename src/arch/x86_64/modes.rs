@@ -140,7 +140,10 @@ impl CpuMode {
             .find(|mode| mode.name() == text)
             .ok_or_else(|| {
                 let names: Vec<&str> = CpuMode::ALL.iter().map(|mode| mode.name()).collect();
-                format!("unknown CPU mode {text:?}; the modes are {}", names.join(", "))
+                format!(
+                    "unknown CPU mode {text:?}; the modes are {}",
+                    names.join(", ")
+                )
             })
     }
 
@@ -361,7 +364,9 @@ pub fn explain(mode: CpuMode, sregs: &kvm_sregs, entry: u64, stack: u64) -> Stri
         }
         let why_cr4 = match mode {
             CpuMode::Paged => "PSE: 4 MiB pages",
-            CpuMode::Long | CpuMode::User => "PAE: required by long mode; OSFXSR, OSXMMEXCPT: SSE allowed",
+            CpuMode::Long | CpuMode::User => {
+                "PAE: required by long mode; OSFXSR, OSXMMEXCPT: SSE allowed"
+            }
             _ => "nothing extra",
         };
         line("cr4", bits_named(sregs.cr4, CR4_BITS), why_cr4);
@@ -407,9 +412,15 @@ mod tests {
             "0x620 (PAE OSFXSR OSXMMEXCPT)"
         );
         assert_eq!(bits_named(sregs.efer, EFER_BITS), "0x500 (LME LMA)");
-        assert_eq!(bits_named(1 << 40, EFER_BITS), "0x10000000000 (0x10000000000)");
+        assert_eq!(
+            bits_named(1 << 40, EFER_BITS),
+            "0x10000000000 (0x10000000000)"
+        );
         assert_eq!((sregs.cs.selector, sregs.cs.l, sregs.cs.db), (0x18, 1, 0));
-        assert_eq!((sregs.cr3, sregs.idt.base, sregs.idt.limit), (0x9_2000, 0x9_0100, 0x1FF));
+        assert_eq!(
+            (sregs.cr3, sregs.idt.base, sregs.idt.limit),
+            (0x9_2000, 0x9_0100, 0x1FF)
+        );
         assert_eq!((sregs.tr.selector, sregs.tr.base), (0x38, 0x9_0080));
     }
 
@@ -418,7 +429,10 @@ mod tests {
         let user = entry_sregs(CpuMode::User, kvm_sregs::default());
         assert_eq!((user.cs.selector, user.cs.dpl, user.ss.dpl), (0x33, 3, 3));
         let protected = entry_sregs(CpuMode::Protected, kvm_sregs::default());
-        assert_eq!((protected.cr0, protected.efer, protected.idt.limit), (0x33, 0, 0));
+        assert_eq!(
+            (protected.cr0, protected.efer, protected.idt.limit),
+            (0x33, 0, 0)
+        );
         assert_eq!((protected.cs.selector, protected.cs.db), (0x08, 1));
         let real = entry_sregs(CpuMode::Real, kvm_sregs::default());
         assert_eq!(real, kvm_sregs::default());
@@ -447,8 +461,17 @@ mod tests {
     fn explain_names_the_mode_and_the_fields() {
         let sregs = entry_sregs(CpuMode::User, kvm_sregs::default());
         let text = explain(CpuMode::User, &sregs, 0x1000, 0x10_0000);
-        assert!(text.starts_with("mode user: 64-bit long mode at CPL 3"), "{text}");
-        for expected in ["cs", "cr0", "0x500 (LME LMA)", "tr", "rip = 0x1000, rsp = 0x100000"] {
+        assert!(
+            text.starts_with("mode user: 64-bit long mode at CPL 3"),
+            "{text}"
+        );
+        for expected in [
+            "cs",
+            "cr0",
+            "0x500 (LME LMA)",
+            "tr",
+            "rip = 0x1000, rsp = 0x100000",
+        ] {
             assert!(text.contains(expected), "{expected} in {text}");
         }
     }

@@ -83,11 +83,17 @@ pub fn identity_map_32bit(area: &mut SystemArea, ram_end: u64) {
     let page = PRESENT | WRITABLE | LARGE;
     let mut base = 0;
     while base < ram_end {
-        area.put(PML4 + base / MIB4 * 4, &((base | page) as u32).to_le_bytes());
+        area.put(
+            PML4 + base / MIB4 * 4,
+            &((base | page) as u32).to_le_bytes(),
+        );
         base += MIB4;
     }
     let window = DEVICE_WINDOW | page | UNCACHED;
-    area.put(PML4 + DEVICE_WINDOW / MIB4 * 4, &(window as u32).to_le_bytes());
+    area.put(
+        PML4 + DEVICE_WINDOW / MIB4 * 4,
+        &(window as u32).to_le_bytes(),
+    );
 }
 
 /// The physical address `virt` maps to in the 4-level tables of `area`, and whether CPL 3
@@ -132,7 +138,10 @@ mod tests {
         let area = map(0x10_0000, true);
         for page in (0..0x10_0000).step_by(0x1000) {
             let system = (0x9_0000..0xA_0000).contains(&page);
-            assert_eq!(walk_4level(&area, page + 0x123), Some((page + 0x123, !system)));
+            assert_eq!(
+                walk_4level(&area, page + 0x123),
+                Some((page + 0x123, !system))
+            );
         }
         assert_eq!(walk_4level(&area, 0x10_0000), None);
         assert_eq!(walk_4level(&area, 0x4000_0000), None);
@@ -173,9 +182,6 @@ mod tests {
         assert_eq!(area.u64_at(PML4) & 0xFFFF_FFFF, 0x83);
         assert_eq!(area.u64_at(PML4 + 4) & 0xFFFF_FFFF, 0x40_0083);
         assert_eq!(area.u64_at(PML4 + 8) & 0xFFFF_FFFF, 0);
-        assert_eq!(
-            area.u64_at(PML4 + 0xD00) & 0xFFFF_FFFF,
-            0xD000_009B
-        );
+        assert_eq!(area.u64_at(PML4 + 0xD00) & 0xFFFF_FFFF, 0xD000_009B);
     }
 }

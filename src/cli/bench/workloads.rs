@@ -40,6 +40,8 @@ pub fn measure(
         "start" => start(kvm, count, &image),
         "start-async" => start_async(kvm, count, &image),
         "restart" => restart(kvm, variant, count, &image),
+        "modes" => super::modes::modes(kvm, variant, count),
+        "user" => super::modes::user(kvm, count),
         _ => console(kvm, variant, count, &image),
     }
 }
