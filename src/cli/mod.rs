@@ -28,10 +28,13 @@ rawkvm: a virtual machine monitor on raw /dev/kvm ioctls
 
 Usage:
   rawkvm run [GUEST] [OPTIONS]          run an embedded guest (default: hello)
-  rawkvm run --image PATH [OPTIONS]     run a flat binary instead
-  rawkvm list                           list the embedded guests
+  rawkvm run --image PATH [OPTIONS]     run a flat binary or an ELF executable instead
+  rawkvm list                           the embedded guests, their CPU modes, the guest
+                                        conventions of each mode and the system area
   rawkvm bench WORKLOAD [--variant V] [--count N] [--kvm-device PATH] [TRACE OPTIONS]
                                         WORKLOAD: pio mmio start start-async restart console
+                                        modes (--variant user|long|protected|real: the
+                                        same loop per CPU mode) user (CPL3 vs CPL0 ratio)
                                         (trace options: pio and mmio, what watching costs)
   rawkvm bench restart [--guest NAME] ...
                                         restart another embedded guest (default hlt)
@@ -45,11 +48,21 @@ Usage:
   rawkvm help | --help | --version
 
 Run options:
-  --image PATH        flat binary to load instead of an embedded guest
+  --image PATH        flat binary, or ELF32/ELF64 executable (PT_LOAD segments at their
+                      physical addresses, .bss zeroed, entered at e_entry), instead of
+                      an embedded guest
+  --mode MODE         the CPU mode every vCPU starts in, set up by the host: real
+                      (default), protected (32-bit flat, no paging), paged (32-bit
+                      paging; refused on kvm_pvm), long (64-bit CPL 0, RAM
+                      identity-mapped), user (64-bit CPL 3; exceptions end the run with
+                      status 6 naming vector, error code, RIP, CR2); an ELF image picks
+                      protected (ELF32) or long (ELF64), an embedded guest its own
   --mem SIZE          guest RAM at address 0 (default 1M; accepts 64K, 2M, 0x100000, 1048576)
   --load-addr ADDR    where the --image is loaded (default 0x1000; the embedded guests
                       are linked at 0x1000 and run only there)
   --entry SEG:OFF     real-mode entry point, hex (default 0000:1000)
+  --entry ADDR        the entry in the other modes, hex (default the load address or
+                      the ELF's e_entry); RSP starts at the top of RAM
   --param N           32-bit value written at 0x0F00 before the run (a loop count, ...)
   --kvm-device PATH   the KVM device (default /dev/kvm)
   --vcpus N           vCPUs, each on its own thread, vCPU i entered with ESI = i
@@ -175,10 +188,44 @@ fn list(mut args: Args) -> Result<i32, CliError> {
         .unwrap_or(0);
     let mut text = String::new();
     for guest in guests::all() {
-        text.push_str(&format!("{:width$}  {}\n", guest.name, guest.description));
+        text.push_str(&format!(
+            "{:width$}  {:<9}  {}\n",
+            guest.name,
+            guest.mode(),
+            guest.description
+        ));
+    }
+    text.push('\n');
+    text.push_str(CONVENTIONS);
+    #[cfg(target_arch = "x86_64")]
+    {
+        text.push_str(
+            "\nThe system area (0x90000..0xa0000, written by the host outside real mode) and the \
+             device window:\n",
+        );
+        for (address, size, what) in rawkvm::arch::x86_64::layout::ROWS {
+            text.push_str(&format!("  {address:#010x}  {size:#8x}  {what}\n"));
+        }
     }
     print_out(&text)
 }
+
+/// The guest conventions of each CPU mode, printed by `rawkvm list` (and in the README).
+const CONVENTIONS: &str = "\
+Guest conventions (every mode): RAM at GPA 0 (1 MiB unless --mem), the image at 0x1000
+(an ELF at its PT_LOAD addresses), the parameter block at 0x0F00, ESI = vCPU index; the
+MMIO console at GPA 0xD000_0000 (each byte written goes to stdout) and the exit device
+(32 bits to GPA 0xD000_0008, or a byte to port 0xF4: 0 ends with status 0, else 8).
+  real       CS:IP 0000:1000, SS:SP 0000:0F00; console ports 0xE9 and COM1 0x3F8; hlt ends
+  protected  32-bit flat (CS 0x08, data 0x10), no paging, EIP 0x1000, ESP top of RAM; ports
+             work; no IDT: an exception is a triple fault (status 6); hlt ends
+  paged      protected with 32-bit paging (4 MiB pages, identity); refused on kvm_pvm
+  long       64-bit CPL 0 (CS 0x18), RAM identity-mapped, RIP 0x1000, RSP top of RAM; ports
+             work; an exception ends the run with status 6 naming it; hlt ends
+  user       64-bit CPL 3 (CS 0x33), user pages; in/out and hlt raise #GP, so: the MMIO
+             console and the exit device; an exception ends the run with status 6 naming
+             vector, error code, RIP and CR2
+";
 
 /// Rejects an unexpected word in a subcommand's arguments.
 fn unexpected(command: &str, arg: Arg) -> CliError {
