@@ -209,3 +209,41 @@ fn long_and_user_mode_enter_with_rsp_at_the_top_of_ram_and_rsi_the_vcpu_index() 
         }
     }
 }
+
+/// The host's CPU vendor string (`vendor_id` in `/proc/cpuinfo`): what CPUID leaf 0 gives a
+/// guest whose vCPU got the supported table.
+fn host_vendor() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("vendor_id"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+#[ignore = "pending: needs KVM_SET_CPUID2 on every vCPU (the cpuid branch); without a table every leaf reads 0"]
+fn cpuid_prints_the_vendor_and_sse2() {
+    let Some(kvm) = kvm_or_skip("cpuid") else {
+        return;
+    };
+    let (outcome, exits, console) = run_guest(&kvm, "cpuid", |_| {});
+    let text = format!("vendor {}\nSSE2 yes\n\n", host_vendor());
+    assert_eq!(outcome.unwrap(), Outcome::Halted);
+    assert_eq!(exits, [outs(&text), vec![Seen::Hlt]].concat());
+    assert_eq!(String::from_utf8_lossy(&console), text);
+    eprintln!("backend {}: CPUID answered in the kernel", backend());
+}
+
+#[test]
+#[ignore = "pending: needs KVM_SET_CPUID2 on every vCPU (the cpuid branch): without it `wrmsr EFER.LME` raises #GP"]
+fn mode_switch_goes_from_real_to_protected_to_long_by_itself() {
+    let Some(kvm) = kvm_or_skip("mode_switch") else {
+        return;
+    };
+    let (outcome, exits, console) = run_guest(&kvm, "mode_switch", |_| {});
+    let text = "real mode\nprotected mode\nlong mode\n";
+    assert_eq!(outcome.unwrap(), Outcome::Halted);
+    assert_eq!(exits, [outs(text), vec![Seen::Hlt]].concat());
+    assert_eq!(String::from_utf8_lossy(&console), text);
+}

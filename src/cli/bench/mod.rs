@@ -311,10 +311,7 @@ mod tests {
             assert!(matches!(workload.check_count(0), Err(CliError::Usage(_))));
             assert!(workload.check_count(u64::from(u32::MAX)).is_ok());
             // The guests that take the count as their 32-bit parameter refuse more.
-            let parameter = matches!(
-                workload.name,
-                "pio" | "mmio" | "console" | "modes" | "user"
-            );
+            let parameter = matches!(workload.name, "pio" | "mmio" | "console" | "modes" | "user");
             assert_eq!(
                 workload.check_count(1 << 32).is_err(),
                 parameter,

@@ -40,8 +40,8 @@ fn guest_of(variant: &str) -> (&'static str, CpuMode) {
 /// returns the nanoseconds it took.
 fn time_loop(kvm: &Kvm, variant: &str, iterations: u64) -> Result<u128, CliError> {
     let (name, mode) = guest_of(variant);
-    let guest = guests::find(name)
-        .ok_or_else(|| CliError::Usage(format!("no embedded guest {name:?}")))?;
+    let guest =
+        guests::find(name).ok_or_else(|| CliError::Usage(format!("no embedded guest {name:?}")))?;
     let mut config = MachineConfig::default();
     config.apply_setup(guest.setup).map_err(CliError::Usage)?;
     config.entry = config.entry.in_mode(mode);
@@ -99,7 +99,10 @@ mod tests {
         assert_eq!(iterations("real", 20_000), 20_000);
         assert_eq!(iterations("user", 20_000), 200_000_000);
         assert_eq!(iterations("user", 1 << 40), u64::from(u32::MAX));
-        assert_eq!(guest_of("protected"), ("compute_protected", CpuMode::Protected));
+        assert_eq!(
+            guest_of("protected"),
+            ("compute_protected", CpuMode::Protected)
+        );
         assert_eq!(guest_of("user"), ("compute", CpuMode::User));
     }
 }
