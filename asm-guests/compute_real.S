@@ -9,14 +9,7 @@
 
         .include "common.inc"
 _start:
-        mov     ecx, dword ptr [PARAM]
-        test    ecx, ecx
-        jnz     1f
-        mov     ecx, 100000
-1:      xor     eax, eax
-2:      add     eax, ecx                # the loop: add, dec, jnz
-        dec     ecx
-        jnz     2b
+        SUM_LOOP 100000
         mov     cx, 8
         call    print_hex
         PUTC    '\n'

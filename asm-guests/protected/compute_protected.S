@@ -10,14 +10,7 @@
         .include "common.inc"
         .code32
 _start:
-        mov     ecx, dword ptr [PARAM]
-        test    ecx, ecx
-        jnz     1f
-        mov     ecx, 100000
-1:      xor     eax, eax
-2:      add     eax, ecx                # the loop: add, dec, jnz
-        dec     ecx
-        jnz     2b
+        SUM_LOOP 100000
         # Print EAX as 8 hex digits, most significant first.
         mov     edx, eax
         mov     ecx, 8

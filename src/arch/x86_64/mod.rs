@@ -280,24 +280,10 @@ pub fn instruction_pointer(vcpu: &Vcpu) -> Result<u64, Error> {
 /// registers 0. Outside real mode the system area must already be in guest memory
 /// ([`modes::system_area`]).
 pub fn reset_vcpu(vcpu: &Vcpu, entry: &Entry, index: u32) -> Result<(), Error> {
-    let mut sregs = vcpu.sregs()?;
-    let rip = if entry.mode == CpuMode::Real {
-        sregs.cs.selector = entry.segment;
-        sregs.cs.base = u64::from(entry.segment) << 4;
-        for segment in [
-            &mut sregs.ds,
-            &mut sregs.es,
-            &mut sregs.fs,
-            &mut sregs.gs,
-            &mut sregs.ss,
-        ] {
-            segment.selector = 0;
-            segment.base = 0;
-        }
-        u64::from(entry.offset)
-    } else {
-        sregs = modes::entry_sregs(entry.mode, sregs);
-        entry.linear_address()
+    let sregs = modes::entry_sregs(entry.mode, vcpu.sregs()?, entry.segment);
+    let rip = match entry.mode {
+        CpuMode::Real => u64::from(entry.offset),
+        _ => entry.linear_address(),
     };
     vcpu.set_sregs(&sregs)?;
     let regs = kvm_regs {

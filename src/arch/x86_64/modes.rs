@@ -29,7 +29,7 @@
 
 use std::fmt;
 
-use rawkvm_bindings::{kvm_dtable, kvm_sregs};
+use rawkvm_bindings::{kvm_dtable, kvm_segment, kvm_sregs};
 
 use super::gdt;
 use super::layout::{self, SystemArea};
@@ -221,23 +221,37 @@ pub fn system_area(mode: CpuMode, ram_end: u64) -> Option<SystemArea> {
     Some(area)
 }
 
-/// `reset` (what `KVM_GET_SREGS` gave) changed for `mode`; real mode changes nothing here.
-pub fn entry_sregs(mode: CpuMode, reset: kvm_sregs) -> kvm_sregs {
-    let mut sregs = reset;
-    let (code, data) = match mode {
-        CpuMode::Real => return sregs,
-        CpuMode::Protected | CpuMode::Paged => (gdt::code32(), gdt::data32()),
-        CpuMode::Long => (gdt::code64(), gdt::data64()),
-        CpuMode::User => (gdt::user_code(), gdt::user_data()),
-    };
-    sregs.cs = code;
-    for segment in [
+/// DS, ES, FS, GS and SS: the segments every mode sets alike.
+fn data_segments(sregs: &mut kvm_sregs) -> [&mut kvm_segment; 5] {
+    [
         &mut sregs.ds,
         &mut sregs.es,
         &mut sregs.fs,
         &mut sregs.gs,
         &mut sregs.ss,
-    ] {
+    ]
+}
+
+/// `reset` (what `KVM_GET_SREGS` gave) changed for `mode`. Real mode keeps KVM's reset state
+/// but for the segments: CS = `real_segment` (base = selector * 16), the others 0.
+pub fn entry_sregs(mode: CpuMode, reset: kvm_sregs, real_segment: u16) -> kvm_sregs {
+    let mut sregs = reset;
+    let (code, data) = match mode {
+        CpuMode::Real => {
+            sregs.cs.selector = real_segment;
+            sregs.cs.base = u64::from(real_segment) << 4;
+            for segment in data_segments(&mut sregs) {
+                segment.selector = 0;
+                segment.base = 0;
+            }
+            return sregs;
+        }
+        CpuMode::Protected | CpuMode::Paged => (gdt::code32(), gdt::data32()),
+        CpuMode::Long => (gdt::code64(), gdt::data64()),
+        CpuMode::User => (gdt::user_code(), gdt::user_data()),
+    };
+    sregs.cs = code;
+    for segment in data_segments(&mut sregs) {
         *segment = data;
     }
     sregs.gdt = kvm_dtable {
@@ -401,7 +415,7 @@ mod tests {
 
     #[test]
     fn long_mode_registers_name_their_bits() {
-        let sregs = entry_sregs(CpuMode::Long, kvm_sregs::default());
+        let sregs = entry_sregs(CpuMode::Long, kvm_sregs::default(), 0);
         assert_eq!(sregs.cr0, 0x8001_0033);
         assert_eq!(
             bits_named(sregs.cr0, CR0_BITS),
@@ -426,16 +440,16 @@ mod tests {
 
     #[test]
     fn user_mode_is_cpl3_and_protected_has_no_paging() {
-        let user = entry_sregs(CpuMode::User, kvm_sregs::default());
+        let user = entry_sregs(CpuMode::User, kvm_sregs::default(), 0);
         assert_eq!((user.cs.selector, user.cs.dpl, user.ss.dpl), (0x33, 3, 3));
-        let protected = entry_sregs(CpuMode::Protected, kvm_sregs::default());
+        let protected = entry_sregs(CpuMode::Protected, kvm_sregs::default(), 0);
         assert_eq!(
             (protected.cr0, protected.efer, protected.idt.limit),
             (0x33, 0, 0)
         );
         assert_eq!((protected.cs.selector, protected.cs.db), (0x08, 1));
-        let real = entry_sregs(CpuMode::Real, kvm_sregs::default());
-        assert_eq!(real, kvm_sregs::default());
+        let real = entry_sregs(CpuMode::Real, kvm_sregs::default(), 0x100);
+        assert_eq!((real.cs.selector, real.cs.base, real.cr0), (0x100, 0x1000, 0));
     }
 
     #[test]
@@ -459,7 +473,7 @@ mod tests {
 
     #[test]
     fn explain_names_the_mode_and_the_fields() {
-        let sregs = entry_sregs(CpuMode::User, kvm_sregs::default());
+        let sregs = entry_sregs(CpuMode::User, kvm_sregs::default(), 0);
         let text = explain(CpuMode::User, &sregs, 0x1000, 0x10_0000);
         assert!(
             text.starts_with("mode user: 64-bit long mode at CPL 3"),
