@@ -98,11 +98,13 @@ Exit status:
   0  the guest halted normally
   2  usage or configuration error (bad flag, bad size)
   3  KVM unavailable or unusable (missing, permission, not a KVM device, API version,
-     capability)
-  4  guest image error (missing, empty, too large, not a regular file)
+     capability, a CPU mode the backend cannot run)
+  4  guest image error (missing, empty, too large, not a regular file, a bad ELF,
+     overlapping the system area 0x90000..0xa0000)
   5  resource or setup failure (mmap, memory slot, vCPU creation, registers, threads),
      a failed KVM_RUN, or output that could not be written (other than EPIPE)
-  6  guest fault (triple fault, failed entry, internal error, undecodable exit)
+  6  guest fault (triple fault, failed entry, internal error, undecodable exit, a CPU
+     exception in long or user mode)
   7  timeout: the guest was still running at the deadline
   8  the guest reported failure: it wrote a code other than 0 to the exit device
      (a byte to port 0xF4, or 32 bits to GPA 0xD000_0008)
