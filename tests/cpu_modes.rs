@@ -186,7 +186,7 @@ fn c_hello_is_an_elf_guest_with_a_zeroed_bss() {
 }
 
 #[test]
-fn long_and_user_mode_enter_with_rsp_at_the_top_of_ram_and_rsi_the_vcpu_index() {
+fn the_32_and_64_bit_modes_enter_with_rsp_at_the_top_of_ram_and_rsi_the_vcpu_index() {
     let Some(kvm) = kvm_or_skip("entry_state") else {
         return;
     };
@@ -203,7 +203,9 @@ fn long_and_user_mode_enter_with_rsp_at_the_top_of_ram_and_rsi_the_vcpu_index() 
         .unwrap();
         for (index, vcpu) in machine.vcpus_mut().iter().enumerate() {
             let (regs, sregs) = (vcpu.regs().unwrap(), vcpu.sregs().unwrap());
-            assert_eq!((regs.rip, regs.rsp, regs.rflags), (0x1000, 0x20_0000, 0x2));
+            // Each vCPU its own stack, 16 KiB below the one before.
+            let rsp = 0x20_0000 - index as u64 * 0x4000;
+            assert_eq!((regs.rip, regs.rsp, regs.rflags), (0x1000, rsp, 0x2));
             assert_eq!(regs.rsi, index as u64);
             assert_eq!((sregs.cs.selector, sregs.cr0, sregs.efer), (cs, cr0, efer));
         }

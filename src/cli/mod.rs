@@ -215,7 +215,8 @@ fn list(mut args: Args) -> Result<i32, CliError> {
 /// The guest conventions of each CPU mode, printed by `rawkvm list` (and in the README).
 const CONVENTIONS: &str = "\
 Guest conventions (every mode): RAM at GPA 0 (1 MiB unless --mem), the image at 0x1000
-(an ELF at its PT_LOAD addresses), the parameter block at 0x0F00, ESI = vCPU index; the
+(an ELF at its PT_LOAD addresses), the parameter block at 0x0F00, ESI = vCPU index (outside
+real mode vCPU i's stack starts i * 16 KiB below the top of RAM); the
 MMIO console at GPA 0xD000_0000 (each byte written goes to stdout) and the exit device
 (32 bits to GPA 0xD000_0008, or a byte to port 0xF4: 0 ends with status 0, else 8).
   real       CS:IP 0000:1000, SS:SP 0000:0F00; console ports 0xE9 and COM1 0x3F8; hlt ends

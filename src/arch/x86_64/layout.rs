@@ -54,6 +54,10 @@ pub const EXCEPTION_STACK_TOP: u64 = SYSTEM_AREA_END;
 /// exit device at `0xD000_0008` (2 MiB, uncached).
 pub const DEVICE_WINDOW: u64 = 0xD000_0000;
 
+/// Outside real mode vCPU `i` starts with its stack this much below vCPU 0's (the top of RAM),
+/// so that several vCPUs running the same image do not share one.
+pub const STACK_PER_VCPU: u64 = 0x4000;
+
 /// The rows of the table above, for `rawkvm list` and `--explain`: address, size, what.
 pub const ROWS: &[(u64, u64, &str)] = &[
     (GDT, 0x48, "GDT"),

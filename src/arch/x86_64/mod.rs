@@ -277,18 +277,25 @@ pub fn instruction_pointer(vcpu: &Vcpu) -> Result<u64, Error> {
 }
 
 /// Puts `vcpu` at `entry`, in its mode, with `ESI` = `index` and the other general
-/// registers 0. Outside real mode the system area must already be in guest memory
+/// registers 0; outside real mode vCPU `index` gets its own stack, `index` ×
+/// [`layout::STACK_PER_VCPU`] below the entry's. Outside real mode the system area must already be in guest memory
 /// ([`modes::system_area`]).
 pub fn reset_vcpu(vcpu: &Vcpu, entry: &Entry, index: u32) -> Result<(), Error> {
     let sregs = modes::entry_sregs(entry.mode, vcpu.sregs()?, entry.segment);
-    let rip = match entry.mode {
-        CpuMode::Real => u64::from(entry.offset),
-        _ => entry.linear_address(),
+    let (rip, rsp) = match entry.mode {
+        CpuMode::Real => (u64::from(entry.offset), entry.stack_pointer),
+        _ => {
+            let below = u64::from(index) * layout::STACK_PER_VCPU;
+            (
+                entry.linear_address(),
+                entry.stack_pointer.saturating_sub(below),
+            )
+        }
     };
     vcpu.set_sregs(&sregs)?;
     let regs = kvm_regs {
         rip,
-        rsp: entry.stack_pointer,
+        rsp,
         rsi: u64::from(index),
         rflags: RFLAGS_RESERVED,
         ..kvm_regs::default()

@@ -449,7 +449,10 @@ mod tests {
         );
         assert_eq!((protected.cs.selector, protected.cs.db), (0x08, 1));
         let real = entry_sregs(CpuMode::Real, kvm_sregs::default(), 0x100);
-        assert_eq!((real.cs.selector, real.cs.base, real.cr0), (0x100, 0x1000, 0));
+        assert_eq!(
+            (real.cs.selector, real.cs.base, real.cr0),
+            (0x100, 0x1000, 0)
+        );
     }
 
     #[test]
