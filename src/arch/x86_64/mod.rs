@@ -68,7 +68,8 @@ impl Default for Entry {
 }
 
 impl Entry {
-    /// Parses a real-mode `SEG:OFF` in hex (`0000:1000`, `0x0:0x1000`).
+    /// Parses a real-mode `SEG:OFF` in hex (`0000:1000`, `0x0:0x1000`): digits only, one `0x`
+    /// at most.
     pub fn parse(text: &str) -> Result<Entry, String> {
         Entry::default().parsed_in(text)
     }
@@ -76,13 +77,7 @@ impl Entry {
     /// This entry's mode with the entry point `text`: `SEG:OFF` in real mode, a hex address
     /// (`0x1000`, `1000`) in the others.
     pub fn parsed_in(self, text: &str) -> Result<Entry, String> {
-        let hex = |part: &str| {
-            let digits = part
-                .trim()
-                .trim_start_matches("0x")
-                .trim_start_matches("0X");
-            u64::from_str_radix(digits, 16).ok()
-        };
+        let hex = |part: &str| crate::units::parse_hex(part.trim());
         if self.mode != CpuMode::Real {
             let address = hex(text).ok_or_else(|| {
                 format!(
@@ -258,6 +253,19 @@ impl Vcpu {
     pub fn queue_interrupt(&mut self, vector: u8) {
         self.queued_interrupt = Some(vector);
         self.run_page().set(REQUEST_INTERRUPT_WINDOW.field, 1);
+    }
+
+    /// Puts back what [`Vcpu::queue_interrupt`] had queued (`Some`), or clears the queue and
+    /// the window request (`None`): a restarted run waits for the same interrupt a fresh VM
+    /// would.
+    pub fn requeue_interrupt(&mut self, queued: Option<u8>) {
+        match queued {
+            Some(vector) => self.queue_interrupt(vector),
+            None => {
+                self.queued_interrupt = None;
+                self.run_page().set(REQUEST_INTERRUPT_WINDOW.field, 0);
+            }
+        }
     }
 
     /// At `KVM_EXIT_IRQ_WINDOW_OPEN`: injects the queued vector, if any, and stops asking for
