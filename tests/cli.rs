@@ -85,7 +85,9 @@ fn help_and_version() {
         // Every status and every flag a command takes is there.
         for needle in [
             "Exit status:",
-            "API version,\n     capability)",
+            "API version,\n     capability, a CPU mode the backend cannot run)",
+            "--mode MODE",
+            "--entry ADDR",
             "--markdown",
             "rawkvm bench restart [--guest NAME]",
             "--load-addr",
