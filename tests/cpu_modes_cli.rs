@@ -103,7 +103,7 @@ fn exceptions_in_each_mode_end_the_run_as_that_mode_reports_them() {
     }
     let dir = ScratchDir::new("mode-exceptions");
     // (image, mode, the error)
-    let cases: [(&[u8], &str, &str); 5] = [
+    let cases: [(&[u8], &str, &str); 6] = [
         // `out` at CPL 3: #GP with error code 0, on PVM even with IOPL 3, here with IOPL 0.
         (
             &[0xE6, 0xE9],
@@ -129,6 +129,14 @@ fn exceptions_in_each_mode_end_the_run_as_that_mode_reports_them() {
             &[0x0F, 0x0B],
             "long",
             "CPU exception #UD (invalid opcode, vector 6) at CPL 0, RIP 0x0000000000001000",
+        ),
+        // A CPL 0 fault of the stack itself: `mov rsp, 0x40000000; push rax`. The gates use
+        // IST1, so the stub runs on its own stack and reports it.
+        (
+            &[0x48, 0xC7, 0xC4, 0x00, 0x00, 0x00, 0x40, 0x50],
+            "long",
+            "CPU exception #PF (page fault, vector 14) at CPL 0, RIP 0x0000000000001007, \
+             error code 0x2 (not present, write, supervisor), CR2 0x000000003ffffff8",
         ),
         // Protected mode has no IDT: a triple fault.
         (

@@ -3,7 +3,7 @@
 # turns any exception of the program into the end of the run with status 6 and a message
 # naming the vector, error code, RIP and CR2.
 #
-# An exception pushes (64-bit frame, at CPL 3 on the TSS's RSP0 stack): SS, RSP, RFLAGS, CS,
+# An exception pushes (64-bit frame, on the TSS's IST1 stack, whatever the CPL): SS, RSP, RFLAGS, CS,
 # RIP, and for some vectors an error code. Each entry pushes a zero error code where the CPU
 # pushes none, then its vector, and jumps to `report`, which loads
 #   RAX = 0x5245_5045_5843_5045 ("EPCXEPER", the report's mark)   RBX = vector

@@ -85,3 +85,34 @@ pub fn default_mode_for(elf: Option<&Elf>) -> CpuMode {
         None => CpuMode::Real,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::x86_64::layout::{DEVICE_WINDOW, SYSTEM_AREA};
+    use crate::devices::{EXIT_MMIO, MMIO_CONSOLE};
+    use crate::machine::PARAM_BLOCK;
+
+    #[test]
+    fn the_device_window_maps_the_devices_and_the_system_area_leaves_room() {
+        // The page tables (arch, above the devices) name the window by its own constant.
+        assert_eq!(DEVICE_WINDOW, MMIO_CONSOLE);
+        assert!(EXIT_MMIO + 4 <= DEVICE_WINDOW + 0x20_0000);
+        assert!(PARAM_BLOCK + 0x100 <= 0x1000 && SYSTEM_AREA > 0x1000);
+    }
+
+    #[test]
+    fn elf_classes_pick_their_modes() {
+        let elf = |class| Elf {
+            class,
+            entry: 0x1000,
+            segments: Vec::new(),
+        };
+        assert_eq!(default_mode_for(None), CpuMode::Real);
+        assert_eq!(
+            default_mode_for(Some(&elf(ElfClass::Elf32))),
+            CpuMode::Protected
+        );
+        assert_eq!(default_mode_for(Some(&elf(ElfClass::Elf64))), CpuMode::Long);
+    }
+}

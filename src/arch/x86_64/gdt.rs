@@ -54,6 +54,11 @@ pub const GDT_LEN: usize = 9 * 8;
 pub const TSS_LEN: usize = 0x68;
 /// Offset of RSP0 (the stack of a switch to CPL0) in the 64-bit TSS.
 const TSS_RSP0: usize = 4;
+/// Offset of IST1, the first interrupt stack table entry, in the 64-bit TSS.
+const TSS_IST1: usize = 0x24;
+/// The IST entry every gate uses: the exception stub always runs on its own stack, even for
+/// an exception at CPL 0 whose stack is what failed (a #PF on `push` with RSP unmapped).
+const GATE_IST: u64 = 1;
 /// Offset of the I/O map base in the 64-bit TSS; pointing it at the TSS's end means "no
 /// bitmap": every port is refused at CPL3 (unless IOPL = 3).
 const TSS_IOMAP_BASE: usize = 0x66;
@@ -167,19 +172,22 @@ pub fn gdt(tss_base: u64) -> [u8; GDT_LEN] {
     bytes
 }
 
-/// A 64-bit TSS whose RSP0 is `rsp0` (where an exception at CPL 3 switches the stack to).
-pub fn tss(rsp0: u64) -> [u8; TSS_LEN] {
+/// A 64-bit TSS whose RSP0 and IST1 are `stack` (where an exception switches the stack to,
+/// from CPL 3 and, through the gates' IST field, from CPL 0 too).
+pub fn tss(stack: u64) -> [u8; TSS_LEN] {
     let mut bytes = [0; TSS_LEN];
-    bytes[TSS_RSP0..TSS_RSP0 + 8].copy_from_slice(&rsp0.to_le_bytes());
+    bytes[TSS_RSP0..TSS_RSP0 + 8].copy_from_slice(&stack.to_le_bytes());
+    bytes[TSS_IST1..TSS_IST1 + 8].copy_from_slice(&stack.to_le_bytes());
     bytes[TSS_IOMAP_BASE..TSS_IOMAP_BASE + 2].copy_from_slice(&(TSS_LEN as u16).to_le_bytes());
     bytes
 }
 
-/// A 64-bit interrupt gate to `handler` in the CPL0 code segment; `dpl` 3 lets CPL3 code
-/// reach it with `int N` (used for `int3`), 0 makes such an `int` a #GP.
+/// A 64-bit interrupt gate to `handler` in the CPL0 code segment, on IST1; `dpl` 3 lets
+/// CPL3 code reach it with `int N` (used for `int3`), 0 makes such an `int` a #GP.
 pub fn interrupt_gate(handler: u64, dpl: u8) -> [u8; GATE_LEN] {
     let low = (handler & 0xFFFF)
         | u64::from(CODE64) << 16
+        | GATE_IST << 32
         | u64::from(GATE_INTERRUPT) << 40
         | u64::from(dpl & 3) << 45
         | 1 << 47
@@ -226,7 +234,7 @@ mod tests {
         let gate = interrupt_gate(0x1234_5678_9ABC_DEF0, 3);
         assert_eq!(
             u64::from_le_bytes(gate[..8].try_into().unwrap()),
-            0x9ABC_EE00_0018_DEF0
+            0x9ABC_EE01_0018_DEF0
         );
         assert_eq!(
             u64::from_le_bytes(gate[8..].try_into().unwrap()),
@@ -234,6 +242,7 @@ mod tests {
         );
         let tss = tss(0xA_0000);
         assert_eq!(&tss[4..12], &0xA_0000u64.to_le_bytes());
+        assert_eq!(&tss[0x24..0x2C], &0xA_0000u64.to_le_bytes());
         assert_eq!(&tss[0x66..], &[0x68, 0]);
     }
 }

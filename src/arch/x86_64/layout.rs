@@ -6,7 +6,7 @@
 //! | GPA | size | what |
 //! |---|---|---|
 //! | `0x9_0000` | `0x48` | GDT (slots in `gdt.rs`) |
-//! | `0x9_0080` | `0x68` | 64-bit TSS (RSP0 = `0xA_0000`) |
+//! | `0x9_0080` | `0x68` | 64-bit TSS (RSP0 = IST1 = `0xA_0000`) |
 //! | `0x9_0100` | `0x200` | IDT: 32 gates, vectors 0–31, to the exception stub |
 //! | `0x9_1000` | `0x1000` | exception stub (`asm-guests/stubs/exception_stub.S`) |
 //! | `0x9_2000` | `0x1000` | PML4 (`--mode paged`: the 32-bit page directory) |
@@ -61,7 +61,7 @@ pub const STACK_PER_VCPU: u64 = 0x4000;
 /// The rows of the table above, for `rawkvm list` and `--explain`: address, size, what.
 pub const ROWS: &[(u64, u64, &str)] = &[
     (GDT, 0x48, "GDT"),
-    (TSS, 0x68, "64-bit TSS (RSP0 = 0xa0000)"),
+    (TSS, 0x68, "64-bit TSS (RSP0 = IST1 = 0xa0000)"),
     (
         IDT,
         IDT_VECTORS * 16,

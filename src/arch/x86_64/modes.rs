@@ -359,7 +359,7 @@ pub fn explain(mode: CpuMode, sregs: &kvm_sregs, entry: u64, stack: u64) -> Stri
             line(
                 "tr",
                 segment(&sregs.tr),
-                "64-bit TSS: RSP0 = 0xa0000, the stack an exception switches to",
+                "64-bit TSS: RSP0 = IST1 = 0xa0000, the stack every exception switches to",
             );
         }
         let why_cr0 = if sregs.cr0 & CR0_PG != 0 {
@@ -469,6 +469,7 @@ mod tests {
         let gate = area.u64_at(layout::IDT + 14 * 16);
         assert_eq!(gate & 0xFFFF, (layout::STUB + 14 * 16) & 0xFFFF);
         assert_eq!(gate >> 16 & 0xFFFF, 0x18);
+        assert_eq!(gate >> 32 & 0xFF, 1, "IST1");
         assert_eq!(gate >> 40 & 0xFF, 0x8E);
         assert_eq!(area.u64_at(layout::IDT + 3 * 16) >> 40 & 0xFF, 0xEE);
         assert!(system_area(CpuMode::Real, 1 << 20).is_none());
