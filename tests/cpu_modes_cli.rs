@@ -352,3 +352,46 @@ fn the_user_mode_compute_guest_runs_a_billion_iterations() {
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(output.stdout, b"06F05B59F17F6500\n");
 }
+
+#[test]
+fn deadlines_the_flight_recorder_and_stats_work_at_cpl3() {
+    if !kvm_present("user_mode_tools") {
+        return;
+    }
+    // `jmp $` at CPL 3 runs natively and never exits: the deadline's kick must still stop it.
+    let dir = ScratchDir::new("user-tools");
+    let spin = file(&dir, "spin", &[0xEB, 0xFE]);
+    let output = run(&[
+        "run",
+        "--image",
+        &spin,
+        "--mode",
+        "user",
+        "--timeout",
+        "200ms",
+    ]);
+    assert_eq!(output.status.code(), Some(status::TIMEOUT), "{output:?}");
+    assert_eq!(
+        last_error(&output),
+        "rawkvm: error: guest did not halt within 200 ms (vCPU 0 stopped at RIP 0x1000)"
+    );
+    // The fault's flight recorder holds the stub's halt.
+    let output = run(&["run", "user_fault"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines[0],
+        "rawkvm: flight recorder: the last 1 of 1 exits before the fault:"
+    );
+    assert!(
+        lines[1].starts_with("  #1 vcpu0 KVM_EXIT_HLT(5) run_ns="),
+        "{stderr}"
+    );
+    // --stats counts the exit device's write (the console's bytes too, where the kernel cannot
+    // coalesce them).
+    let output = run(&["run", "user_hello", "--stats"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(output.stdout, b"Hello from user mode!\n");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("0xd0000008 write 1"), "{stderr}");
+}
