@@ -208,6 +208,10 @@ fn the_32_and_64_bit_modes_enter_with_rsp_at_the_top_of_ram_and_rsi_the_vcpu_ind
             assert_eq!((regs.rip, regs.rsp, regs.rflags), (0x1000, rsp, 0x2));
             assert_eq!(regs.rsi, index as u64);
             assert_eq!((sregs.cs.selector, sregs.cr0, sregs.efer), (cs, cr0, efer));
+            if mode != CpuMode::Protected {
+                // Each vCPU its own TSS, so its own exception stack.
+                assert_eq!(sregs.tr.base, 0x9_0300 + index as u64 * 0x68, "{mode}");
+            }
         }
     }
 }

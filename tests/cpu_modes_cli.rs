@@ -97,6 +97,32 @@ fn a_user_mode_page_fault_exits_6_naming_vector_error_code_rip_and_cr2() {
 }
 
 #[test]
+fn several_vcpus_faulting_at_cpl3_each_report_intact() {
+    if !kvm_present("user_fault_smp") {
+        return;
+    }
+    // Four vCPUs fault at about the same instant, each on its own TSS and exception stack:
+    // whichever the run reports first, its report is whole.
+    let output = run(&["run", "user_fault", "--vcpus", "4"]);
+    assert_eq!(
+        output.status.code(),
+        Some(status::GUEST_FAULT),
+        "{output:?}"
+    );
+    let error = last_error(&output);
+    let (vcpu, rest) = error
+        .strip_prefix("rawkvm: error: vCPU ")
+        .and_then(|rest| rest.split_once(": "))
+        .unwrap_or_else(|| panic!("{error}"));
+    assert!(matches!(vcpu, "0" | "1" | "2" | "3"), "{error}");
+    assert_eq!(
+        rest,
+        "CPU exception #PF (page fault, vector 14) at CPL 3, RIP 0x0000000000001005, error \
+         code 0x6 (not present, write, user), CR2 0x0000000040000000"
+    );
+}
+
+#[test]
 fn exceptions_in_each_mode_end_the_run_as_that_mode_reports_them() {
     if !kvm_present("mode_exceptions") {
         return;

@@ -10,7 +10,8 @@
 //!   4  data, DPL 0                             0x20      DS..SS of --mode long
 //!   5  data, DPL 3                             0x2B      DS..SS of --mode user (RPL 3)
 //!   6  64-bit code (L = 1), DPL 3              0x33      CS of --mode user (RPL 3)
-//!   7  64-bit TSS, 16 bytes (two slots)        0x38      TR of --mode long and user
+//!   7  64-bit TSS, 16 bytes (two slots)        0x38      TR of --mode long and user (vCPU 0's;
+//!                                                        each vCPU's TR base is its own TSS)
 //! ```
 //!
 //! Each segment is described once, as the `kvm_segment` the kernel takes, and the GDT entry is
@@ -215,7 +216,7 @@ mod tests {
 
     #[test]
     fn the_gdt_puts_each_selector_at_its_slot() {
-        let table = gdt(0x9_0080);
+        let table = gdt(0x9_0300);
         let slot = |selector: u16| {
             let at = usize::from(selector & !7);
             u64::from_le_bytes(table[at..at + 8].try_into().unwrap())
@@ -224,8 +225,8 @@ mod tests {
         assert_eq!(slot(CODE64), descriptor(&code64()));
         assert_eq!(slot(USER_CODE), descriptor(&user_code()));
         assert_eq!(slot(USER_DATA), descriptor(&user_data()));
-        // TSS: limit 0x67, base 0x90080, type 9, present.
-        assert_eq!(slot(TSS), 0x0000_8909_0080_0067);
+        // TSS: limit 0x67, base 0x90300, type 9, present.
+        assert_eq!(slot(TSS), 0x0000_8909_0300_0067);
         assert_eq!(slot(TSS + 8), 0);
     }
 

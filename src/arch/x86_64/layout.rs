@@ -6,15 +6,15 @@
 //! | GPA | size | what |
 //! |---|---|---|
 //! | `0x9_0000` | `0x48` | GDT (slots in `gdt.rs`) |
-//! | `0x9_0080` | `0x68` | 64-bit TSS (RSP0 = IST1 = `0xA_0000`) |
 //! | `0x9_0100` | `0x200` | IDT: 32 gates, vectors 0–31, to the exception stub |
+//! | `0x9_0300` | `0xD00` | 32 64-bit TSSes, `0x68` bytes each: vCPU `i` uses slot `i % 32` |
 //! | `0x9_1000` | `0x1000` | exception stub (`asm-guests/stubs/exception_stub.S`) |
 //! | `0x9_2000` | `0x1000` | PML4 (`--mode paged`: the 32-bit page directory) |
 //! | `0x9_3000` | `0x1000` | PDPT |
 //! | `0x9_4000` | `0x4000` | four page directories, 1 GiB each |
 //! | `0x9_8000` | `0x1000` | page table of the first 2 MiB (4 KiB pages) |
 //! | `0x9_9000` | `0x1000` | page table of a last partial 2 MiB of RAM |
-//! | `0x9_A000` | `0x6000` | exception stack (grows down from `0xA_0000`) |
+//! | `0x9_A000` | `0x6000` | exception stacks, `0x300` bytes per TSS slot, slot 0's at the top |
 //!
 //! `--mode real` writes none of it. This module makes no system calls.
 
@@ -26,8 +26,14 @@ pub const SYSTEM_AREA_LEN: u64 = 0x1_0000;
 pub const SYSTEM_AREA_END: u64 = SYSTEM_AREA + SYSTEM_AREA_LEN;
 /// The GDT.
 pub const GDT: u64 = 0x9_0000;
-/// The 64-bit TSS.
-pub const TSS: u64 = 0x9_0080;
+/// The first of the 64-bit TSSes (one per vCPU, up to [`TSS_SLOTS`]).
+pub const TSS: u64 = 0x9_0300;
+/// How many TSSes there are; vCPU `i` uses slot `i % TSS_SLOTS`.
+pub const TSS_SLOTS: u64 = 32;
+/// Bytes of each TSS slot.
+pub const TSS_SLOT_LEN: u64 = 0x68;
+/// Bytes of each slot's exception stack (the stub needs well under 100).
+pub const EXCEPTION_STACK_LEN: u64 = 0x300;
 /// The IDT.
 pub const IDT: u64 = 0x9_0100;
 /// Vectors with a gate in the IDT: the 32 exceptions.
@@ -48,8 +54,19 @@ pub const PD_COUNT: u64 = 4;
 pub const PT_LOW: u64 = 0x9_8000;
 /// The page table of a last 2 MiB chunk that RAM only partly fills.
 pub const PT_HIGH: u64 = 0x9_9000;
-/// RSP0: the top of the stack the exception stub runs on.
+/// RSP0 of TSS slot 0: the top of the exception stacks.
 pub const EXCEPTION_STACK_TOP: u64 = SYSTEM_AREA_END;
+
+/// vCPU `vcpu`'s TSS and the top of its exception stack: each vCPU its own (up to
+/// [`TSS_SLOTS`] vCPUs; beyond, slots are shared), so two vCPUs faulting at once cannot
+/// overwrite each other's exception frames.
+pub fn tss_of(vcpu: u32) -> (u64, u64) {
+    let slot = u64::from(vcpu) % TSS_SLOTS;
+    (
+        TSS + slot * TSS_SLOT_LEN,
+        EXCEPTION_STACK_TOP - slot * EXCEPTION_STACK_LEN,
+    )
+}
 /// The device window, mapped in long and user mode: the MMIO console at `0xD000_0000` and the
 /// exit device at `0xD000_0008` (2 MiB, uncached).
 pub const DEVICE_WINDOW: u64 = 0xD000_0000;
@@ -74,9 +91,9 @@ pub const ROWS: &[(u64, u64, &str)] = &[
     (PT_LOW, 0x1000, "page table of the first 2 MiB"),
     (PT_HIGH, 0x1000, "page table of a partial last 2 MiB"),
     (
-        EXCEPTION_STACK_TOP - 0x6000,
-        0x6000,
-        "exception stack (down from 0xa0000)",
+        EXCEPTION_STACK_TOP - TSS_SLOTS * EXCEPTION_STACK_LEN,
+        TSS_SLOTS * EXCEPTION_STACK_LEN,
+        "exception stacks, 0x300 bytes per vCPU",
     ),
     (
         DEVICE_WINDOW,
@@ -150,6 +167,15 @@ mod tests {
         for (at, len, what) in rows {
             assert!(*at >= SYSTEM_AREA && at + len <= SYSTEM_AREA_END, "{what}");
         }
+    }
+
+    #[test]
+    fn each_vcpu_has_its_own_tss_and_exception_stack() {
+        assert_eq!(tss_of(0), (0x9_0300, 0xA_0000));
+        assert_eq!(tss_of(1), (0x9_0368, 0x9_FD00));
+        assert_eq!(tss_of(31), (0x9_0F98, 0x9_A300));
+        assert_eq!(tss_of(32), tss_of(0));
+        assert_eq!(TSS + TSS_SLOTS * TSS_SLOT_LEN, STUB);
     }
 
     #[test]

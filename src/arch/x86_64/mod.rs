@@ -289,7 +289,7 @@ pub fn instruction_pointer(vcpu: &Vcpu) -> Result<u64, Error> {
 /// [`layout::STACK_PER_VCPU`] below the entry's. Outside real mode the system area must already be in guest memory
 /// ([`modes::system_area`]).
 pub fn reset_vcpu(vcpu: &Vcpu, entry: &Entry, index: u32) -> Result<(), Error> {
-    let sregs = modes::entry_sregs(entry.mode, vcpu.sregs()?, entry.segment);
+    let sregs = modes::entry_sregs(entry.mode, vcpu.sregs()?, entry.segment, index);
     let (rip, rsp) = match entry.mode {
         CpuMode::Real => (u64::from(entry.offset), entry.stack_pointer),
         _ => {

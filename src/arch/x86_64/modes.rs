@@ -202,7 +202,10 @@ pub fn system_area(mode: CpuMode, ram_end: u64) -> Option<SystemArea> {
     }
     let mut area = SystemArea::default();
     area.put(layout::GDT, &gdt::gdt(layout::TSS));
-    area.put(layout::TSS, &gdt::tss(layout::EXCEPTION_STACK_TOP));
+    for vcpu in 0..layout::TSS_SLOTS as u32 {
+        let (tss, stack) = layout::tss_of(vcpu);
+        area.put(tss, &gdt::tss(stack));
+    }
     match mode {
         CpuMode::Paged => paging::identity_map_32bit(&mut area, ram_end),
         CpuMode::Long | CpuMode::User => {
@@ -232,9 +235,10 @@ fn data_segments(sregs: &mut kvm_sregs) -> [&mut kvm_segment; 5] {
     ]
 }
 
-/// `reset` (what `KVM_GET_SREGS` gave) changed for `mode`. Real mode keeps KVM's reset state
-/// but for the segments: CS = `real_segment` (base = selector * 16), the others 0.
-pub fn entry_sregs(mode: CpuMode, reset: kvm_sregs, real_segment: u16) -> kvm_sregs {
+/// `reset` (what `KVM_GET_SREGS` gave) changed for `mode`, for vCPU `vcpu` (whose TR is its
+/// own TSS, [`layout::tss_of`]). Real mode keeps KVM's reset state but for the segments: CS =
+/// `real_segment` (base = selector * 16), the others 0.
+pub fn entry_sregs(mode: CpuMode, reset: kvm_sregs, real_segment: u16, vcpu: u32) -> kvm_sregs {
     let mut sregs = reset;
     let (code, data) = match mode {
         CpuMode::Real => {
@@ -281,7 +285,9 @@ pub fn entry_sregs(mode: CpuMode, reset: kvm_sregs, real_segment: u16) -> kvm_sr
                 limit: (layout::IDT_VECTORS * gdt::GATE_LEN as u64 - 1) as u16,
                 ..kvm_dtable::default()
             };
-            sregs.tr = gdt::task_register(layout::TSS);
+            // TR's base is what the CPU uses (the GDT's descriptor matters only to `ltr`): each
+            // vCPU points at its own TSS, so each has its own exception stack.
+            sregs.tr = gdt::task_register(layout::tss_of(vcpu).0);
         }
         CpuMode::Real | CpuMode::Protected => {}
     }
@@ -359,7 +365,8 @@ pub fn explain(mode: CpuMode, sregs: &kvm_sregs, entry: u64, stack: u64) -> Stri
             line(
                 "tr",
                 segment(&sregs.tr),
-                "64-bit TSS: RSP0 = IST1 = 0xa0000, the stack every exception switches to",
+                "this vCPU's 64-bit TSS: RSP0 = IST1, its own stack, which every exception \
+                 switches to",
             );
         }
         let why_cr0 = if sregs.cr0 & CR0_PG != 0 {
@@ -415,7 +422,7 @@ mod tests {
 
     #[test]
     fn long_mode_registers_name_their_bits() {
-        let sregs = entry_sregs(CpuMode::Long, kvm_sregs::default(), 0);
+        let sregs = entry_sregs(CpuMode::Long, kvm_sregs::default(), 0, 0);
         assert_eq!(sregs.cr0, 0x8001_0033);
         assert_eq!(
             bits_named(sregs.cr0, CR0_BITS),
@@ -435,20 +442,22 @@ mod tests {
             (sregs.cr3, sregs.idt.base, sregs.idt.limit),
             (0x9_2000, 0x9_0100, 0x1FF)
         );
-        assert_eq!((sregs.tr.selector, sregs.tr.base), (0x38, 0x9_0080));
+        assert_eq!((sregs.tr.selector, sregs.tr.base), (0x38, 0x9_0300));
+        let second = entry_sregs(CpuMode::Long, kvm_sregs::default(), 0, 1);
+        assert_eq!(second.tr.base, 0x9_0368);
     }
 
     #[test]
     fn user_mode_is_cpl3_and_protected_has_no_paging() {
-        let user = entry_sregs(CpuMode::User, kvm_sregs::default(), 0);
+        let user = entry_sregs(CpuMode::User, kvm_sregs::default(), 0, 0);
         assert_eq!((user.cs.selector, user.cs.dpl, user.ss.dpl), (0x33, 3, 3));
-        let protected = entry_sregs(CpuMode::Protected, kvm_sregs::default(), 0);
+        let protected = entry_sregs(CpuMode::Protected, kvm_sregs::default(), 0, 0);
         assert_eq!(
             (protected.cr0, protected.efer, protected.idt.limit),
             (0x33, 0, 0)
         );
         assert_eq!((protected.cs.selector, protected.cs.db), (0x08, 1));
-        let real = entry_sregs(CpuMode::Real, kvm_sregs::default(), 0x100);
+        let real = entry_sregs(CpuMode::Real, kvm_sregs::default(), 0x100, 0);
         assert_eq!(
             (real.cs.selector, real.cs.base, real.cr0),
             (0x100, 0x1000, 0)
@@ -477,7 +486,7 @@ mod tests {
 
     #[test]
     fn explain_names_the_mode_and_the_fields() {
-        let sregs = entry_sregs(CpuMode::User, kvm_sregs::default(), 0);
+        let sregs = entry_sregs(CpuMode::User, kvm_sregs::default(), 0, 0);
         let text = explain(CpuMode::User, &sregs, 0x1000, 0x10_0000);
         assert!(
             text.starts_with("mode user: 64-bit long mode at CPL 3"),
