@@ -75,14 +75,18 @@ pub const DEVICE_WINDOW: u64 = 0xD000_0000;
 /// so that several vCPUs running the same image do not share one.
 pub const STACK_PER_VCPU: u64 = 0x4000;
 
-/// The rows of the table above, for `rawkvm list` and `--explain`: address, size, what.
+/// The rows of the table above, in address order, for `rawkvm list`: address, size, what.
 pub const ROWS: &[(u64, u64, &str)] = &[
     (GDT, 0x48, "GDT"),
-    (TSS, 0x68, "64-bit TSS (RSP0 = IST1 = 0xa0000)"),
     (
         IDT,
         IDT_VECTORS * 16,
         "IDT: vectors 0-31 to the exception stub",
+    ),
+    (
+        TSS,
+        TSS_SLOTS * TSS_SLOT_LEN,
+        "64-bit TSSes, one per vCPU (i % 32)",
     ),
     (STUB, STUB_LEN, "exception stub (long, user)"),
     (PML4, 0x1000, "PML4 (paged: 32-bit page directory)"),
