@@ -13,10 +13,15 @@
 //! entry point given on the command line (default `0000:1000` in real mode, `0x1000` in the
 //! others), in the mode `--mode` names ([`modes::CpuMode`]).
 
+pub mod cpu_setup;
+pub mod cpuid;
+pub mod cpuid_names;
 pub mod exception;
 pub mod gdt;
 pub mod layout;
 pub mod modes;
+pub mod msr;
+pub mod msr_names;
 pub mod paging;
 pub mod sync_regs;
 
