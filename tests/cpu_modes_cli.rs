@@ -421,3 +421,33 @@ fn deadlines_the_flight_recorder_and_stats_work_at_cpl3() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("0xd0000008 write 1"), "{stderr}");
 }
+
+#[test]
+fn the_identity_map_covers_large_pages_and_a_partial_end_and_guards_the_system_area() {
+    if !kvm_present("identity_map") {
+        return;
+    }
+    let dir = ScratchDir::new("identity-map");
+    // 5 MiB of RAM: code at 3 MiB (a 2 MiB page), the stack at the top (the 4 KiB pages of
+    // the partial last chunk): `push rax; pop rax`, then the print.
+    let code = [[0x50, 0x58].as_slice(), &PRINT_E].concat();
+    let image = file(&dir, "high", &elf(true, &code, 0x30_0000, 0x10));
+    let output = run(&["run", "--image", &image, "--mem", "5M", "--mode", "long"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(output.stdout, b"E");
+    // At CPL 3 the system area's pages are supervisor-only: `mov al, [0x90000]` is a
+    // protection-violation #PF (error code 0x5: present, read, user).
+    let peek = file(&dir, "peek", &[0x8A, 0x04, 0x25, 0x00, 0x00, 0x09, 0x00]);
+    let output = run(&["run", "--image", &peek, "--mode", "user"]);
+    assert_eq!(
+        output.status.code(),
+        Some(status::GUEST_FAULT),
+        "{output:?}"
+    );
+    assert_eq!(
+        last_error(&output),
+        "rawkvm: error: vCPU 0: CPU exception #PF (page fault, vector 14) at CPL 3, RIP \
+         0x0000000000001000, error code 0x5 (protection violation, read, user), CR2 \
+         0x0000000000090000"
+    );
+}
