@@ -24,7 +24,7 @@ use rawkvm::units::{parse_duration, parse_size, parse_u64};
 use super::args::{Arg, Args, parse_flag};
 use super::console_out::ConsoleOut;
 use super::signals::stop_on_signals;
-use super::trace_flags::{self, SharedWatcher, TraceFlags};
+use super::trace_flags::{self, SharedTraceObserver, TraceFlags};
 use super::{repeat, unexpected};
 
 /// Where the guest's code comes from.
@@ -293,13 +293,14 @@ pub fn command(args: Args) -> Result<i32, CliError> {
             .map_err(|error| options.trace.output_error(error))?;
     }
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one
-    // watcher sees every run, so the trace and the statistics cover them all.
-    let mut watcher = options.trace.watcher(sink);
+    // observer sees every run, so the trace and the statistics cover them all.
+    let mut observer = options.trace.observer(sink);
     // Every vCPU's clock exists before the first entry: the watched run allocates nothing.
-    watcher.expect_vcpus(options.config.vcpus);
-    let watcher = Mutex::new(watcher);
-    let run =
-        |machine: &mut Machine, first: bool| run_once(machine, first, &options, &watcher, &control);
+    observer.expect_vcpus(options.config.vcpus);
+    let observer = Mutex::new(observer);
+    let run = |machine: &mut Machine, first: bool| {
+        run_once(machine, first, &options, &observer, &control)
+    };
     #[cfg(target_arch = "x86_64")]
     let outcome = match options.repeat {
         Some(runs) => repeat::run(&mut machine, runs, run),
@@ -311,10 +312,12 @@ pub fn command(args: Args) -> Result<i32, CliError> {
         debug_assert!(options.repeat.is_none());
         run(&mut machine, true)
     };
-    let mut watcher = watcher.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut observer = observer
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     // The console (flushed by each run) and the trace are complete before any report or error.
-    let traced = watcher.flush();
-    trace_flags::report_run(&options.trace, &watcher, &mut machine, &outcome);
+    let traced = observer.flush();
+    trace_flags::report_run(&options.trace, &observer, &mut machine, &outcome);
     outcome?;
     traced.map_err(|error| options.trace.output_error(error))?;
     Ok(status::HALTED)
@@ -361,14 +364,14 @@ fn explain_mode(
     Ok(())
 }
 
-/// One run of every vCPU on fresh devices, watched by `watcher`. The console is flushed
+/// One run of every vCPU on fresh devices, watched by `observer`. The console is flushed
 /// before any error is returned. The `first` run of a machine registers the console for
 /// coalescing (a registration lasts as long as the VM).
 fn run_once(
     machine: &mut Machine,
     first: bool,
     options: &RunOptions,
-    watcher: &SharedWatcher,
+    observer: &SharedTraceObserver,
     control: &RunControl,
 ) -> Result<(), CliError> {
     let devices = Devices::new(ConsoleOut::new(control.clone()));
@@ -376,7 +379,7 @@ fn run_once(
         coalesce(machine, &devices, options.coalesce)?;
     }
     let devices = Mutex::new(devices);
-    let outcome = machine.run_all(&devices, watcher, options.timeout, control);
+    let outcome = machine.run_all(&devices, observer, options.timeout, control);
     let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
     let flushed = devices.console.flush().map_err(Error::Console);
     Ok(outcome.and(flushed)?)
