@@ -107,7 +107,7 @@ Run options:
                       and the trace options watch all the runs
   --cpuid-vendor STR  leaf 0's vendor string, exactly 12 bytes (default: the host's); every
                       vCPU gets KVM_SET_CPUID2 with the supported table, its hypervisor leaf
-                      0x40000000 saying \\\"rawkvmrawkvm\\\"
+                      0x40000000 saying \"rawkvmrawkvm\"
   --tsc-khz N         the guest TSC rate (KVM_SET_TSC_KHZ); refused with status 5 where the
                       host cannot honour it (without TSC scaling: any other rate)
   --no-coalesce       every console write exits (default: port 0xE9 is coalesced
