@@ -1,21 +1,38 @@
-//! Build script: turns every guest of the target architecture into a flat binary and
-//! generates `OUT_DIR/guests.rs`, the table that `src/machine/guests.rs` includes. The guests
-//! are `asm-guests/*.S` (x86 real mode) for x86-64, `asm-guests/aarch64/*.S` for arm64 and
-//! `asm-guests/riscv64/*.S` for riscv64.
+//! Build script: turns every guest in `asm-guests/` into an image and generates
+//! `OUT_DIR/guests.rs`, the table that `src/machine/guests.rs` includes.
 //!
-//! For each guest `NAME.S` (x86-64; DIR is `asm-guests`):
+//! For each guest `DIR/NAME.S` (the folder gives the CPU mode and the tools):
 //!
-//! 1. `as --32 --fatal-warnings -I DIR -o OUT_DIR/NAME.o DIR/NAME.S`
-//! 2. `ld -m elf_i386 -T DIR/guest.ld -o OUT_DIR/NAME.elf OUT_DIR/NAME.o`
+//! | folder | mode | assembled, linked |
+//! |---|---|---|
+//! | `asm-guests/` | real (16-bit; may switch modes itself) | `as --32`, `ld -m elf_i386 -T guest.ld` |
+//! | `asm-guests/protected/` | 32-bit protected | `as --32`, `ld -m elf_i386 -T guest.ld` |
+//! | `asm-guests/long/`, `user/` | 64-bit, CPL 0 / CPL 3 | `as --64`, `ld -m elf_x86_64 -T guest64.ld` |
+//! | `asm-guests/c/` | `NAME.S` (start, header) + `NAME.c` | `gcc -m64 -ffreestanding -nostdlib -static -fno-pic -T c/guest_c.ld` |
+//!
+//! 1. `as --32|--64 --fatal-warnings -I asm-guests -o OUT_DIR/NAME.o DIR/NAME.S`
+//! 2. `ld -m elf_i386|elf_x86_64 -T LINKER_SCRIPT -o OUT_DIR/NAME.elf OUT_DIR/NAME.o`
 //! 3. `objcopy -O binary OUT_DIR/NAME.elf OUT_DIR/NAME.bin`
 //!
-//! arm64 and riscv64 run the same steps with that architecture's binutils
-//! (`aarch64-linux-gnu-as`, `riscv64-linux-gnu-as -march=rv64imac -mabi=lp64`, ... when
-//! cross-building; plain `as` on such a host) and the `guest.ld` of their folder.
+//! Building for arm64 or riscv64 builds that architecture's guests instead, with its binutils
+//! (`aarch64-linux-gnu-as`, `riscv64-linux-gnu-ld`, ... when cross-building; plain `as` on
+//! such a host):
 //!
-//! The tools are GNU binutils; `AS`, `LD` and `OBJCOPY` in the environment replace them. The
-//! header comment at the top of each guest (format in `asm-guests/README.md`) gives its name,
-//! description, setup and exits; this script checks it and copies it into the table.
+//! | folder | target | assembled, linked |
+//! |---|---|---|
+//! | `asm-guests/aarch64/` | arm64 (EL1, MMU off) | `as -EL`, `ld -m aarch64elf -T aarch64/guest.ld` |
+//! | `asm-guests/riscv64/` | riscv64 (S-mode, no paging) | `as -march=rv64imac`, `ld -m elf64lriscv -T riscv64/guest.ld` |
+//!
+//! A C guest stays an ELF executable (embedded as such: rawkvm loads its `PT_LOAD` segments
+//! like any `--image` ELF). The exception stub of long and user mode,
+//! `asm-guests/stubs/exception_stub.S`, is built the same way into `OUT_DIR/exception_stub.bin`
+//! (linked at its address in the system area by `stubs/stub.ld`), and is not a guest.
+//!
+//! The tools are GNU binutils and GCC; `AS`, `LD`, `OBJCOPY` and `CC` in the environment
+//! replace them. The header comment at the top of each guest (format in `asm-guests/README.md`)
+//! gives its name, description, setup and exits; this script checks it (a guest outside the
+//! top folder must say `mode=FOLDER` in its setup, `c/` guests `mode=user` or `mode=long`) and
+//! copies it into the table.
 //!
 //! Only `std` is used: no build dependencies.
 
@@ -49,12 +66,12 @@ const SETUP_KEYS: &[(&str, bool)] = &[
     ("user-msr", false),
     ("vcpus", true),
     ("irq", true),
+    ("mode", true),
 ];
 
 /// One GNU binutils program, with the environment variable that overrides it.
 struct Tool {
-    /// Program name without the cross prefix (`as`), looked up in `PATH` with the prefix of
-    /// the [`GuestArch`] (`aarch64-linux-gnu-as`).
+    /// Default program name, looked up in `PATH`.
     default: &'static str,
     /// Environment variable holding another program to use instead.
     env_var: &'static str,
@@ -77,49 +94,127 @@ const OBJCOPY: Tool = Tool {
     env_var: "OBJCOPY",
     what: "GNU objcopy",
 };
+const CC: Tool = Tool {
+    default: "gcc",
+    env_var: "CC",
+    what: "the GNU C compiler",
+};
 
-/// How the guests of one target architecture are built.
-struct GuestArch {
-    /// Folder of its guest sources, relative to the package root.
+/// How the guests of one folder are built.
+struct Folder {
+    /// The folder inside [`GUEST_DIR`] (`""`: the top one).
     dir: &'static str,
-    /// Prefix of the binutils programs when cross-building (`aarch64-linux-gnu-`).
-    cross_prefix: &'static str,
-    /// The Debian/Ubuntu package holding those programs.
-    package: &'static str,
-    /// Arguments of `as` before the include folder.
-    as_args: &'static [&'static str],
-    /// Arguments of `ld` before the linker script.
-    ld_args: &'static [&'static str],
+    /// The `mode=` their setup must name (`None`: real mode, no `mode=` allowed).
+    modes: &'static [&'static str],
+    /// `as --32` or `as --64`.
+    as_flag: &'static str,
+    /// `ld -m ...`.
+    emulation: &'static str,
+    /// Linker script inside [`GUEST_DIR`].
+    script: &'static str,
+    /// Compiled from `NAME.S` + `NAME.c` with [`CC`] into an ELF executable.
+    c: bool,
 }
 
-/// The guest architectures: x86 real-mode guests in `asm-guests/`, arm64 and riscv64 guests in
-/// their subfolders. Another target embeds no guests.
-fn guest_arch(target_arch: &str) -> Option<GuestArch> {
-    Some(match target_arch {
-        "x86_64" => GuestArch {
-            dir: GUEST_DIR,
-            cross_prefix: "x86_64-linux-gnu-",
-            package: "binutils",
-            as_args: &["--32"],
-            ld_args: &["-m", "elf_i386"],
-        },
-        "aarch64" => GuestArch {
-            dir: "asm-guests/aarch64",
-            cross_prefix: "aarch64-linux-gnu-",
-            package: "binutils-aarch64-linux-gnu",
-            as_args: &[],
-            ld_args: &[],
-        },
-        "riscv64" => GuestArch {
-            dir: "asm-guests/riscv64",
-            cross_prefix: "riscv64-linux-gnu-",
-            package: "binutils-riscv64-linux-gnu",
-            as_args: &["-march=rv64imac", "-mabi=lp64"],
-            ld_args: &[],
-        },
-        _ => return None,
-    })
+/// The folders of the arm64 guests.
+const AARCH64_FOLDERS: &[Folder] = &[Folder {
+    dir: "aarch64",
+    modes: &[],
+    as_flag: "-EL",
+    emulation: "aarch64elf",
+    script: "aarch64/guest.ld",
+    c: false,
+}];
+
+/// The folders of the riscv64 guests.
+const RISCV64_FOLDERS: &[Folder] = &[Folder {
+    dir: "riscv64",
+    modes: &[],
+    as_flag: "-march=rv64imac",
+    emulation: "elf64lriscv",
+    script: "riscv64/guest.ld",
+    c: false,
+}];
+
+/// The guest folders of a target architecture, the prefix of its binutils when
+/// cross-building, and the Debian/Ubuntu package that has them.
+fn target_guests(target_arch: &str) -> Option<(&'static [Folder], &'static str, &'static str)> {
+    match target_arch {
+        "x86_64" => Some((FOLDERS, "x86_64-linux-gnu-", "binutils")),
+        "aarch64" => Some((
+            AARCH64_FOLDERS,
+            "aarch64-linux-gnu-",
+            "binutils-aarch64-linux-gnu",
+        )),
+        "riscv64" => Some((
+            RISCV64_FOLDERS,
+            "riscv64-linux-gnu-",
+            "binutils-riscv64-linux-gnu",
+        )),
+        _ => None,
+    }
 }
+
+/// The prefix of the binutils to run (`""` when building for the host's own architecture) and
+/// the package to install when one is missing.
+fn toolchain() -> (String, &'static str) {
+    let target_arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let host = env::var("HOST").unwrap_or_default();
+    match target_guests(&target_arch) {
+        Some((_, _, package)) if host.starts_with(&target_arch) => (String::new(), package),
+        Some((_, prefix, package)) => (prefix.to_owned(), package),
+        None => (String::new(), "binutils"),
+    }
+}
+
+/// The folders of the x86 guests.
+const FOLDERS: &[Folder] = &[
+    Folder {
+        dir: "",
+        modes: &[],
+        as_flag: "--32",
+        emulation: "elf_i386",
+        script: LINKER_SCRIPT,
+        c: false,
+    },
+    Folder {
+        dir: "protected",
+        modes: &["protected"],
+        as_flag: "--32",
+        emulation: "elf_i386",
+        script: LINKER_SCRIPT,
+        c: false,
+    },
+    Folder {
+        dir: "long",
+        modes: &["long"],
+        as_flag: "--64",
+        emulation: "elf_x86_64",
+        script: "guest64.ld",
+        c: false,
+    },
+    Folder {
+        dir: "user",
+        modes: &["user"],
+        as_flag: "--64",
+        emulation: "elf_x86_64",
+        script: "guest64.ld",
+        c: false,
+    },
+    Folder {
+        dir: "c",
+        modes: &["user", "long"],
+        as_flag: "--64",
+        emulation: "elf_x86_64",
+        script: "c/guest_c.ld",
+        c: true,
+    },
+];
+
+/// The exception stub: source and linker script inside [`GUEST_DIR`], and the image's name.
+const STUB_SOURCE: &str = "stubs/exception_stub.S";
+const STUB_SCRIPT: &str = "stubs/stub.ld";
+const STUB_IMAGE: &str = "exception_stub.bin";
 
 /// What the header comment of one guest says.
 #[derive(Debug, PartialEq)]
@@ -149,54 +244,47 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let root = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
     let out_dir = PathBuf::from(env_var("OUT_DIR")?);
-    let target_arch = env_var("CARGO_CFG_TARGET_ARCH")?;
-    let target_arch = target_arch.to_string_lossy();
+    let guest_dir = root.join(GUEST_DIR);
 
-    // Cargo scans a directory given here for any change inside it, subfolders included: an
-    // edited, added or removed guest, include file or linker script.
-    println!("cargo:rerun-if-changed={}", root.join(GUEST_DIR).display());
-    for tool in [&AS, &LD, &OBJCOPY] {
+    // Cargo scans a directory given here for any change inside it: an edited, added or removed
+    // guest, include file or linker script.
+    println!("cargo:rerun-if-changed={}", guest_dir.display());
+    for tool in [&AS, &LD, &OBJCOPY, &CC] {
         println!("cargo:rerun-if-env-changed={}", tool.env_var);
     }
 
-    // Each architecture has its own guests (and needs its own assembler); a target without
-    // guests embeds an empty table.
-    let Some(arch) = guest_arch(&target_arch) else {
+    // Each architecture has its own guests (x86 in the top folders, arm64 and riscv64 in
+    // theirs); a target with none embeds an empty table and needs no assembler.
+    let target_arch = env_var("CARGO_CFG_TARGET_ARCH")?;
+    let Some((folders, _, _)) = target_guests(&target_arch.to_string_lossy()) else {
         let table = out_dir.join("guests.rs");
         return fs::write(&table, render_table(&[])?)
             .map_err(|e| format!("cannot write {}: {e}", table.display()));
     };
-    // Building for the host's own architecture uses plain `as`; cross-building the prefixed
-    // programs of that architecture's binutils.
-    let host = env_var("HOST")?;
-    let cross = !host.to_string_lossy().starts_with(&*target_arch);
-    let tools = Tools {
-        arch: &arch,
-        prefix: if cross { arch.cross_prefix } else { "" },
-    };
-    let guest_dir = root.join(arch.dir);
-
-    let mut sources = Vec::new();
-    let entries = fs::read_dir(&guest_dir)
-        .map_err(|e| format!("cannot list {}: {e}", guest_dir.display()))?;
-    for entry in entries {
-        let path = entry
-            .map_err(|e| format!("cannot list {}: {e}", guest_dir.display()))?
-            .path();
-        if path.extension().is_some_and(|ext| ext == "S") {
-            sources.push(path);
-        }
-    }
-    sources.sort();
-    if sources.is_empty() {
-        return Err(format!("no guest sources (*.S) in {}", guest_dir.display()));
-    }
 
     let mut built = Vec::new();
-    for source in &sources {
-        built.push(build_guest(source, &guest_dir, &out_dir, &tools)?);
+    for folder in folders {
+        for source in sources_in(&guest_dir.join(folder.dir))? {
+            built.push(build_guest(&source, folder, &guest_dir, &out_dir)?);
+        }
+    }
+    if built.is_empty() {
+        return Err(format!("no guest sources (*.S) in {}", guest_dir.display()));
     }
     built.sort_by(|a, b| a.header.name.cmp(&b.header.name));
+    if let Some(pair) = built
+        .windows(2)
+        .find(|pair| pair[0].header.name == pair[1].header.name)
+    {
+        return Err(format!(
+            "two guests are called {:?}; names must be unique across the folders",
+            pair[0].header.name
+        ));
+    }
+    // The exception stub is x86 long-mode code.
+    if std::ptr::eq(folders, FOLDERS) {
+        build_stub(&guest_dir, &out_dir)?;
+    }
 
     let table = out_dir.join("guests.rs");
     fs::write(&table, render_table(&built)?)
@@ -208,12 +296,33 @@ fn env_var(name: &str) -> Result<OsString, String> {
     env::var_os(name).ok_or_else(|| format!("{name} is not set (is this run by Cargo?)"))
 }
 
-/// Checks the header of `source`, then assembles, links and flattens it into `NAME.bin`.
+/// The `*.S` files directly inside `dir`, sorted (none if `dir` does not exist).
+fn sources_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
+    };
+    let mut sources = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+            .path();
+        if path.extension().is_some_and(|ext| ext == "S") {
+            sources.push(path);
+        }
+    }
+    sources.sort();
+    Ok(sources)
+}
+
+/// Checks the header of `source`, then builds it as its folder says: a flat `NAME.bin`, or
+/// for a C guest an ELF executable `NAME.elf`.
 fn build_guest(
     source: &Path,
+    folder: &Folder,
     guest_dir: &Path,
     out_dir: &Path,
-    tools: &Tools<'_>,
 ) -> Result<Built, String> {
     let text =
         fs::read_to_string(source).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
@@ -229,30 +338,14 @@ fn build_guest(
             header.name
         ));
     }
+    check_mode(&header.setup, folder).map_err(|e| format!("{}: {e}", source.display()))?;
 
-    let object = out_dir.join(format!("{stem}.o"));
-    let elf = out_dir.join(format!("{stem}.elf"));
-    let image = out_dir.join(format!("{stem}.bin"));
-
-    let mut assemble = tools.command(&AS);
-    assemble
-        .args(tools.arch.as_args)
-        .args(["--fatal-warnings", "-I"])
-        .arg(guest_dir);
-    assemble.arg("-o").arg(&object).arg(source);
-    tools.run(&AS, assemble)?;
-
-    let mut link = tools.command(&LD);
-    link.args(tools.arch.ld_args)
-        .arg("-T")
-        .arg(guest_dir.join(LINKER_SCRIPT));
-    link.arg("-o").arg(&elf).arg(&object);
-    tools.run(&LD, link)?;
-
-    let mut flatten = tools.command(&OBJCOPY);
-    flatten.args(["-O", "binary"]).arg(&elf).arg(&image);
-    tools.run(&OBJCOPY, flatten)?;
-
+    let image = if folder.c {
+        compile_c(source, stem, guest_dir, out_dir)?
+    } else {
+        let script = guest_dir.join(folder.script);
+        assemble_flat(source, stem, folder, &script, guest_dir, out_dir)?
+    };
     let len = fs::metadata(&image)
         .map_err(|e| format!("cannot stat {}: {e}", image.display()))?
         .len();
@@ -273,59 +366,155 @@ fn build_guest(
     Ok(Built { header, image })
 }
 
-/// The binutils of one guest architecture.
-struct Tools<'a> {
-    arch: &'a GuestArch,
-    /// `""` when building for the host's architecture, else the cross prefix.
-    prefix: &'a str,
+/// A guest outside the top folder names its folder's mode in its setup; one in the top folder
+/// names none (it starts in real mode, whatever it switches to).
+fn check_mode(setup: &str, folder: &Folder) -> Result<(), String> {
+    let mode = setup
+        .split_whitespace()
+        .find_map(|item| item.strip_prefix("mode="));
+    match (mode, folder.modes) {
+        (None, []) => Ok(()),
+        (Some(mode), []) => Err(format!(
+            "`mode={mode}` in a guest of the top folder, which starts in real mode; move it to \
+             asm-guests/{mode}/"
+        )),
+        (Some(mode), modes) if modes.contains(&mode) => Ok(()),
+        (_, modes) => Err(format!(
+            "a guest in asm-guests/{}/ needs `# setup: mode=...` with one of {modes:?}",
+            folder.dir
+        )),
+    }
 }
 
-impl Tools<'_> {
-    /// The command for `tool`: the program named by its environment variable, or its default.
-    fn command(&self, tool: &Tool) -> Command {
-        Command::new(self.program(tool))
-    }
+/// `as`, `ld -T script`, `objcopy -O binary`: the flat image `OUT_DIR/STEM.bin`.
+fn assemble_flat(
+    source: &Path,
+    stem: &str,
+    folder: &Folder,
+    script: &Path,
+    guest_dir: &Path,
+    out_dir: &Path,
+) -> Result<PathBuf, String> {
+    let object = out_dir.join(format!("{stem}.o"));
+    let elf = out_dir.join(format!("{stem}.elf"));
+    let image = out_dir.join(format!("{stem}.bin"));
 
-    /// The program to run for `tool`.
-    fn program(&self, tool: &Tool) -> OsString {
-        env::var_os(tool.env_var)
-            .filter(|value| !value.is_empty())
-            .unwrap_or_else(|| format!("{}{}", self.prefix, tool.default).into())
-    }
+    let mut assemble = tool_command(&AS);
+    assemble
+        .args([folder.as_flag, "--fatal-warnings", "-I"])
+        .arg(guest_dir);
+    assemble.arg("-o").arg(&object).arg(source);
+    run_tool(&AS, assemble)?;
 
-    /// Runs one tool to completion; on failure the error shows the command and the tool's
-    /// stderr. Warnings of a tool that succeeded are passed on as Cargo warnings.
-    fn run(&self, tool: &Tool, mut command: Command) -> Result<(), String> {
-        let shown = show_command(&command);
-        let output = command.output().map_err(|e| {
-            if e.kind() == ErrorKind::NotFound {
-                format!(
-                    "{} `{}` was not found (set {} to use another program). Install GNU \
-                     binutils for these guests: package `{package}` (Debian/Ubuntu: apt-get \
-                     install {package}).\n  command: {shown}",
-                    tool.what,
-                    self.program(tool).to_string_lossy(),
-                    tool.env_var,
-                    package = self.arch.package,
-                )
-            } else {
-                format!("cannot run {}: {e}\n  command: {shown}", tool.what)
-            }
-        })?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if !output.status.success() {
-            return Err(format!(
-                "{} failed ({})\n  command: {shown}\n{}",
+    let mut link = tool_command(&LD);
+    link.args(["-m", folder.emulation, "-T"]).arg(script);
+    link.arg("-o").arg(&elf).arg(&object);
+    run_tool(&LD, link)?;
+
+    let mut flatten = tool_command(&OBJCOPY);
+    flatten.args(["-O", "binary"]).arg(&elf).arg(&image);
+    run_tool(&OBJCOPY, flatten)?;
+    Ok(image)
+}
+
+/// `gcc` of `STEM.S` (the start code and header) and `STEM.c` into the static ELF executable
+/// `OUT_DIR/STEM.elf`, stripped.
+fn compile_c(
+    source: &Path,
+    stem: &str,
+    guest_dir: &Path,
+    out_dir: &Path,
+) -> Result<PathBuf, String> {
+    let c_source = source.with_extension("c");
+    let elf = out_dir.join(format!("{stem}.elf"));
+    let mut compile = tool_command(&CC);
+    compile.args([
+        "-m64",
+        "-ffreestanding",
+        "-nostdlib",
+        "-static",
+        "-fno-pic",
+        "-no-pie",
+        "-O2",
+        "-Wall",
+        "-Werror",
+        "-fno-stack-protector",
+        "-fno-asynchronous-unwind-tables",
+        "-mno-red-zone",
+        "-s",
+        "-Wl,--build-id=none",
+        "-I",
+    ]);
+    compile
+        .arg(guest_dir)
+        .arg("-T")
+        .arg(guest_dir.join("c/guest_c.ld"));
+    compile.arg("-o").arg(&elf).arg(source).arg(&c_source);
+    run_tool(&CC, compile)?;
+    Ok(elf)
+}
+
+/// The exception stub of long and user mode: `OUT_DIR/exception_stub.bin`.
+fn build_stub(guest_dir: &Path, out_dir: &Path) -> Result<(), String> {
+    // Built like a long-mode guest: `as --64`, `ld -m elf_x86_64`.
+    let folder = &FOLDERS[2];
+    let source = guest_dir.join(STUB_SOURCE);
+    let image = assemble_flat(
+        &source,
+        "exception_stub",
+        folder,
+        &guest_dir.join(STUB_SCRIPT),
+        guest_dir,
+        out_dir,
+    )?;
+    debug_assert!(image.ends_with(STUB_IMAGE));
+    Ok(())
+}
+
+/// The command for `tool`: the program named by its environment variable, or its default.
+fn tool_command(tool: &Tool) -> Command {
+    Command::new(program(tool))
+}
+
+/// The program to run for `tool`.
+fn program(tool: &Tool) -> OsString {
+    env::var_os(tool.env_var)
+        .filter(|value| !value.is_empty())
+        .unwrap_or_else(|| format!("{}{}", toolchain().0, tool.default).into())
+}
+
+/// Runs one tool to completion; on failure the error shows the command and the tool's stderr.
+/// Warnings of a tool that succeeded are passed on as Cargo warnings.
+fn run_tool(tool: &Tool, mut command: Command) -> Result<(), String> {
+    let shown = show_command(&command);
+    let output = command.output().map_err(|e| {
+        if e.kind() == ErrorKind::NotFound {
+            let package = toolchain().1;
+            format!(
+                "{} `{}` was not found (set {} to use another program). Install GNU binutils \
+                 for these guests: package `{package}` (Debian/Ubuntu: apt-get install \
+                 {package}).\n  command: {shown}",
                 tool.what,
-                output.status,
-                stderr.trim_end()
-            ));
+                program(tool).to_string_lossy(),
+                tool.env_var
+            )
+        } else {
+            format!("cannot run {}: {e}\n  command: {shown}", tool.what)
         }
-        for line in stderr.lines().filter(|line| !line.trim().is_empty()) {
-            println!("cargo:warning={}: {line}", tool.default);
-        }
-        Ok(())
+    })?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!(
+            "{} failed ({})\n  command: {shown}\n{}",
+            tool.what,
+            output.status,
+            stderr.trim_end()
+        ));
     }
+    for line in stderr.lines().filter(|line| !line.trim().is_empty()) {
+        println!("cargo:warning={}: {line}", tool.default);
+    }
+    Ok(())
 }
 
 /// The command as one line, for messages.

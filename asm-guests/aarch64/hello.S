@@ -5,7 +5,7 @@
 #   20 × { MMIO read gpa 0x9000018 len 4 (flag register, reads [90 00 00 00]); MMIO write gpa 0x9000000 len 1 (the byte) }
 #   SYSTEM_EVENT type 1 (SHUTDOWN) data [0]
 
-        .include "common.inc"
+        .include "aarch64/common.inc"
 _start:
         adr     x1, message
         MOV32   x2, UART_BASE

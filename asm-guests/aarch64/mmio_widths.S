@@ -16,7 +16,7 @@
 # got back. Accesses are aligned: with the MMU off all memory is Device memory, where an
 # unaligned access is an alignment fault, so there is no page-straddling case here.
 
-        .include "common.inc"
+        .include "aarch64/common.inc"
 _start:
         MOV32   x0, HIGH_MMIO
         ldrb    w5, [x0, #0x00]

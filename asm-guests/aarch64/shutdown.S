@@ -6,7 +6,7 @@
 #   SYSTEM_EVENT type 1 (SHUTDOWN) data [0] (param 0: SYSTEM_OFF; the run ends with status 0)
 # With param 1 the one exit is SYSTEM_EVENT type 2 (RESET) data [0] instead (status 6: rawkvm does not reboot).
 
-        .include "common.inc"
+        .include "aarch64/common.inc"
 _start:
         MOV32   x1, PARAM_BLOCK
         ldr     w1, [x1]

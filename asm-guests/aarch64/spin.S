@@ -4,7 +4,7 @@
 # Exits, in order:
 #   (none: the vCPU runs until the VMM stops it, e.g. with a signal and immediate_exit → KVM_RUN -1 EINTR)
 
-        .include "common.inc"
+        .include "aarch64/common.inc"
 _start:
         // A branch to itself: no MMIO, no hypercall, so KVM never returns on its own.
         b       _start

@@ -5,7 +5,7 @@
 #   20 × { MMIO read gpa 0x10000005 len 1 (line status, reads [60]); MMIO write gpa 0x10000000 len 1 (the byte) }
 #   SYSTEM_EVENT type 1 (SHUTDOWN) data [0]
 
-        .include "common.inc"
+        .include "riscv64/common.inc"
 _start:
         la      a1, message
         li      a2, UART_BASE

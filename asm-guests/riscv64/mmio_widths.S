@@ -15,7 +15,7 @@
 # The write data are the all-ones filler the VMM answers unclaimed reads with: what the guest
 # got back (zero-extending loads, so a wrong answer cannot hide in a sign extension).
 
-        .include "common.inc"
+        .include "riscv64/common.inc"
 _start:
         li      t0, HIGH_MMIO
         lbu     t1, 0x00(t0)

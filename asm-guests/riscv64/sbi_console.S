@@ -11,7 +11,7 @@
 # the legacy console putchar (extension 0x01), which rawkvm also answers, only reaches it on
 # kernels built with CONFIG_RISCV_SBI_V01 (Debian's is not).
 
-        .include "common.inc"
+        .include "riscv64/common.inc"
 _start:
         la      s0, message
 next_byte:

@@ -6,7 +6,7 @@
 #   SYSTEM_EVENT type 1 (SHUTDOWN) data [0] (param 0: SRST shutdown, reason 0; the run ends with status 0)
 # With param 1 the one exit is SYSTEM_EVENT type 2 (RESET) data [0] instead (status 6: rawkvm does not reboot).
 
-        .include "common.inc"
+        .include "riscv64/common.inc"
 _start:
         li      t0, PARAM_BLOCK
         lwu     a0, 0(t0)
