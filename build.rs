@@ -43,6 +43,7 @@ const SETUP_KEYS: &[(&str, bool)] = &[
     ("user-msr", false),
     ("vcpus", true),
     ("irq", true),
+    ("irqchip", true),
 ];
 
 /// One GNU binutils program, with the environment variable that overrides it.

@@ -12,9 +12,11 @@ use crate::exit::DecodeError;
 
 mod details;
 mod image;
+mod irq;
 mod messages;
 pub use details::{LISTED_VCPUS, StoppedVcpu};
 pub use image::ImageError;
+pub use irq::IrqError;
 
 /// Process exit statuses, as documented in the README.
 pub mod status {
@@ -266,6 +268,8 @@ pub enum Error {
     Restart(crate::machine::restart::RestartError),
     /// The thread that drops VMs in the background could not be started.
     Reaper(std::io::Error),
+    /// Interrupt set-up or delivery failed, or broke an ordering rule of the irqchip.
+    Irq(IrqError),
     /// The coalesced-MMIO ring held something the ABI does not allow.
     CoalescedRing {
         /// The vCPU whose run loop was draining it.
@@ -367,6 +371,7 @@ impl Error {
             | Error::RegistersRejected { .. }
             | Error::Run { .. }
             | Error::Signal { .. }
+            | Error::Irq(_)
             | Error::SpawnThread { .. }
             | Error::Reaper(_) => status::SETUP,
             Error::Console(error) | Error::Output { error, .. }
@@ -387,6 +392,12 @@ impl Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<IrqError> for Error {
+    fn from(error: IrqError) -> Self {
+        Error::Irq(error)
+    }
+}
 
 impl From<ImageError> for Error {
     fn from(error: ImageError) -> Self {

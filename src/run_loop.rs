@@ -20,6 +20,7 @@
 //! is a type parameter that compiles to nothing when it is [`NoObserver`].
 
 use crate::devices::coalesced;
+use crate::devices::pic::UserPic;
 use crate::devices::{Dispatch, IoHandler};
 use crate::error::{Error, GuestFault};
 use crate::exit::{Exit, Io, IoDirection, Mmio, MsrAccess};
@@ -48,6 +49,11 @@ pub trait Observer {
     /// `KVM_RUN` returned `EINTR`; `stopping` says whether a stop was requested.
     #[inline(always)]
     fn interrupted(&mut self, _vcpu: u32, _stopping: bool) {}
+
+    /// rawkvm injected `vector` with `KVM_INTERRUPT` (the user-space PIC, or a queued
+    /// vector at the interrupt window), before the next `KVM_RUN`.
+    #[inline(always)]
+    fn injected(&mut self, _vcpu: u32, _vector: u8) {}
 }
 
 /// How a run loop ended without an error.
@@ -196,6 +202,44 @@ where
     H: IoHandler + ?Sized,
     O: Observer + ?Sized,
 {
+    run_with(vcpu, handler, observer, None)
+}
+
+/// As [`run_vcpu`], with the user-space 8259 pair `pic` (`--irqchip user`) answering its
+/// ports and injecting: before every `KVM_RUN`, a pending vector is injected with
+/// `KVM_INTERRUPT` if the last exit reported `ready_for_interrupt_injection` and `if_flag`,
+/// and `request_interrupt_window` is set exactly while one is pending. A `hlt` with
+/// interrupts enabled waits for a line instead of ending the run.
+pub fn run_vcpu_with_pic<H, O>(
+    vcpu: &mut Vcpu,
+    handler: &mut H,
+    observer: &mut O,
+    pic: Option<&UserPic>,
+) -> Result<Outcome, Error>
+where
+    H: IoHandler + ?Sized,
+    O: Observer + ?Sized,
+{
+    match pic {
+        Some(pic) => {
+            pic.attach(vcpu.stop_handle());
+            let mut ports = PicPorts { pic, inner: handler };
+            run_with(vcpu, &mut ports, observer, Some(pic))
+        }
+        None => run_with(vcpu, handler, observer, None),
+    }
+}
+
+fn run_with<H, O>(
+    vcpu: &mut Vcpu,
+    handler: &mut H,
+    observer: &mut O,
+    pic: Option<&UserPic>,
+) -> Result<Outcome, Error>
+where
+    H: IoHandler + ?Sized,
+    O: Observer + ?Sized,
+{
     let id = vcpu.id();
     let _registration = vcpu
         .register_thread()
@@ -203,6 +247,9 @@ where
     // Present only once a coalesced zone is registered: the plain loop pays nothing for it.
     let ring = vcpu.vcpu_fd().coalesced_ring();
     loop {
+        if let Some(pic) = pic {
+            service_pic(vcpu, pic, observer)?;
+        }
         observer.before_run(id);
         let result = vcpu.run();
         observer.after_run(id);
@@ -242,7 +289,15 @@ where
                 ready_for_interrupt_injection,
                 ..
             } => ready_for_interrupt_injection,
-            Exit::Hlt => return Ok(Outcome::Halted),
+            Exit::Hlt => match pic {
+                Some(pic) if vcpu_if_flag(vcpu) => {
+                    if wait_for_line(vcpu, pic) {
+                        return Ok(Outcome::Stopped);
+                    }
+                    false
+                }
+                _ => return Ok(Outcome::Halted),
+            },
             Exit::Debug(_) => return Ok(Outcome::Debug),
             other => {
                 let fault = fault(&other);
@@ -250,7 +305,115 @@ where
             }
         };
         if window_open {
-            deliver_queued_interrupt(vcpu)?;
+            deliver_queued_interrupt(vcpu, observer)?;
+        }
+    }
+}
+
+/// The pair's ports, answered by the pair; every other access goes on to `inner`.
+struct PicPorts<'a, H: ?Sized> {
+    pic: &'a UserPic,
+    inner: &'a mut H,
+}
+
+impl<H: IoHandler + ?Sized> IoHandler for PicPorts<'_, H> {
+    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> std::io::Result<Dispatch> {
+        match (self.pic.read(port), data) {
+            (Some(value), [byte]) => {
+                *byte = value;
+                Ok(Dispatch::Claimed)
+            }
+            (_, data) => self.inner.pio_read(port, data),
+        }
+    }
+
+    fn pio_write(&mut self, port: u16, data: &[u8]) -> std::io::Result<Dispatch> {
+        match data {
+            [value] if self.pic.write(port, *value) => Ok(Dispatch::Claimed),
+            _ => self.inner.pio_write(port, data),
+        }
+    }
+
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> std::io::Result<Dispatch> {
+        self.inner.mmio_read(addr, data)
+    }
+
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> std::io::Result<Dispatch> {
+        self.inner.mmio_write(addr, data)
+    }
+
+    fn msr_read(&mut self, index: u32, value: &mut u64) -> std::io::Result<Dispatch> {
+        self.inner.msr_read(index, value)
+    }
+
+    fn msr_write(&mut self, index: u32, value: u64) -> std::io::Result<Dispatch> {
+        self.inner.msr_write(index, value)
+    }
+
+    fn io_exit(&mut self, io: &mut Io<'_>) -> std::io::Result<Dispatch> {
+        if is_pic_port(io.port) {
+            dispatch_io(io, self)
+        } else {
+            self.inner.io_exit(io)
+        }
+    }
+
+    fn write_only_zones(&self) -> &[crate::devices::WriteOnlyZone] {
+        self.inner.write_only_zones()
+    }
+}
+
+fn is_pic_port(port: u16) -> bool {
+    crate::devices::pic::MASTER_PORTS.contains(&port)
+        || crate::devices::pic::SLAVE_PORTS.contains(&port)
+}
+
+/// Before a `KVM_RUN` with the user-space PIC: inject if the guest is ready and a vector is
+/// pending, and ask for the window exactly while one (still) is.
+#[cfg(target_arch = "x86_64")]
+fn service_pic<O: Observer + ?Sized>(
+    vcpu: &mut Vcpu,
+    pic: &UserPic,
+    observer: &mut O,
+) -> Result<(), Error> {
+    use crate::exit::fields::{IF_FLAG, READY_FOR_INTERRUPT_INJECTION, REQUEST_INTERRUPT_WINDOW};
+    let page = vcpu.run_page();
+    let ready = page.get(READY_FOR_INTERRUPT_INJECTION.field) != 0 && page.get(IF_FLAG.field) != 0;
+    let service = pic.service(ready);
+    if let Some(vector) = service.inject {
+        vcpu.interrupt(vector)?;
+        observer.injected(vcpu.id(), vector);
+    }
+    vcpu.run_page()
+        .set(REQUEST_INTERRUPT_WINDOW.field, u8::from(service.request_window));
+    Ok(())
+}
+
+/// Only x86 has the 8259 pair.
+#[cfg(not(target_arch = "x86_64"))]
+fn service_pic<O: Observer + ?Sized>(
+    _vcpu: &mut Vcpu,
+    _pic: &UserPic,
+    _observer: &mut O,
+) -> Result<(), Error> {
+    Ok(())
+}
+
+/// `kvm_run.if_flag` as the last exit left it.
+fn vcpu_if_flag(vcpu: &mut Vcpu) -> bool {
+    vcpu.run_page().get(crate::exit::fields::IF_FLAG.field) != 0
+}
+
+/// The guest ran `hlt` with interrupts enabled: wait until a line is pending, or a stop is
+/// requested (returns `true`).
+fn wait_for_line(vcpu: &Vcpu, pic: &UserPic) -> bool {
+    const POLL: std::time::Duration = std::time::Duration::from_millis(5);
+    loop {
+        if vcpu.stop_handle_ref().stop_requested() {
+            return true;
+        }
+        if pic.wait_pending(POLL) {
+            return false;
         }
     }
 }
@@ -259,12 +422,21 @@ where
 /// [`Vcpu::queue_interrupt`] (`KVM_INTERRUPT`), and stops asking for the window once nothing
 /// is queued.
 #[cfg(target_arch = "x86_64")]
-fn deliver_queued_interrupt(vcpu: &mut Vcpu) -> Result<(), Error> {
-    vcpu.deliver_queued_interrupt()
+fn deliver_queued_interrupt<O: Observer + ?Sized>(
+    vcpu: &mut Vcpu,
+    observer: &mut O,
+) -> Result<(), Error> {
+    if let Some(vector) = vcpu.deliver_queued_interrupt()? {
+        observer.injected(vcpu.id(), vector);
+    }
+    Ok(())
 }
 
 /// Only x86 injects interrupts with `KVM_INTERRUPT` from this loop.
 #[cfg(not(target_arch = "x86_64"))]
-fn deliver_queued_interrupt(_vcpu: &mut Vcpu) -> Result<(), Error> {
+fn deliver_queued_interrupt<O: Observer + ?Sized>(
+    _vcpu: &mut Vcpu,
+    _observer: &mut O,
+) -> Result<(), Error> {
     Ok(())
 }

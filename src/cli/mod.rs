@@ -55,6 +55,13 @@ Run options:
   --repeat N          run N times on one VM, restored in place between runs (dirty pages
                       copied back, registers reset); the output of every run is printed,
                       and the trace options watch all the runs
+  --irqchip MODE      the interrupt controller: kernel (KVM_CREATE_IRQCHIP + KVM_CREATE_PIT2:
+                      in-kernel PIC, IOAPIC, LAPIC and PIT), user (rawkvm's 8259 pair,
+                      injecting with KVM_INTERRUPT) or none (default: the guest's setup, else
+                      none, because every guest written to rawkvm's conventions ends with
+                      hlt, and with an in-kernel LAPIC hlt waits in the kernel for an
+                      interrupt instead of ending the run: such runs end through the exit
+                      device, port 0xF4 or GPA 0xD0000008, or at --timeout)
   --no-coalesce       every console write exits (default: port 0xE9 is coalesced
                       when the kernel has KVM_CAP_COALESCED_PIO; --trace and --explain
                       imply --no-coalesce, since they show every exit)

@@ -16,6 +16,7 @@ use rawkvm::error::{Error, status};
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::machine::guests::{self, Guest};
 use rawkvm::machine::image::Image;
+use rawkvm::machine::irq::IrqChip;
 use rawkvm::machine::supervisor::RunControl;
 use rawkvm::machine::{DEFAULT_LOAD_ADDR, Machine, MachineConfig};
 use rawkvm::units::{parse_duration, parse_size, parse_u64};
@@ -56,7 +57,7 @@ pub struct RunOptions {
 }
 
 /// The flags that shape the machine, each taking a value.
-const MACHINE_FLAGS: [&str; 7] = [
+const MACHINE_FLAGS: [&str; 8] = [
     "--mem",
     "--load-addr",
     "--entry",
@@ -64,6 +65,7 @@ const MACHINE_FLAGS: [&str; 7] = [
     "--kvm-device",
     "--vcpus",
     "--timeout",
+    "--irqchip",
 ];
 
 /// Applies one of [`MACHINE_FLAGS`] with its value.
@@ -97,6 +99,7 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
                 .map_err(|_| format!("{flag} {value}: KVM allows far fewer vCPUs"))?;
         }
         "--timeout" => options.timeout = Some(parse_flag(flag, value, parse_duration)?),
+        "--irqchip" => config.irqchip = parse_flag(flag, value, IrqChip::parse)?,
         _ => options.device = PathBuf::from(value),
     }
     Ok(())

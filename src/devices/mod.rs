@@ -9,6 +9,7 @@
 
 pub mod coalesced;
 pub mod console;
+pub mod pic;
 pub mod serial;
 
 use std::io::{self, Write};

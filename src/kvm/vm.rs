@@ -18,6 +18,7 @@ use rawkvm_bindings::{self as abi, MemoryRegionFlags};
 
 use crate::error::{Error, RegionProblem};
 use crate::kvm::Kvm;
+use crate::kvm::irq::IrqState;
 use crate::kvm::memory::{GuestMemory, Region};
 use crate::kvm::vcpu::Vcpu;
 use crate::sys::ioctl::{CreateVcpuError, VmFd, vm};
@@ -46,6 +47,8 @@ pub struct Vm {
     coalesced_ring_page: Option<usize>,
     max_vcpus: Option<u32>,
     nr_memslots: Option<u32>,
+    /// Irqchip, PIT and vCPU count, for the ordering rules (`crate::kvm::irq`).
+    pub(crate) irq: IrqState,
 }
 
 impl Vm {
@@ -59,6 +62,7 @@ impl Vm {
             coalesced_ring_page: positive(caps.coalesced_mmio).map(|p| p as usize),
             max_vcpus: positive(caps.max_vcpus),
             nr_memslots: positive(caps.nr_memslots),
+            irq: IrqState::default(),
         }
     }
 
@@ -180,7 +184,10 @@ impl Vm {
                     errno: None,
                 },
             })?;
-        Ok(Vcpu::new(fd, id))
+        self.irq.vcpu_created();
+        let mut vcpu = Vcpu::new(fd, id);
+        vcpu.in_kernel_irqchip = self.has_irqchip();
+        Ok(vcpu)
     }
 
     /// `ioctl(vm, KVM_GET_STATS_FD, 0)`: the VM's binary statistics file
