@@ -18,7 +18,7 @@ use rawkvm::devices::pic::{Histogram, LATENCY_BUCKETS, UserPic};
 use rawkvm::machine::irq::IrqChip;
 use rawkvm::run_loop::{ExitCounter, Outcome};
 
-const INTERRUPTS: u32 = 5;
+const INTERRUPTS: u32 = 1000;
 /// Every line but master pin 2, where the slave is cascaded.
 const LINES: [u8; 15] = [0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
