@@ -24,6 +24,8 @@
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::devices::bus::{Claim, IoHandler, WriteOnlyZone, dispatch_io};
+use crate::exit::Io;
 use crate::kvm::vcpu::StopHandle;
 
 /// The master's command and data ports.
@@ -455,6 +457,70 @@ impl UserPic {
     pub fn stats(&self) -> PicStats {
         self.lock().stats
     }
+}
+
+/// The pair's ports, answered by the pair; every other access goes on to `inner`.
+pub struct PicPorts<'a, H: ?Sized> {
+    pic: &'a UserPic,
+    inner: &'a mut H,
+}
+
+impl<'a, H: ?Sized> PicPorts<'a, H> {
+    /// `pic` in front of `inner`.
+    pub fn new(pic: &'a UserPic, inner: &'a mut H) -> Self {
+        PicPorts { pic, inner }
+    }
+}
+
+impl<H: IoHandler + ?Sized> IoHandler for PicPorts<'_, H> {
+    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> std::io::Result<Claim> {
+        match (self.pic.read(port), data) {
+            (Some(value), [byte]) => {
+                *byte = value;
+                Ok(Claim::Claimed)
+            }
+            (_, data) => self.inner.pio_read(port, data),
+        }
+    }
+
+    fn pio_write(&mut self, port: u16, data: &[u8]) -> std::io::Result<Claim> {
+        match data {
+            [value] if self.pic.write(port, *value) => Ok(Claim::Claimed),
+            _ => self.inner.pio_write(port, data),
+        }
+    }
+
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> std::io::Result<Claim> {
+        self.inner.mmio_read(addr, data)
+    }
+
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> std::io::Result<Claim> {
+        self.inner.mmio_write(addr, data)
+    }
+
+    fn msr_read(&mut self, index: u32, value: &mut u64) -> std::io::Result<Claim> {
+        self.inner.msr_read(index, value)
+    }
+
+    fn msr_write(&mut self, index: u32, value: u64) -> std::io::Result<Claim> {
+        self.inner.msr_write(index, value)
+    }
+
+    fn io_exit(&mut self, io: &mut Io<'_>) -> std::io::Result<Claim> {
+        if is_pic_port(io.port) {
+            dispatch_io(io, self)
+        } else {
+            self.inner.io_exit(io)
+        }
+    }
+
+    fn write_only_zones(&self) -> &[WriteOnlyZone] {
+        self.inner.write_only_zones()
+    }
+}
+
+fn is_pic_port(port: u16) -> bool {
+    MASTER_PORTS.contains(&port) || SLAVE_PORTS.contains(&port)
 }
 
 #[cfg(test)]
