@@ -14,14 +14,10 @@
 # thread), or the guest waits forever. With N = 0 it prints sixteen zero counts at once.
 
         .include "common.inc"
+        .include "pic.inc"
 
         .equ COUNTS, 0x5000             # 16 words: interrupts taken per IRQ line
         .equ TOTAL,  0x5040             # dword: all interrupts taken
-        .equ PIC_M_CMD, 0x20
-        .equ PIC_M_DATA, 0x21
-        .equ PIC_S_CMD, 0xA0
-        .equ PIC_S_DATA, 0xA1
-        .equ EOI, 0x20
         .equ STUB_LEN, 8                # bytes from one handler stub to the next
 
 _start:
@@ -41,28 +37,8 @@ _start:
         add     bx, 4
         add     si, STUB_LEN
         loop    1b
-        # ICW1: edge-triggered, cascade, ICW4 follows.
-        mov     al, 0x11
-        out     PIC_M_CMD, al
-        out     PIC_S_CMD, al
-        # ICW2: vector bases 0x20 and 0x28.
-        mov     al, 0x20
-        out     PIC_M_DATA, al
-        mov     al, 0x28
-        out     PIC_S_DATA, al
-        # ICW3: the slave is on master pin 2; the slave's identity is 2.
-        mov     al, 0x04
-        out     PIC_M_DATA, al
-        mov     al, 0x02
-        out     PIC_S_DATA, al
-        # ICW4: 8086 mode, normal EOI.
-        mov     al, 0x01
-        out     PIC_M_DATA, al
-        out     PIC_S_DATA, al
-        # OCW1: every line unmasked.
-        xor     al, al
-        out     PIC_M_DATA, al
-        out     PIC_S_DATA, al
+        # The 8259 pair: vectors 0x20-0x2F, every line unmasked.
+        PIC_INIT 0x00, 0x00
         # The wait loop: interrupts on, one exit per turn, until TOTAL reaches N.
         mov     dx, SPARE_PORT
         sti
@@ -110,7 +86,7 @@ taken:
         shl     bx, 1
         inc     word ptr [COUNTS + bx]
         inc     dword ptr [TOTAL]
-        mov     al, EOI
+        mov     al, PIC_EOI
         cmp     bx, 16
         jb      1f
         out     PIC_S_CMD, al
