@@ -32,6 +32,7 @@ Usage:
   rawkvm list                           list the embedded guests
   rawkvm bench WORKLOAD [--variant V] [--count N] [--kvm-device PATH] [TRACE OPTIONS]
                                         WORKLOAD: pio mmio start start-async restart console
+                                        doorbell
                                         (trace options: pio and mmio, what watching costs)
   rawkvm bench restart [--guest NAME] ...
                                         restart another embedded guest (default hlt)

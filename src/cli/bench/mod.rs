@@ -8,6 +8,7 @@
 //! start-async vms=K total_ns=T us_per_vm=X us_to_hlt=Y variant=reaper
 //! restart runs=N total_ns=T us_per_run=X dirty_pages=D variant=sync-regs
 //! console bytes=N total_ns=T ns_per_byte=X bytes_per_sec=R variant=coalesced
+//! doorbell writes=2N total_ns=T ns_per_write=X exit_ns_per_write=Y ratio=R variant=ioeventfd
 //! ```
 //!
 //! | workload | what is timed | variants (the first, the fastest, is the default) |
@@ -17,11 +18,13 @@
 //! | `start-async` | the same, each VM dropped on the reaper thread; `us_to_hlt` is the median time from the start of a creation to that VM's HLT | `reaper` |
 //! | `restart` | N runs on one VM, each followed by a restore (dirty pages, registers) | `sync-regs`, `ioctl` |
 //! | `console` | N bytes to port 0xE9 (`console_burst`), first `KVM_RUN` to HLT | `coalesced`, `plain` |
+//! | `doorbell` | N writes each to port 0x512 and GPA 0x100000 (`doorbell`), first `KVM_RUN` to HLT; `ioeventfd` also times the full exits and gives `ratio` (no C baseline) | `ioeventfd` (`KVM_IOEVENTFD`, no exit), `exit` |
 //!
 //! `start`, `start-async` and `restart` run 10 untimed iterations first, like the C baseline.
 //! Absolute numbers depend on the host; compare ratios measured in one run (the suite).
 
 mod baseline;
+mod doorbell;
 mod suite;
 mod traced;
 mod workloads;
@@ -52,6 +55,8 @@ pub struct Workload {
     pub count: u64,
     /// Count the suite uses.
     pub suite_count: u64,
+    /// Whether the C baseline (`baseline.c`) has it.
+    pub c_baseline: bool,
 }
 
 /// Every workload, in the order the suite runs them.
@@ -63,6 +68,7 @@ pub const WORKLOADS: &[Workload] = &[
         metric: "ns_per_exit",
         count: 100_000,
         suite_count: 5_000,
+        c_baseline: true,
     },
     Workload {
         name: "mmio",
@@ -71,6 +77,7 @@ pub const WORKLOADS: &[Workload] = &[
         metric: "ns_per_exit",
         count: 100_000,
         suite_count: 5_000,
+        c_baseline: true,
     },
     Workload {
         name: "start",
@@ -79,6 +86,7 @@ pub const WORKLOADS: &[Workload] = &[
         metric: "us_per_vm",
         count: 1_000,
         suite_count: 100,
+        c_baseline: true,
     },
     Workload {
         name: "start-async",
@@ -87,6 +95,7 @@ pub const WORKLOADS: &[Workload] = &[
         metric: "us_to_hlt",
         count: 1_000,
         suite_count: 100,
+        c_baseline: true,
     },
     Workload {
         name: "restart",
@@ -95,6 +104,7 @@ pub const WORKLOADS: &[Workload] = &[
         metric: "us_per_run",
         count: 10_000,
         suite_count: 2_000,
+        c_baseline: true,
     },
     Workload {
         name: "console",
@@ -103,6 +113,16 @@ pub const WORKLOADS: &[Workload] = &[
         metric: "ns_per_byte",
         count: 100_000,
         suite_count: 10_000,
+        c_baseline: true,
+    },
+    Workload {
+        name: "doorbell",
+        variants: &["ioeventfd", "exit"],
+        guest: "doorbell",
+        metric: "ns_per_write",
+        count: 10_000,
+        suite_count: 2_000,
+        c_baseline: false,
     },
 ];
 
@@ -127,7 +147,9 @@ impl Workload {
                 self.name
             )));
         }
-        if matches!(self.name, "pio" | "mmio" | "console") && u32::try_from(count).is_err() {
+        if matches!(self.name, "pio" | "mmio" | "console" | "doorbell")
+            && u32::try_from(count).is_err()
+        {
             return Err(CliError::Usage(format!(
                 "bench {}: --count {count}: at most {}",
                 self.name,
@@ -185,7 +207,8 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
         Some(other) => return Err(unexpected("bench", other)),
         None => {
             return Err(CliError::Usage(
-                "bench needs a workload: pio, mmio, start, start-async, restart, console or suite"
+                "bench needs a workload: pio, mmio, start, start-async, restart, console, doorbell \
+                 or suite"
                     .into(),
             ));
         }
@@ -277,7 +300,7 @@ mod tests {
             assert!(matches!(workload.check_count(0), Err(CliError::Usage(_))));
             assert!(workload.check_count(u64::from(u32::MAX)).is_ok());
             // The guests that take the count as their 32-bit parameter refuse more.
-            let parameter = matches!(workload.name, "pio" | "mmio" | "console");
+            let parameter = matches!(workload.name, "pio" | "mmio" | "console" | "doorbell");
             assert_eq!(
                 workload.check_count(1 << 32).is_err(),
                 parameter,

@@ -40,6 +40,7 @@ pub fn measure(
         "start" => start(kvm, count, &image),
         "start-async" => start_async(kvm, count, &image),
         "restart" => restart(kvm, variant, count, &image),
+        "doorbell" => super::doorbell::measure(kvm, variant, count, &image),
         _ => console(kvm, variant, count, &image),
     }
 }
