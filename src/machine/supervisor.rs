@@ -266,6 +266,10 @@ impl<O: Observer> Observer for Locked<'_, O> {
     fn interrupted(&mut self, vcpu: u32, stopping: bool) {
         self.lock().interrupted(vcpu, stopping);
     }
+
+    fn injected(&mut self, vcpu: u32, vector: u8) {
+        self.lock().injected(vcpu, vector);
+    }
 }
 
 impl Machine {

@@ -226,6 +226,26 @@ impl<W: Write> Observer for Watcher<W> {
         }
     }
 
+    /// Counted in the statistics; in a text trace, an indented line after the exit it
+    /// follows (a JSON trace keeps one object per exit).
+    fn injected(&mut self, vcpu: u32, vector: u8) {
+        if self.options.stats {
+            self.stats.record_injection();
+        }
+        if self.options.trace == Some(TraceFormat::Text) {
+            self.line.clear();
+            text::push_injection(&mut self.line, vcpu, vector);
+            if self.options.explain {
+                explain::push_injection(&mut self.line);
+            }
+            if self.error.is_none()
+                && let Err(error) = self.sink.write_all(&self.line)
+            {
+                self.error = Some(error);
+            }
+        }
+    }
+
     fn interrupted(&mut self, vcpu: u32, _stopping: bool) {
         if self.options.stats {
             let clock = *self.clock(vcpu);

@@ -42,6 +42,16 @@ pub fn push_dec(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
+/// `    vcpu0 injected vector 0x20 with KVM_INTERRUPT\n`: the line after the exit at which
+/// rawkvm injected an interrupt.
+pub fn push_injection(out: &mut Vec<u8>, vcpu: u32, vector: u8) {
+    out.extend_from_slice(b"    vcpu");
+    push_dec(out, u64::from(vcpu));
+    out.extend_from_slice(b" injected vector ");
+    push_hex(out, u64::from(vector));
+    out.extend_from_slice(b" with KVM_INTERRUPT\n");
+}
+
 /// Appends `value` as `0x` and lower-case hex digits, no leading zeros.
 pub fn push_hex(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(b"0x");
