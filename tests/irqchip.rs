@@ -214,3 +214,36 @@ fn the_ordering_rules_are_refused_before_the_kernel_is_asked() {
     vm.irq_line(23, true).unwrap();
     vm.irq_line(23, false).unwrap();
 }
+
+#[test]
+fn stats_and_trace_show_the_interrupts() {
+    if !common::kvm_present("stats_and_trace_show_the_interrupts") {
+        return;
+    }
+    // The kernel injected at least the 100 ticks counted (one more may land before `cli`);
+    // rawkvm injected none.
+    let output = common::process::run(&["run", "timer_pit", "--stats"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("  interrupts: "))
+        .unwrap_or_else(|| panic!("no interrupts line: {stderr}"));
+    assert!(
+        line.starts_with("  interrupts: rawkvm injected 0 (KVM_INTERRUPT); the kernel: "),
+        "{line}"
+    );
+    let injections: u64 = line
+        .split([' ', ','])
+        .find_map(|item| item.strip_prefix("irq_injections="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!((100..=101).contains(&injections), "{line}");
+    // Each injection rawkvm makes, after the exit that allowed it.
+    let output = common::process::run(&["run", "irq_window", "--trace", "--stats"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines[0].starts_with("#1 vcpu0 KVM_EXIT_IRQ_WINDOW_OPEN(7)"), "{stderr}");
+    assert_eq!(lines[1], "    vcpu0 injected vector 0x20 with KVM_INTERRUPT");
+    assert!(stderr.contains("  interrupts: rawkvm injected 1 (KVM_INTERRUPT)"), "{stderr}");
+}

@@ -18,36 +18,19 @@
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use rawkvm_bindings as abi;
 
 use crate::error::{Error, IrqError};
-use crate::kvm::vm::Vm;
+use crate::kvm::vm::{IrqState, Vm};
 use crate::sys::ioctl::{ArrayError, VmFd, vm};
 
 /// GSIs the kernel routes once `KVM_CREATE_IRQCHIP` has made its default table (x86: the 24
 /// IOAPIC pins, the first 16 also on the PICs).
 pub const DEFAULT_GSIS: u32 = 24;
-
-/// What the VM has, for the ordering rules; shared by `&self` methods, so atomics.
-#[derive(Debug, Default)]
-pub(crate) struct IrqState {
-    irqchip: AtomicBool,
-    pit: AtomicBool,
-    vcpus: AtomicU32,
-    /// GSIs are below this (the routing table's highest GSI + 1), once there is a chip.
-    gsi_limit: AtomicU32,
-}
-
-impl IrqState {
-    /// Counts a vCPU made (the irqchip must come before the first).
-    pub(crate) fn vcpu_created(&self) {
-        self.vcpus.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 /// One route of the GSI routing table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,5 +382,59 @@ impl Drop for IoEventFd {
             .request(&self.eventfd, abi::KVM_IOEVENTFD_FLAG_DEASSIGN);
         // Nothing to do if it fails: closing the VM releases the assignment too.
         let _ = vm::IOEVENTFD.call(self.vm.fd(), &request);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kvm::Kvm;
+
+    /// What the kernel itself says when rawkvm's checks are bypassed: the errnos of the
+    /// ordering rules (HOST-NOTES, "Interrupts and exit-free I/O"), each explained by name.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn the_kernel_enforces_the_same_ordering_rules() {
+        if !std::path::Path::new(crate::kvm::DEFAULT_DEVICE).exists() {
+            println!("SKIPPED: /dev/kvm unavailable (the_kernel_enforces_the_same_ordering_rules)");
+            return;
+        }
+        let kvm = Kvm::open().unwrap();
+        let explained = |ioctl, errno: Errno| IrqError::from_kernel(ioctl, errno).to_string();
+        // Without an irqchip: KVM_IRQ_LINE is ENXIO, KVM_CREATE_PIT2 ENOENT.
+        let vm = kvm.create_vm().unwrap();
+        let fd = vm.vm_fd().fd();
+        let line = abi::kvm_irq_level { irq: 3, level: 1 };
+        assert_eq!(vm::IRQ_LINE.call(fd, &line), Err(Errno::ENXIO));
+        assert!(explained("KVM_IRQ_LINE", Errno::ENXIO).ends_with("KVM_CREATE_IRQCHIP first)"));
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            vm::CREATE_PIT2.call(fd, &abi::kvm_pit_config::default()),
+            Err(Errno::ENOENT)
+        );
+        // After a vCPU: KVM_CREATE_IRQCHIP is EINVAL.
+        let _vcpu = vm.create_vcpu(0).unwrap();
+        assert_eq!(vm::CREATE_IRQCHIP.call(fd), Err(Errno::EINVAL));
+        assert!(
+            explained("KVM_CREATE_IRQCHIP", Errno::EINVAL)
+                .contains("create the irqchip before the first KVM_CREATE_VCPU")
+        );
+        // Twice: EEXIST. With the chip, KVM_INTERRUPT is ENXIO.
+        let vm = kvm.create_vm().unwrap();
+        let fd = vm.vm_fd().fd();
+        assert_eq!(vm::CREATE_IRQCHIP.call(fd), Ok(0));
+        assert_eq!(vm::CREATE_IRQCHIP.call(fd), Err(Errno::EEXIST));
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut vcpu = vm.create_vcpu(0).unwrap();
+            vcpu.in_kernel_irqchip = false; // bypass the check, to hear the kernel
+            let refused = vcpu.interrupt(0x20).unwrap_err();
+            assert_eq!(
+                refused.to_string(),
+                "KVM_INTERRUPT failed: ENXIO (No such device or address) (the VM has an \
+                 in-kernel irqchip, which injects by itself; raise a line with KVM_IRQ_LINE \
+                 instead)"
+            );
+        }
     }
 }

@@ -13,11 +13,11 @@
 //! every `Vcpu` are gone; guest RAM is unmapped after that (see `src/sys/ioctl.rs`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use rawkvm_bindings::{self as abi, MemoryRegionFlags};
 
 use crate::error::{Error, RegionProblem};
-use crate::kvm::irq::IrqState;
 use crate::kvm::memory::{GuestMemory, Region};
 use crate::kvm::vcpu::Vcpu;
 use crate::sys::ioctl::{CreateVcpuError, VmFd, vm};
@@ -35,6 +35,23 @@ pub struct MemoryRegion {
     pub size: u64,
     /// `KVM_MEM_LOG_DIRTY_PAGES`, `KVM_MEM_READONLY`.
     pub flags: MemoryRegionFlags,
+}
+
+/// What the VM has, for the ordering rules; shared by `&self` methods, so atomics.
+#[derive(Debug, Default)]
+pub(crate) struct IrqState {
+    pub(crate) irqchip: AtomicBool,
+    pub(crate) pit: AtomicBool,
+    pub(crate) vcpus: AtomicU32,
+    /// GSIs are below this (the routing table's highest GSI + 1), once there is a chip.
+    pub(crate) gsi_limit: AtomicU32,
+}
+
+impl IrqState {
+    /// Counts a vCPU made (the irqchip must come before the first).
+    pub(crate) fn vcpu_created(&self) {
+        self.vcpus.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// A virtual machine: its fd, its memory, and what is needed to make vCPUs.
