@@ -271,8 +271,10 @@ fn service_pic<O: Observer + ?Sized>(
         vcpu.interrupt(vector)?;
         observer.injected(vcpu.id(), vector);
     }
-    vcpu.run_page()
-        .set(REQUEST_INTERRUPT_WINDOW.field, u8::from(service.request_window));
+    vcpu.run_page().set(
+        REQUEST_INTERRUPT_WINDOW.field,
+        u8::from(service.request_window),
+    );
     Ok(())
 }
 

@@ -109,7 +109,11 @@ fn lines_raised_with_irq_line_and_irqfd_all_arrive() {
             let stop_on_failure = Stopper(stop);
             // Wait for the guest's report of 0 (ready).
             let (total, changed) = &*taken;
-            drop(changed.wait_while(total.lock().unwrap(), |t| t.is_none()).unwrap());
+            drop(
+                changed
+                    .wait_while(total.lock().unwrap(), |t| t.is_none())
+                    .unwrap(),
+            );
             for edge in 0..2 * EACH {
                 // Even edges on GSI 3 with KVM_IRQ_LINE, odd ones on GSI 4 through the irqfd.
                 if edge % 2 == 0 {
@@ -171,14 +175,18 @@ fn irq_error(error: Error) -> IrqError {
 
 #[test]
 fn the_ordering_rules_are_refused_before_the_kernel_is_asked() {
-    let Some(kvm) = kvm_or_skip("the_ordering_rules_are_refused_before_the_kernel_is_asked")
-    else {
+    let Some(kvm) = kvm_or_skip("the_ordering_rules_are_refused_before_the_kernel_is_asked") else {
         return;
     };
     // No irqchip: no lines, no irqfd, no PIT.
     let vm = kvm.create_vm().unwrap();
     let no_chip = irq_error(vm.irq_line(3, true).unwrap_err());
-    assert_eq!(no_chip, IrqError::NoIrqchip { ioctl: "KVM_IRQ_LINE" });
+    assert_eq!(
+        no_chip,
+        IrqError::NoIrqchip {
+            ioctl: "KVM_IRQ_LINE"
+        }
+    );
     assert_eq!(no_chip.errno(), Some(Errno::ENXIO));
     assert!(matches!(
         irq_error(vm.irqfd(4).unwrap_err()),
@@ -201,7 +209,10 @@ fn the_ordering_rules_are_refused_before_the_kernel_is_asked() {
         IrqError::IrqchipExists
     );
     vm.create_pit2(0).unwrap();
-    assert_eq!(irq_error(vm.create_pit2(0).unwrap_err()), IrqError::PitExists);
+    assert_eq!(
+        irq_error(vm.create_pit2(0).unwrap_err()),
+        IrqError::PitExists
+    );
     let vcpu = vm.create_vcpu(0).unwrap();
     let injected = irq_error(vcpu.interrupt(0x20).unwrap_err());
     assert_eq!(injected, IrqError::InterruptWithIrqchip { vector: 0x20 });
@@ -243,7 +254,16 @@ fn stats_and_trace_show_the_interrupts() {
     let output = common::process::run(&["run", "irq_window", "--trace", "--stats"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
-    assert!(lines[0].starts_with("#1 vcpu0 KVM_EXIT_IRQ_WINDOW_OPEN(7)"), "{stderr}");
-    assert_eq!(lines[1], "    vcpu0 injected vector 0x20 with KVM_INTERRUPT");
-    assert!(stderr.contains("  interrupts: rawkvm injected 1 (KVM_INTERRUPT)"), "{stderr}");
+    assert!(
+        lines[0].starts_with("#1 vcpu0 KVM_EXIT_IRQ_WINDOW_OPEN(7)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[1],
+        "    vcpu0 injected vector 0x20 with KVM_INTERRUPT"
+    );
+    assert!(
+        stderr.contains("  interrupts: rawkvm injected 1 (KVM_INTERRUPT)"),
+        "{stderr}"
+    );
 }

@@ -64,7 +64,11 @@ fn a_thousand_interrupts_arrive_once_each() {
         return;
     };
     let mut machine = common::guest_machine(&kvm, "irq_user", |config| {
-        assert_eq!(config.irqchip, IrqChip::User, "the guest's setup asks for it");
+        assert_eq!(
+            config.irqchip,
+            IrqChip::User,
+            "the guest's setup asks for it"
+        );
         config.param = Some(INTERRUPTS);
     })
     .unwrap();
@@ -83,11 +87,7 @@ fn a_thousand_interrupts_arrive_once_each() {
     let expected_counts: Vec<String> = raised.iter().map(|n| format!("{n:04X}")).collect();
     assert_eq!(
         console,
-        format!(
-            "{}\n{:08X}\n",
-            expected_counts.join(" "),
-            INTERRUPTS
-        ),
+        format!("{}\n{:08X}\n", expected_counts.join(" "), INTERRUPTS),
         "the guest took exactly what was raised, line by line"
     );
     let stats = pic.stats();

@@ -23,8 +23,9 @@
 use crate::common::KVMIO;
 use crate::common::{
     kvm_clear_dirty_log, kvm_coalesced_mmio_zone, kvm_create_device, kvm_device_attr,
-    kvm_dirty_log, kvm_enable_cap, kvm_ioeventfd, kvm_irq_level, kvm_irq_routing, kvm_irqfd, kvm_mp_state, kvm_one_reg, kvm_reg_list,
-    kvm_userspace_memory_region, kvm_userspace_memory_region2,
+    kvm_dirty_log, kvm_enable_cap, kvm_ioeventfd, kvm_irq_level, kvm_irq_routing, kvm_irqfd,
+    kvm_mp_state, kvm_one_reg, kvm_reg_list, kvm_userspace_memory_region,
+    kvm_userspace_memory_region2,
 };
 
 /// An ioctl request code as `ioctl(2)` takes it on this host.

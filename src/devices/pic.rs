@@ -408,13 +408,20 @@ impl UserPic {
     pub fn service(&self, ready: bool) -> Service {
         let mut shared = self.lock();
         shared.exits += 1;
-        let acknowledged = if ready { shared.pair.acknowledge() } else { None };
+        let acknowledged = if ready {
+            shared.pair.acknowledge()
+        } else {
+            None
+        };
         let inject = acknowledged.map(|(vector, line)| {
             let line = usize::from(line);
             shared.stats.injected[line] += 1;
             if let Some((at, exits_then)) = shared.raised_at[line].take() {
                 let exits = shared.exits - exits_then;
-                shared.stats.latency_us.record(at.elapsed().as_micros() as u64);
+                shared
+                    .stats
+                    .latency_us
+                    .record(at.elapsed().as_micros() as u64);
                 shared.stats.latency_exits.record(exits);
             }
             vector

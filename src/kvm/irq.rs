@@ -110,7 +110,10 @@ impl Vm {
         if vcpus > 0 {
             return Err(IrqError::IrqchipAfterVcpu { vcpus }.into());
         }
-        kernel(vm::CREATE_IRQCHIP.name, vm::CREATE_IRQCHIP.call(self.vm_fd().fd()))?;
+        kernel(
+            vm::CREATE_IRQCHIP.name,
+            vm::CREATE_IRQCHIP.call(self.vm_fd().fd()),
+        )?;
         state.irqchip.store(true, Ordering::SeqCst);
         state.gsi_limit.store(DEFAULT_GSIS, Ordering::SeqCst);
         Ok(())
@@ -208,7 +211,10 @@ impl Vm {
         let eventfd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
             .map_err(IrqError::Eventfd)?;
         let request = doorbell.request(&eventfd, 0);
-        kernel("KVM_IOEVENTFD", vm::IOEVENTFD.call(self.vm_fd().fd(), &request))?;
+        kernel(
+            "KVM_IOEVENTFD",
+            vm::IOEVENTFD.call(self.vm_fd().fd(), &request),
+        )?;
         Ok(IoEventFd {
             vm: Arc::clone(self.vm_fd()),
             eventfd,

@@ -41,6 +41,7 @@ pub struct MemoryRegion {
 #[derive(Debug, Default)]
 pub(crate) struct IrqState {
     pub(crate) irqchip: AtomicBool,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the PIT is x86's
     pub(crate) pit: AtomicBool,
     pub(crate) vcpus: AtomicU32,
     /// GSIs are below this (the routing table's highest GSI + 1), once there is a chip.

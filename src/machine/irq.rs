@@ -18,9 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::devices::pic::UserPic;
-use crate::error::Error;
 use crate::kvm::irq::{DEFAULT_GSIS, GsiRoute};
-use crate::kvm::vm::Vm;
 
 /// The interrupt controller of a machine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -92,7 +90,7 @@ pub fn default_routes() -> Vec<GsiRoute> {
 
 /// Gives `vm` the in-kernel irqchip, the PIT and the default routing, before any vCPU.
 #[cfg(target_arch = "x86_64")]
-pub fn create_kernel_irqchip(vm: &Vm) -> Result<(), Error> {
+pub fn create_kernel_irqchip(vm: &crate::kvm::vm::Vm) -> Result<(), crate::error::Error> {
     vm.create_irqchip()?;
     vm.create_pit2(rawkvm_bindings::KVM_PIT_SPEAKER_DUMMY)?;
     vm.set_gsi_routing(&default_routes())
@@ -132,6 +130,10 @@ mod tests {
         for mode in [IrqChip::None, IrqChip::User, IrqChip::Kernel] {
             assert_eq!(IrqChip::parse(&mode.to_string()), Ok(mode));
         }
-        assert!(IrqChip::parse("split").unwrap_err().contains("expected kernel"));
+        assert!(
+            IrqChip::parse("split")
+                .unwrap_err()
+                .contains("expected kernel")
+        );
     }
 }

@@ -233,7 +233,8 @@ pub(crate) mod vm {
     > = Ioctl::reads_array("KVM_SET_GSI_ROUTING", abi::KVM_SET_GSI_ROUTING);
     /// `KVM_IRQFD` (`KVM_CAP_IRQFD`): an eventfd that raises a GSI. The kernel takes its own
     /// reference to the eventfd, so closing ours later leaves it valid.
-    pub(crate) const IRQFD: Ioctl<Reads<abi::kvm_irqfd>> = Ioctl::reads("KVM_IRQFD", abi::KVM_IRQFD);
+    pub(crate) const IRQFD: Ioctl<Reads<abi::kvm_irqfd>> =
+        Ioctl::reads("KVM_IRQFD", abi::KVM_IRQFD);
     /// `KVM_IOEVENTFD` (`KVM_CAP_IOEVENTFD`): a guest write that signals an eventfd instead of
     /// exiting; the kernel holds its own reference to the eventfd.
     pub(crate) const IOEVENTFD: Ioctl<Reads<abi::kvm_ioeventfd>> =

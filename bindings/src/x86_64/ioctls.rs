@@ -2,8 +2,7 @@
 
 use super::{
     kvm_cpuid2, kvm_fpu, kvm_guest_debug, kvm_msr_filter, kvm_msr_list, kvm_msrs, kvm_pit_config,
-    kvm_regs,
-    kvm_sregs, kvm_vcpu_events,
+    kvm_regs, kvm_sregs, kvm_vcpu_events,
 };
 use crate::common::kvm_interrupt;
 use crate::ioctls::ioctls;

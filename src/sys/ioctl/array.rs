@@ -66,8 +66,14 @@ impl<H: ArrayHeader + Copy, E: Copy> Ioctl<ReadsArray<H, E>> {
             encoded_size(request) == size_of::<H>(),
             "request size differs from the header"
         );
-        assert!(size_of::<H>() % align_of::<E>() == 0, "entries would be misaligned");
-        assert!(align_of::<H>() <= 8 && align_of::<E>() <= 8, "over-aligned types");
+        assert!(
+            size_of::<H>() % align_of::<E>() == 0,
+            "entries would be misaligned"
+        );
+        assert!(
+            align_of::<H>() <= 8 && align_of::<E>() <= 8,
+            "over-aligned types"
+        );
         Self::entry(name, request)
     }
 
@@ -91,12 +97,14 @@ impl<H: ArrayHeader + Copy, E: Copy> Ioctl<ReadsArray<H, E>> {
         // `reads_array` checked is enough for `H`; the write stays inside the allocation.
         unsafe { base.cast::<H>().write(*header) };
         for (i, entry) in entries.iter().enumerate() {
-            let offset = size_of::<H>() + i * size_of::<E>();
-            // SAFETY: `offset + size_of::<E>() <= bytes <= buffer`'s length in bytes (checked
-            // arithmetic is not needed: `bytes` was computed from the same terms), and the
-            // offset is a multiple of `align_of::<E>()` (`reads_array` checked that the header
-            // size is, and every entry adds `size_of::<E>()`, a multiple of its alignment).
-            unsafe { base.add(offset).cast::<E>().write(*entry) };
+            let at = base
+                .wrapping_add(size_of::<H>() + i * size_of::<E>())
+                .cast::<E>();
+            // SAFETY: `at + size_of::<E>()` is at most `bytes`, inside `buffer` (`bytes` was
+            // computed from the same terms), and `at` is a multiple of `align_of::<E>()` from
+            // the 8-aligned base (`reads_array` checked that the header size is, and every
+            // entry adds `size_of::<E>()`, a multiple of its alignment).
+            unsafe { at.write(*entry) };
         }
         // SAFETY: the request's size field is `size_of::<H>()` (checked in `reads_array`); the
         // kernel copies the header from `base`, then `header.count()` entries after it (api.rst,
