@@ -112,7 +112,7 @@ impl Vm {
         }
         kernel(
             vm::CREATE_IRQCHIP.name,
-            vm::CREATE_IRQCHIP.call(self.vm_fd().fd()),
+            vm::CREATE_IRQCHIP.call(self.irq_fd().fd()),
         )?;
         state.irqchip.store(true, Ordering::SeqCst);
         state.gsi_limit.store(DEFAULT_GSIS, Ordering::SeqCst);
@@ -135,7 +135,7 @@ impl Vm {
             ..Default::default()
         };
         let ioctl = &vm::CREATE_PIT2;
-        kernel(ioctl.name, ioctl.call(self.vm_fd().fd(), &config))?;
+        kernel(ioctl.name, ioctl.call(self.irq_fd().fd(), &config))?;
         state.pit.store(true, Ordering::SeqCst);
         Ok(())
     }
@@ -150,7 +150,7 @@ impl Vm {
             flags: 0,
         };
         vm::SET_GSI_ROUTING
-            .call(self.vm_fd().fd(), &header, &entries)
+            .call(self.irq_fd().fd(), &header, &entries)
             .map_err(|error| match error {
                 ArrayError::Kernel(errno) => IrqError::from_kernel(NAME, errno),
                 // `nr` is `entries.len()`; only a table of 2^32 entries could differ.
@@ -175,7 +175,7 @@ impl Vm {
     pub fn irq_lines(&self) -> Result<IrqLines, Error> {
         self.require_irqchip("KVM_IRQ_LINE")?;
         Ok(IrqLines {
-            vm: Arc::clone(self.vm_fd()),
+            vm: Arc::clone(self.irq_fd()),
             gsi_limit: self.irq().gsi_limit.load(Ordering::SeqCst),
         })
     }
@@ -189,9 +189,9 @@ impl Vm {
         self.check_gsi(gsi)?;
         let eventfd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC).map_err(IrqError::Eventfd)?;
         let request = irqfd_request(&eventfd, gsi, 0);
-        kernel(NAME, vm::IRQFD.call(self.vm_fd().fd(), &request))?;
+        kernel(NAME, vm::IRQFD.call(self.irq_fd().fd(), &request))?;
         Ok(IrqFd {
-            vm: Arc::clone(self.vm_fd()),
+            vm: Arc::clone(self.irq_fd()),
             eventfd,
             gsi,
         })
@@ -213,10 +213,10 @@ impl Vm {
         let request = doorbell.request(&eventfd, 0);
         kernel(
             "KVM_IOEVENTFD",
-            vm::IOEVENTFD.call(self.vm_fd().fd(), &request),
+            vm::IOEVENTFD.call(self.irq_fd().fd(), &request),
         )?;
         Ok(IoEventFd {
-            vm: Arc::clone(self.vm_fd()),
+            vm: Arc::clone(self.irq_fd()),
             eventfd,
             doorbell,
         })
@@ -409,7 +409,7 @@ mod tests {
         let explained = |ioctl, errno: Errno| IrqError::from_kernel(ioctl, errno).to_string();
         // Without an irqchip: KVM_IRQ_LINE is ENXIO, KVM_CREATE_PIT2 ENOENT.
         let vm = kvm.create_vm().unwrap();
-        let fd = vm.vm_fd().fd();
+        let fd = vm.irq_fd().fd();
         let line = abi::kvm_irq_level { irq: 3, level: 1 };
         assert_eq!(vm::IRQ_LINE.call(fd, &line), Err(Errno::ENXIO));
         assert!(explained("KVM_IRQ_LINE", Errno::ENXIO).ends_with("KVM_CREATE_IRQCHIP first)"));
@@ -427,7 +427,7 @@ mod tests {
         );
         // Twice: EEXIST. With the chip, KVM_INTERRUPT is ENXIO.
         let vm = kvm.create_vm().unwrap();
-        let fd = vm.vm_fd().fd();
+        let fd = vm.irq_fd().fd();
         assert_eq!(vm::CREATE_IRQCHIP.call(fd), Ok(0));
         assert_eq!(vm::CREATE_IRQCHIP.call(fd), Err(Errno::EEXIST));
         #[cfg(target_arch = "x86_64")]

@@ -13,7 +13,8 @@
 //! answered it (so an IN shows the bytes the guest will see): there is one decoder. The
 //! payload comes from [`Exit::visit`]; [`text`] and [`json`] turn it into lines in a reused
 //! buffer, written through the caller's (buffered) writer, so tracing an exit allocates
-//! nothing once the buffer has grown. With no watcher (`NoObserver`) none of this runs.
+//! nothing once the buffer has grown. With no watcher (`NoObserver`) none of this runs. A
+//! write that fails (`EPIPE`, `ENOSPC`) ends the run at that exit ([`Observer::failure`]).
 
 pub mod explain;
 pub mod json;
@@ -26,6 +27,7 @@ use std::io::{self, Write};
 use std::time::Instant;
 
 use crate::devices::bus::Claim;
+use crate::error::Error;
 use crate::exit::Exit;
 use crate::run_loop::Observer;
 
@@ -81,7 +83,13 @@ pub struct Watcher<W: Write> {
     clocks: Vec<RunClock>,
     stats: Stats,
     recorder: Option<FlightRecorder>,
+    /// The first failed write of the trace, until [`Observer::failure`] or
+    /// [`Watcher::flush`] reports it.
     error: Option<io::Error>,
+    /// Whether the trace failed: once it has, nothing more is written to it.
+    failed: bool,
+    /// What the sink is, for the error that stops the run (`the trace file PATH`, `stderr`).
+    sink_name: String,
 }
 
 impl<W: Write> Watcher<W> {
@@ -96,7 +104,16 @@ impl<W: Write> Watcher<W> {
             stats: Stats::default(),
             recorder: options.flight_recorder.then(FlightRecorder::default),
             error: None,
+            failed: false,
+            sink_name: String::from("the trace"),
         }
+    }
+
+    /// Names the sink in the error a failed write ends the run with (`the trace file
+    /// out.txt`, `stderr`; "the trace" unless named).
+    pub fn with_sink_name(mut self, name: impl Into<String>) -> Watcher<W> {
+        self.sink_name = name.into();
+        self
     }
 
     /// Makes room for vCPUs with ids below `count` now, so that watching them allocates
@@ -129,10 +146,14 @@ impl<W: Write> Watcher<W> {
         self.sink
     }
 
-    /// Flushes the trace, reporting the first write error of the run, if any.
+    /// Flushes the trace, reporting the first write error of the run unless
+    /// [`Observer::failure`] already ended the run with it.
     pub fn flush(&mut self) -> io::Result<()> {
         if let Some(error) = self.error.take() {
             return Err(error);
+        }
+        if self.failed {
+            return Ok(());
         }
         self.sink.flush()
     }
@@ -181,9 +202,10 @@ impl<W: Write> Watcher<W> {
                 json::push_object_end(&mut self.line);
             }
         }
-        if self.error.is_none()
+        if !self.failed
             && let Err(error) = self.sink.write_all(&self.line)
         {
+            self.failed = true;
             self.error = Some(error);
         }
     }
@@ -252,6 +274,17 @@ impl<W: Write> Observer for Watcher<W> {
             let run_ns = Self::elapsed_ns(clock.before, clock.after);
             self.stats.record_interrupted(run_ns);
         }
+    }
+
+    /// The trace's write error, once: the run stops at the exit whose line could not be
+    /// written (`EPIPE` is status 141, as for the console). Checking costs a branch on the
+    /// result `write_all` already returned; the untraced run never asks.
+    fn failure(&mut self) -> Option<Error> {
+        let error = self.error.take()?;
+        Some(Error::Output {
+            target: self.sink_name.clone(),
+            error,
+        })
     }
 }
 
