@@ -231,7 +231,7 @@ fn stats_and_trace_show_the_interrupts() {
     if !common::kvm_present("stats_and_trace_show_the_interrupts") {
         return;
     }
-    // The kernel injected at least the 100 ticks counted (one more may land before `cli`);
+    // The kernel injected at least the 100 ticks counted (more may land before `cli`);
     // rawkvm injected none.
     let output = common::process::run(&["run", "timer_pit", "--stats"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
@@ -249,7 +249,7 @@ fn stats_and_trace_show_the_interrupts() {
         .find_map(|item| item.strip_prefix("irq_injections="))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{line}"));
-    assert!((100..=101).contains(&injections), "{line}");
+    assert!(injections >= 100, "{line}");
     // Each injection rawkvm makes, after the exit that allowed it.
     let output = common::process::run(&["run", "irq_window", "--trace", "--stats"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
