@@ -267,3 +267,22 @@ fn stats_and_trace_show_the_interrupts() {
         "{stderr}"
     );
 }
+
+#[test]
+fn irqchip_flag_is_checked_and_hlt_blocks_with_the_kernels() {
+    let output = common::process::run(&["run", "hello", "--irqchip", "split"]);
+    common::assert_fails(
+        &output,
+        2,
+        "--irqchip split: irqchip \"split\": expected kernel",
+    );
+    if !common::kvm_present("irqchip_flag_is_checked_and_hlt_blocks_with_the_kernels") {
+        return;
+    }
+    // Why `none` is the default: with the in-kernel LAPIC, `cli; hlt` waits in the kernel,
+    // so a guest written to the conventions runs until the deadline.
+    let output = common::process::run(&["run", "hlt", "--irqchip", "kernel", "--timeout", "200ms"]);
+    common::assert_fails(&output, 7, "did not halt within 200 ms");
+    let output = common::process::run(&["run", "hlt", "--irqchip", "user"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
