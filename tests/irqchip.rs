@@ -18,6 +18,7 @@ use rawkvm::devices::bus::{Claim, IoHandler};
 use rawkvm::error::{Error, IrqError};
 use rawkvm::machine::irq::IrqChip;
 use rawkvm::run_loop::Outcome;
+use rawkvm::trace::{TraceFormat, WatchOptions, Watcher};
 
 /// The exits of a guest that prints `text` on port 0xE9 (not coalesced: `Machine::run`
 /// registers no zone) and then writes 0 to the exit device.
@@ -98,8 +99,17 @@ fn lines_raised_with_irq_line_and_irqfd_all_arrive() {
         config.param = Some(u32::from(EACH))
     })
     .unwrap();
-    let lines = machine.vm().irq_lines().unwrap();
-    let irqfd = machine.vm().irqfd(4).unwrap();
+    // A text trace told of every line set from the device thread.
+    let watcher = Arc::new(Mutex::new(Watcher::new(
+        WatchOptions {
+            trace: Some(TraceFormat::Text),
+            stats: true,
+            ..WatchOptions::default()
+        },
+        Vec::new(),
+    )));
+    let lines = machine.vm().irq_lines().unwrap().observed(watcher.clone());
+    let irqfd = machine.vm().irqfd(4).unwrap().observed(watcher.clone());
     let taken = Arc::new((Mutex::new(None), Condvar::new()));
     let stop = machine.vcpus_mut()[0].stop_handle();
     let raiser = {
@@ -155,6 +165,13 @@ fn lines_raised_with_irq_line_and_irqfd_all_arrive() {
         .collect();
     assert_eq!(recorder.exits, reports, "no HLT, no edge lost or doubled");
     assert_eq!(paced.devices.console.into_sink().unwrap(), b"0064 0064\n");
+    let watcher = Arc::into_inner(watcher).unwrap().into_inner().unwrap();
+    assert_eq!(watcher.stats().line_events(), 3 * u64::from(EACH));
+    let trace = String::from_utf8(watcher.into_sink()).unwrap();
+    let expected: String = (0..EACH)
+        .map(|_| "    KVM_IRQ_LINE gsi=3 level=1\n    KVM_IRQ_LINE gsi=3 level=0\n    irqfd gsi=4 (eventfd write, KVM_IRQFD)\n")
+        .collect();
+    assert_eq!(trace, expected, "each line set, in order");
 }
 
 /// Stops the vCPU when dropped (unless forgotten).
@@ -241,7 +258,10 @@ fn stats_and_trace_show_the_interrupts() {
         .find(|l| l.starts_with("  interrupts: "))
         .unwrap_or_else(|| panic!("no interrupts line: {stderr}"));
     assert!(
-        line.starts_with("  interrupts: rawkvm injected 0 (KVM_INTERRUPT); the kernel: "),
+        line.starts_with(
+            "  interrupts: rawkvm injected 0 (KVM_INTERRUPT), devices set 0 lines (KVM_IRQ_LINE, \
+             irqfd); the kernel: "
+        ),
         "{line}"
     );
     let injections: u64 = line

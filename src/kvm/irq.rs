@@ -177,6 +177,7 @@ impl Vm {
         Ok(IrqLines {
             vm: Arc::clone(self.irq_fd()),
             gsi_limit: self.irq().gsi_limit.load(Ordering::SeqCst),
+            observer: None,
         })
     }
 
@@ -194,6 +195,7 @@ impl Vm {
             vm: Arc::clone(self.irq_fd()),
             eventfd,
             gsi,
+            observer: None,
         })
     }
 
@@ -257,14 +259,57 @@ fn irqfd_request(eventfd: &EventFd, gsi: u32, flags: u32) -> abi::kvm_irqfd {
     }
 }
 
+/// A line a device set, for a trace ([`LineObserver`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineEvent {
+    /// `KVM_IRQ_LINE` of `gsi` to `level`.
+    Level {
+        /// The GSI.
+        gsi: u32,
+        /// Raised (`true`) or lowered.
+        level: bool,
+    },
+    /// A write to an irqfd's eventfd: an edge on `gsi`, raised in the kernel.
+    Irqfd {
+        /// The GSI.
+        gsi: u32,
+    },
+}
+
+/// Told of every line an [`IrqLines`] or [`IrqFd`] sets, from whichever thread sets it (the
+/// trace's watcher implements it).
+pub trait LineObserver: Send + Sync {
+    /// `event` was just made.
+    fn line(&self, event: LineEvent);
+}
+
 /// Raises and lowers lines of a VM's in-kernel irqchip from any thread (`KVM_IRQ_LINE`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IrqLines {
     vm: Arc<VmFd>,
     gsi_limit: u32,
+    observer: Option<Arc<dyn LineObserver>>,
+}
+
+impl std::fmt::Debug for IrqLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IrqLines")
+            .field("vm", &self.vm)
+            .field("gsi_limit", &self.gsi_limit)
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl IrqLines {
+    /// The same lines, each `KVM_IRQ_LINE` also told to `observer` (a trace).
+    pub fn observed(self, observer: Arc<dyn LineObserver>) -> IrqLines {
+        IrqLines {
+            observer: Some(observer),
+            ..self
+        }
+    }
+
     /// `ioctl(vm, KVM_IRQ_LINE, &{ irq: gsi, level })`.
     pub fn set(&self, gsi: u32, level: bool) -> Result<(), Error> {
         check_gsi(gsi, self.gsi_limit)?;
@@ -273,6 +318,9 @@ impl IrqLines {
             level: u32::from(level),
         };
         kernel("KVM_IRQ_LINE", vm::IRQ_LINE.call(self.vm.fd(), &request))?;
+        if let Some(observer) = &self.observer {
+            observer.line(LineEvent::Level { gsi, level });
+        }
         Ok(())
     }
 
@@ -284,20 +332,39 @@ impl IrqLines {
 }
 
 /// An eventfd wired to a GSI with `KVM_IRQFD`; deassigned when dropped.
-#[derive(Debug)]
 pub struct IrqFd {
     vm: Arc<VmFd>,
     eventfd: EventFd,
     gsi: u32,
+    observer: Option<Arc<dyn LineObserver>>,
+}
+
+impl std::fmt::Debug for IrqFd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IrqFd")
+            .field("eventfd", &self.eventfd)
+            .field("gsi", &self.gsi)
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl IrqFd {
+    /// The same irqfd, each trigger also told to `observer` (a trace).
+    pub fn observed(mut self, observer: Arc<dyn LineObserver>) -> IrqFd {
+        self.observer = Some(observer);
+        self
+    }
+
     /// `write(efd, 1)`: the kernel raises the GSI (an edge) with no ioctl.
     pub fn trigger(&self) -> Result<(), Error> {
         self.eventfd
             .write(1)
-            .map(drop)
-            .map_err(|errno| IrqError::Eventfd(errno).into())
+            .map_err(|errno| Error::from(IrqError::Eventfd(errno)))?;
+        if let Some(observer) = &self.observer {
+            observer.line(LineEvent::Irqfd { gsi: self.gsi });
+        }
+        Ok(())
     }
 
     /// The GSI it raises.

@@ -88,6 +88,8 @@ pub struct Stats {
     interrupted: ReasonStats,
     /// Vectors rawkvm injected with `KVM_INTERRUPT`.
     injected: u64,
+    /// Lines raised or lowered by devices (`KVM_IRQ_LINE`, irqfd writes).
+    line_events: u64,
     ports: Tally<(u16, bool)>,
     mmio: Tally<(u64, bool)>,
 }
@@ -98,6 +100,7 @@ impl Default for Stats {
             reasons: [ReasonStats::default(); REASON_ROWS],
             interrupted: ReasonStats::default(),
             injected: 0,
+            line_events: 0,
             ports: Tally::default(),
             mmio: Tally::default(),
         }
@@ -145,6 +148,16 @@ impl Stats {
     /// Counts a vector rawkvm injected with `KVM_INTERRUPT`.
     pub fn record_injection(&mut self) {
         self.injected += 1;
+    }
+
+    /// Counts a line a device raised or lowered.
+    pub fn record_line_event(&mut self) {
+        self.line_events += 1;
+    }
+
+    /// Lines devices raised or lowered (`KVM_IRQ_LINE`, irqfd writes).
+    pub fn line_events(&self) -> u64 {
+        self.line_events
     }
 
     /// Vectors rawkvm injected with `KVM_INTERRUPT`.
@@ -365,8 +378,10 @@ impl KernelCounters {
             .collect();
         writeln!(
             out,
-            "  interrupts: rawkvm injected {} (KVM_INTERRUPT); the kernel: {}",
+            "  interrupts: rawkvm injected {} (KVM_INTERRUPT), devices set {} lines \
+             (KVM_IRQ_LINE, irqfd); the kernel: {}",
             ours.injected(),
+            ours.line_events(),
             list_or_none(&in_kernel)
         )?;
         for (label, stats) in [("vCPU", Some(vcpu)), ("VM", self.vm.as_ref())] {

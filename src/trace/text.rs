@@ -54,3 +54,21 @@ pub fn push_injection(out: &mut Vec<u8>, vcpu: u32, vector: u8) {
     push_hex(out, u64::from(vector));
     out.extend_from_slice(b" with KVM_INTERRUPT\n");
 }
+
+/// `    KVM_IRQ_LINE gsi=3 level=1\n` or `    irqfd gsi=4 (eventfd write)\n`: a line a device
+/// raised or lowered, outside any exit.
+pub fn push_line_event(out: &mut Vec<u8>, event: crate::kvm::irq::LineEvent) {
+    use crate::kvm::irq::LineEvent;
+    match event {
+        LineEvent::Level { gsi, level } => {
+            out.extend_from_slice(b"    KVM_IRQ_LINE gsi=");
+            push_dec(out, u64::from(gsi));
+            out.extend_from_slice(if level { b" level=1\n" } else { b" level=0\n" });
+        }
+        LineEvent::Irqfd { gsi } => {
+            out.extend_from_slice(b"    irqfd gsi=");
+            push_dec(out, u64::from(gsi));
+            out.extend_from_slice(b" (eventfd write, KVM_IRQFD)\n");
+        }
+    }
+}
