@@ -18,7 +18,7 @@ use rawkvm::devices::bus::{Claim, IoHandler};
 use rawkvm::error::{Error, IrqError};
 use rawkvm::machine::irq::IrqChip;
 use rawkvm::run_loop::Outcome;
-use rawkvm::trace::{TraceFormat, WatchOptions, Watcher};
+use rawkvm::trace::{TraceFormat, TraceObserver, WatchOptions};
 
 /// The exits of a guest that prints `text` on port 0xE9 (not coalesced: `Machine::run`
 /// registers no zone) and then writes 0 to the exit device.
@@ -100,7 +100,7 @@ fn lines_raised_with_irq_line_and_irqfd_all_arrive() {
     })
     .unwrap();
     // A text trace told of every line set from the device thread.
-    let watcher = Arc::new(Mutex::new(Watcher::new(
+    let watcher = Arc::new(Mutex::new(TraceObserver::new(
         WatchOptions {
             trace: Some(TraceFormat::Text),
             stats: true,

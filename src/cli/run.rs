@@ -26,7 +26,7 @@ use rawkvm::units::{parse_duration, parse_size, parse_u64};
 use super::args::{Arg, Args, parse_flag};
 use super::console_out::ConsoleOut;
 use super::signals::stop_on_signals;
-use super::trace_flags::{self, SharedWatcher, TraceFlags};
+use super::trace_flags::{self, SharedTraceObserver, TraceFlags};
 use super::{repeat, unexpected};
 
 /// Where the guest's code comes from.
@@ -59,7 +59,7 @@ pub struct RunOptions {
 }
 
 /// The flags that shape the machine, each taking a value.
-const MACHINE_FLAGS: [&str; 8] = [
+const MACHINE_FLAGS: [&str; 10] = [
     "--mem",
     "--load-addr",
     "--entry",
@@ -68,6 +68,8 @@ const MACHINE_FLAGS: [&str; 8] = [
     "--vcpus",
     "--timeout",
     "--irqchip",
+    "--cpuid-vendor",
+    "--tsc-khz",
 ];
 
 /// Applies one of [`MACHINE_FLAGS`] with its value.
@@ -102,9 +104,36 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
         }
         "--timeout" => options.timeout = Some(parse_flag(flag, value, parse_duration)?),
         "--irqchip" => config.irqchip = parse_flag(flag, value, IrqChip::parse)?,
+        "--cpuid-vendor" | "--tsc-khz" => apply_cpu_flag(flag, value, config)?,
         _ => options.device = PathBuf::from(value),
     }
     Ok(())
+}
+
+/// `--cpuid-vendor STR` (12 bytes) and `--tsc-khz N` (x86 only).
+#[cfg(target_arch = "x86_64")]
+fn apply_cpu_flag(flag: &str, value: &str, config: &mut MachineConfig) -> Result<(), String> {
+    use rawkvm::arch::x86_64::cpuid::parse_vendor;
+    if flag == "--cpuid-vendor" {
+        config.cpu.cpuid_vendor = Some(parse_flag(flag, value, parse_vendor)?);
+    } else {
+        let khz = parse_flag(flag, value, parse_u64)?;
+        config.cpu.tsc_khz = Some(
+            u32::try_from(khz)
+                .ok()
+                .filter(|&khz| khz > 0)
+                .ok_or_else(|| format!("{flag} {value}: a rate in kHz, 1 up to 2^32-1"))?,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn apply_cpu_flag(flag: &str, _: &str, _: &mut MachineConfig) -> Result<(), String> {
+    Err(format!(
+        "{flag} sets x86 CPUID or TSC; there is none on {}",
+        rawkvm::bindings::HOST_ARCH
+    ))
 }
 
 fn parse(mut args: Args) -> Result<RunOptions, CliError> {
@@ -211,13 +240,14 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one
-    // watcher sees every run, so the trace and the statistics cover them all.
-    let mut watcher = options.trace.watcher(sink);
+    // observer sees every run, so the trace and the statistics cover them all.
+    let mut observer = options.trace.observer(sink);
     // Every vCPU's clock exists before the first entry: the watched run allocates nothing.
-    watcher.expect_vcpus(options.config.vcpus);
-    let watcher = Mutex::new(watcher);
-    let run =
-        |machine: &mut Machine, first: bool| run_once(machine, first, &options, &watcher, &control);
+    observer.expect_vcpus(options.config.vcpus);
+    let observer = Mutex::new(observer);
+    let run = |machine: &mut Machine, first: bool| {
+        run_once(machine, first, &options, &observer, &control)
+    };
     #[cfg(target_arch = "x86_64")]
     let outcome = match options.repeat {
         Some(runs) => repeat::run(&mut machine, runs, run),
@@ -229,23 +259,25 @@ pub fn command(args: Args) -> Result<i32, CliError> {
         debug_assert!(options.repeat.is_none());
         run(&mut machine, true)
     };
-    let mut watcher = watcher.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut observer = observer
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     // The console (flushed by each run) and the trace are complete before any report or error.
-    let traced = watcher.flush();
-    trace_flags::report_run(&options.trace, &watcher, &mut machine, &outcome);
+    let traced = observer.flush();
+    trace_flags::report_run(&options.trace, &observer, &mut machine, &outcome);
     outcome?;
     traced.map_err(|error| options.trace.output_error(error))?;
     Ok(status::HALTED)
 }
 
-/// One run of every vCPU on fresh devices, watched by `watcher`. The console is flushed
+/// One run of every vCPU on fresh devices, watched by `observer`. The console is flushed
 /// before any error is returned. The `first` run of a machine registers the console for
 /// coalescing (a registration lasts as long as the VM).
 fn run_once(
     machine: &mut Machine,
     first: bool,
     options: &RunOptions,
-    watcher: &SharedWatcher,
+    observer: &SharedTraceObserver,
     control: &RunControl,
 ) -> Result<(), CliError> {
     let devices = Devices::new(ConsoleOut::new(control.clone()));
@@ -253,7 +285,7 @@ fn run_once(
         coalesce(machine, &devices, options.coalesce)?;
     }
     let devices = Mutex::new(devices);
-    let outcome = machine.run_all(&devices, watcher, options.timeout, control);
+    let outcome = machine.run_all(&devices, observer, options.timeout, control);
     let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
     let flushed = devices.console.flush().map_err(Error::Console);
     Ok(outcome.and(flushed)?)

@@ -26,7 +26,7 @@ use rawkvm_bindings as abi;
 
 use crate::error::{Error, IrqError};
 use crate::kvm::vm::{IrqState, Vm};
-use crate::sys::ioctl::{ArrayError, VmFd, vm};
+use crate::sys::ioctl::{FlexArray, FlexError, VmFd, vm};
 
 /// GSIs the kernel routes once `KVM_CREATE_IRQCHIP` has made its default table (x86: the 24
 /// IOAPIC pins, the first 16 also on the PICs).
@@ -145,16 +145,14 @@ impl Vm {
         const NAME: &str = "KVM_SET_GSI_ROUTING";
         self.require_irqchip(NAME)?;
         let entries: Vec<_> = routes.iter().map(GsiRoute::entry).collect();
-        let header = abi::kvm_irq_routing {
-            nr: u32::try_from(entries.len()).unwrap_or(u32::MAX),
-            flags: 0,
-        };
+        let table = FlexArray::from_entries(abi::kvm_irq_routing::default(), &entries);
         vm::SET_GSI_ROUTING
-            .call(self.irq_fd().fd(), &header, &entries)
+            .call(self.irq_fd().fd(), &table)
             .map_err(|error| match error {
-                ArrayError::Kernel(errno) => IrqError::from_kernel(NAME, errno),
-                // `nr` is `entries.len()`; only a table of 2^32 entries could differ.
-                ArrayError::CountMismatch { .. } => IrqError::Kernel {
+                FlexError::Kernel(errno) => IrqError::from_kernel(NAME, errno),
+                // `from_entries` sets `nr` to the entries it holds; only a table of 2^32
+                // entries could differ.
+                FlexError::CountTooLarge { .. } => IrqError::Kernel {
                     ioctl: NAME,
                     errno: Errno::E2BIG,
                 },

@@ -1,10 +1,10 @@
 //! The interrupt ioctls of a VM fd, re-exported into `ioctl::vm` with the others: none takes
 //! a pointer the kernel keeps, so they are plain table entries (`KVM_SET_GSI_ROUTING`'s
-//! flexible array goes through [`super::ReadsArray`]).
+//! flexible array goes through [`super::FlexReads`]).
 
 use rawkvm_bindings as abi;
 
-use super::{Ioctl, NoArg, Reads, ReadsArray};
+use super::{FlexReads, Ioctl, NoArg, Reads};
 
 /// `KVM_CREATE_IRQCHIP` (`KVM_CAP_IRQCHIP`): the in-kernel interrupt controllers (x86: two
 /// 8259 PICs, an IOAPIC and a local APIC per vCPU); only before the first vCPU.
@@ -18,9 +18,8 @@ pub(crate) const CREATE_PIT2: Ioctl<Reads<abi::kvm_pit_config>> =
 pub(crate) const IRQ_LINE: Ioctl<Reads<abi::kvm_irq_level>> =
     Ioctl::reads("KVM_IRQ_LINE", abi::KVM_IRQ_LINE);
 /// `KVM_SET_GSI_ROUTING` (`KVM_CAP_IRQ_ROUTING`): the whole GSI routing table.
-pub(crate) const SET_GSI_ROUTING: Ioctl<
-    ReadsArray<abi::kvm_irq_routing, abi::kvm_irq_routing_entry>,
-> = Ioctl::reads_array("KVM_SET_GSI_ROUTING", abi::KVM_SET_GSI_ROUTING);
+pub(crate) const SET_GSI_ROUTING: Ioctl<FlexReads<abi::kvm_irq_routing>> =
+    Ioctl::flex_reads("KVM_SET_GSI_ROUTING", abi::KVM_SET_GSI_ROUTING);
 /// `KVM_IRQFD` (`KVM_CAP_IRQFD`): an eventfd that raises a GSI. The kernel takes its own
 /// reference to the eventfd, so closing ours later leaves it valid.
 pub(crate) const IRQFD: Ioctl<Reads<abi::kvm_irqfd>> = Ioctl::reads("KVM_IRQFD", abi::KVM_IRQFD);
