@@ -61,7 +61,7 @@ pub enum RunError {
 ///
 /// Field order is drop order: `stop` lets go of its share of the `kvm_run` mapping first, so
 /// that (with no other stop handle left) `fd` unmaps it before closing the vCPU fd, the
-/// teardown order of DESIGN.md.
+/// teardown order of `docs/ARCHITECTURE.md` ("Teardown order").
 #[derive(Debug)]
 pub struct Vcpu {
     stop: StopHandle,

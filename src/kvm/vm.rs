@@ -291,7 +291,7 @@ mod tests {
     use super::*;
 
     /// What the kernel says when rawkvm's own checks are bypassed: the errno explained in the
-    /// message (RELIABILITY.md §8 A 12 and 13).
+    /// message (`docs/TEST-PLAN.md` §8 A 12 and 13).
     #[test]
     #[cfg_attr(
         miri,

@@ -43,8 +43,8 @@ pub const DEFAULT_LOAD_ADDR: u64 = 0x1000;
 pub const PARAM_BLOCK: u64 = 0x0F00;
 /// The most guest RAM a machine may have: 4 GiB, all a real-mode or 32-bit guest can address.
 /// Larger sizes would cost the host without use: the RAM itself is reserved with
-/// `MAP_NORESERVE` and costs nothing until touched, but KVM allocates about 2 MiB of kernel
-/// memory per GiB of memory slot (measured: 1 TiB took 2.1 GiB of vmalloc and 6 s to set up).
+/// `MAP_NORESERVE` and costs nothing until touched, but KVM allocates kernel memory and set-up
+/// time in proportion to the size of a memory slot (`docs/BACKEND.md`, "Measured costs").
 pub const MAX_MEM_SIZE: u64 = 4 << 30;
 
 /// An extra memory slot beyond RAM, pre-filled with one byte value.
