@@ -22,6 +22,7 @@
 pub mod bus;
 pub mod coalesced;
 pub mod console;
+pub mod pic;
 pub mod serial;
 pub mod uart;
 
