@@ -88,6 +88,8 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod arch;
+#[cfg(target_arch = "x86_64")]
+pub mod debug;
 pub mod devices;
 pub mod error;
 pub mod exit;

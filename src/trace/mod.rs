@@ -137,6 +137,16 @@ impl<W: Write> Watcher<W> {
         self.sink.flush()
     }
 
+    /// Writes `bytes` (a finished line of another report, such as `--step`'s) into the
+    /// trace between two exits; a failure is reported by [`Watcher::flush`].
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        if self.error.is_none()
+            && let Err(error) = self.sink.write_all(bytes)
+        {
+            self.error = Some(error);
+        }
+    }
+
     /// The clock of vCPU `vcpu`; grows the table the first time a vCPU is seen, unless
     /// [`Watcher::expect_vcpus`] made room for it.
     fn clock(&mut self, vcpu: u32) -> &mut RunClock {
