@@ -7,6 +7,7 @@ mod args;
 mod bench;
 mod caps;
 mod console_out;
+mod debug_flags;
 mod repeat;
 mod run;
 mod signals;

@@ -10,6 +10,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rawkvm::arch::Entry;
+#[cfg(target_arch = "x86_64")]
+use rawkvm::debug::gdb::Listener;
 use rawkvm::devices::Devices;
 use rawkvm::devices::coalesced::{self, Support};
 use rawkvm::error::{Error, status};
@@ -22,9 +24,14 @@ use rawkvm::units::{parse_duration, parse_size, parse_u64};
 
 use super::args::{Arg, Args, parse_flag};
 use super::console_out::ConsoleOut;
+use super::debug_flags::DebugFlags;
 use super::signals::stop_on_signals;
 use super::trace_flags::{self, SharedWatcher, TraceFlags};
 use super::{repeat, unexpected};
+
+/// Elsewhere there is no gdb stub, so never a listener.
+#[cfg(not(target_arch = "x86_64"))]
+type Listener = std::convert::Infallible;
 
 /// Where the guest's code comes from.
 #[derive(Debug)]
@@ -53,6 +60,8 @@ pub struct RunOptions {
     pub coalesce: bool,
     /// Stop the guest (status 7) if it has not halted this long after the run starts.
     pub timeout: Option<Duration>,
+    /// `--gdb`, `--step`, `--step-limit`.
+    pub debug: DebugFlags,
 }
 
 /// The flags that shape the machine, each taking a value.
@@ -105,6 +114,7 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
 fn parse(mut args: Args) -> Result<RunOptions, Error> {
     let (mut name, mut image, mut no_coalesce) = (None, None, false);
     let (mut trace, mut repeat) = (TraceFlags::default(), None);
+    let mut debug = DebugFlags::default();
     // Explicit flags are applied after the guest's own setup, so they win.
     let mut flags = Vec::new();
     while let Some(arg) = args.next_arg() {
@@ -121,6 +131,9 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
             }
             Arg::Flag(flag, inline) if TraceFlags::owns(&flag) => {
                 trace.apply(&flag, inline, &mut args)?;
+            }
+            Arg::Flag(flag, inline) if DebugFlags::owns(&flag) => {
+                debug.apply(&flag, inline, &mut args)?;
             }
             Arg::Flag(flag, inline) if flag == "--repeat" => {
                 let value = args.value(&flag, inline).map_err(Error::Usage)?;
@@ -149,6 +162,10 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
             Source::Embedded(guest)
         }
     };
+    // `--step` prints the exits met between the steps: a trace in its format.
+    if trace.format.is_none() {
+        trace.format = debug.implied_trace();
+    }
     let mut options = RunOptions {
         source,
         config: MachineConfig {
@@ -163,11 +180,15 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
         trace,
         repeat,
         timeout: None,
+        debug,
     };
     for (flag, value) in flags {
         apply_machine_flag(&flag, &value, &mut options).map_err(Error::Usage)?;
     }
     options.config.validate()?;
+    let repeat = options.repeat.is_some();
+    let timeout = options.timeout.is_some();
+    options.debug.check(options.config.vcpus, repeat, timeout)?;
     Ok(options)
 }
 
@@ -195,6 +216,8 @@ pub fn command(args: Args) -> Result<i32, Error> {
     stop_on_signals(&control);
     let image = load_image(&options)?;
     let sink = options.trace.open_sink()?;
+    #[cfg(target_arch = "x86_64")]
+    let listener = super::debug_flags::bind(&options.debug)?;
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one
@@ -203,8 +226,13 @@ pub fn command(args: Args) -> Result<i32, Error> {
     // Every vCPU's clock exists before the first entry: the watched run allocates nothing.
     watcher.expect_vcpus(options.config.vcpus);
     let watcher = Mutex::new(watcher);
-    let run =
-        |machine: &mut Machine, first: bool| run_once(machine, first, &options, &watcher, &control);
+    #[cfg(target_arch = "x86_64")]
+    let listener = listener.as_ref();
+    #[cfg(not(target_arch = "x86_64"))]
+    let listener = None;
+    let run = |machine: &mut Machine, first: bool| {
+        run_once(machine, first, &options, &watcher, &control, listener)
+    };
     #[cfg(target_arch = "x86_64")]
     let outcome = match options.repeat {
         Some(runs) => repeat::run(&mut machine, runs, run),
@@ -234,13 +262,24 @@ fn run_once(
     options: &RunOptions,
     watcher: &SharedWatcher,
     control: &RunControl,
+    listener: Option<&Listener>,
 ) -> Result<(), Error> {
     let devices = Devices::new(ConsoleOut::new(control.clone()));
     if first {
         coalesce(machine, &devices, options.coalesce)?;
     }
     let devices = Mutex::new(devices);
-    let outcome = machine.run_all(&devices, watcher, options.timeout, control);
+    #[cfg(target_arch = "x86_64")]
+    let outcome = if options.debug.any() {
+        super::debug_flags::run(machine, &devices, watcher, control, &options.debug, listener)
+    } else {
+        machine.run_all(&devices, watcher, options.timeout, control)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let outcome = {
+        let _ = listener;
+        machine.run_all(&devices, watcher, options.timeout, control)
+    };
     let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
     let flushed = devices.console.flush().map_err(Error::Console);
     outcome.and(flushed)
