@@ -62,8 +62,7 @@ impl DebugFlags {
             }
             _ => {
                 let value = args.value(flag, inline).map_err(Error::Usage)?;
-                self.step_limit =
-                    Some(parse_flag(flag, &value, parse_u64).map_err(Error::Usage)?);
+                self.step_limit = Some(parse_flag(flag, &value, parse_u64).map_err(Error::Usage)?);
             }
         }
         Ok(())
@@ -93,7 +92,11 @@ impl DebugFlags {
         if !self.any() {
             return Ok(());
         }
-        let flag = if self.gdb.is_some() { "--gdb" } else { "--step" };
+        let flag = if self.gdb.is_some() {
+            "--gdb"
+        } else {
+            "--step"
+        };
         if self.gdb.is_some() && self.step.is_some() {
             return refuse("--gdb and --step are two debuggers; give one (gdb has stepi)");
         }
@@ -103,7 +106,9 @@ impl DebugFlags {
             )));
         }
         if repeat {
-            return Err(Error::Usage(format!("{flag} cannot be combined with --repeat")));
+            return Err(Error::Usage(format!(
+                "{flag} cannot be combined with --repeat"
+            )));
         }
         if timeout && self.gdb.is_some() {
             return refuse("--gdb waits for the debugger as long as it takes; drop --timeout");
@@ -176,7 +181,13 @@ mod debugged {
             };
             let d = &mut debuggee;
             let (end, steps) = step(
-                d.vcpu, d.memory, d.handler, d.observer, control, format, flags.step_limit,
+                d.vcpu,
+                d.memory,
+                d.handler,
+                d.observer,
+                control,
+                format,
+                flags.step_limit,
             )?;
             if end == StepEnd::LimitReached {
                 let note = format!("rawkvm: --step-limit reached after {steps} steps\n");
@@ -186,7 +197,10 @@ mod debugged {
         };
         let mut stderr = io::stderr();
         let addr = listener.local_addr();
-        let _ = writeln!(stderr, "rawkvm: waiting for gdb on {addr} (target remote {addr})");
+        let _ = writeln!(
+            stderr,
+            "rawkvm: waiting for gdb on {addr} (target remote {addr})"
+        );
         let connection = listener.accept()?;
         let end = serve(connection, &mut debuggee, &mut stderr)?;
         drop((handler, observer));

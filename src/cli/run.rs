@@ -216,6 +216,7 @@ pub fn command(args: Args) -> Result<i32, Error> {
     stop_on_signals(&control);
     let image = load_image(&options)?;
     let sink = options.trace.open_sink()?;
+    let timeline = options.trace.open_timeline()?;
     #[cfg(target_arch = "x86_64")]
     let listener = super::debug_flags::bind(&options.debug)?;
     let kvm = Kvm::open_path(&options.device)?;
@@ -223,6 +224,9 @@ pub fn command(args: Args) -> Result<i32, Error> {
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one
     // watcher sees every run, so the trace and the statistics cover them all.
     let mut watcher = options.trace.watcher(sink);
+    if let Some(timeline) = timeline {
+        watcher = watcher.with_timeline(timeline);
+    }
     // Every vCPU's clock exists before the first entry: the watched run allocates nothing.
     watcher.expect_vcpus(options.config.vcpus);
     let watcher = Mutex::new(watcher);
@@ -271,7 +275,14 @@ fn run_once(
     let devices = Mutex::new(devices);
     #[cfg(target_arch = "x86_64")]
     let outcome = if options.debug.any() {
-        super::debug_flags::run(machine, &devices, watcher, control, &options.debug, listener)
+        super::debug_flags::run(
+            machine,
+            &devices,
+            watcher,
+            control,
+            &options.debug,
+            listener,
+        )
     } else {
         machine.run_all(&devices, watcher, options.timeout, control)
     };

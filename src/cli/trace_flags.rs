@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use rawkvm::error::{Error, IoErrorDisplay};
 use rawkvm::machine::Machine;
+use rawkvm::trace::chrome::ChromeTrace;
 use rawkvm::trace::kernel_stats::KernelStats;
 use rawkvm::trace::{KernelCounters, TraceFormat, WatchOptions, Watcher};
 
@@ -26,6 +27,8 @@ pub struct TraceFlags {
     pub explain: bool,
     /// `--stats`.
     pub stats: bool,
+    /// `--trace=chrome PATH`: the timeline file.
+    pub chrome: Option<PathBuf>,
 }
 
 /// The writer a trace goes to.
@@ -53,13 +56,19 @@ impl TraceFlags {
             return Err(Error::Usage(format!("{flag} takes no value")));
         }
         match flag {
+            "--trace" if inline.as_deref() == Some("chrome") => {
+                let path = args
+                    .value("--trace=chrome", None)
+                    .map_err(|_| Error::Usage("--trace=chrome needs a PATH to write".into()))?;
+                self.chrome = Some(PathBuf::from(path));
+            }
             "--trace" => {
                 self.format = Some(match inline.as_deref() {
                     None | Some("text") => TraceFormat::Text,
                     Some("json") => TraceFormat::Json,
                     Some(other) => {
                         return Err(Error::Usage(format!(
-                            "--trace={other}: the formats are text and json"
+                            "--trace={other}: the formats are text, json and chrome PATH"
                         )));
                     }
                 });
@@ -78,12 +87,16 @@ impl TraceFlags {
     /// Whether anything was asked for.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only bench asks
     pub fn any(&self) -> bool {
-        self.format.is_some() || self.file.is_some() || self.explain || self.stats
+        self.format.is_some()
+            || self.file.is_some()
+            || self.explain
+            || self.stats
+            || self.chrome.is_some()
     }
 
     /// Whether a trace (or its explanation) shows the exits one by one.
     pub fn shows_exits(&self) -> bool {
-        self.options(false).trace.is_some()
+        self.options(false).trace.is_some() || self.chrome.is_some()
     }
 
     /// The watcher's options. `--explain` and `--trace-file` imply a text trace.
@@ -101,13 +114,7 @@ impl TraceFlags {
     /// before the KVM device: a path that cannot be created is a usage error on any host.
     pub fn open_sink(&self) -> Result<TraceSink, Error> {
         let sink: Box<dyn Write + Send> = match &self.file {
-            Some(path) => Box::new(File::create(path).map_err(|e| {
-                Error::Usage(format!(
-                    "--trace-file {}: cannot create it: {}",
-                    path.display(),
-                    IoErrorDisplay(&e)
-                ))
-            })?),
+            Some(path) => Box::new(create(path, "--trace-file")?),
             None => Box::new(io::stderr()),
         };
         Ok(BufWriter::with_capacity(TRACE_BUFFER, sink))
@@ -119,6 +126,17 @@ impl TraceFlags {
         Watcher::new(self.options(true), sink)
     }
 
+    /// The `--trace=chrome` timeline, its file created (or truncated) now: like the trace
+    /// file, before the KVM device is opened. `rawkvm run` only.
+    pub fn open_timeline(&self) -> Result<Option<ChromeTrace>, Error> {
+        let Some(path) = &self.chrome else {
+            return Ok(None);
+        };
+        let file = create(path, "--trace=chrome")?;
+        let writer = BufWriter::with_capacity(TRACE_BUFFER, file);
+        Ok(Some(ChromeTrace::new(Box::new(writer))))
+    }
+
     /// The error for a failed write of the trace: to the `--trace-file`, or to stderr.
     pub fn output_error(&self, error: io::Error) -> Error {
         let target = match &self.file {
@@ -127,6 +145,17 @@ impl TraceFlags {
         };
         Error::Output { target, error }
     }
+}
+
+/// `File::create(path)`, or a usage error naming `flag`.
+fn create(path: &std::path::Path, flag: &str) -> Result<File, Error> {
+    File::create(path).map_err(|e| {
+        Error::Usage(format!(
+            "{flag} {}: cannot create it: {}",
+            path.display(),
+            IoErrorDisplay(&e)
+        ))
+    })
 }
 
 /// After a run: the flight recorder if the guest faulted, the statistics if asked for.

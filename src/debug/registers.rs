@@ -64,8 +64,8 @@ pub enum Register {
 
 /// The general-purpose registers in gdb's x86-64 order (which is not `kvm_regs`' order).
 pub const GP_NAMES: [&str; GP_COUNT] = [
-    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12",
-    "r13", "r14", "r15",
+    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
 ];
 
 /// The segment registers in gdb's order.
@@ -209,7 +209,11 @@ mod tests {
         sregs.cr0 = CR0_PE;
         assert_eq!(CpuMode::of(&sregs), CpuMode::Protected);
         sregs.efer = EFER_LMA;
-        assert_eq!(CpuMode::of(&sregs), CpuMode::Protected, "compatibility mode");
+        assert_eq!(
+            CpuMode::of(&sregs),
+            CpuMode::Protected,
+            "compatibility mode"
+        );
         sregs.cs.l = 1;
         assert_eq!(CpuMode::of(&sregs), CpuMode::Long);
     }
@@ -227,7 +231,12 @@ mod tests {
         sregs.cs.selector = 0x100;
         sregs.cs.base = 0x1000;
         let file = RegisterFile::from_kvm(&regs, &sregs);
-        let value = |name| NAMES.iter().find(|(n, _)| *n == name).map(|&(_, r)| file.get(r));
+        let value = |name| {
+            NAMES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|&(_, r)| file.get(r))
+        };
         assert_eq!(value("rbx"), Some(2));
         assert_eq!(value("rbp"), Some(7));
         assert_eq!(value("rsp"), Some(8));

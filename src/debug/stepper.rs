@@ -23,8 +23,8 @@ use rawkvm_bindings::{KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP, kvm_guest_de
 
 use crate::debug::registers::{CpuMode, NAMES, Register, RegisterFile};
 use crate::devices::{Dispatch, IoHandler};
-use crate::exit::Exit;
 use crate::error::{Error, StoppedVcpu};
+use crate::exit::Exit;
 use crate::kvm::memory::GuestMemory;
 use crate::kvm::vcpu::Vcpu;
 use crate::machine::supervisor::{RunControl, StopCause};
@@ -163,8 +163,8 @@ struct Instruction<'a> {
 impl<'a> Instruction<'a> {
     fn new(before: &RegisterFile, after: &RegisterFile, fetched: &'a [u8], hlt: bool) -> Self {
         let advance = after.rip.wrapping_sub(before.rip);
-        let sequential = after.cs_base == before.cs_base
-            && (1..=fetched.len() as u64).contains(&advance);
+        let sequential =
+            after.cs_base == before.cs_base && (1..=fetched.len() as u64).contains(&advance);
         let len = if hlt {
             1
         } else if sequential {
@@ -191,7 +191,12 @@ fn changes<'r>(
         .filter(|(_, old, new)| old != new)
 }
 
-fn push_text(line: &mut Vec<u8>, instruction: &Instruction<'_>, before: &RegisterFile, after: &RegisterFile) {
+fn push_text(
+    line: &mut Vec<u8>,
+    instruction: &Instruction<'_>,
+    before: &RegisterFile,
+    after: &RegisterFile,
+) {
     let _ = match before.mode {
         CpuMode::Real => write!(line, "{:04x}:{:04x} ", before.segments[0], before.rip),
         _ => write!(line, "{:#x} ", before.pc()),
@@ -209,7 +214,11 @@ fn push_text(line: &mut Vec<u8>, instruction: &Instruction<'_>, before: &Registe
     line.extend(std::iter::repeat_n(b' ', pad));
     let mut first = true;
     for (name, old, new) in changes(before, after) {
-        let _ = write!(line, "{}{name} {old:#x} -> {new:#x}", if first { "  " } else { ", " });
+        let _ = write!(
+            line,
+            "{}{name} {old:#x} -> {new:#x}",
+            if first { "  " } else { ", " }
+        );
         first = false;
     }
     while line.last() == Some(&b' ') {
@@ -238,7 +247,11 @@ fn push_json(
     push_hex_bytes(line, instruction.bytes);
     line.push(b'"');
     push_key(line, "sequential");
-    line.extend_from_slice(if instruction.sequential { b"true" } else { b"false" });
+    line.extend_from_slice(if instruction.sequential {
+        b"true"
+    } else {
+        b"false"
+    });
     push_key(line, "changed");
     line.push(b'{');
     for (i, (name, old, new)) in changes(before, after).enumerate() {

@@ -15,6 +15,7 @@
 //! buffer, written through the caller's (buffered) writer, so tracing an exit allocates
 //! nothing once the buffer has grown. With no watcher (`NoObserver`) none of this runs.
 
+pub mod chrome;
 pub mod explain;
 pub mod json;
 pub mod kernel_stats;
@@ -81,6 +82,8 @@ pub struct Watcher<W: Write> {
     clocks: Vec<RunClock>,
     stats: Stats,
     recorder: Option<FlightRecorder>,
+    /// `--trace=chrome PATH`: the timeline being written.
+    timeline: Option<chrome::ChromeTrace>,
     error: Option<io::Error>,
 }
 
@@ -95,8 +98,20 @@ impl<W: Write> Watcher<W> {
             clocks: Vec::new(),
             stats: Stats::default(),
             recorder: options.flight_recorder.then(FlightRecorder::default),
+            timeline: None,
             error: None,
         }
+    }
+
+    /// Also writes the run as a Chrome trace-event timeline ([`chrome`]).
+    pub fn with_timeline(mut self, timeline: chrome::ChromeTrace) -> Watcher<W> {
+        self.timeline = Some(timeline);
+        self
+    }
+
+    /// Whether anything needs the clock.
+    fn timed(&self) -> bool {
+        self.options.timed() || self.timeline.is_some()
     }
 
     /// Makes room for vCPUs with ids below `count` now, so that watching them allocates
@@ -106,6 +121,9 @@ impl<W: Write> Watcher<W> {
         let count = usize::try_from(count).unwrap_or(usize::MAX);
         if count > self.clocks.len() {
             self.clocks.resize(count, RunClock::default());
+        }
+        if let Some(timeline) = &mut self.timeline {
+            timeline.expect_vcpus(u32::try_from(count).unwrap_or(u32::MAX));
         }
     }
 
@@ -133,6 +151,9 @@ impl<W: Write> Watcher<W> {
     pub fn flush(&mut self) -> io::Result<()> {
         if let Some(error) = self.error.take() {
             return Err(error);
+        }
+        if let Some(timeline) = &mut self.timeline {
+            timeline.finish()?;
         }
         self.sink.flush()
     }
@@ -201,13 +222,13 @@ impl<W: Write> Watcher<W> {
 
 impl<W: Write> Observer for Watcher<W> {
     fn before_run(&mut self, vcpu: u32) {
-        if self.options.timed() {
+        if self.timed() {
             self.clock(vcpu).before = Some(Instant::now());
         }
     }
 
     fn after_run(&mut self, vcpu: u32) {
-        if self.options.timed() {
+        if self.timed() {
             self.clock(vcpu).after = Some(Instant::now());
         }
     }
@@ -226,6 +247,12 @@ impl<W: Write> Observer for Watcher<W> {
             let handle_ns = Self::elapsed_ns(clock.after, handled);
             self.stats.record(exit, header.run_ns, handle_ns);
         }
+        if let (Some(timeline), Some(before), Some(after)) =
+            (&mut self.timeline, clock.before, clock.after)
+        {
+            let handled = handled.unwrap_or_else(Instant::now);
+            timeline.run(&header, [before, after, handled], Some(exit));
+        }
         match self.options.trace {
             Some(format) => self.write_trace(format, &header, exit),
             None => {
@@ -237,8 +264,19 @@ impl<W: Write> Observer for Watcher<W> {
     }
 
     fn interrupted(&mut self, vcpu: u32, _stopping: bool) {
+        let clock = *self.clock(vcpu);
+        if let (Some(timeline), Some(before), Some(after)) =
+            (&mut self.timeline, clock.before, clock.after)
+        {
+            let header = LineHeader {
+                seq: self.seq,
+                vcpu,
+                run_ns: Self::elapsed_ns(clock.before, clock.after),
+                dispatch: None,
+            };
+            timeline.run(&header, [before, after, after], None);
+        }
         if self.options.stats {
-            let clock = *self.clock(vcpu);
             let run_ns = Self::elapsed_ns(clock.before, clock.after);
             self.stats.record_interrupted(run_ns);
         }

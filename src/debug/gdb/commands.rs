@@ -24,8 +24,7 @@ pub trait Target {
     /// The vCPU's registers now.
     fn registers(&mut self) -> Result<RegisterFile, String>;
     /// Writes `file` back (`before` is what [`Target::registers`] returned).
-    fn set_registers(&mut self, file: &RegisterFile, before: &RegisterFile)
-    -> Result<(), String>;
+    fn set_registers(&mut self, file: &RegisterFile, before: &RegisterFile) -> Result<(), String>;
     /// Reads guest physical memory; `false` if any of it is outside RAM.
     fn read_memory(&mut self, addr: u64, buf: &mut [u8]) -> bool;
     /// Writes guest physical memory; `false` if any of it is outside RAM.
@@ -492,7 +491,9 @@ impl Stub {
         };
         let xml = self.xml.as_bytes();
         let start = usize::try_from(offset).unwrap_or(usize::MAX).min(xml.len());
-        let len = usize::try_from(len).unwrap_or(usize::MAX).min(MAX_PACKET - 1);
+        let len = usize::try_from(len)
+            .unwrap_or(usize::MAX)
+            .min(MAX_PACKET - 1);
         let end = start.saturating_add(len).min(xml.len());
         let mut out = vec![if end == xml.len() { b'l' } else { b'm' }];
         out.extend_from_slice(&xml[start..end]);

@@ -70,7 +70,10 @@ fn registers_are_sent_in_the_layouts_order_little_endian() {
     let (mut stub, mut fake) = (Stub::new(&I386), Fake::new());
     let g = answer(&mut stub, &mut fake, "g");
     // eax, ecx, edx, ebx, esp ... eip at index 8, eflags, cs..gs, then 16 x87 unavailable.
-    assert!(g.starts_with("44332211000000000000000000000000000f0000"), "{g}");
+    assert!(
+        g.starts_with("44332211000000000000000000000000000f0000"),
+        "{g}"
+    );
     assert_eq!(&g[64..72], "00100000", "eip");
     assert_eq!(&g[72..80], "02000000", "eflags");
     assert_eq!(g.len(), 2 * (16 * 4 + 8 * 10 + 8 * 4));
@@ -97,8 +100,16 @@ fn memory_is_read_and_written_within_ram_only() {
     assert_eq!(answer(&mut stub, &mut fake, "M1000,2:abcd"), "OK");
     assert_eq!(answer(&mut stub, &mut fake, "m1000,4"), "abcd0203");
     assert_eq!(answer(&mut stub, &mut fake, "mffff,2"), "E0e");
-    assert_eq!(answer(&mut stub, &mut fake, "M1000,2:ab"), "E16", "length mismatch");
-    assert!(stub.notes[0].contains("cannot read 2 bytes at 0xffff"), "{:?}", stub.notes);
+    assert_eq!(
+        answer(&mut stub, &mut fake, "M1000,2:ab"),
+        "E16",
+        "length mismatch"
+    );
+    assert!(
+        stub.notes[0].contains("cannot read 2 bytes at 0xffff"),
+        "{:?}",
+        stub.notes
+    );
 }
 
 #[test]
@@ -115,12 +126,20 @@ fn breakpoints_take_the_four_debug_registers_and_watchpoints_are_refused() {
     assert_eq!(answer(&mut stub, &mut fake, "Z0,1009,1"), "E1c");
     assert!(stub.notes[0].contains("kvm_pvm does not intercept int3"));
     assert_eq!(answer(&mut stub, &mut fake, "z1,1003,1"), "OK");
-    assert_eq!(answer(&mut stub, &mut fake, "Z1,1009,1"), "OK", "a slot is free again");
+    assert_eq!(
+        answer(&mut stub, &mut fake, "Z1,1009,1"),
+        "OK",
+        "a slot is free again"
+    );
     assert_eq!(stub.breakpoints.debugreg()[1], 0x1009);
     assert_eq!(answer(&mut stub, &mut fake, "Z2,2000,4"), "E16");
     assert!(stub.notes[1].contains("watchpoints never fire"));
     // With error-message+ the text goes to gdb itself.
-    answer(&mut stub, &mut fake, "qSupported:multiprocess+;error-message+");
+    answer(
+        &mut stub,
+        &mut fake,
+        "qSupported:multiprocess+;error-message+",
+    );
     let reply = answer(&mut stub, &mut fake, "Z3,2000,4");
     assert!(reply.starts_with("E.no watchpoint at 0x2000"), "{reply}");
 }
@@ -129,11 +148,26 @@ fn breakpoints_take_the_four_debug_registers_and_watchpoints_are_refused() {
 fn resuming_and_ending_are_handed_to_the_session() {
     let (mut stub, mut fake) = (Stub::new(&I386), Fake::new());
     let action = |stub: &mut Stub, fake: &mut Fake, p: &str| stub.handle(p.as_bytes(), fake);
-    assert_eq!(action(&mut stub, &mut fake, "c"), Action::Resume(Resume::Continue));
-    assert_eq!(action(&mut stub, &mut fake, "s"), Action::Resume(Resume::Step));
-    assert_eq!(action(&mut stub, &mut fake, "vCont;s:1;c"), Action::Resume(Resume::Step));
-    assert_eq!(action(&mut stub, &mut fake, "vCont;c"), Action::Resume(Resume::Continue));
-    assert_eq!(action(&mut stub, &mut fake, "c1005"), Action::Resume(Resume::Continue));
+    assert_eq!(
+        action(&mut stub, &mut fake, "c"),
+        Action::Resume(Resume::Continue)
+    );
+    assert_eq!(
+        action(&mut stub, &mut fake, "s"),
+        Action::Resume(Resume::Step)
+    );
+    assert_eq!(
+        action(&mut stub, &mut fake, "vCont;s:1;c"),
+        Action::Resume(Resume::Step)
+    );
+    assert_eq!(
+        action(&mut stub, &mut fake, "vCont;c"),
+        Action::Resume(Resume::Continue)
+    );
+    assert_eq!(
+        action(&mut stub, &mut fake, "c1005"),
+        Action::Resume(Resume::Continue)
+    );
     assert_eq!(fake.file.rip, 0x1005);
     assert_eq!(action(&mut stub, &mut fake, "k"), Action::Kill);
     assert_eq!(action(&mut stub, &mut fake, "D;1"), Action::Detach);

@@ -105,9 +105,9 @@ impl Listener {
                 let _ = stream.set_nodelay(true);
                 Connection::Tcp(stream)
             }),
-            Listener::Unix(listener, _) => {
-                listener.accept().map(|(stream, _)| Connection::Unix(stream))
-            }
+            Listener::Unix(listener, _) => listener
+                .accept()
+                .map(|(stream, _)| Connection::Unix(stream)),
         };
         accepted.map_err(|error| connection_error(&error))
     }

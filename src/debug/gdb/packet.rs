@@ -162,8 +162,9 @@ pub fn parse_hex(text: &[u8]) -> Option<u64> {
     if text.is_empty() || text.len() > 16 {
         return None;
     }
-    text.iter()
-        .try_fold(0u64, |value, &byte| Some(value << 4 | u64::from(hex_digit(byte)?)))
+    text.iter().try_fold(0u64, |value, &byte| {
+        Some(value << 4 | u64::from(hex_digit(byte)?))
+    })
 }
 
 /// Parses pairs of hex digits into bytes.

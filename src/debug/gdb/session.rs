@@ -153,7 +153,9 @@ where
     thread::scope(|scope| {
         let reader_thread = thread::Builder::new()
             .name("gdb-reader".into())
-            .spawn_scoped(scope, || read_loop(reader, &sender, &running, &stop, &control))
+            .spawn_scoped(scope, || {
+                read_loop(reader, &sender, &running, &stop, &control)
+            })
             .map_err(|error| Error::SpawnThread {
                 vcpu: debuggee.vcpu.id(),
                 error,

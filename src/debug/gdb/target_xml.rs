@@ -210,7 +210,11 @@ mod tests {
         assert_eq!(x86_64.len(), 40);
         assert_eq!(x86_64[..3], ["rax", "rbx", "rcx"]);
         assert_eq!(x86_64[16..18], ["rip", "eflags"]);
-        assert_eq!(I386.registers[4].source, Source::File(Register::Gp(7)), "esp");
+        assert_eq!(
+            I386.registers[4].source,
+            Source::File(Register::Gp(7)),
+            "esp"
+        );
     }
 
     #[test]
@@ -219,7 +223,11 @@ mod tests {
         assert!(xml.contains("<architecture>i386</architecture>"), "{xml}");
         assert!(xml.contains("<reg name=\"eip\" bitsize=\"32\" type=\"code_ptr\"/>"));
         assert_eq!(xml.matches("<reg ").count(), 32);
-        assert!(X86_64.xml().contains("<architecture>i386:x86-64</architecture>"));
+        assert!(
+            X86_64
+                .xml()
+                .contains("<architecture>i386:x86-64</architecture>")
+        );
         // Nothing in it needs escaping in a packet.
         assert!(!xml.contains(['$', '#', '}', '*']));
     }
