@@ -1,7 +1,7 @@
 //! `--gdb ADDR`, `--step[=text|json]`, `--step-limit N`: parsing, the combinations refused,
 //! and running the machine under the debugger (x86-64 only).
 
-use rawkvm::error::Error;
+use crate::cli::status::CliError;
 use rawkvm::trace::TraceFormat;
 use rawkvm::units::parse_u64;
 
@@ -40,29 +40,30 @@ impl DebugFlags {
         flag: &str,
         inline: Option<String>,
         args: &mut Args,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CliError> {
         if !cfg!(target_arch = "x86_64") {
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "{flag}: the debugger shows x86 registers; it is not available on {}",
                 rawkvm::bindings::HOST_ARCH
             )));
         }
         match flag {
-            "--gdb" => self.gdb = Some(args.value(flag, inline).map_err(Error::Usage)?),
+            "--gdb" => self.gdb = Some(args.value(flag, inline).map_err(CliError::Usage)?),
             "--step" => {
                 self.step = Some(match inline.as_deref() {
                     None | Some("text") => StepStyle::Text,
                     Some("json") => StepStyle::Json,
                     Some(other) => {
-                        return Err(Error::Usage(format!(
+                        return Err(CliError::Usage(format!(
                             "--step={other}: the formats are text and json"
                         )));
                     }
                 })
             }
             _ => {
-                let value = args.value(flag, inline).map_err(Error::Usage)?;
-                self.step_limit = Some(parse_flag(flag, &value, parse_u64).map_err(Error::Usage)?);
+                let value = args.value(flag, inline).map_err(CliError::Usage)?;
+                self.step_limit =
+                    Some(parse_flag(flag, &value, parse_u64).map_err(CliError::Usage)?);
             }
         }
         Ok(())
@@ -84,8 +85,8 @@ impl DebugFlags {
 
     /// Refuses what cannot be debugged: several vCPUs, `--repeat`, a `--timeout` on a gdb
     /// session, `--gdb` with `--step`, `--step-limit` alone.
-    pub fn check(&self, vcpus: u32, repeat: bool, timeout: bool) -> Result<(), Error> {
-        let refuse = |text: &str| Err(Error::Usage(text.to_string()));
+    pub fn check(&self, vcpus: u32, repeat: bool, timeout: bool) -> Result<(), CliError> {
+        let refuse = |text: &str| Err(CliError::Usage(text.to_string()));
         if self.step_limit.is_some() && self.step.is_none() {
             return refuse("--step-limit N needs --step");
         }
@@ -101,12 +102,12 @@ impl DebugFlags {
             return refuse("--gdb and --step are two debuggers; give one (gdb has stepi)");
         }
         if vcpus != 1 {
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "{flag} debugs one vCPU; the guest has {vcpus} (give --vcpus 1)"
             )));
         }
         if repeat {
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "{flag} cannot be combined with --repeat"
             )));
         }
@@ -116,7 +117,7 @@ impl DebugFlags {
         #[cfg(target_arch = "x86_64")]
         if let Some(address) = &self.gdb {
             rawkvm::debug::gdb::GdbAddress::parse(address)
-                .map_err(|e| Error::Usage(format!("--gdb {address}: {e}")))?;
+                .map_err(|e| CliError::Usage(format!("--gdb {address}: {e}")))?;
         }
         Ok(())
     }
@@ -134,22 +135,29 @@ mod debugged {
     use rawkvm::debug::gdb::{GdbAddress, Listener};
     use rawkvm::debug::stepper::{StepEnd, StepFormat, step};
     use rawkvm::devices::Devices;
-    use rawkvm::error::Error;
+    use rawkvm::error::{Error, IoErrorDisplay};
     use rawkvm::machine::Machine;
     use rawkvm::machine::supervisor::RunControl;
 
     use super::{DebugFlags, StepStyle};
     use crate::cli::console_out::ConsoleOut;
+    use crate::cli::status::CliError;
     use crate::cli::trace_flags::SharedWatcher;
 
     /// Binds the `--gdb` socket (before KVM is opened: a bad address is a usage error on any
     /// host).
-    pub fn bind(flags: &DebugFlags) -> Result<Option<Listener>, Error> {
+    pub fn bind(flags: &DebugFlags) -> Result<Option<Listener>, CliError> {
         let Some(text) = &flags.gdb else {
             return Ok(None);
         };
-        let address = GdbAddress::parse(text).map_err(Error::Usage)?;
-        Listener::bind(&address).map(Some)
+        let address = GdbAddress::parse(text).map_err(CliError::Usage)?;
+        let listener = Listener::bind(&address).map_err(|error| {
+            CliError::Usage(format!(
+                "--gdb {text}: cannot listen there: {}",
+                IoErrorDisplay(&error)
+            ))
+        })?;
+        Ok(Some(listener))
     }
 
     /// Runs vCPU 0 of `machine` under gdb (on `listener`) or the step tracer.

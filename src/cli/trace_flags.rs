@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
+use crate::cli::status::CliError;
 use rawkvm::error::{Error, IoErrorDisplay};
 use rawkvm::machine::Machine;
 use rawkvm::trace::chrome::ChromeTrace;
@@ -51,15 +52,15 @@ impl TraceFlags {
         flag: &str,
         inline: Option<String>,
         args: &mut Args,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CliError> {
         if matches!(flag, "--explain" | "--stats") && inline.is_some() {
-            return Err(Error::Usage(format!("{flag} takes no value")));
+            return Err(CliError::Usage(format!("{flag} takes no value")));
         }
         match flag {
             "--trace" if inline.as_deref() == Some("chrome") => {
                 let path = args
                     .value("--trace=chrome", None)
-                    .map_err(|_| Error::Usage("--trace=chrome needs a PATH to write".into()))?;
+                    .map_err(|_| CliError::Usage("--trace=chrome needs a PATH to write".into()))?;
                 self.chrome = Some(PathBuf::from(path));
             }
             "--trace" => {
@@ -67,7 +68,7 @@ impl TraceFlags {
                     None | Some("text") => TraceFormat::Text,
                     Some("json") => TraceFormat::Json,
                     Some(other) => {
-                        return Err(Error::Usage(format!(
+                        return Err(CliError::Usage(format!(
                             "--trace={other}: the formats are text, json and chrome PATH"
                         )));
                     }
@@ -75,7 +76,7 @@ impl TraceFlags {
             }
             "--trace-file" => {
                 self.file = Some(PathBuf::from(
-                    args.value(flag, inline).map_err(Error::Usage)?,
+                    args.value(flag, inline).map_err(CliError::Usage)?,
                 ));
             }
             "--explain" => self.explain = true,
@@ -112,7 +113,7 @@ impl TraceFlags {
 
     /// Where the trace goes: the `--trace-file` (created or truncated), else stderr. Open it
     /// before the KVM device: a path that cannot be created is a usage error on any host.
-    pub fn open_sink(&self) -> Result<TraceSink, Error> {
+    pub fn open_sink(&self) -> Result<TraceSink, CliError> {
         let sink: Box<dyn Write + Send> = match &self.file {
             Some(path) => Box::new(create(path, "--trace-file")?),
             None => Box::new(io::stderr()),
@@ -128,7 +129,7 @@ impl TraceFlags {
 
     /// The `--trace=chrome` timeline, its file created (or truncated) now: like the trace
     /// file, before the KVM device is opened. `rawkvm run` only.
-    pub fn open_timeline(&self) -> Result<Option<ChromeTrace>, Error> {
+    pub fn open_timeline(&self) -> Result<Option<ChromeTrace>, CliError> {
         let Some(path) = &self.chrome else {
             return Ok(None);
         };
@@ -148,9 +149,9 @@ impl TraceFlags {
 }
 
 /// `File::create(path)`, or a usage error naming `flag`.
-fn create(path: &std::path::Path, flag: &str) -> Result<File, Error> {
+fn create(path: &std::path::Path, flag: &str) -> Result<File, CliError> {
     File::create(path).map_err(|e| {
-        Error::Usage(format!(
+        CliError::Usage(format!(
             "{flag} {}: cannot create it: {}",
             path.display(),
             IoErrorDisplay(&e)
@@ -164,12 +165,14 @@ pub fn report_run<T>(
     flags: &TraceFlags,
     watcher: &Watcher<TraceSink>,
     machine: &mut Machine,
-    outcome: &Result<T, Error>,
+    outcome: &Result<T, CliError>,
 ) {
     let mut stderr = io::stderr().lock();
     if matches!(
         outcome,
-        Err(Error::GuestFault { .. } | Error::Decode { .. })
+        Err(CliError::Vmm(
+            Error::GuestFault { .. } | Error::Decode { .. }
+        ))
     ) && let Some(recorder) = watcher.recorder()
     {
         let _ = recorder.write_to(&mut stderr);

@@ -22,7 +22,7 @@ use std::io::Write;
 use rawkvm_bindings::{KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP, kvm_guest_debug};
 
 use crate::debug::registers::{CpuMode, NAMES, Register, RegisterFile};
-use crate::devices::{Dispatch, IoHandler};
+use crate::devices::{Claim, IoHandler};
 use crate::error::{Error, StoppedVcpu};
 use crate::exit::Exit;
 use crate::kvm::memory::GuestMemory;
@@ -64,7 +64,7 @@ impl<W: Write> StepOutput for Watcher<W> {
 /// How a stepped run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepEnd {
-    /// The guest halted.
+    /// The guest halted (or the exit device ended the run with code 0).
     Halted,
     /// The step limit was reached first.
     LimitReached,
@@ -118,7 +118,13 @@ where
         }
         output.write_step(&line);
         match outcome {
-            Outcome::Halted => return Ok((StepEnd::Halted, steps)),
+            Outcome::Halted | Outcome::Finished(0) => return Ok((StepEnd::Halted, steps)),
+            Outcome::Finished(code) => {
+                return Err(Error::GuestReportedFailure {
+                    vcpu: vcpu.id(),
+                    code,
+                });
+            }
             Outcome::Stopped => return Err(interrupted(vcpu, control)),
             Outcome::Debug => {}
         }
@@ -136,7 +142,7 @@ impl<O: Observer + ?Sized> Observer for OwnStepsHidden<'_, O> {
     fn after_run(&mut self, vcpu: u32) {
         self.0.after_run(vcpu);
     }
-    fn exit(&mut self, vcpu: u32, exit: &Exit<'_>, dispatch: Option<Dispatch>) {
+    fn exit(&mut self, vcpu: u32, exit: &Exit<'_>, dispatch: Option<Claim>) {
         if !matches!(exit, Exit::Debug(_)) {
             self.0.exit(vcpu, exit, dispatch);
         }

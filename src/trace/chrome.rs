@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use super::json::{push_item, push_key, push_string};
 use super::text::{LineHeader, push_dec};
-use crate::devices::Dispatch;
+use crate::devices::Claim;
 use crate::exit::Exit;
 
 /// The file being written, and what has been said in it.
@@ -100,7 +100,7 @@ impl ChromeTrace {
             exit.visit(&mut |item| push_item(line, &item));
             if let Some(dispatch) = header.dispatch {
                 push_key(&mut self.line, "claimed");
-                let claimed = dispatch == Dispatch::Claimed;
+                let claimed = dispatch == Claim::Claimed;
                 self.line
                     .extend_from_slice(if claimed { b"true" } else { b"false" });
             }
@@ -276,7 +276,7 @@ mod tests {
             seq: 1,
             vcpu: 0,
             run_ns: 107_669,
-            dispatch: Some(Dispatch::Claimed),
+            dispatch: Some(Claim::Claimed),
         };
         trace.run(&header, times, Some(&exit));
         trace.run(&LineHeader { seq: 2, ..header }, times, None);

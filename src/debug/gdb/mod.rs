@@ -32,7 +32,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::error::{Error, IoErrorDisplay};
+use crate::error::Error;
 
 /// Where the stub listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,20 +69,14 @@ pub enum Listener {
 }
 
 impl Listener {
-    /// `socket`, `bind`, `listen`. A Unix socket path that exists is refused, not replaced.
-    pub fn bind(address: &GdbAddress) -> Result<Listener, Error> {
-        let failed = |error: io::Error| {
-            Error::Usage(format!(
-                "--gdb {}: cannot listen there: {}",
-                address.describe(),
-                IoErrorDisplay(&error)
-            ))
-        };
+    /// `socket`, `bind`, `listen`. A Unix socket path that exists is refused
+    /// (`EADDRINUSE`), not replaced.
+    pub fn bind(address: &GdbAddress) -> io::Result<Listener> {
         match address {
-            GdbAddress::Tcp(addr) => TcpListener::bind(addr).map(Listener::Tcp).map_err(failed),
-            GdbAddress::Unix(path) => UnixListener::bind(path)
-                .map(|listener| Listener::Unix(listener, path.clone()))
-                .map_err(failed),
+            GdbAddress::Tcp(addr) => TcpListener::bind(addr).map(Listener::Tcp),
+            GdbAddress::Unix(path) => {
+                UnixListener::bind(path).map(|listener| Listener::Unix(listener, path.clone()))
+            }
         }
     }
 
@@ -117,15 +111,6 @@ impl Drop for Listener {
     fn drop(&mut self) {
         if let Listener::Unix(_, path) = self {
             let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-impl GdbAddress {
-    fn describe(&self) -> String {
-        match self {
-            GdbAddress::Tcp(addr) => addr.to_string(),
-            GdbAddress::Unix(path) => path.display().to_string(),
         }
     }
 }

@@ -24,7 +24,7 @@ use super::packet::{Decoder, INTERRUPT, Incoming, frame};
 use super::target_xml::Layout;
 use super::{Connection, connection_error};
 use crate::debug::registers::RegisterFile;
-use crate::devices::{Dispatch, IoHandler};
+use crate::devices::{Claim, IoHandler};
 use crate::error::{Error, StoppedVcpu};
 use crate::exit::{DebugExit, Exit};
 use crate::kvm::memory::GuestMemory;
@@ -96,7 +96,7 @@ impl<O: Observer + ?Sized> Observer for Capture<'_, O> {
     fn after_run(&mut self, vcpu: u32) {
         self.inner.after_run(vcpu);
     }
-    fn exit(&mut self, vcpu: u32, exit: &Exit<'_>, dispatch: Option<Dispatch>) {
+    fn exit(&mut self, vcpu: u32, exit: &Exit<'_>, dispatch: Option<Claim>) {
         if let Exit::Debug(debug) = exit {
             self.debug = Some(*debug);
         }
@@ -361,10 +361,17 @@ impl<H: IoHandler + ?Sized, O: Observer + ?Sized> Session<'_, '_, H, O> {
         if debuggee.control.is_stopping() {
             return Err(self.interrupted());
         }
-        Ok(match outcome? {
-            Outcome::Halted => StopReason::Exited(0),
+        let (outcome, debug) = (outcome?, capture.debug);
+        Ok(match outcome {
+            Outcome::Halted | Outcome::Finished(0) => StopReason::Exited(0),
+            // The exit device's code, as the "process" exit status gdb shows.
+            Outcome::Finished(code) => {
+                let vcpu = self.debuggee.vcpu.id();
+                let _ = self.send(&StopReason::Exited(code.min(255) as u8).reply());
+                return Err(Error::GuestReportedFailure { vcpu, code });
+            }
             Outcome::Stopped => StopReason::Interrupted,
-            Outcome::Debug => match capture.debug.and_then(|debug| debug.breakpoint()) {
+            Outcome::Debug => match debug.and_then(|debug| debug.breakpoint()) {
                 Some(_) => StopReason::Breakpoint,
                 None => StopReason::Step,
             },
