@@ -71,6 +71,16 @@ Trace options (run, and bench pio|mmio, which then also reports the overhead rat
   --stats             at the end: exits, time in KVM_RUN and in rawkvm per reason, top
                       ports and MMIO addresses, and the kernel's own counters (all vCPUs
                       together; bench: of the last traced run)
+  --trace=chrome PATH (run only) write a Chrome trace-event timeline (Perfetto,
+                      chrome://tracing): a KVM_RUN slice and an exit event per exit
+
+Debug options (run, x86-64, one vCPU):
+  --gdb ADDR          stop before the first instruction and wait for gdb on
+                      127.0.0.1:PORT (port 0: a free one, printed) or a Unix socket path;
+                      `k` ends the run with status 0, `D` lets the guest run on
+  --step[=text|json]  single-step: one line per instruction (CS:IP, its bytes, the
+                      registers it changed), the exits met on the way between them
+  --step-limit N      stop --step after N instructions
 
 The guest's console (port 0xE9, COM1 at 0x3F8, and the MMIO console at GPA
 0xD000_0000..0xD000_0008) is written to stdout unchanged; a write to the exit device
