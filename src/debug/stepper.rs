@@ -25,13 +25,13 @@ use crate::debug::registers::{CpuMode, NAMES, Register, RegisterFile};
 use crate::devices::{Claim, IoHandler};
 use crate::error::{Error, StoppedVcpu};
 use crate::exit::Exit;
+use crate::exit::text::{push_dec, push_hex_bytes};
 use crate::kvm::memory::GuestMemory;
 use crate::kvm::vcpu::Vcpu;
 use crate::machine::supervisor::{RunControl, StopCause};
 use crate::run_loop::{self, Observer, Outcome};
 use crate::trace::Watcher;
 use crate::trace::json::{push_key, push_string};
-use crate::trace::text::{push_dec, push_hex_bytes};
 
 /// The longest x86 instruction.
 pub const MAX_INSTRUCTION: usize = 15;

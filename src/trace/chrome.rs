@@ -26,9 +26,10 @@ use std::io::{self, Write};
 use std::time::Instant;
 
 use super::json::{push_item, push_key, push_string};
-use super::text::{LineHeader, push_dec};
+use super::text::LineHeader;
 use crate::devices::Claim;
 use crate::exit::Exit;
+use crate::exit::text::push_dec;
 
 /// The file being written, and what has been said in it.
 pub struct ChromeTrace {
