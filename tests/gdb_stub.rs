@@ -212,7 +212,8 @@ impl Client {
         }
         let mut sum = [0u8; 2];
         self.stream.read_exact(&mut sum).unwrap();
-        self.stream.write_all(b"+").unwrap();
+        // After `D` the stub may already have closed the connection.
+        let _ = self.stream.write_all(b"+");
         String::from_utf8(payload).unwrap()
     }
 
@@ -294,4 +295,34 @@ fn bad_gdb_addresses_are_usage_errors() {
     common::assert_fails(&output, 2, "--gdb debugs one vCPU");
     let output = common::process::run(&["run", "hello", "--gdb", "127.0.0.1:0", "--step"]);
     common::assert_fails(&output, 2, "--gdb and --step are two debuggers");
+}
+
+#[test]
+fn detaching_lets_the_guest_run_on_and_a_lost_gdb_stops_it() {
+    let test = "detaching_lets_the_guest_run_on_and_a_lost_gdb_stops_it";
+    if !kvm_present(test) {
+        return;
+    }
+    let dir = ScratchDir::new("gdb-detach");
+    let socket = dir.join("detach.sock");
+    let socket = socket.to_str().unwrap();
+    let child = spawn(&["run", "hello", "--gdb", socket], Stdio::piped());
+    let mut gdb = Client::connect(socket);
+    assert_eq!(gdb.ask("Z1,1016,1"), "OK");
+    assert_eq!(gdb.ask("D"), "OK", "detach disarms the breakpoint too");
+    let output = wait_output(child);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(output.stdout, b"Hello from real mode!\n");
+
+    let socket = dir.join("lost.sock");
+    let socket = socket.to_str().unwrap();
+    let child = spawn(&["run", "hello", "--gdb", socket], Stdio::piped());
+    let mut gdb = Client::connect(socket);
+    assert_eq!(gdb.ask("QStartNoAckMode"), "OK");
+    drop(gdb);
+    let output = wait_output(child);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_has(&stderr, "rawkvm: gdb went away; the guest is stopped");
+    assert!(output.stdout.is_empty());
 }

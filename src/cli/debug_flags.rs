@@ -6,15 +6,7 @@ use rawkvm::trace::TraceFormat;
 use rawkvm::units::parse_u64;
 
 use super::args::{Args, parse_flag};
-
-/// How `--step` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepStyle {
-    /// One line per instruction.
-    Text,
-    /// One JSON object per instruction.
-    Json,
-}
+use super::trace_flags::text_or_json;
 
 /// The debugging flags of `rawkvm run`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -22,7 +14,7 @@ pub struct DebugFlags {
     /// `--gdb ADDR`, as given (parsed by [`DebugFlags::check`]).
     pub gdb: Option<String>,
     /// `--step[=FORMAT]`.
-    pub step: Option<StepStyle>,
+    pub step: Option<TraceFormat>,
     /// `--step-limit N`.
     pub step_limit: Option<u64>,
 }
@@ -50,15 +42,7 @@ impl DebugFlags {
         match flag {
             "--gdb" => self.gdb = Some(args.value(flag, inline).map_err(CliError::Usage)?),
             "--step" => {
-                self.step = Some(match inline.as_deref() {
-                    None | Some("text") => StepStyle::Text,
-                    Some("json") => StepStyle::Json,
-                    Some(other) => {
-                        return Err(CliError::Usage(format!(
-                            "--step={other}: the formats are text and json"
-                        )));
-                    }
-                })
+                self.step = Some(text_or_json(flag, inline.as_deref(), "text and json")?);
             }
             _ => {
                 let value = args.value(flag, inline).map_err(CliError::Usage)?;
@@ -77,10 +61,7 @@ impl DebugFlags {
     /// The trace `--step` implies when no `--trace` format was given: the exits met on the
     /// way are printed between the steps, in the steps' format.
     pub fn implied_trace(&self) -> Option<TraceFormat> {
-        self.step.map(|style| match style {
-            StepStyle::Text => TraceFormat::Text,
-            StepStyle::Json => TraceFormat::Json,
-        })
+        self.step
     }
 
     /// Refuses what cannot be debugged: several vCPUs, `--repeat`, a `--timeout` on a gdb
@@ -133,13 +114,15 @@ mod debugged {
 
     use rawkvm::debug::gdb::session::{Debuggee, SessionEnd, serve};
     use rawkvm::debug::gdb::{GdbAddress, Listener};
-    use rawkvm::debug::stepper::{StepEnd, StepFormat, step};
+    use rawkvm::debug::stepper::{StepEnd, step};
     use rawkvm::devices::Devices;
     use rawkvm::error::{Error, IoErrorDisplay};
     use rawkvm::machine::Machine;
     use rawkvm::machine::supervisor::RunControl;
 
-    use super::{DebugFlags, StepStyle};
+    use rawkvm::trace::TraceFormat;
+
+    use super::DebugFlags;
     use crate::cli::console_out::ConsoleOut;
     use crate::cli::status::CliError;
     use crate::cli::trace_flags::SharedWatcher;
@@ -183,10 +166,7 @@ mod debugged {
             control,
         };
         let Some(listener) = listener else {
-            let format = match flags.step {
-                Some(StepStyle::Json) => StepFormat::Json,
-                _ => StepFormat::Text,
-            };
+            let format = flags.step.unwrap_or(TraceFormat::Text);
             let d = &mut debuggee;
             let (end, steps) = step(
                 d.vcpu,

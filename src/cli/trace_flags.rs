@@ -64,15 +64,8 @@ impl TraceFlags {
                 self.chrome = Some(PathBuf::from(path));
             }
             "--trace" => {
-                self.format = Some(match inline.as_deref() {
-                    None | Some("text") => TraceFormat::Text,
-                    Some("json") => TraceFormat::Json,
-                    Some(other) => {
-                        return Err(CliError::Usage(format!(
-                            "--trace={other}: the formats are text, json and chrome PATH"
-                        )));
-                    }
-                });
+                let formats = "text, json and chrome PATH";
+                self.format = Some(text_or_json(flag, inline.as_deref(), formats)?);
             }
             "--trace-file" => {
                 self.file = Some(PathBuf::from(
@@ -145,6 +138,21 @@ impl TraceFlags {
             None => "stderr".to_string(),
         };
         Error::Output { target, error }
+    }
+}
+
+/// The value of `--trace` or `--step`: `text` (or none) or `json`; an error lists `formats`.
+pub fn text_or_json(
+    flag: &str,
+    value: Option<&str>,
+    formats: &str,
+) -> Result<TraceFormat, CliError> {
+    match value {
+        None | Some("text") => Ok(TraceFormat::Text),
+        Some("json") => Ok(TraceFormat::Json),
+        Some(other) => Err(CliError::Usage(format!(
+            "{flag}={other}: the formats are {formats}"
+        ))),
     }
 }
 

@@ -30,23 +30,14 @@ use crate::kvm::memory::GuestMemory;
 use crate::kvm::vcpu::Vcpu;
 use crate::machine::supervisor::{RunControl, StopCause};
 use crate::run_loop::{self, Observer, Outcome};
-use crate::trace::Watcher;
 use crate::trace::json::{push_key, push_string};
+use crate::trace::{TraceFormat, Watcher};
 
 /// The longest x86 instruction.
 pub const MAX_INSTRUCTION: usize = 15;
 /// How many bytes are shown when the instruction's length is not known.
 pub const WINDOW: usize = 8;
 const HLT: u8 = 0xF4;
-
-/// How step lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepFormat {
-    /// `0000:1000  be 1e 10   rsi 0x0 -> 0x101e`
-    Text,
-    /// `{"step":1,"cs":0,"ip":4096,"pc":4096,"bytes":"be1e10","sequential":true,...}`
-    Json,
-}
 
 /// An observer that step lines can be written through, so they interleave with the trace
 /// of the exits met on the way.
@@ -71,7 +62,7 @@ pub enum StepEnd {
 }
 
 /// Single-steps `vcpu` until the guest halts or `limit` instructions have run, writing one
-/// line per instruction through `output`. A stop signal (`control`) ends it between two
+/// line per instruction through `output`, as text or as one JSON object per step. A stop signal (`control`) ends it between two
 /// steps with [`Error::Interrupted`].
 pub fn step<H, O>(
     vcpu: &mut Vcpu,
@@ -79,7 +70,7 @@ pub fn step<H, O>(
     handler: &mut H,
     output: &mut O,
     control: &RunControl,
-    format: StepFormat,
+    format: TraceFormat,
     limit: Option<u64>,
 ) -> Result<(StepEnd, u64), Error>
 where
@@ -113,8 +104,8 @@ where
         line.clear();
         let instruction = Instruction::new(&before, &after, &bytes[..fetched], at_hlt);
         match format {
-            StepFormat::Text => push_text(&mut line, &instruction, &before, &after),
-            StepFormat::Json => push_json(&mut line, steps, &instruction, &before, &after),
+            TraceFormat::Text => push_text(&mut line, &instruction, &before, &after),
+            TraceFormat::Json => push_json(&mut line, steps, &instruction, &before, &after),
         }
         output.write_step(&line);
         match outcome {
