@@ -61,20 +61,21 @@
 //! ```
 //!
 //! [`machine::Machine`] and [`run_loop::run_vcpu`] do the same for the embedded guests
-//! ([`guests`](machine::guests)) and flat images, with [`devices`] answering port and MMIO accesses;
-//! [`supervisor`](machine::supervisor) runs every vCPU of a machine on a thread of its own, with a deadline and
-//! stop requests. [`exit`] decodes every `KVM_EXIT_*`; [`trace`] watches the loop
-//! (`--trace`, `--explain`, `--stats`, the flight recorder) and [`kernel_stats`](trace::kernel_stats) reads the
-//! kernel's own counters. [`fuzzing`] holds the harnesses the fuzz targets and the corpus
-//! replay share.
+//! ([`machine::guests`]) and flat images, with [`devices`] answering port and MMIO accesses;
+//! [`machine::supervisor`] runs every vCPU of a machine on a thread of its own, with a
+//! deadline and stop requests. [`exit`] decodes every `KVM_EXIT_*`; [`trace`] watches the
+//! loop (`--trace`, `--explain`, `--stats`, the flight recorder) and [`trace::kernel_stats`]
+//! reads the kernel's own counters. [`fuzzing`] holds the harnesses the fuzz targets and the
+//! corpus replay share.
 //!
 //! # Doing less
 //!
 //! An exit costs what the kernel makes it cost; a VMM can only avoid exits and avoid rebuilding
-//! what it has. [`restart`](machine::restart) runs a guest again on the same VM, restoring only the pages the
-//! dirty log reports and the registers (in place, through [`sync_regs`](arch::x86_64::sync_regs)); [`coalesced`](devices::coalesced) lets
-//! the kernel batch writes to write-only ranges like the debug console; [`reaper`](machine::reaper) takes VM
-//! teardown off the caller's thread. `rawkvm bench suite` measures each against a C baseline.
+//! what it has. [`machine::restart`] runs a guest again on the same VM, restoring only the
+//! pages the dirty log reports and the registers (in place, through
+//! [`arch::x86_64::sync_regs`]); [`devices::coalesced`] lets the kernel batch writes to
+//! write-only ranges like the debug console; [`machine::reaper`] takes VM teardown off the
+//! caller's thread. `rawkvm bench suite` measures each against a C baseline.
 //!
 //! # Where the `unsafe` is
 //!

@@ -12,6 +12,7 @@ mod repeat;
 mod run;
 mod signals;
 mod status;
+mod trace_file;
 mod trace_flags;
 
 use std::ffi::OsString;
@@ -65,7 +66,8 @@ Run options:
 
 Trace options (run, and bench pio|mmio, which then also reports the overhead ratio):
   --trace[=text|json] one line (or JSON object) per exit, with every payload field
-  --trace-file PATH   write the trace there instead of stderr
+  --trace-file PATH   write the trace there instead of stderr (a regular file, truncated;
+                      a pipe with a reader or a terminal; never the --image)
   --explain           after each exit: the kvm_run fields read and written, with offsets,
                       and what the guest did
   --stats             at the end: exits, time in KVM_RUN and in rawkvm per reason, top
@@ -88,9 +90,11 @@ The guest's console (port 0xE9, COM1 at 0x3F8, and the MMIO console at GPA
 errors, the trace and the statistics go to stderr. When a run ends in a guest fault, the
 last 32 exits (the flight recorder) are printed before the error. SIGINT, SIGTERM and
 SIGHUP stop every vCPU, flush the console and exit with 128 + the signal number (a second
-one exits at once). If stdout's reader goes away (`rawkvm run | head -c1`), the guest is
-stopped and the status is 141; so it is if rawkvm's own output (help, lists, bench lines)
-cannot be written because its reader went away.
+one exits at once, with the first one's status); a signal the parent ignored (nohup) stays
+ignored. If stdout's reader goes away (`rawkvm run | head -c1`), the guest is stopped and the
+status is 141; so it is if the trace's reader goes away, or rawkvm's own output (help,
+lists, bench lines) cannot be written because its reader went away. A trace that cannot be
+written stops the guest at once.
 
 Exit status:
   0  the guest halted normally
@@ -105,7 +109,7 @@ Exit status:
   8  the guest reported failure: it wrote a code other than 0 to the exit device
      (a byte to port 0xF4, or 32 bits to GPA 0xD000_0008)
   130, 143, 129  stopped by SIGINT, SIGTERM, SIGHUP (128 + the signal number)
-  141  stdout's reader went away (EPIPE; 128 + SIGPIPE)
+  141  stdout's or the trace's reader went away (EPIPE; 128 + SIGPIPE)
 ";
 
 /// Runs the command line and returns the process exit status.

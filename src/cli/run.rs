@@ -123,9 +123,13 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
         match arg {
             Arg::Positional(word) if name.is_none() => name = Some(word),
             Arg::Flag(flag, inline) if flag == "--image" => {
-                image = Some(PathBuf::from(
-                    args.value(&flag, inline).map_err(CliError::Usage)?,
-                ));
+                let path = args.value(&flag, inline).map_err(CliError::Usage)?;
+                if path.is_empty() {
+                    return Err(CliError::Usage(
+                        "--image: the path is empty; give the flat binary to run".to_string(),
+                    ));
+                }
+                image = Some(PathBuf::from(path));
             }
             Arg::Flag(flag, inline) if MACHINE_FLAGS.contains(&flag.as_str()) => {
                 let value = args.value(&flag, inline).map_err(CliError::Usage)?;
@@ -211,13 +215,17 @@ fn load_image(options: &RunOptions) -> Result<Image, CliError> {
 /// `rawkvm run`: every vCPU on a thread of its own, the devices shared, `SIGINT`/`SIGTERM`/
 /// `SIGHUP` and the deadline stopping them all.
 pub fn command(args: Args) -> Result<i32, CliError> {
-    let options = parse(args)?;
     let control = RunControl::new();
-    // Before any other thread exists (see signals.rs); a signal during setup stops the run
-    // before the guest starts.
+    // First, before any other thread exists (see signals.rs): a signal during start-up waits
+    // for the signal thread and stops the run before the guest starts.
     stop_on_signals(&control);
+    let options = parse(args)?;
     let image = load_image(&options)?;
-    let sink = options.trace.open_sink()?;
+    let image_path = match &options.source {
+        Source::File(path) => Some(path.as_path()),
+        Source::Embedded(_) => None,
+    };
+    let sink = options.trace.open_sink(image_path)?;
     let timeline = options.trace.open_timeline()?;
     #[cfg(target_arch = "x86_64")]
     let listener = super::debug_flags::bind(&options.debug)?;

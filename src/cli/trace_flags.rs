@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::status::CliError;
 use rawkvm::error::{Error, IoErrorDisplay};
@@ -13,6 +13,7 @@ use rawkvm::trace::kernel_stats::KernelStats;
 use rawkvm::trace::{KernelCounters, TraceFormat, WatchOptions, Watcher};
 
 use super::args::Args;
+use super::trace_file;
 
 /// Trace output is buffered in blocks this large: one `write(2)` per few hundred exits.
 const TRACE_BUFFER: usize = 64 << 10;
@@ -68,9 +69,14 @@ impl TraceFlags {
                 self.format = Some(text_or_json(flag, inline.as_deref(), formats)?);
             }
             "--trace-file" => {
-                self.file = Some(PathBuf::from(
-                    args.value(flag, inline).map_err(CliError::Usage)?,
-                ));
+                let path = args.value(flag, inline).map_err(CliError::Usage)?;
+                if path.is_empty() {
+                    return Err(CliError::Usage(
+                        "--trace-file: the path is empty; give the file to write the trace to"
+                            .to_string(),
+                    ));
+                }
+                self.file = Some(PathBuf::from(path));
             }
             "--explain" => self.explain = true,
             _ => self.stats = true,
@@ -104,11 +110,12 @@ impl TraceFlags {
         }
     }
 
-    /// Where the trace goes: the `--trace-file` (created or truncated), else stderr. Open it
-    /// before the KVM device: a path that cannot be created is a usage error on any host.
-    pub fn open_sink(&self) -> Result<TraceSink, CliError> {
+    /// Where the trace goes: the `--trace-file` (see [`trace_file::open`]: never the `image`,
+    /// truncated only if a regular file), else stderr. Open it before the KVM device: a path
+    /// that cannot be used is a usage error on any host.
+    pub fn open_sink(&self, image: Option<&Path>) -> Result<TraceSink, CliError> {
         let sink: Box<dyn Write + Send> = match &self.file {
-            Some(path) => Box::new(create(path, "--trace-file")?),
+            Some(path) => Box::new(trace_file::open(path, image)?),
             None => Box::new(io::stderr()),
         };
         Ok(BufWriter::with_capacity(TRACE_BUFFER, sink))
@@ -117,7 +124,7 @@ impl TraceFlags {
     /// A watcher writing to `sink` (from [`TraceFlags::open_sink`]): these options plus the
     /// flight recorder.
     pub fn watcher(&self, sink: TraceSink) -> Watcher<TraceSink> {
-        Watcher::new(self.options(true), sink)
+        Watcher::new(self.options(true), sink).with_sink_name(self.sink_name())
     }
 
     /// The `--trace=chrome` timeline, its file created (or truncated) now: like the trace
@@ -133,11 +140,18 @@ impl TraceFlags {
 
     /// The error for a failed write of the trace: to the `--trace-file`, or to stderr.
     pub fn output_error(&self, error: io::Error) -> Error {
-        let target = match &self.file {
+        Error::Output {
+            target: self.sink_name(),
+            error,
+        }
+    }
+
+    /// What the trace is written to, in errors: `the trace file PATH`, or `stderr`.
+    fn sink_name(&self) -> String {
+        match &self.file {
             Some(path) => format!("the trace file {}", path.display()),
             None => "stderr".to_string(),
-        };
-        Error::Output { target, error }
+        }
     }
 }
 

@@ -141,6 +141,9 @@ impl<O: Observer + ?Sized> Observer for OwnStepsHidden<'_, O> {
     fn interrupted(&mut self, vcpu: u32, stopping: bool) {
         self.0.interrupted(vcpu, stopping);
     }
+    fn failure(&mut self) -> Option<Error> {
+        self.0.failure()
+    }
 }
 
 /// Reads up to [`MAX_INSTRUCTION`] bytes at `pc`, fewer near the end of RAM; how many.

@@ -17,11 +17,14 @@
 //!   run->s.regs.sregs = entry; run->s.regs.regs = entry  KVM_CAP_SYNC_REGS: no system call;
 //!   run->kvm_dirty_regs |= SREGS | REGS                  the next KVM_RUN loads them
 //!     (or ioctl(vcpu, KVM_SET_SREGS) + KVM_SET_REGS      without it, or when asked)
+//!   run->request_interrupt_window = 1 if an interrupt    the vector queued at capture (the
+//!     was queued at capture                              guest's irq= setup) waits again
 //! ```
 //!
 //! What a restore puts back: the general registers with RIP and RFLAGS (so a guest that ended
 //! on `hlt` starts at its entry again, not after the `hlt`), the segment, control and
-//! descriptor-table registers, and every page of every writable slot. What it does not: FPU
+//! descriptor-table registers, every page of every writable slot, and the interrupt rawkvm
+//! had queued for the guest's interrupt window ([`Vcpu::queue_interrupt`]). What it does not: FPU
 //! and SSE state, MSRs, the TSC, debug registers, pending events, and host-side device state
 //! (the caller owns its [`crate::devices::IoHandler`] and resets it as it sees fit). Guest
 //! memory that a device writes from the host is not in the dirty log either; rawkvm's devices
@@ -44,9 +47,10 @@ use rawkvm_bindings::{MemoryRegionFlags, kvm_regs, kvm_sregs};
 use crate::arch::x86_64::sync_regs::SyncRegs;
 use crate::error::{Error, RestartError};
 use crate::kvm::vcpu::Vcpu;
+use crate::kvm::vm::DirtyLogError;
 use crate::kvm::vm::Vm;
 use crate::machine::Machine;
-use crate::sys::ioctl::{DirtyLogError, dirty_bitmap_words};
+use crate::sys::ioctl::{dirty_bitmap_words, vm};
 use crate::sys::memory::Mapping;
 use crate::sys::memory::page_size;
 
@@ -75,12 +79,15 @@ impl RegisterReset {
     }
 }
 
-/// One vCPU's registers at the entry.
+/// One vCPU's registers at the entry, and the interrupt it was waiting to inject then.
 #[derive(Debug, Clone, Copy)]
 struct EntryRegisters {
     id: u32,
     regs: kvm_regs,
     sregs: kvm_sregs,
+    /// [`Vcpu::queue_interrupt`]'s vector (the guest's `irq=` setup), queued again at every
+    /// restore: a run that took it must not leave the next one waiting forever.
+    queued_interrupt: Option<u8>,
 }
 
 /// A slot's pristine contents, page by page; `None` for a page that was all zeros.
@@ -164,6 +171,7 @@ impl RestartPoint {
                 id,
                 regs: registers.regs()?,
                 sregs: registers.sregs()?,
+                queued_interrupt: vcpu.queued_interrupt,
             });
         }
         Ok(point)
@@ -223,6 +231,7 @@ impl RestartPoint {
                     vcpu.set_regs(&entry.regs)?;
                 }
             }
+            vcpu.requeue_interrupt(entry.queued_interrupt);
         }
         Ok(Restored { dirty_pages })
     }
@@ -230,17 +239,15 @@ impl RestartPoint {
 
 /// `KVM_GET_DIRTY_LOG` of `slot` into `bitmap`.
 fn fetch_dirty_log(vm: &Vm, slot: u32, bitmap: &mut [u64]) -> Result<(), Error> {
-    vm.vm_fd()
-        .get_dirty_log(slot, bitmap)
-        .map_err(|error| match error {
-            DirtyLogError::Ioctl(errno) => Error::Ioctl {
-                ioctl: "KVM_GET_DIRTY_LOG",
-                errno,
-            },
-            DirtyLogError::UnknownSlot(_) | DirtyLogError::BitmapTooSmall { .. } => {
-                RestartError::DirtyBitmap { slot }.into()
-            }
-        })
+    vm.get_dirty_log(slot, bitmap).map_err(|error| match error {
+        DirtyLogError::Ioctl(errno) => Error::Ioctl {
+            ioctl: vm::GET_DIRTY_LOG,
+            errno,
+        },
+        DirtyLogError::UnknownSlot(_) | DirtyLogError::BitmapTooSmall { .. } => {
+            RestartError::DirtyBitmap { slot }.into()
+        }
+    })
 }
 
 /// The error for a page of `slot` the mapping refused (slots are whole pages, so never).
@@ -314,8 +321,8 @@ impl Machine {
 mod tests {
     use super::*;
     use crate::kvm::Kvm;
+    use crate::kvm::vm::DirtyLogError;
     use crate::kvm::vm::MemoryRegion;
-    use crate::sys::ioctl::DirtyLogError;
 
     #[test]
     fn dirty_bitmaps_have_one_bit_per_page_in_whole_words() {
@@ -352,27 +359,26 @@ mod tests {
             };
             vm.add_memory_region(region).unwrap();
         }
-        let fd = vm.vm_fd();
         let mut bitmap = [u64::MAX; 2];
-        assert_eq!(fd.get_dirty_log(0, &mut bitmap), Ok(()));
+        assert_eq!(vm.get_dirty_log(0, &mut bitmap), Ok(()));
         assert_eq!(
             bitmap,
             [0, 0],
             "nothing written yet; the kernel wrote both words"
         );
         assert_eq!(
-            fd.get_dirty_log(0, &mut bitmap[..1]),
+            vm.get_dirty_log(0, &mut bitmap[..1]),
             Err(DirtyLogError::BitmapTooSmall {
                 needed: 2,
                 given: 1
             })
         );
         assert_eq!(
-            fd.get_dirty_log(7, &mut bitmap),
+            vm.get_dirty_log(7, &mut bitmap),
             Err(DirtyLogError::UnknownSlot(7))
         );
         assert_eq!(
-            fd.get_dirty_log(1, &mut bitmap),
+            vm.get_dirty_log(1, &mut bitmap),
             Err(DirtyLogError::Ioctl(nix::errno::Errno::ENOENT)),
             "a slot that does not log"
         );

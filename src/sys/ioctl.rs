@@ -215,11 +215,15 @@ pub(crate) mod vm {
     /// `KVM_REGISTER_COALESCED_MMIO` (`KVM_CAP_COALESCED_MMIO`): writes to the zone are
     /// recorded in the VM's ring instead of exiting. Through [`VmFd::register_coalesced_zone`],
     /// which also tells the vCPUs to drain the ring.
-    pub(super) const REGISTER_COALESCED_MMIO: Ioctl<Reads<abi::kvm_coalesced_mmio_zone>> =
+    pub(crate) const REGISTER_COALESCED_MMIO: Ioctl<Reads<abi::kvm_coalesced_mmio_zone>> =
         Ioctl::reads(
             "KVM_REGISTER_COALESCED_MMIO",
             abi::KVM_REGISTER_COALESCED_MMIO,
         );
+    /// `KVM_GET_DIRTY_LOG`: its argument points at a bitmap the kernel fills, so it is no
+    /// table entry but [`VmFd::get_dirty_log`], which checks the bitmap first; this is its
+    /// name for messages.
+    pub(crate) const GET_DIRTY_LOG: &str = "KVM_GET_DIRTY_LOG";
 }
 
 /// The ioctls of a vCPU fd.
@@ -269,10 +273,10 @@ pub(crate) mod vcpu {
         Ioctl::reads("KVM_SET_VCPU_EVENTS", abi::KVM_SET_VCPU_EVENTS);
 }
 
-/// Why [`VmFd::get_dirty_log`] refused to ask the kernel, or what the kernel said.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart and sync regs are x86-only so far
+/// Why `KVM_GET_DIRTY_LOG` was not asked ([`VmFd::get_dirty_log`] checks the bitmap first), or
+/// what the kernel said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DirtyLogError {
+pub enum DirtyLogError {
     /// This VM fd never registered that slot, so its size (and the bitmap's) is unknown.
     UnknownSlot(u32),
     /// The bitmap has fewer 64-bit words than the slot has pages / 64, rounded up.
@@ -289,7 +293,6 @@ pub(crate) enum DirtyLogError {
 /// The 64-bit words of a dirty bitmap for a slot of `slot_len` bytes: one bit per page. The
 /// kernel copies `ALIGN(npages, BITS_PER_LONG) / 8` bytes; with pages of at least 4 KiB (every
 /// Linux architecture) and longs of at most 64 bits, this many words always hold them.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart and sync regs are x86-only so far
 pub(crate) fn dirty_bitmap_words(slot_len: usize) -> usize {
     slot_len.div_ceil(page_size()).div_ceil(64)
 }

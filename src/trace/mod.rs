@@ -13,7 +13,8 @@
 //! answered it (so an IN shows the bytes the guest will see): there is one decoder. The
 //! payload comes from [`Exit::visit`]; [`text`] and [`json`] turn it into lines in a reused
 //! buffer, written through the caller's (buffered) writer, so tracing an exit allocates
-//! nothing once the buffer has grown. With no watcher (`NoObserver`) none of this runs.
+//! nothing once the buffer has grown. With no watcher (`NoObserver`) none of this runs. A
+//! write that fails (`EPIPE`, `ENOSPC`) ends the run at that exit ([`Observer::failure`]).
 
 pub mod chrome;
 pub mod explain;
@@ -27,6 +28,7 @@ use std::io::{self, Write};
 use std::time::Instant;
 
 use crate::devices::bus::Claim;
+use crate::error::Error;
 use crate::exit::Exit;
 use crate::run_loop::Observer;
 
@@ -82,9 +84,15 @@ pub struct Watcher<W: Write> {
     clocks: Vec<RunClock>,
     stats: Stats,
     recorder: Option<FlightRecorder>,
+    /// The first failed write of the trace, until [`Observer::failure`] or
+    /// [`Watcher::flush`] reports it.
     /// `--trace=chrome PATH`: the timeline being written.
     timeline: Option<chrome::ChromeTrace>,
     error: Option<io::Error>,
+    /// Whether the trace failed: once it has, nothing more is written to it.
+    failed: bool,
+    /// What the sink is, for the error that stops the run (`the trace file PATH`, `stderr`).
+    sink_name: String,
 }
 
 impl<W: Write> Watcher<W> {
@@ -100,7 +108,16 @@ impl<W: Write> Watcher<W> {
             recorder: options.flight_recorder.then(FlightRecorder::default),
             timeline: None,
             error: None,
+            failed: false,
+            sink_name: String::from("the trace"),
         }
+    }
+
+    /// Names the sink in the error a failed write ends the run with (`the trace file
+    /// out.txt`, `stderr`; "the trace" unless named).
+    pub fn with_sink_name(mut self, name: impl Into<String>) -> Watcher<W> {
+        self.sink_name = name.into();
+        self
     }
 
     /// Also writes the run as a Chrome trace-event timeline ([`chrome`]).
@@ -147,23 +164,30 @@ impl<W: Write> Watcher<W> {
         self.sink
     }
 
-    /// Flushes the trace, reporting the first write error of the run, if any.
+    /// Flushes the trace, reporting the first write error of the run unless
+    /// [`Observer::failure`] already ended the run with it.
     pub fn flush(&mut self) -> io::Result<()> {
+        // The timeline is its own file: closed whatever became of the trace.
+        let timeline = self
+            .timeline
+            .as_mut()
+            .map_or(Ok(()), chrome::ChromeTrace::finish);
         if let Some(error) = self.error.take() {
             return Err(error);
         }
-        if let Some(timeline) = &mut self.timeline {
-            timeline.finish()?;
+        if !self.failed {
+            self.sink.flush()?;
         }
-        self.sink.flush()
+        timeline
     }
 
     /// Writes `bytes` (a finished line of another report, such as `--step`'s) into the
     /// trace between two exits; a failure is reported by [`Watcher::flush`].
     pub fn write_raw(&mut self, bytes: &[u8]) {
-        if self.error.is_none()
+        if !self.failed
             && let Err(error) = self.sink.write_all(bytes)
         {
+            self.failed = true;
             self.error = Some(error);
         }
     }
@@ -212,9 +236,10 @@ impl<W: Write> Watcher<W> {
                 json::push_object_end(&mut self.line);
             }
         }
-        if self.error.is_none()
+        if !self.failed
             && let Err(error) = self.sink.write_all(&self.line)
         {
+            self.failed = true;
             self.error = Some(error);
         }
     }
@@ -280,6 +305,17 @@ impl<W: Write> Observer for Watcher<W> {
             let run_ns = Self::elapsed_ns(clock.before, clock.after);
             self.stats.record_interrupted(run_ns);
         }
+    }
+
+    /// The trace's write error, once: the run stops at the exit whose line could not be
+    /// written (`EPIPE` is status 141, as for the console). Checking costs a branch on the
+    /// result `write_all` already returned; the untraced run never asks.
+    fn failure(&mut self) -> Option<Error> {
+        let error = self.error.take()?;
+        Some(Error::Output {
+            target: self.sink_name.clone(),
+            error,
+        })
     }
 }
 

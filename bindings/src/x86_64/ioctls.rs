@@ -8,6 +8,7 @@ use crate::common::kvm_interrupt;
 use crate::ioctls::ioctls;
 
 ioctls! {
+    arch = "x86_64";
     /// The x86-only ioctls, in header order.
     pub const X86_IOCTLS;
 

@@ -71,6 +71,7 @@ const X86_STRUCT_LAYOUTS: &[StructLayout] = &[
 
 crate::arches::arch_tables!(
     "x86-64",
+    target_arch = "x86_64",
     IoctlEncoding::Generic,
     X86_STRUCT_LAYOUTS,
     X86_IOCTLS

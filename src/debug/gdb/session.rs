@@ -105,6 +105,9 @@ impl<O: Observer + ?Sized> Observer for Capture<'_, O> {
     fn interrupted(&mut self, vcpu: u32, stopping: bool) {
         self.inner.interrupted(vcpu, stopping);
     }
+    fn failure(&mut self) -> Option<Error> {
+        self.inner.failure()
+    }
 }
 
 /// The machine a session debugs, and what watches its exits.
