@@ -152,6 +152,14 @@ fn a_timeline_needs_a_path_it_can_create() {
         2,
         "--trace=chrome /nonexistent-dir/t.json: cannot create it",
     );
+    // Opened as --trace-file is: never the guest image.
+    let dir = ScratchDir::new("timeline-image");
+    let image = dir.join("guest.bin");
+    std::fs::write(&image, [0xF4]).unwrap();
+    let image = image.to_str().unwrap();
+    let output = run(&["run", "--image", image, "--trace=chrome", image]);
+    assert_fails(&output, 2, "is the guest image");
+    assert_eq!(std::fs::read(image).unwrap(), [0xF4], "untouched");
     let output = run(&["bench", "pio", "--trace=chrome", "/tmp/x.json"]);
     assert_fails(&output, 2, "--trace=chrome PATH is for rawkvm run");
 }

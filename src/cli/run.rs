@@ -226,7 +226,7 @@ pub fn command(args: Args) -> Result<i32, CliError> {
         Source::Embedded(_) => None,
     };
     let sink = options.trace.open_sink(image_path)?;
-    let timeline = options.trace.open_timeline()?;
+    let timeline = options.trace.open_timeline(image_path)?;
     #[cfg(target_arch = "x86_64")]
     let listener = super::debug_flags::bind(&options.debug)?;
     let kvm = Kvm::open_path(&options.device)?;

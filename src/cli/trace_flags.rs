@@ -6,7 +6,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cli::status::CliError;
-use rawkvm::error::{Error, IoErrorDisplay};
+use rawkvm::error::Error;
 use rawkvm::machine::Machine;
 use rawkvm::trace::chrome::ChromeTrace;
 use rawkvm::trace::kernel_stats::KernelStats;
@@ -127,13 +127,13 @@ impl TraceFlags {
         Watcher::new(self.options(true), sink).with_sink_name(self.sink_name())
     }
 
-    /// The `--trace=chrome` timeline, its file created (or truncated) now: like the trace
-    /// file, before the KVM device is opened. `rawkvm run` only.
-    pub fn open_timeline(&self) -> Result<Option<ChromeTrace>, CliError> {
+    /// The `--trace=chrome` timeline, its file opened now as the trace file is (truncated,
+    /// never the `image`, never blocking), before the KVM device. `rawkvm run` only.
+    pub fn open_timeline(&self, image: Option<&Path>) -> Result<Option<ChromeTrace>, CliError> {
         let Some(path) = &self.chrome else {
             return Ok(None);
         };
-        let file = create(path, "--trace=chrome")?;
+        let file = trace_file::open_for("--trace=chrome", path, image)?;
         let writer = BufWriter::with_capacity(TRACE_BUFFER, file);
         Ok(Some(ChromeTrace::new(Box::new(writer))))
     }
@@ -168,17 +168,6 @@ pub fn text_or_json(
             "{flag}={other}: the formats are {formats}"
         ))),
     }
-}
-
-/// `File::create(path)`, or a usage error naming `flag`.
-fn create(path: &std::path::Path, flag: &str) -> Result<File, CliError> {
-    File::create(path).map_err(|e| {
-        CliError::Usage(format!(
-            "{flag} {}: cannot create it: {}",
-            path.display(),
-            IoErrorDisplay(&e)
-        ))
-    })
 }
 
 /// After a run: the flight recorder if the guest faulted, the statistics if asked for.
