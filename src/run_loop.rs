@@ -154,7 +154,7 @@ where
         .register_thread()
         .map_err(|errno| Error::Signal { errno })?;
     // Present only once a coalesced zone is registered: the plain loop pays nothing for it.
-    let ring = vcpu.vcpu_fd().coalesced_ring();
+    let ring = vcpu.coalesced_ring();
     loop {
         observer.before_run(id);
         let result = vcpu.run();

@@ -5,10 +5,10 @@ mod common;
 
 use common::json::{self, Json};
 use rawkvm::bindings as abi;
+use rawkvm::exit::GuardedBuffer;
+use rawkvm::exit::RunPage;
 use rawkvm::exit::{Exit, decode};
 use rawkvm::run_loop::Observer;
-use rawkvm::sys::memory::GuardedBuffer;
-use rawkvm::sys::run_page::RunPage;
 use rawkvm::trace::{TraceFormat, WatchOptions, Watcher};
 
 /// A page for `reason` with every payload byte non-zero, and the fields that are validated

@@ -165,16 +165,16 @@ impl Vcpu {
             })
     }
 
-    /// The vCPU fd and its mapping, for the modules that read the page outside an exit
-    /// (registers in place, the coalesced ring).
-    pub(crate) fn vcpu_fd(&self) -> &VcpuFd {
-        &self.fd
+    /// The coalesced-MMIO ring of this vCPU's mapping, once a zone is registered (the run loop
+    /// drains it after every `KVM_RUN`).
+    pub(crate) fn coalesced_ring(&self) -> Option<crate::sys::run_page::CoalescedRing> {
+        self.fd.coalesced_ring()
     }
 
-    /// As [`Vcpu::vcpu_fd`], exclusively: for page views between runs.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // sync regs are x86-only so far
-    pub(crate) fn vcpu_fd_mut(&mut self) -> &mut VcpuFd {
-        &mut self.fd
+    /// Which register sets the VM can keep in `kvm_run.s` (`KVM_CAP_SYNC_REGS`, asked once).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn sync_regs_supported(&self) -> u64 {
+        self.fd.vm().sync_regs_supported()
     }
 
     /// `ioctl(vcpu, KVM_RUN, 0)`, then decodes the exit in place. Exactly one syscall, no
