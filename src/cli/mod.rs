@@ -7,7 +7,11 @@ mod args;
 mod bench;
 mod caps;
 mod console_out;
+#[cfg(target_arch = "x86_64")]
+mod cpuid;
 mod debug_flags;
+#[cfg(target_arch = "x86_64")]
+mod msrs;
 mod repeat;
 mod run;
 mod signals;
@@ -43,7 +47,14 @@ Usage:
   rawkvm abi [STRUCT|IOCTL...] [--json] [--arch ARCH]
                                         struct layouts and ioctl numbers of the KVM ABI
   rawkvm caps [--json] [--kvm-device PATH]
-                                        API version, mmap size, backend, every KVM_CAP_*
+                                        API version, mmap size, backend, TSC rate, every
+                                        KVM_CAP_*
+  rawkvm cpuid [--json] [--kvm-device PATH]
+                                        the supported CPUID table decoded (vendor, brand,
+                                        feature bits by name) and what a guest gets of it
+  rawkvm msrs [--json] [--kvm-device PATH]
+                                        every MSR KVM handles, by name, with its value on a
+                                        fresh vCPU; the feature MSRs
   rawkvm help | --help | --version
 
 Run options:
@@ -60,6 +71,11 @@ Run options:
   --repeat N          run N times on one VM, restored in place between runs (dirty pages
                       copied back, registers reset); the output of every run is printed,
                       and the trace options watch all the runs
+  --cpuid-vendor STR  leaf 0's vendor string, exactly 12 bytes (default: the host's); every
+                      vCPU gets KVM_SET_CPUID2 with the supported table, its hypervisor leaf
+                      0x40000000 saying \"rawkvmrawkvm\"
+  --tsc-khz N         the guest TSC rate (KVM_SET_TSC_KHZ); refused with status 5 where the
+                      host cannot honour it (without TSC scaling: any other rate)
   --no-coalesce       every console write exits (default: port 0xE9 is coalesced
                       when the kernel has KVM_CAP_COALESCED_PIO; --trace and --explain
                       imply --no-coalesce, since they show every exit)
@@ -153,9 +169,18 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, CliError> {
         ))),
         "abi" => abi::command(args),
         "caps" => caps::command(args),
+        #[cfg(target_arch = "x86_64")]
+        "cpuid" => cpuid::command(args),
+        #[cfg(target_arch = "x86_64")]
+        "msrs" => msrs::command(args),
+        #[cfg(not(target_arch = "x86_64"))]
+        "cpuid" | "msrs" => Err(CliError::Usage(format!(
+            "{command} shows x86 CPUID and MSRs; there are none on {}",
+            rawkvm::bindings::HOST_ARCH
+        ))),
         "help" => print_out(USAGE),
         other => Err(CliError::Usage(format!(
-            "unknown command {other:?}; commands are run, list, bench, abi, caps and help"
+            "unknown command {other:?}; commands are run, list, bench, abi, caps, cpuid, msrs and help"
         ))),
     }
 }

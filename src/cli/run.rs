@@ -67,7 +67,7 @@ pub struct RunOptions {
 }
 
 /// The flags that shape the machine, each taking a value.
-const MACHINE_FLAGS: [&str; 7] = [
+const MACHINE_FLAGS: [&str; 9] = [
     "--mem",
     "--load-addr",
     "--entry",
@@ -75,6 +75,8 @@ const MACHINE_FLAGS: [&str; 7] = [
     "--kvm-device",
     "--vcpus",
     "--timeout",
+    "--cpuid-vendor",
+    "--tsc-khz",
 ];
 
 /// Applies one of [`MACHINE_FLAGS`] with its value.
@@ -108,9 +110,36 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
                 .map_err(|_| format!("{flag} {value}: KVM allows far fewer vCPUs"))?;
         }
         "--timeout" => options.timeout = Some(parse_flag(flag, value, parse_duration)?),
+        "--cpuid-vendor" | "--tsc-khz" => apply_cpu_flag(flag, value, config)?,
         _ => options.device = PathBuf::from(value),
     }
     Ok(())
+}
+
+/// `--cpuid-vendor STR` (12 bytes) and `--tsc-khz N` (x86 only).
+#[cfg(target_arch = "x86_64")]
+fn apply_cpu_flag(flag: &str, value: &str, config: &mut MachineConfig) -> Result<(), String> {
+    use rawkvm::arch::x86_64::cpuid::parse_vendor;
+    if flag == "--cpuid-vendor" {
+        config.cpu.cpuid_vendor = Some(parse_flag(flag, value, parse_vendor)?);
+    } else {
+        let khz = parse_flag(flag, value, parse_u64)?;
+        config.cpu.tsc_khz = Some(
+            u32::try_from(khz)
+                .ok()
+                .filter(|&khz| khz > 0)
+                .ok_or_else(|| format!("{flag} {value}: a rate in kHz, 1 up to 2^32-1"))?,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn apply_cpu_flag(flag: &str, _: &str, _: &mut MachineConfig) -> Result<(), String> {
+    Err(format!(
+        "{flag} sets x86 CPUID or TSC; there is none on {}",
+        rawkvm::bindings::HOST_ARCH
+    ))
 }
 
 fn parse(mut args: Args) -> Result<RunOptions, CliError> {

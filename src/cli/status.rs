@@ -44,6 +44,7 @@ pub const FLAG_NAMES: SettingNames = SettingNames {
     load_address: "--load-addr",
     vcpus: "--vcpus",
     kvm_device: "--kvm-device PATH",
+    tsc_khz: "--tsc-khz",
 };
 
 /// Everything a command can fail with: a command line that makes no sense, or a library

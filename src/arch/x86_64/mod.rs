@@ -11,6 +11,11 @@
 //! `CS.selector = 0xF000` with `CS.base = 0xFFFF0000`, `IP = 0xFFF0`. rawkvm moves it to the
 //! entry point given on the command line (default `0000:1000`).
 
+pub mod cpu_setup;
+pub mod cpuid;
+pub mod cpuid_names;
+pub mod msr;
+pub mod msr_names;
 pub mod sync_regs;
 
 use std::fmt;
