@@ -125,7 +125,7 @@ mod debugged {
     use super::DebugFlags;
     use crate::cli::console_out::ConsoleOut;
     use crate::cli::status::CliError;
-    use crate::cli::trace_flags::SharedWatcher;
+    use crate::cli::trace_flags::SharedTraceObserver;
 
     /// Binds the `--gdb` socket (before KVM is opened: a bad address is a usage error on any
     /// host).
@@ -147,13 +147,13 @@ mod debugged {
     pub fn run(
         machine: &mut Machine,
         devices: &Mutex<Devices<ConsoleOut>>,
-        watcher: &SharedWatcher,
+        shared: &SharedTraceObserver,
         control: &RunControl,
         flags: &DebugFlags,
         listener: Option<&Listener>,
     ) -> Result<(), Error> {
         let mut handler = devices.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut observer = watcher.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut observer = shared.lock().unwrap_or_else(PoisonError::into_inner);
         let (vm, vcpus) = machine.parts_mut();
         let [vcpu, ..] = vcpus else {
             unreachable!("a Machine always has vCPU 0")
@@ -196,7 +196,7 @@ mod debugged {
             SessionEnd::Halted => return Ok(()),
             SessionEnd::Detached => {
                 // gdb let go: the guest runs on as it would have without it.
-                return machine.run_all(devices, watcher, None, control);
+                return machine.run_all(devices, shared, None, control);
             }
             SessionEnd::Killed => "gdb killed the guest",
             SessionEnd::Disconnected => "gdb went away; the guest is stopped",

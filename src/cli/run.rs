@@ -28,7 +28,7 @@ use super::args::{Arg, Args, parse_flag};
 use super::console_out::ConsoleOut;
 use super::debug_flags::DebugFlags;
 use super::signals::stop_on_signals;
-use super::trace_flags::{self, SharedWatcher, TraceFlags};
+use super::trace_flags::{self, SharedTraceObserver, TraceFlags};
 use super::{repeat, unexpected};
 
 /// Elsewhere there is no gdb stub, so never a listener.
@@ -261,20 +261,20 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one
-    // watcher sees every run, so the trace and the statistics cover them all.
-    let mut watcher = options.trace.watcher(sink);
+    // observer sees every run, so the trace and the statistics cover them all.
+    let mut observer = options.trace.observer(sink);
     if let Some(timeline) = timeline {
-        watcher = watcher.with_timeline(timeline);
+        observer = observer.with_timeline(timeline);
     }
     // Every vCPU's clock exists before the first entry: the watched run allocates nothing.
-    watcher.expect_vcpus(options.config.vcpus);
-    let watcher = Mutex::new(watcher);
+    observer.expect_vcpus(options.config.vcpus);
+    let observer = Mutex::new(observer);
     #[cfg(target_arch = "x86_64")]
     let listener = listener.as_ref();
     #[cfg(not(target_arch = "x86_64"))]
     let listener = None;
     let run = |machine: &mut Machine, first: bool| {
-        run_once(machine, first, &options, &watcher, &control, listener)
+        run_once(machine, first, &options, &observer, &control, listener)
     };
     #[cfg(target_arch = "x86_64")]
     let outcome = match options.repeat {
@@ -287,23 +287,25 @@ pub fn command(args: Args) -> Result<i32, CliError> {
         debug_assert!(options.repeat.is_none());
         run(&mut machine, true)
     };
-    let mut watcher = watcher.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut observer = observer
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     // The console (flushed by each run) and the trace are complete before any report or error.
-    let traced = watcher.flush();
-    trace_flags::report_run(&options.trace, &watcher, &mut machine, &outcome);
+    let traced = observer.flush();
+    trace_flags::report_run(&options.trace, &observer, &mut machine, &outcome);
     outcome?;
     traced.map_err(|error| options.trace.output_error(error))?;
     Ok(status::HALTED)
 }
 
-/// One run of every vCPU on fresh devices, watched by `watcher`. The console is flushed
+/// One run of every vCPU on fresh devices, watched by `observer`. The console is flushed
 /// before any error is returned. The `first` run of a machine registers the console for
 /// coalescing (a registration lasts as long as the VM).
 fn run_once(
     machine: &mut Machine,
     first: bool,
     options: &RunOptions,
-    watcher: &SharedWatcher,
+    observer: &SharedTraceObserver,
     control: &RunControl,
     listener: Option<&Listener>,
 ) -> Result<(), CliError> {
@@ -317,18 +319,18 @@ fn run_once(
         super::debug_flags::run(
             machine,
             &devices,
-            watcher,
+            observer,
             control,
             &options.debug,
             listener,
         )
     } else {
-        machine.run_all(&devices, watcher, options.timeout, control)
+        machine.run_all(&devices, observer, options.timeout, control)
     };
     #[cfg(not(target_arch = "x86_64"))]
     let outcome = {
         let _ = listener;
-        machine.run_all(&devices, watcher, options.timeout, control)
+        machine.run_all(&devices, observer, options.timeout, control)
     };
     let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
     let flushed = devices.console.flush().map_err(Error::Console);

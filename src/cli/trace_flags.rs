@@ -10,7 +10,7 @@ use rawkvm::error::Error;
 use rawkvm::machine::Machine;
 use rawkvm::trace::chrome::ChromeTrace;
 use rawkvm::trace::kernel_stats::KernelStats;
-use rawkvm::trace::{KernelCounters, TraceFormat, WatchOptions, Watcher};
+use rawkvm::trace::{KernelCounters, TraceFormat, TraceObserver, WatchOptions};
 
 use super::args::Args;
 use super::trace_file;
@@ -36,8 +36,8 @@ pub struct TraceFlags {
 /// The writer a trace goes to.
 pub type TraceSink = BufWriter<Box<dyn Write + Send>>;
 
-/// A watcher the threads of every vCPU share.
-pub type SharedWatcher = std::sync::Mutex<Watcher<TraceSink>>;
+/// A observer the threads of every vCPU share.
+pub type SharedTraceObserver = std::sync::Mutex<TraceObserver<TraceSink>>;
 
 impl TraceFlags {
     /// Whether `flag` is one of these.
@@ -99,7 +99,7 @@ impl TraceFlags {
         self.options(false).trace.is_some() || self.chrome.is_some()
     }
 
-    /// The watcher's options. `--explain` and `--trace-file` imply a text trace.
+    /// The observer's options. `--explain` and `--trace-file` imply a text trace.
     pub fn options(&self, flight_recorder: bool) -> WatchOptions {
         let implied = (self.explain || self.file.is_some()).then_some(TraceFormat::Text);
         WatchOptions {
@@ -121,10 +121,10 @@ impl TraceFlags {
         Ok(BufWriter::with_capacity(TRACE_BUFFER, sink))
     }
 
-    /// A watcher writing to `sink` (from [`TraceFlags::open_sink`]): these options plus the
+    /// A observer writing to `sink` (from [`TraceFlags::open_sink`]): these options plus the
     /// flight recorder.
-    pub fn watcher(&self, sink: TraceSink) -> Watcher<TraceSink> {
-        Watcher::new(self.options(true), sink).with_sink_name(self.sink_name())
+    pub fn observer(&self, sink: TraceSink) -> TraceObserver<TraceSink> {
+        TraceObserver::new(self.options(true), sink).with_sink_name(self.sink_name())
     }
 
     /// The `--trace=chrome` timeline, its file opened now as the trace file is (truncated,
@@ -174,7 +174,7 @@ pub fn text_or_json(
 /// Report failures on stderr are ignored: the run's own result matters more.
 pub fn report_run<T>(
     flags: &TraceFlags,
-    watcher: &Watcher<TraceSink>,
+    observer: &TraceObserver<TraceSink>,
     machine: &mut Machine,
     outcome: &Result<T, CliError>,
 ) {
@@ -184,28 +184,28 @@ pub fn report_run<T>(
         Err(CliError::Vmm(
             Error::GuestFault { .. } | Error::Decode { .. }
         ))
-    ) && let Some(recorder) = watcher.recorder()
+    ) && let Some(recorder) = observer.recorder()
     {
         let _ = recorder.write_to(&mut stderr);
     }
     if flags.stats {
-        let _ = write_stats(watcher, machine, &mut stderr);
+        let _ = write_stats(observer, machine, &mut stderr);
     }
 }
 
-/// The statistics table of `watcher`, which watched every vCPU of `machine`, with the
+/// The statistics table of `observer`, which watched every vCPU of `machine`, with the
 /// kernel's own counters of the same vCPUs beside rawkvm's where the kernel has them.
 pub fn write_stats(
-    watcher: &Watcher<TraceSink>,
+    observer: &TraceObserver<TraceSink>,
     machine: &mut Machine,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let vcpus = machine.vcpus_mut().len();
     let kernel = kernel_counters(machine);
-    watcher.stats().write_table(out, vcpus, kernel.as_ref())
+    observer.stats().write_table(out, vcpus, kernel.as_ref())
 }
 
-/// The kernel's counters of the VM and of its vCPUs summed (the watcher counts the exits of
+/// The kernel's counters of the VM and of its vCPUs summed (the observer counts the exits of
 /// all of them), if the kernel has binary statistics. The vCPU side is `None` unless every
 /// vCPU's file could be read: a partial sum would not compare with rawkvm's count.
 pub fn kernel_counters(machine: &mut Machine) -> Option<KernelCounters> {

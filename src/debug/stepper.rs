@@ -31,7 +31,7 @@ use crate::kvm::vcpu::Vcpu;
 use crate::machine::supervisor::{RunControl, StopCause};
 use crate::run_loop::{self, Observer, Outcome};
 use crate::trace::json::{push_key, push_string};
-use crate::trace::{TraceFormat, Watcher};
+use crate::trace::{TraceFormat, TraceObserver};
 
 /// The longest x86 instruction.
 pub const MAX_INSTRUCTION: usize = 15;
@@ -46,7 +46,7 @@ pub trait StepOutput: Observer {
     fn write_step(&mut self, line: &[u8]);
 }
 
-impl<W: Write> StepOutput for Watcher<W> {
+impl<W: Write> StepOutput for TraceObserver<W> {
     fn write_step(&mut self, line: &[u8]) {
         self.write_raw(line);
     }

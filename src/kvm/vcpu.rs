@@ -183,6 +183,7 @@ impl Vcpu {
     }
 
     /// `ioctl(vm, KVM_CHECK_EXTENSION, cap)` on this vCPU's VM: 0 when absent or refused.
+    #[cfg(target_arch = "x86_64")]
     pub(crate) fn vm_check_extension(&self, cap: u32) -> i32 {
         crate::sys::ioctl::vm::CHECK_EXTENSION
             .call(self.fd.vm().fd(), libc::c_ulong::from(cap))

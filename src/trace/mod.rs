@@ -13,7 +13,7 @@
 //! answered it (so an IN shows the bytes the guest will see): there is one decoder. The
 //! payload comes from [`Exit::visit`]; [`text`] and [`json`] turn it into lines in a reused
 //! buffer, written through the caller's (buffered) writer, so tracing an exit allocates
-//! nothing once the buffer has grown. With no watcher (`NoObserver`) none of this runs. A
+//! nothing once the buffer has grown. With no observer (`NoObserver`) none of this runs. A
 //! write that fails (`EPIPE`, `ENOSPC`) ends the run at that exit ([`Observer::failure`]).
 
 pub mod chrome;
@@ -45,7 +45,7 @@ pub enum TraceFormat {
     Json,
 }
 
-/// What a [`Watcher`] does with each exit.
+/// What a [`TraceObserver`] does with each exit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WatchOptions {
     /// Write each exit in this format.
@@ -74,18 +74,18 @@ struct RunClock {
 
 /// The observer behind `--trace`, `--explain`, `--stats` and the flight recorder.
 #[derive(Debug)]
-pub struct Watcher<W: Write> {
+pub struct TraceObserver<W: Write> {
     options: WatchOptions,
     sink: W,
     line: Vec<u8>,
     seq: u64,
-    /// When each vCPU (by id) last entered and left `KVM_RUN`: one watcher can serve the
+    /// When each vCPU (by id) last entered and left `KVM_RUN`: one observer can serve the
     /// threads of several vCPUs (behind a lock), each timed on its own.
     clocks: Vec<RunClock>,
     stats: Stats,
     recorder: Option<FlightRecorder>,
     /// The first failed write of the trace, until [`Observer::failure`] or
-    /// [`Watcher::flush`] reports it.
+    /// [`TraceObserver::flush`] reports it.
     /// `--trace=chrome PATH`: the timeline being written.
     timeline: Option<chrome::ChromeTrace>,
     error: Option<io::Error>,
@@ -95,10 +95,10 @@ pub struct Watcher<W: Write> {
     sink_name: String,
 }
 
-impl<W: Write> Watcher<W> {
-    /// A watcher writing its trace (if any) to `sink`; give it a buffered writer.
-    pub fn new(options: WatchOptions, sink: W) -> Watcher<W> {
-        Watcher {
+impl<W: Write> TraceObserver<W> {
+    /// A observer writing its trace (if any) to `sink`; give it a buffered writer.
+    pub fn new(options: WatchOptions, sink: W) -> TraceObserver<W> {
+        TraceObserver {
             options,
             sink,
             line: Vec::with_capacity(1024),
@@ -115,13 +115,13 @@ impl<W: Write> Watcher<W> {
 
     /// Names the sink in the error a failed write ends the run with (`the trace file
     /// out.txt`, `stderr`; "the trace" unless named).
-    pub fn with_sink_name(mut self, name: impl Into<String>) -> Watcher<W> {
+    pub fn with_sink_name(mut self, name: impl Into<String>) -> TraceObserver<W> {
         self.sink_name = name.into();
         self
     }
 
     /// Also writes the run as a Chrome trace-event timeline ([`chrome`]).
-    pub fn with_timeline(mut self, timeline: chrome::ChromeTrace) -> Watcher<W> {
+    pub fn with_timeline(mut self, timeline: chrome::ChromeTrace) -> TraceObserver<W> {
         self.timeline = Some(timeline);
         self
     }
@@ -159,7 +159,7 @@ impl<W: Write> Watcher<W> {
         self.seq
     }
 
-    /// The trace's writer (after [`Watcher::flush`], everything written is in it).
+    /// The trace's writer (after [`TraceObserver::flush`], everything written is in it).
     pub fn into_sink(self) -> W {
         self.sink
     }
@@ -182,7 +182,7 @@ impl<W: Write> Watcher<W> {
     }
 
     /// Writes `bytes` (a finished line of another report, such as `--step`'s) into the
-    /// trace between two exits; a failure is reported by [`Watcher::flush`].
+    /// trace between two exits; a failure is reported by [`TraceObserver::flush`].
     pub fn write_raw(&mut self, bytes: &[u8]) {
         if !self.failed
             && let Err(error) = self.sink.write_all(bytes)
@@ -193,7 +193,7 @@ impl<W: Write> Watcher<W> {
     }
 
     /// The clock of vCPU `vcpu`; grows the table the first time a vCPU is seen, unless
-    /// [`Watcher::expect_vcpus`] made room for it.
+    /// [`TraceObserver::expect_vcpus`] made room for it.
     fn clock(&mut self, vcpu: u32) -> &mut RunClock {
         let index = usize::try_from(vcpu).unwrap_or(usize::MAX);
         if index >= self.clocks.len() {
@@ -245,7 +245,7 @@ impl<W: Write> Watcher<W> {
     }
 }
 
-impl<W: Write> Observer for Watcher<W> {
+impl<W: Write> Observer for TraceObserver<W> {
     fn before_run(&mut self, vcpu: u32) {
         if self.timed() {
             self.clock(vcpu).before = Some(Instant::now());
@@ -324,7 +324,7 @@ mod tests {
     use super::*;
     use crate::exit::{Io, IoDirection};
 
-    /// Two vCPUs through one watcher: each exit numbered once, on the vCPU that made it, in
+    /// Two vCPUs through one observer: each exit numbered once, on the vCPU that made it, in
     /// the trace, the flight recorder and the statistics alike.
     fn watch(trace: TraceFormat) -> (String, Vec<String>, u64) {
         let options = WatchOptions {
@@ -333,8 +333,8 @@ mod tests {
             stats: true,
             flight_recorder: true,
         };
-        let mut watcher = Watcher::new(options, Vec::new());
-        watcher.expect_vcpus(2);
+        let mut observer = TraceObserver::new(options, Vec::new());
+        observer.expect_vcpus(2);
         let mut data = [b'A'];
         let out = Exit::Io(Io {
             direction: IoDirection::Out,
@@ -345,17 +345,17 @@ mod tests {
             data: &mut data,
         });
         for (vcpu, exit) in [(1, &out), (0, &Exit::Hlt), (1, &Exit::Hlt)] {
-            watcher.before_run(vcpu);
-            watcher.after_run(vcpu);
+            observer.before_run(vcpu);
+            observer.after_run(vcpu);
             let dispatch = matches!(exit, Exit::Io(_)).then_some(Claim::Claimed);
-            watcher.exit(vcpu, exit, dispatch);
+            observer.exit(vcpu, exit, dispatch);
         }
-        watcher.flush().unwrap();
+        observer.flush().unwrap();
         let (exits, lines) = (
-            watcher.stats().total().count,
-            watcher.recorder().unwrap().lines(),
+            observer.stats().total().count,
+            observer.recorder().unwrap().lines(),
         );
-        let trace = String::from_utf8(watcher.into_sink()).unwrap();
+        let trace = String::from_utf8(observer.into_sink()).unwrap();
         (trace, lines, exits)
     }
 
