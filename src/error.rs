@@ -17,6 +17,7 @@ use crate::exit::DecodeError;
 mod config;
 mod cpu;
 mod details;
+mod elf;
 mod image;
 mod messages;
 #[cfg(target_arch = "x86_64")]
@@ -24,6 +25,7 @@ mod restart;
 pub use config::ConfigError;
 pub use cpu::CpuError;
 pub use details::{IP_NAME, LISTED_VCPUS, StoppedVcpu};
+pub use elf::{ElfClass, ElfProblem};
 pub use image::ImageError;
 pub use messages::Described;
 #[cfg(target_arch = "x86_64")]
@@ -284,6 +286,15 @@ pub enum Error {
     },
     /// The guest image cannot be used.
     Image(ImageError),
+    /// The KVM backend cannot run the CPU mode asked for (`--mode paged` on PVM).
+    UnsupportedMode {
+        /// The mode's name.
+        mode: &'static str,
+        /// The backend's module (`kvm_pvm`).
+        backend: &'static str,
+        /// Why, as measured on that backend.
+        reason: &'static str,
+    },
     /// A vCPU's CPUID, MSRs or TSC rate could not be set up as asked (x86).
     Cpu(CpuError),
     /// A configuration value is wrong; found before the kernel was asked.
@@ -379,6 +390,24 @@ pub enum GuestFault {
         /// `system_event.data[..ndata]`.
         data: Vec<u64>,
     },
+    /// A CPU exception in `--mode long` or `--mode user`, reported by rawkvm's exception stub
+    /// (x86).
+    CpuException {
+        /// The vector, 0..=31.
+        vector: u8,
+        /// Its mnemonic (`#PF`).
+        mnemonic: &'static str,
+        /// Its name (`page fault`).
+        name: &'static str,
+        /// The error code, for the vectors that push one.
+        error_code: Option<u64>,
+        /// RIP of the faulting instruction.
+        rip: u64,
+        /// The privilege level the exception came from (CS's low bits).
+        cpl: u8,
+        /// CR2, the faulting address, for a page fault.
+        cr2: Option<u64>,
+    },
     /// An exit rawkvm has no handler for.
     Unhandled {
         /// The `KVM_EXIT_*` number.
@@ -396,6 +425,7 @@ impl Error {
             | Error::NotKvm { .. }
             | Error::ApiVersion { .. }
             | Error::MissingCapability { .. }
+            | Error::UnsupportedMode { .. }
             | Error::VcpuMmapSize { .. } => ErrorKind::KvmUnavailable,
             Error::Config(_) | Error::InvalidRegion { .. } => ErrorKind::Config,
             Error::Image(_) => ErrorKind::Image,

@@ -201,7 +201,7 @@ where
                 ready_for_interrupt_injection,
                 ..
             } => ready_for_interrupt_injection,
-            Exit::Hlt => return Ok(Outcome::Halted),
+            Exit::Hlt => return halted(vcpu),
             Exit::Debug(_) => return Ok(Outcome::Debug),
             other => {
                 let fault = fault(&other);
@@ -212,6 +212,19 @@ where
             deliver_queued_interrupt(vcpu)?;
         }
     }
+}
+
+/// At `KVM_EXIT_HLT`: the end of the run, unless rawkvm's exception stub halted to report a
+/// CPU exception (x86 `--mode long|user`), which is a guest fault.
+#[cfg(target_arch = "x86_64")]
+fn halted(vcpu: &Vcpu) -> Result<Outcome, Error> {
+    crate::arch::x86_64::exception::check_halt(vcpu).map(|()| Outcome::Halted)
+}
+
+/// Elsewhere a halt always ends the run.
+#[cfg(not(target_arch = "x86_64"))]
+fn halted(_vcpu: &Vcpu) -> Result<Outcome, Error> {
+    Ok(Outcome::Halted)
 }
 
 /// At `KVM_EXIT_IRQ_WINDOW_OPEN`: injects the vector queued with

@@ -70,6 +70,10 @@ pub struct Vcpu {
     /// The vector waiting for the guest's interrupt window (`Vcpu::queue_interrupt`, x86).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) queued_interrupt: Option<u8>,
+    /// Whether the vCPU's mode installed rawkvm's exception stub (x86 `--mode long|user`): a
+    /// halt is then checked for an exception report (`arch::x86_64::exception`).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) exception_stub: bool,
     /// Whether the last `KVM_RUN` may have left an instruction half done, which the kernel
     /// finishes at the next entry (see [`Vcpu::complete_pending_operation`]).
     completion_pending: bool,
@@ -92,6 +96,7 @@ impl Vcpu {
             fd,
             id,
             queued_interrupt: None,
+            exception_stub: false,
             completion_pending: false,
             has_run: false,
         }

@@ -7,8 +7,11 @@
 //! hypervisor leaf naming rawkvm; see [`crate::arch::x86_64::cpu_setup`]), so a guest can
 //! switch to long mode by itself.
 
+pub mod elf;
 pub mod guests;
 pub mod image;
+#[cfg(target_arch = "x86_64")]
+pub mod modes;
 pub mod reaper;
 #[cfg(target_arch = "x86_64")]
 pub mod restart;
@@ -128,6 +131,7 @@ impl MachineConfig {
                         })?)
                 }
                 "user-msr" => self.user_space_msr = true,
+                "mode" => self.set_mode(value)?,
                 "irq" => {
                     self.inject_irq = Some(
                         u8::try_from(number(value)?)
@@ -138,6 +142,37 @@ impl MachineConfig {
             }
         }
         Ok(())
+    }
+
+    /// `--mode NAME` or the setup key `mode=NAME`: the CPU mode every vCPU starts in (x86).
+    #[cfg(target_arch = "x86_64")]
+    pub fn set_mode(&mut self, name: &str) -> Result<(), String> {
+        let mode = arch::x86_64::CpuMode::parse(name)?;
+        self.entry = self.entry.in_mode(mode);
+        Ok(())
+    }
+
+    /// `--mode` exists on x86 only.
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn set_mode(&mut self, name: &str) -> Result<(), String> {
+        Err(format!(
+            "CPU mode {name:?}: CPU modes are x86's; this architecture starts every guest at \
+             an address"
+        ))
+    }
+
+    /// The regions of guest memory rawkvm writes for itself, which an image must leave alone:
+    /// the system area of the x86 CPU modes.
+    pub fn reserved(&self) -> Vec<image::Reserved> {
+        #[cfg(target_arch = "x86_64")]
+        if self.entry.mode.uses_system_area() {
+            use arch::x86_64::layout::{SYSTEM_AREA, SYSTEM_AREA_END};
+            return vec![(
+                SYSTEM_AREA..SYSTEM_AREA_END,
+                "system area of the CPU modes (GDT, TSS, IDT, exception stub, page tables)",
+            )];
+        }
+        Vec::new()
     }
 
     /// Checks what can be checked without the kernel.
@@ -163,6 +198,8 @@ impl MachineConfig {
         } else if self.vcpus == 0 {
             ConfigError::NoVcpus
         } else {
+            #[cfg(target_arch = "x86_64")]
+            modes::validate(self)?;
             return Ok(());
         };
         Err(Error::Config(problem))
@@ -181,7 +218,12 @@ impl Machine {
     /// On failure everything built so far is released.
     pub fn new(kvm: &Kvm, config: &MachineConfig, image: &Image) -> Result<Machine, Error> {
         config.validate()?;
-        image.check_fits(config.load_addr, config.mem_size)?;
+        image.check_fits(config.load_addr, config.mem_size, &config.reserved())?;
+        let elf = image.elf()?;
+        #[cfg(target_arch = "x86_64")]
+        modes::check_image(config, image, elf.as_ref())?;
+        let image_entry = elf.as_ref().map_or(config.load_addr, |elf| elf.entry);
+        let entry = config.entry.with_stack_at_top(config.mem_size, image_entry);
         let mut vm = kvm.create_vm()?;
         if config.user_space_msr {
             enable_user_space_msr(&vm)?;
@@ -208,7 +250,9 @@ impl Machine {
             let len = usize::try_from(extra.size).unwrap_or(usize::MAX);
             vm.memory().fill(extra.guest_phys_addr, len, extra.fill)?;
         }
-        vm.memory().write(config.load_addr, &image.bytes)?;
+        image.load(vm.memory(), config.load_addr, elf.as_ref())?;
+        #[cfg(target_arch = "x86_64")]
+        modes::write_system_area(&vm, &entry, config.mem_size)?;
         if let Some(param) = config.param {
             vm.memory().write_u32(PARAM_BLOCK, param)?;
         }
@@ -221,10 +265,14 @@ impl Machine {
                 let mut vcpu = vm.create_vcpu(index)?;
                 #[cfg(target_arch = "x86_64")]
                 config.cpu.apply(&vcpu, &cpuid)?;
-                arch::reset_vcpu(&vcpu, &config.entry, index)?;
+                arch::reset_vcpu(&vcpu, &entry, index)?;
                 #[cfg(target_arch = "x86_64")]
                 if let Some(vector) = config.inject_irq {
                     vcpu.queue_interrupt(vector);
+                }
+                #[cfg(target_arch = "x86_64")]
+                {
+                    vcpu.exception_stub = entry.mode.has_exception_stub();
                 }
                 Ok(vcpu)
             })

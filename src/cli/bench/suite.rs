@@ -158,6 +158,7 @@ fn measure_row(
         workload.suite_count
     };
     let guest = embedded(workload.guest)?;
+    let baseline = baseline.filter(|_| workload.c_baseline);
     let metric = |line: &str| {
         field(line, workload.metric)
             .ok_or_else(|| CliError::Usage(format!("no {} in the line {line:?}", workload.metric)))
@@ -339,6 +340,22 @@ impl Output {
                     ));
                 }
             }
+        }
+        let per_mode: Vec<String> = ["real", "protected", "long", "user"]
+            .iter()
+            .filter_map(|v| rawkvm("modes", v).map(|ns| format!("{v} {ns:.3}")))
+            .collect();
+        if !per_mode.is_empty() {
+            lines.push(format!(
+                "info    modes: ns per loop iteration: {}",
+                per_mode.join(", ")
+            ));
+        }
+        if let Some(ratio) = rawkvm("modes", "long").zip(rawkvm("modes", "user")) {
+            lines.push(format!(
+                "info    modes: long (CPL 0) / user (CPL 3) per iteration = {:.0}",
+                ratio.0 / ratio.1
+            ));
         }
         self.line("")?;
         for line in lines {
