@@ -326,3 +326,73 @@ fn detaching_lets_the_guest_run_on_and_a_lost_gdb_stops_it() {
     assert_has(&stderr, "rawkvm: gdb went away; the guest is stopped");
     assert!(output.stdout.is_empty());
 }
+
+#[test]
+fn real_gdb_debugs_a_long_mode_guest_as_x86_64() {
+    let test = "real_gdb_debugs_a_long_mode_guest_as_x86_64";
+    if !kvm_present(test) || !gdb_or_skip(test) {
+        return;
+    }
+    let dir = ScratchDir::new("gdb-long");
+    let socket = dir.join("long.sock");
+    let socket = socket.to_str().unwrap();
+    let child = spawn(&["run", "long_hello", "--gdb", socket], Stdio::piped());
+    wait_for_socket(socket);
+    let mut command = Command::new("gdb");
+    command.args(["--batch", "-nx", "-ex", "set architecture i386:x86-64"]);
+    command.args(["-ex", &format!("target remote {socket}")]);
+    // long_hello: lea rsi,[rip+9] (0x1000, 7 bytes), call print_str (0x1007), HALT at
+    // 0x100c, the message at 0x1010; print_str (0x1027) starts with push rax, push rsi.
+    let commands = [
+        "info registers rip cs rsp",
+        "x/7xb 0x1000",
+        "hbreak *0x1007",
+        "continue",
+        "stepi",
+        "p/x $pc",
+        "x/gx $rsp",
+        "stepi",
+        "p/x $pc",
+        "stepi",
+        "p/x $pc",
+        "p/x $rsp",
+        "set {char}0x1010 = 0x4a",
+        "info registers",
+        "delete",
+        "continue",
+    ];
+    for c in commands {
+        command.args(["-ex", c]);
+    }
+    let output = command.stdin(Stdio::null()).output().expect("run gdb");
+    let transcript = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    let output = wait_output(child);
+    println!("{transcript}");
+    assert_has(&transcript, "0x0000000000001000 in ?? ()");
+    assert_has(&transcript, "rip            0x1000              0x1000");
+    assert_has(&transcript, "cs             0x18                24");
+    assert_has(&transcript, "rsp            0x100000            1048576");
+    assert_has(
+        &transcript,
+        "0x1000:\t0x48\t0x8d\t0x35\t0x09\t0x00\t0x00\t0x00",
+    );
+    assert_has(&transcript, "Breakpoint 1, 0x0000000000001007 in ?? ()");
+    assert_has(&transcript, "$1 = 0x1027");
+    assert_has(&transcript, "0xffff8:\t0x000000000000100c");
+    assert_has(&transcript, "$2 = 0x1028");
+    assert_has(&transcript, "$3 = 0x1029");
+    assert_has(&transcript, "$4 = 0xfffe8");
+    for register in [
+        "rsi            0x1010              4112",
+        "rsp            0xfffe8             1048552",
+        "r15            0x0                 0",
+        "rip            0x1029              0x1029",
+        "ss             0x20                32",
+    ] {
+        assert_has(&transcript, register);
+    }
+    assert_has(&transcript, "[Inferior 1 (Remote target) exited normally]");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(output.stdout, b"Jello from long mode!\n");
+}

@@ -132,3 +132,51 @@ fn step_flags_that_cannot_work_are_refused() {
     let output = run(&["run", "hello", "--step", "--step-limit", "x"]);
     assert_fails(&output, 2, "--step-limit x");
 }
+
+#[test]
+fn stepping_a_long_mode_guest_prints_linear_addresses() {
+    if !kvm_present("stepping_a_long_mode_guest_prints_linear_addresses") {
+        return;
+    }
+    let output = run(&["run", "long_hello", "--step", "--step-limit", "9"]);
+    assert_eq!(output.status.code(), Some(0));
+    let lines = untimed_lines(&output.stderr);
+    assert_eq!(
+        lines,
+        [
+            "0x1000  48 8d 35 09 00 00 00        rsi 0x0 -> 0x1010",
+            "0x1007  e8 1b 00 00 00 fa f4 eb ..  rsp 0x100000 -> 0xffff8",
+            "0x1027  50                          rsp 0xffff8 -> 0xffff0",
+            "0x1028  56                          rsp 0xffff0 -> 0xfffe8",
+            "0x1029  57                          rsp 0xfffe8 -> 0xfffe0",
+            "0x102a  bf 00 00 00 d0              rdi 0x0 -> 0xd0000000",
+            "0x102f  8a 06                       rax 0x0 -> 0x48",
+            "0x1031  84 c0                       rflags 0x2 -> 0x6",
+            "0x1033  74 07",
+            "rawkvm: --step-limit reached after 9 steps",
+        ]
+    );
+}
+
+#[test]
+fn stepping_user_mode_fails_clearly_where_cpl3_does_not_trap() {
+    if !kvm_present("stepping_user_mode_fails_clearly_where_cpl3_does_not_trap") {
+        return;
+    }
+    let output = run(&["run", "user_hello", "--step"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{}: {stderr}", backend());
+    if backend() == "kvm_pvm" {
+        // At CPL 3 the single-step #DB goes into the guest (measured): rawkvm's exception
+        // stub takes it and ends the run, naming it, instead of the step never coming back.
+        assert_eq!(output.status.code(), Some(6), "{stderr}");
+        assert!(
+            stderr.contains("CPU exception #DB (debug, vector 1) at CPL 3"),
+            "{stderr}"
+        );
+        assert!(output.stdout.is_empty());
+    } else {
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert_eq!(output.stdout, b"Hello from user mode!\n");
+    }
+}
