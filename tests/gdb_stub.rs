@@ -12,7 +12,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::process::{spawn, wait_output};
@@ -36,16 +36,28 @@ fn gdb_or_skip(test: &str) -> bool {
     found
 }
 
-/// Runs gdb in batch mode with `commands` after connecting to `addr`.
+/// Runs gdb in batch mode with `commands` after connecting to `addr`, real-mode code.
 fn gdb(addr: &str, commands: &[&str]) -> String {
+    gdb_for("i8086", addr, commands)
+}
+
+/// Runs gdb in batch mode for `architecture` with `commands` after connecting to `addr`.
+fn gdb_for(architecture: &str, addr: &str, commands: &[&str]) -> String {
     let mut command = Command::new("gdb");
-    command.args(["--batch", "-nx", "-ex", "set architecture i8086"]);
+    let architecture = format!("set architecture {architecture}");
+    command.args(["--batch", "-nx", "-ex", &architecture]);
     command.args(["-ex", &format!("target remote {addr}")]);
     for c in commands {
         command.args(["-ex", c]);
     }
     let output = command.stdin(Stdio::null()).output().expect("run gdb");
     String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
+fn assert_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert_has(text, needle);
+    }
 }
 
 fn assert_has(text: &str, needle: &str) {
@@ -92,29 +104,30 @@ fn real_gdb_reads_breaks_steps_writes_and_kills_hello() {
     let output = wait_output(child);
     println!("{transcript}");
     // Stopped before the first instruction: 0000:1000.
-    assert_has(&transcript, "0x00001000 in ?? ()");
-    assert_has(&transcript, "eip            0x1000              0x1000");
-    assert_has(&transcript, "cs             0x0                 0");
-    assert_has(&transcript, "Hardware assisted breakpoint 1 at 0x1009");
-    assert_has(&transcript, "Breakpoint 1, 0x00001009 in ?? ()");
-    // mov dx,0x3fd (3 bytes); in al,dx (an IO exit on the way); test al,0x20.
-    assert_has(&transcript, "$1 = 0x100c");
-    assert_has(&transcript, "$2 = 0x100d");
-    assert_has(&transcript, "$3 = 0x100f");
-    assert_has(&transcript, "0x101e:\t0x48\t0x65\t0x6c\t0x6c");
-    assert_has(&transcript, "0x101e:\t0x4a\t0x65\t0x6c\t0x6c");
-    for register in [
-        "eax            0x60                96",
-        "edx            0x3fd               1021",
-        "ebx            0x48                72",
-        "esp            0xf00               3840",
-        "esi            0x101e              4126",
-        "eip            0x100f              0x100f",
-        "ss             0x0                 0",
-    ] {
-        assert_has(&transcript, register);
-    }
-    assert_has(&transcript, "[Inferior 1 (Remote target) killed]");
+    assert_all(
+        &transcript,
+        &[
+            "0x00001000 in ?? ()",
+            "eip            0x1000              0x1000",
+            "cs             0x0                 0",
+            "Hardware assisted breakpoint 1 at 0x1009",
+            "Breakpoint 1, 0x00001009 in ?? ()",
+            // mov dx,0x3fd (3 bytes); in al,dx (an IO exit on the way); test al,0x20.
+            "$1 = 0x100c",
+            "$2 = 0x100d",
+            "$3 = 0x100f",
+            "0x101e:\t0x48\t0x65\t0x6c\t0x6c",
+            "0x101e:\t0x4a\t0x65\t0x6c\t0x6c",
+            "eax            0x60                96",
+            "edx            0x3fd               1021",
+            "ebx            0x48                72",
+            "esp            0xf00               3840",
+            "esi            0x101e              4126",
+            "eip            0x100f              0x100f",
+            "ss             0x0                 0",
+            "[Inferior 1 (Remote target) killed]",
+        ],
+    );
     assert_eq!(output.status.code(), Some(0), "{rest}");
     assert_eq!(rest, "rawkvm: gdb killed the guest\n");
     assert!(output.stdout.is_empty(), "the guest never got to print");
@@ -127,10 +140,8 @@ fn real_gdb_over_a_unix_socket_changes_what_the_guest_prints() {
         return;
     }
     let dir = ScratchDir::new("gdb-unix");
-    let socket = dir.join("gdb.sock");
-    let socket = socket.to_str().unwrap();
-    let child = spawn(&["run", "hello", "--gdb", socket], Stdio::piped());
-    wait_for_socket(socket);
+    let (child, socket) = start_on_socket(&dir, "gdb.sock", "hello");
+    let socket = socket.as_str();
     let transcript = gdb(
         socket,
         &[
@@ -147,11 +158,16 @@ fn real_gdb_over_a_unix_socket_changes_what_the_guest_prints() {
     );
     let output = wait_output(child);
     println!("{transcript}");
-    assert_has(&transcript, "Breakpoint 1, 0x00001016 in ?? ()");
-    assert_has(&transcript, "$1 = 0x4a");
-    // The watchpoint is refused when gdb resumes, and it says so.
-    assert_has(&transcript, "Could not insert hardware watchpoint 2");
-    assert_has(&transcript, "[Inferior 1 (Remote target) exited normally]");
+    assert_all(
+        &transcript,
+        &[
+            "Breakpoint 1, 0x00001016 in ?? ()",
+            "$1 = 0x4a",
+            // The watchpoint is refused when gdb resumes, and it says so.
+            "Could not insert hardware watchpoint 2",
+            "[Inferior 1 (Remote target) exited normally]",
+        ],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_has(
         &stderr,
@@ -160,6 +176,15 @@ fn real_gdb_over_a_unix_socket_changes_what_the_guest_prints() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert_eq!(output.stdout, b"Jello from real mode!\n");
     assert!(!dir.join("gdb.sock").exists(), "the socket is removed");
+}
+
+/// Starts `rawkvm run GUEST --gdb DIR/NAME` and waits until it listens; returns the child
+/// and the socket's path.
+fn start_on_socket(dir: &ScratchDir, name: &str, guest: &str) -> (Child, String) {
+    let socket = dir.join(name).to_str().unwrap().to_string();
+    let child = spawn(&["run", guest, "--gdb", &socket], Stdio::piped());
+    wait_for_socket(&socket);
+    (child, socket)
 }
 
 /// Waits until rawkvm has bound `path` (it binds before opening KVM).
@@ -230,9 +255,8 @@ fn ctrl_c_stops_a_spinning_guest_and_refusals_say_why() {
         return;
     }
     let dir = ScratchDir::new("gdb-raw");
-    let socket = dir.join("raw.sock");
-    let socket = socket.to_str().unwrap();
-    let child = spawn(&["run", "spin", "--gdb", socket], Stdio::piped());
+    let (child, socket) = start_on_socket(&dir, "raw.sock", "spin");
+    let socket = socket.as_str();
     let mut gdb = Client::connect(socket);
     let supported = gdb.ask("qSupported:multiprocess+;xmlRegisters=i386");
     assert_eq!(
@@ -304,9 +328,8 @@ fn detaching_lets_the_guest_run_on_and_a_lost_gdb_stops_it() {
         return;
     }
     let dir = ScratchDir::new("gdb-detach");
-    let socket = dir.join("detach.sock");
-    let socket = socket.to_str().unwrap();
-    let child = spawn(&["run", "hello", "--gdb", socket], Stdio::piped());
+    let (child, socket) = start_on_socket(&dir, "detach.sock", "hello");
+    let socket = socket.as_str();
     let mut gdb = Client::connect(socket);
     assert_eq!(gdb.ask("Z1,1016,1"), "OK");
     assert_eq!(gdb.ask("D"), "OK", "detach disarms the breakpoint too");
@@ -314,9 +337,8 @@ fn detaching_lets_the_guest_run_on_and_a_lost_gdb_stops_it() {
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(output.stdout, b"Hello from real mode!\n");
 
-    let socket = dir.join("lost.sock");
-    let socket = socket.to_str().unwrap();
-    let child = spawn(&["run", "hello", "--gdb", socket], Stdio::piped());
+    let (child, socket) = start_on_socket(&dir, "lost.sock", "hello");
+    let socket = socket.as_str();
     let mut gdb = Client::connect(socket);
     assert_eq!(gdb.ask("QStartNoAckMode"), "OK");
     drop(gdb);
@@ -334,13 +356,8 @@ fn real_gdb_debugs_a_long_mode_guest_as_x86_64() {
         return;
     }
     let dir = ScratchDir::new("gdb-long");
-    let socket = dir.join("long.sock");
-    let socket = socket.to_str().unwrap();
-    let child = spawn(&["run", "long_hello", "--gdb", socket], Stdio::piped());
-    wait_for_socket(socket);
-    let mut command = Command::new("gdb");
-    command.args(["--batch", "-nx", "-ex", "set architecture i386:x86-64"]);
-    command.args(["-ex", &format!("target remote {socket}")]);
+    let (child, socket) = start_on_socket(&dir, "long.sock", "long_hello");
+    let socket = socket.as_str();
     // long_hello: lea rsi,[rip+9] (0x1000, 7 bytes), call print_str (0x1007), HALT at
     // 0x100c, the message at 0x1010; print_str (0x1027) starts with push rax, push rsi.
     let commands = [
@@ -361,38 +378,36 @@ fn real_gdb_debugs_a_long_mode_guest_as_x86_64() {
         "delete",
         "continue",
     ];
-    for c in commands {
-        command.args(["-ex", c]);
-    }
-    let output = command.stdin(Stdio::null()).output().expect("run gdb");
-    let transcript = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let transcript = gdb_for("i386:x86-64", socket, &commands);
     let output = wait_output(child);
     println!("{transcript}");
-    assert_has(&transcript, "0x0000000000001000 in ?? ()");
-    assert_has(&transcript, "rip            0x1000              0x1000");
-    assert_has(&transcript, "cs             0x18                24");
-    assert_has(&transcript, "rsp            0x100000            1048576");
-    assert_has(
+    assert_all(
         &transcript,
-        "0x1000:\t0x48\t0x8d\t0x35\t0x09\t0x00\t0x00\t0x00",
+        &[
+            "0x0000000000001000 in ?? ()",
+            "rip            0x1000              0x1000",
+            "cs             0x18                24",
+            "rsp            0x100000            1048576",
+        ],
     );
-    assert_has(&transcript, "Breakpoint 1, 0x0000000000001007 in ?? ()");
-    assert_has(&transcript, "$1 = 0x1027");
-    assert_has(&transcript, "0xffff8:\t0x000000000000100c");
-    assert_has(&transcript, "$2 = 0x1028");
-    assert_has(&transcript, "$3 = 0x1029");
-    assert_has(&transcript, "$4 = 0xfffe8");
-    for register in [
-        "rsi            0x1010              4112",
-        "rsp            0xfffe8             1048552",
-        "r15            0x0                 0",
-        "rip            0x1029              0x1029",
-        "ss             0x20                32",
-    ] {
-        assert_has(&transcript, register);
-    }
-    assert_has(&transcript, "[Inferior 1 (Remote target) exited normally]");
+    assert_all(
+        &transcript,
+        &[
+            "0x1000:\t0x48\t0x8d\t0x35\t0x09\t0x00\t0x00\t0x00",
+            "Breakpoint 1, 0x0000000000001007 in ?? ()",
+            "$1 = 0x1027",
+            "0xffff8:\t0x000000000000100c",
+            "$2 = 0x1028",
+            "$3 = 0x1029",
+            "$4 = 0xfffe8",
+            "rsi            0x1010              4112",
+            "rsp            0xfffe8             1048552",
+            "r15            0x0                 0",
+            "rip            0x1029              0x1029",
+            "ss             0x20                32",
+            "[Inferior 1 (Remote target) exited normally]",
+        ],
+    );
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(output.stdout, b"Jello from long mode!\n");
 }
