@@ -58,6 +58,7 @@ const SETUP_KEYS: &[(&str, bool)] = &[
     ("vcpus", true),
     ("irq", true),
     ("mode", true),
+    ("irqchip", true),
 ];
 
 /// One GNU binutils program, with the environment variable that overrides it.

@@ -19,6 +19,7 @@ mod cpu;
 mod details;
 mod elf;
 mod image;
+mod irq;
 mod messages;
 #[cfg(target_arch = "x86_64")]
 mod restart;
@@ -27,6 +28,7 @@ pub use cpu::CpuError;
 pub use details::{IP_NAME, LISTED_VCPUS, StoppedVcpu};
 pub use elf::{ElfClass, ElfProblem};
 pub use image::ImageError;
+pub use irq::IrqError;
 pub use messages::Described;
 #[cfg(target_arch = "x86_64")]
 pub use restart::RestartError;
@@ -321,6 +323,8 @@ pub enum Error {
     Restart(RestartError),
     /// The thread that drops VMs in the background could not be started.
     Reaper(std::io::Error),
+    /// Interrupt set-up or delivery failed, or broke an ordering rule of the irqchip.
+    Irq(IrqError),
     /// The coalesced-MMIO ring held something the ABI does not allow.
     CoalescedRing {
         /// The vCPU whose run loop was draining it.
@@ -442,6 +446,7 @@ impl Error {
             | Error::RegistersRejected { .. }
             | Error::Run { .. }
             | Error::Signal { .. }
+            | Error::Irq(_)
             | Error::SpawnThread { .. }
             | Error::Reaper(_) => ErrorKind::Setup,
             Error::Console(error) | Error::Output { error, .. }
@@ -463,6 +468,12 @@ impl Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<IrqError> for Error {
+    fn from(error: IrqError) -> Self {
+        Error::Irq(error)
+    }
+}
 
 impl From<CpuError> for Error {
     fn from(error: CpuError) -> Self {

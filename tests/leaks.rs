@@ -1,4 +1,4 @@
-//! Nothing leaks (RELIABILITY.md §8 C 27, G4): thousands of VMs built, run and dropped, and
+//! Nothing leaks (`docs/TEST-PLAN.md` §8 C 27, G4): thousands of VMs built, run and dropped, and
 //! every error path driven a thousand times, leave the counts of open fds, mappings and
 //! threads exactly where they were, and no KVM object (`anon_inode:kvm-vm`, `kvm-vcpu:N`)
 //! behind.

@@ -28,6 +28,7 @@ const COMMANDS: &[(&str, &str)] = &[
                                         WORKLOAD: pio mmio start start-async restart console
                                         modes (--variant user|long|protected|real: the
                                         same loop per CPU mode) user (CPL3 vs CPL0 ratio)
+                                        doorbell
                                         (trace options: pio and mmio, what watching costs)
 ",
     ),
@@ -110,6 +111,13 @@ Run options:
                       0x40000000 saying \"rawkvmrawkvm\"
   --tsc-khz N         the guest TSC rate (KVM_SET_TSC_KHZ); refused with status 5 where the
                       host cannot honour it (without TSC scaling: any other rate)
+  --irqchip MODE      the interrupt controller: kernel (KVM_CREATE_IRQCHIP + KVM_CREATE_PIT2:
+                      in-kernel PIC, IOAPIC, LAPIC and PIT), user (rawkvm's 8259 pair,
+                      injecting with KVM_INTERRUPT) or none (default: the guest's setup, else
+                      none, because every guest written to rawkvm's conventions ends with
+                      hlt, and with an in-kernel LAPIC hlt waits in the kernel for an
+                      interrupt instead of ending the run: such runs end through the exit
+                      device, port 0xF4 or GPA 0xD0000008, or at --timeout)
   --no-coalesce       every console write exits (default: port 0xE9 is coalesced
                       when the kernel has KVM_CAP_COALESCED_PIO; --trace and --explain
                       imply --no-coalesce, since they show every exit)

@@ -19,6 +19,7 @@ use crate::cli::status::{self, CliError};
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::machine::guests::{self, Guest};
 use rawkvm::machine::image::Image;
+use rawkvm::machine::irq::IrqChip;
 use rawkvm::machine::supervisor::RunControl;
 use rawkvm::machine::{DEFAULT_LOAD_ADDR, Machine, MachineConfig};
 use rawkvm::units::{parse_duration, parse_size, parse_u64};
@@ -70,7 +71,7 @@ pub struct RunOptions {
 }
 
 /// The flags that shape the machine, each taking a value.
-const MACHINE_FLAGS: [&str; 10] = [
+const MACHINE_FLAGS: [&str; 11] = [
     "--mode",
     "--mem",
     "--load-addr",
@@ -79,6 +80,7 @@ const MACHINE_FLAGS: [&str; 10] = [
     "--kvm-device",
     "--vcpus",
     "--timeout",
+    "--irqchip",
     "--cpuid-vendor",
     "--tsc-khz",
 ];
@@ -120,6 +122,7 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
                 .map_err(|_| format!("{flag} {value}: KVM allows far fewer vCPUs"))?;
         }
         "--timeout" => options.timeout = Some(parse_flag(flag, value, parse_duration)?),
+        "--irqchip" => config.irqchip = parse_flag(flag, value, IrqChip::parse)?,
         "--cpuid-vendor" | "--tsc-khz" => apply_cpu_flag(flag, value, config)?,
         _ => options.device = PathBuf::from(value),
     }

@@ -10,6 +10,7 @@
 pub mod elf;
 pub mod guests;
 pub mod image;
+pub mod irq;
 #[cfg(target_arch = "x86_64")]
 pub mod modes;
 pub mod reaper;
@@ -17,15 +18,19 @@ pub mod reaper;
 pub mod restart;
 pub mod supervisor;
 
+use std::sync::Arc;
+
 use rawkvm_bindings::MemoryRegionFlags;
 
 use crate::arch::{self, Entry};
 use crate::devices::IoHandler;
+use crate::devices::pic::UserPic;
 use crate::error::{ConfigError, Error};
 use crate::kvm::Kvm;
 use crate::kvm::vcpu::Vcpu;
 use crate::kvm::vm::{MemoryRegion, Vm};
 use crate::machine::image::Image;
+use crate::machine::irq::IrqChip;
 use crate::run_loop::{self, Observer, Outcome};
 use crate::sys::memory::page_size;
 use crate::units::{parse_size, parse_u64};
@@ -38,8 +43,8 @@ pub const DEFAULT_LOAD_ADDR: u64 = 0x1000;
 pub const PARAM_BLOCK: u64 = 0x0F00;
 /// The most guest RAM a machine may have: 4 GiB, all a real-mode or 32-bit guest can address.
 /// Larger sizes would cost the host without use: the RAM itself is reserved with
-/// `MAP_NORESERVE` and costs nothing until touched, but KVM allocates about 2 MiB of kernel
-/// memory per GiB of memory slot (measured: 1 TiB took 2.1 GiB of vmalloc and 6 s to set up).
+/// `MAP_NORESERVE` and costs nothing until touched, but KVM allocates kernel memory and set-up
+/// time in proportion to the size of a memory slot (`docs/BACKEND.md`, "Measured costs").
 pub const MAX_MEM_SIZE: u64 = 4 << 30;
 
 /// An extra memory slot beyond RAM, pre-filled with one byte value.
@@ -79,6 +84,9 @@ pub struct MachineConfig {
     /// RAM logs the pages the guest writes (`KVM_MEM_LOG_DIRTY_PAGES`), so the machine can be
     /// restarted in place ([`crate::machine::restart`]).
     pub restartable: bool,
+    /// The interrupt controller ([`crate::machine::irq`]): none unless the guest's setup or
+    /// `--irqchip` asks.
+    pub irqchip: IrqChip,
     /// CPUID and TSC set-up beyond the defaults (`--cpuid-vendor`, `--tsc-khz`); every vCPU
     /// gets `KVM_SET_CPUID2` whatever this holds.
     #[cfg(target_arch = "x86_64")]
@@ -97,6 +105,7 @@ impl Default for MachineConfig {
             user_space_msr: false,
             inject_irq: None,
             restartable: false,
+            irqchip: IrqChip::None,
             #[cfg(target_arch = "x86_64")]
             cpu: Default::default(),
         }
@@ -105,7 +114,8 @@ impl Default for MachineConfig {
 
 impl MachineConfig {
     /// Applies a guest's `setup` line (see `asm-guests/README.md`): space-separated
-    /// `mem=SIZE`, `readonly=GPA+SIZE:BYTE`, `param=N`, `vcpus=N`, `user-msr`, `irq=VECTOR`.
+    /// `mem=SIZE`, `readonly=GPA+SIZE:BYTE`, `param=N`, `vcpus=N`, `user-msr`, `irq=VECTOR`,
+    /// `irqchip=kernel|user|none`.
     pub fn apply_setup(&mut self, setup: &str) -> Result<(), String> {
         for item in setup.split_whitespace() {
             let (key, value) = item.split_once('=').unwrap_or((item, ""));
@@ -132,6 +142,10 @@ impl MachineConfig {
                 }
                 "user-msr" => self.user_space_msr = true,
                 "mode" => self.set_mode(value)?,
+                "irqchip" => {
+                    self.irqchip =
+                        IrqChip::parse(value).map_err(|e| format!("setup {item:?}: {e}"))?
+                }
                 "irq" => {
                     self.inject_irq = Some(
                         u8::try_from(number(value)?)
@@ -211,6 +225,8 @@ impl MachineConfig {
 pub struct Machine {
     vcpus: Vec<Vcpu>,
     vm: Vm,
+    /// The user-space 8259 pair, with `IrqChip::User`.
+    user_pic: Option<Arc<UserPic>>,
 }
 
 impl Machine {
@@ -228,6 +244,12 @@ impl Machine {
         if config.user_space_msr {
             enable_user_space_msr(&vm)?;
         }
+        // Before any vCPU: KVM_CREATE_IRQCHIP after one is EINVAL.
+        #[cfg(target_arch = "x86_64")]
+        if config.irqchip == IrqChip::Kernel {
+            irq::create_kernel_irqchip(&vm)?;
+        }
+        let user_pic = (config.irqchip == IrqChip::User).then(irq::create_user_pic);
         let ram = MemoryRegion {
             slot: 0,
             guest_phys_addr: 0,
@@ -277,12 +299,22 @@ impl Machine {
                 Ok(vcpu)
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        Ok(Machine { vcpus, vm })
+        Ok(Machine {
+            vcpus,
+            vm,
+            user_pic,
+        })
     }
 
     /// The VM (for its memory).
     pub fn vm(&self) -> &Vm {
         &self.vm
+    }
+
+    /// The user-space 8259 pair, if the machine has one (`IrqChip::User`): device threads
+    /// raise its lines with [`UserPic::raise`].
+    pub fn user_pic(&self) -> Option<&Arc<UserPic>> {
+        self.user_pic.as_ref()
     }
 
     /// The vCPUs.
@@ -306,7 +338,7 @@ impl Machine {
         let [vcpu, ..] = self.vcpus.as_mut_slice() else {
             unreachable!("a Machine always has vCPU 0")
         };
-        run_loop::run_vcpu(vcpu, handler, observer)
+        run_loop::run_vcpu_with_pic(vcpu, handler, observer, self.user_pic.as_deref())
     }
 }
 

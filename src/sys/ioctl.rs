@@ -60,7 +60,8 @@ use super::memory::page_size;
 use super::run_page::{CoalescedRing, RunMapping, RunPage};
 
 mod flex;
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))] // only x86 has such ioctls yet
+mod irq;
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))] // CPUID and MSRs are x86's
 pub(crate) use flex::{FlexArray, FlexError, FlexReads, FlexReadsWrites};
 
 /// The way an ioctl's third argument travels; a type-level tag, never constructed.
@@ -241,6 +242,9 @@ pub(crate) mod vm {
     /// `KVM_GET_STATS_FD` on a VM fd (`KVM_CAP_BINARY_STATS_FD`): the VM's statistics file.
     pub(crate) const GET_STATS_FD: Ioctl<NewFd> =
         Ioctl::entry("KVM_GET_STATS_FD", abi::KVM_GET_STATS_FD);
+    // The interrupt ioctls: KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, KVM_IRQ_LINE,
+    // KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_IOEVENTFD.
+    pub(crate) use super::irq::*;
     /// `KVM_REGISTER_COALESCED_MMIO` (`KVM_CAP_COALESCED_MMIO`): writes to the zone are
     /// recorded in the VM's ring instead of exiting. Through [`VmFd::register_coalesced_zone`],
     /// which also tells the vCPUs to drain the ring.
@@ -596,8 +600,8 @@ impl VmFd {
 /// the kernel vCPU, and with it the VM, stays alive until the last holder is gone, possibly
 /// after the VM fd is closed and the slot memory unmapped. Nothing can use that VM then: with
 /// both fds closed there is no `KVM_RUN` and no ioctl through which the kernel would touch
-/// guest memory, and rawkvm sets up nothing (irqfd, Xen shared pages) that the kernel writes
-/// on its own.
+/// guest memory, and rawkvm sets up nothing that the kernel writes guest memory through on its
+/// own (an irqfd or ioeventfd only raises lines and signals eventfds; no Xen shared pages).
 #[derive(Debug)]
 pub(crate) struct VcpuFd {
     run: Arc<RunMapping>,

@@ -7,10 +7,12 @@
 
 mod cpuid_msrs;
 mod ioctls;
+mod irq;
 mod regs;
 
 pub use cpuid_msrs::*;
 pub use ioctls::*;
+pub use irq::*;
 pub use regs::*;
 
 use crate::common::run::kvm_run;
@@ -67,6 +69,7 @@ const X86_STRUCT_LAYOUTS: &[StructLayout] = &[
     kvm_msr_list::LAYOUT,
     kvm_msr_filter_range::LAYOUT,
     kvm_msr_filter::LAYOUT,
+    kvm_pit_config::LAYOUT,
 ];
 
 crate::arches::arch_tables!(

@@ -30,7 +30,7 @@ use std::fmt;
 use nix::errno::Errno;
 use rawkvm_bindings::{kvm_guest_debug, kvm_interrupt, kvm_regs, kvm_sregs};
 
-use crate::error::Error;
+use crate::error::{Error, IrqError};
 use crate::exit::fields::REQUEST_INTERRUPT_WINDOW;
 use crate::kvm::vcpu::Vcpu;
 use crate::sys::ioctl::{Ioctl, Reads, Writes, vcpu};
@@ -244,11 +244,19 @@ impl Vcpu {
     /// `ioctl(vcpu, KVM_INTERRUPT, &{ irq: vector })`: inject an external interrupt now. Only
     /// without an in-kernel irqchip, and only when the guest can take it
     /// (`ready_for_interrupt_injection`); see [`Vcpu::queue_interrupt`].
+    /// With an in-kernel irqchip it is refused before the kernel is asked
+    /// ([`crate::error::IrqError::InterruptWithIrqchip`]; the kernel would say `ENXIO`).
     pub fn interrupt(&self, vector: u8) -> Result<(), Error> {
+        if self.in_kernel_irqchip {
+            return Err(IrqError::InterruptWithIrqchip { vector }.into());
+        }
         let irq = kvm_interrupt {
             irq: u32::from(vector),
         };
-        call(self, &vcpu::INTERRUPT, &irq)
+        vcpu::INTERRUPT
+            .call(self.fd(), &irq)
+            .map(drop)
+            .map_err(|errno| IrqError::from_kernel(vcpu::INTERRUPT.name, errno).into())
     }
 
     /// Injects `vector` as soon as the guest can take an interrupt: sets
@@ -275,12 +283,14 @@ impl Vcpu {
 
     /// At `KVM_EXIT_IRQ_WINDOW_OPEN`: injects the queued vector, if any, and stops asking for
     /// the window.
-    pub(crate) fn deliver_queued_interrupt(&mut self) -> Result<(), Error> {
-        if let Some(vector) = self.queued_interrupt.take() {
+    /// Returns the vector injected, if one was queued.
+    pub(crate) fn deliver_queued_interrupt(&mut self) -> Result<Option<u8>, Error> {
+        let queued = self.queued_interrupt.take();
+        if let Some(vector) = queued {
             self.interrupt(vector)?;
         }
         self.run_page().set(REQUEST_INTERRUPT_WINDOW.field, 0);
-        Ok(())
+        Ok(queued)
     }
 }
 

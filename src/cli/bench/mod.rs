@@ -10,6 +10,7 @@
 //! console bytes=N total_ns=T ns_per_byte=X bytes_per_sec=R variant=coalesced
 //! modes iterations=N total_ns=T ns_per_iteration=X variant=user
 //! user iterations=N total_ns=T ns_per_iteration=X long_iterations=M long_ns_per_iteration=Y long_over_user=R variant=cpl3
+//! doorbell writes=2N total_ns=T ns_per_write=X exit_ns_per_write=Y ratio=R variant=ioeventfd
 //! ```
 //!
 //! | workload | what is timed | variants (the first, the fastest, is the default) |
@@ -21,11 +22,13 @@
 //! | `console` | N bytes to port 0xE9 (`console_burst`), first `KVM_RUN` to HLT | `coalesced`, `plain` |
 //! | `modes` | the `compute` loop (`add; dec; jnz`) in one CPU mode: N iterations, 10,000 N at CPL 3 (`modes.rs`) | `user`, `long`, `protected`, `real` |
 //! | `user` | N iterations at CPL 3 and N / 10,000 in long mode at CPL 0, and their ratio | `cpl3` |
+//! | `doorbell` | N writes each to port 0x512 and GPA 0x100000 (`doorbell`), first `KVM_RUN` to HLT; `ioeventfd` also times the full exits and gives `ratio` (no C baseline) | `ioeventfd` (`KVM_IOEVENTFD`, no exit), `exit` |
 //!
 //! `start`, `start-async` and `restart` run 10 untimed iterations first, like the C baseline.
 //! Absolute numbers depend on the host; compare ratios measured in one run (the suite).
 
 mod baseline;
+mod doorbell;
 mod modes;
 mod suite;
 mod traced;
@@ -135,6 +138,15 @@ pub const WORKLOADS: &[Workload] = &[
         suite_count: 200_000_000,
         c_baseline: false,
     },
+    Workload {
+        name: "doorbell",
+        variants: &["ioeventfd", "exit"],
+        guest: "doorbell",
+        metric: "ns_per_write",
+        count: 10_000,
+        suite_count: 2_000,
+        c_baseline: false,
+    },
 ];
 
 /// The workload called `name`.
@@ -158,8 +170,10 @@ impl Workload {
                 self.name
             )));
         }
-        if matches!(self.name, "pio" | "mmio" | "console" | "modes" | "user")
-            && u32::try_from(count).is_err()
+        if matches!(
+            self.name,
+            "pio" | "mmio" | "console" | "modes" | "user" | "doorbell"
+        ) && u32::try_from(count).is_err()
         {
             return Err(CliError::Usage(format!(
                 "bench {}: --count {count}: at most {}",
@@ -219,7 +233,7 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
         None => {
             return Err(CliError::Usage(
                 "bench needs a workload: pio, mmio, start, start-async, restart, console, modes, \
-                 user or suite"
+                 user, doorbell or suite"
                     .into(),
             ));
         }
@@ -318,7 +332,10 @@ mod tests {
             assert!(matches!(workload.check_count(0), Err(CliError::Usage(_))));
             assert!(workload.check_count(u64::from(u32::MAX)).is_ok());
             // The guests that take the count as their 32-bit parameter refuse more.
-            let parameter = matches!(workload.name, "pio" | "mmio" | "console" | "modes" | "user");
+            let parameter = matches!(
+                workload.name,
+                "pio" | "mmio" | "console" | "modes" | "user" | "doorbell"
+            );
             assert_eq!(
                 workload.check_count(1 << 32).is_err(),
                 parameter,

@@ -166,6 +166,7 @@ fn measure_row(
     let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for rep in 0..options.reps {
         let mut c_value = None;
+        let baseline = baseline.filter(|_| workload.c_baseline);
         let run_c = || match baseline.map(|b| b.measure(workload, variant, count, guest)) {
             Some(Ok(line)) => field(&line, workload.metric),
             Some(Err(why)) => {
@@ -324,6 +325,12 @@ impl Output {
             ">=",
             4.0,
         ));
+        if let Some(ratio) = rawkvm("doorbell", "exit").zip(rawkvm("doorbell", "ioeventfd")) {
+            lines.push(format!(
+                "info    doorbell: a full exit / an ioeventfd write = {:.2}",
+                ratio.0 / ratio.1
+            ));
+        }
         if let Some(speedup) = c_cycle.zip(rawkvm("restart", "ioctl")).map(|(a, b)| a / b) {
             lines.push(format!(
                 "info    restart (ioctl): C's fastest cycle / rawkvm restart = {speedup:.1}"

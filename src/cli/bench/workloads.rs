@@ -42,6 +42,7 @@ pub fn measure(
         "restart" => restart(kvm, variant, count, &image, guest.mode()),
         "modes" => super::modes::modes(kvm, variant, count),
         "user" => super::modes::user(kvm, count),
+        "doorbell" => super::doorbell::measure(kvm, variant, count, &image),
         _ => console(kvm, variant, count, &image),
     }
 }
