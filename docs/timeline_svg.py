@@ -6,7 +6,8 @@ the machines this project is built on).
     python3 docs/timeline_svg.py TRACE.json OUT.svg [--title TEXT]
 
 One band per vCPU track: KVM_RUN slices (time in the kernel and the guest) coloured by the
-exit they ended in, rawkvm's handling of each exit below them, a tick per exit instant, and
+exit they ended in, rawkvm's handling of each exit below them, a tick per exit instant, a red mark
+per interrupt rawkvm injected (KVM_INTERRUPT), and
 for port writes the byte written (so hello's band spells its message).
 """
 import argparse
@@ -19,10 +20,12 @@ COLOURS = {
     "KVM_EXIT_HLT": "#59a14f",
     "KVM_EXIT_MMIO": "#b07aa1",
     "KVM_EXIT_DEBUG": "#edc948",
+    "KVM_EXIT_IRQ_WINDOW_OPEN": "#9c755f",
     "EINTR": "#bab0ac",
 }
 OTHER = "#e15759"
 HANDLING = "#76b7b2"
+INTERRUPT = "#d62728"
 
 
 def kind(exit_name, args):
@@ -42,7 +45,9 @@ def main():
     names = {e["tid"]: e["args"]["name"] for e in events if e.get("name") == "thread_name"}
     runs = [e for e in events if e.get("ph") == "X" and e["name"] == "KVM_RUN"]
     handling = [e for e in events if e.get("ph") == "X" and e["name"] == "rawkvm"]
-    instants = {(e["tid"], e["args"]["seq"]): e for e in events if e.get("ph") == "i"}
+    instants = {(e["tid"], e["args"]["seq"]): e for e in events
+                if e.get("ph") == "i" and "seq" in e.get("args", {})}
+    injections = [e for e in events if e.get("ph") == "i" and e["name"] == "KVM_INTERRUPT"]
     if not runs:
         raise SystemExit("no KVM_RUN slices in the trace")
     end = max(e["ts"] + e["dur"] for e in runs + handling)
@@ -105,6 +110,13 @@ def main():
                     chr(byte) if 0x21 <= byte < 0x7F else f"{byte:02x}")
                 add(f'<text x="{xi:.2f}" y="{y0 + 8}" text-anchor="middle" font-size="11" '
                     f'font-family="DejaVu Sans Mono, monospace">{html.escape(label)}</text>')
+        for irq in (e for e in injections if e["tid"] == tid):
+            xi, vector = x(irq["ts"]), irq["args"]["vector"]
+            add(f'<path d="M {xi - 5:.2f} {y0 + 64} L {xi + 5:.2f} {y0 + 64} '
+                f'L {xi:.2f} {y0 + 72} Z" fill="{INTERRUPT}">'
+                f'<title>KVM_INTERRUPT vector {vector:#x}</title></path>')
+            add(f'<text x="{xi + 7:.2f}" y="{y0 + 72}" fill="{INTERRUPT}" font-size="11">'
+                f'KVM_INTERRUPT {vector:#x}</text>')
         for h in (e for e in handling if e["tid"] == tid):
             w = max(plot * h["dur"] / end, 0.8)
             add(f'<rect x="{x(h["ts"]):.2f}" y="{y0 + 48}" width="{w:.2f}" height="14" '
@@ -117,10 +129,12 @@ def main():
                                                         {"args": {}})["args"]) == k
                     for r in runs)]
     items.append(("rawkvm handling the exit", HANDLING))
+    if injections:
+        items.append(("an interrupt injected (KVM_INTERRUPT)", INTERRUPT))
     for label, colour in items:
         add(f'<rect x="{lx}" y="{legend_y - 10}" width="14" height="12" fill="{colour}"/>')
         add(f'<text x="{lx + 20}" y="{legend_y}">{html.escape(label)}</text>')
-        lx += 30 + 7.2 * len(label)
+        lx += 36 + 7.6 * len(label)
     add(f'<text x="{left}" y="{legend_y + 22}" fill="#555">A slice is one KVM_RUN, entry '
         f'to exit; a tick is the exit (its decoded fields are the instant event\'s args); '
         f'letters are the bytes written to COM1.</text>')

@@ -163,3 +163,36 @@ fn a_timeline_needs_a_path_it_can_create() {
     let output = run(&["bench", "pio", "--trace=chrome", "/tmp/x.json"]);
     assert_fails(&output, 2, "--trace=chrome PATH is for rawkvm run");
 }
+
+#[test]
+fn an_injected_interrupt_is_an_event_of_its_own() {
+    if !kvm_present("an_injected_interrupt_is_an_event_of_its_own") {
+        return;
+    }
+    let dir = ScratchDir::new("timeline-irq");
+    let path = dir.join("irq.json");
+    let output = run(&[
+        "run",
+        "irq_window",
+        "--trace=chrome",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(output.stdout, b"irq 20\n");
+    let events = events(&path);
+    let at = |name: &str| events.iter().position(|e| text(e, "name") == name);
+    let injected: Vec<&Json> = events
+        .iter()
+        .filter(|e| text(e, "name") == "KVM_INTERRUPT")
+        .collect();
+    assert_eq!(injected.len(), 1, "one vector injected");
+    assert_eq!(text(injected[0], "ph"), "i");
+    let vector = injected[0].get("args").and_then(|a| a.get("vector"));
+    assert_eq!(vector.and_then(Json::as_u64), Some(0x20));
+    // At the interrupt window, before the KVM_RUN that delivers it.
+    let window = at("KVM_EXIT_IRQ_WINDOW_OPEN").expect("the window exit");
+    let interrupt = at("KVM_INTERRUPT").unwrap();
+    assert!(window < interrupt, "after the window opened");
+    assert_eq!(text(&events[interrupt + 1], "name"), "KVM_RUN");
+    assert!(number(&events[interrupt + 1], "ts") >= number(injected[0], "ts"));
+}

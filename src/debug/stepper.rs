@@ -144,6 +144,9 @@ impl<O: Observer + ?Sized> Observer for OwnStepsHidden<'_, O> {
     fn failure(&mut self) -> Option<Error> {
         self.0.failure()
     }
+    fn injected(&mut self, vcpu: u32, vector: u8) {
+        self.0.injected(vcpu, vector);
+    }
 }
 
 /// Reads up to [`MAX_INSTRUCTION`] bytes at `pc`, fewer near the end of RAM; how many.

@@ -18,7 +18,8 @@
 //! readings `--trace` prints as `run_ns`), an instant event at the exit with its decoded
 //! fields as `args` (the same [`Exit::visit`] items as `--trace=json`), and a slice for the
 //! time rawkvm spent handling it. A `KVM_RUN` that returned `EINTR` is a slice with
-//! `"exit":"EINTR"` and no instant. Times are microseconds from the first event, with
+//! `"exit":"EINTR"` and no instant. An interrupt rawkvm injects (`KVM_INTERRUPT`) is an
+//! instant event of its own, `KVM_INTERRUPT` with the vector. Times are microseconds from the first event, with
 //! nanosecond decimals. Events are written as they happen, into a buffered writer, one reused
 //! line buffer, so watching allocates nothing per exit.
 
@@ -111,6 +112,18 @@ impl ChromeTrace {
             push_dec(&mut self.line, header.seq);
             self.line.extend_from_slice(b"}}");
         }
+        self.write_line();
+    }
+
+    /// rawkvm injected `vector` (`KVM_INTERRUPT`) at `at`: an instant event on the vCPU's
+    /// track, before the `KVM_RUN` that delivers it.
+    pub fn injected(&mut self, vcpu: u32, vector: u8, at: Instant) {
+        self.name_track(vcpu);
+        self.push_event("KVM_INTERRUPT", "irq", b'i', at, None, vcpu);
+        self.line
+            .extend_from_slice(b",\"s\":\"t\",\"args\":{\"vector\":");
+        push_dec(&mut self.line, u64::from(vector));
+        self.line.extend_from_slice(b"}}");
         self.write_line();
     }
 

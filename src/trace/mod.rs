@@ -320,6 +320,9 @@ impl<W: Write> Observer for TraceObserver<W> {
     /// Counted in the statistics; in a text trace, an indented line after the exit it
     /// follows (a JSON trace keeps one object per exit).
     fn injected(&mut self, vcpu: u32, vector: u8) {
+        if let Some(timeline) = &mut self.timeline {
+            timeline.injected(vcpu, vector, Instant::now());
+        }
         if self.options.stats {
             self.stats.record_injection();
         }

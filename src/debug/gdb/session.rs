@@ -108,6 +108,9 @@ impl<O: Observer + ?Sized> Observer for Capture<'_, O> {
     fn failure(&mut self) -> Option<Error> {
         self.inner.failure()
     }
+    fn injected(&mut self, vcpu: u32, vector: u8) {
+        self.inner.injected(vcpu, vector);
+    }
 }
 
 /// The machine a session debugs, and what watches its exits.
