@@ -173,7 +173,10 @@ mod tests {
 
     #[test]
     fn the_rows_of_the_system_area_do_not_overlap_and_stay_inside_it() {
-        let mut rows: Vec<_> = ROWS.iter().filter(|row| row.0 < DEVICE_WINDOW.min(LAPIC)).collect();
+        let mut rows: Vec<_> = ROWS
+            .iter()
+            .filter(|row| row.0 < DEVICE_WINDOW.min(LAPIC))
+            .collect();
         rows.sort();
         for pair in rows.windows(2) {
             assert!(pair[0].0 + pair[0].1 <= pair[1].0, "{pair:?}");
