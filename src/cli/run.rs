@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+#[cfg(target_arch = "x86_64")]
+use rawkvm::debug::gdb::Listener;
 use rawkvm::devices::Devices;
 use rawkvm::devices::coalesced::{self, Support};
 use rawkvm::error::Error;
@@ -24,9 +26,14 @@ use rawkvm::units::{parse_duration, parse_size, parse_u64};
 
 use super::args::{Arg, Args, parse_flag};
 use super::console_out::ConsoleOut;
+use super::debug_flags::DebugFlags;
 use super::signals::stop_on_signals;
 use super::trace_flags::{self, SharedTraceObserver, TraceFlags};
 use super::{repeat, unexpected};
+
+/// Elsewhere there is no gdb stub, so never a listener.
+#[cfg(not(target_arch = "x86_64"))]
+type Listener = std::convert::Infallible;
 
 /// Where the guest's code comes from.
 #[derive(Debug)]
@@ -59,6 +66,8 @@ pub struct RunOptions {
     pub mode_given: bool,
     /// `--entry`, parsed once the mode is known (an ELF image may still choose it).
     pub entry: Option<String>,
+    /// `--gdb`, `--step`, `--step-limit`.
+    pub debug: DebugFlags,
 }
 
 /// The flags that shape the machine, each taking a value.
@@ -149,6 +158,7 @@ fn apply_cpu_flag(flag: &str, _: &str, _: &mut MachineConfig) -> Result<(), Stri
 fn parse(mut args: Args) -> Result<RunOptions, CliError> {
     let (mut name, mut image, mut no_coalesce) = (None, None, false);
     let (mut trace, mut repeat) = (TraceFlags::default(), None);
+    let mut debug = DebugFlags::default();
     // Explicit flags are applied after the guest's own setup, so they win.
     let mut flags = Vec::new();
     while let Some(arg) = args.next_arg() {
@@ -169,6 +179,9 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
             }
             Arg::Flag(flag, inline) if TraceFlags::owns(&flag) => {
                 trace.apply(&flag, inline, &mut args)?;
+            }
+            Arg::Flag(flag, inline) if DebugFlags::owns(&flag) => {
+                debug.apply(&flag, inline, &mut args)?;
             }
             Arg::Flag(flag, inline) if flag == "--repeat" => {
                 let value = args.value(&flag, inline).map_err(CliError::Usage)?;
@@ -197,6 +210,10 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
             Source::Embedded(guest)
         }
     };
+    // `--step` prints the exits met between the steps: a trace in its format.
+    if trace.format.is_none() {
+        trace.format = debug.implied_trace();
+    }
     let mut options = RunOptions {
         source,
         config: MachineConfig {
@@ -213,6 +230,7 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
         timeout: None,
         mode_given: false,
         entry: None,
+        debug,
     };
     for (flag, value) in flags {
         apply_machine_flag(&flag, &value, &mut options).map_err(CliError::Usage)?;
@@ -223,6 +241,9 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
         apply_entry(&mut options)?;
     }
     options.config.validate()?;
+    let repeat = options.repeat.is_some();
+    let timeout = options.timeout.is_some();
+    options.debug.check(options.config.vcpus, repeat, timeout)?;
     Ok(options)
 }
 
@@ -289,6 +310,9 @@ pub fn command(args: Args) -> Result<i32, CliError> {
         Source::Embedded(_) => None,
     };
     let mut sink = options.trace.open_sink(image_path)?;
+    let timeline = options.trace.open_timeline(image_path)?;
+    #[cfg(target_arch = "x86_64")]
+    let listener = super::debug_flags::bind(&options.debug)?;
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
     if options.trace.explain {
@@ -298,11 +322,18 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one
     // observer sees every run, so the trace and the statistics cover them all.
     let mut observer = options.trace.observer(sink);
+    if let Some(timeline) = timeline {
+        observer = observer.with_timeline(timeline);
+    }
     // Every vCPU's clock exists before the first entry: the watched run allocates nothing.
     observer.expect_vcpus(options.config.vcpus);
     let observer = Mutex::new(observer);
+    #[cfg(target_arch = "x86_64")]
+    let listener = listener.as_ref();
+    #[cfg(not(target_arch = "x86_64"))]
+    let listener = None;
     let run = |machine: &mut Machine, first: bool| {
-        run_once(machine, first, &options, &observer, &control)
+        run_once(machine, first, &options, &observer, &control, listener)
     };
     #[cfg(target_arch = "x86_64")]
     let outcome = match options.repeat {
@@ -376,13 +407,31 @@ fn run_once(
     options: &RunOptions,
     observer: &SharedTraceObserver,
     control: &RunControl,
+    listener: Option<&Listener>,
 ) -> Result<(), CliError> {
     let devices = Devices::new(ConsoleOut::new(control.clone()));
     if first {
         coalesce(machine, &devices, options.coalesce)?;
     }
     let devices = Mutex::new(devices);
-    let outcome = machine.run_all(&devices, observer, options.timeout, control);
+    #[cfg(target_arch = "x86_64")]
+    let outcome = if options.debug.any() {
+        super::debug_flags::run(
+            machine,
+            &devices,
+            observer,
+            control,
+            &options.debug,
+            listener,
+        )
+    } else {
+        machine.run_all(&devices, observer, options.timeout, control)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let outcome = {
+        let _ = listener;
+        machine.run_all(&devices, observer, options.timeout, control)
+    };
     let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
     let flushed = devices.console.flush().map_err(Error::Console);
     Ok(outcome.and(flushed)?)
