@@ -85,9 +85,9 @@
 //! # Doing less
 //!
 //! An exit costs what the kernel makes it cost; a VMM can only avoid exits and avoid rebuilding
-//! what it has. [`machine::restart`] runs a guest again on the same VM, restoring only the
+//! what it has. `machine::restart` (x86) runs a guest again on the same VM, restoring only the
 //! pages the dirty log reports and the registers (in place, through
-//! [`arch::x86_64::sync_regs`]); [`devices::coalesced`] lets the kernel batch writes to
+//! `arch::x86_64::sync_regs`); [`devices::coalesced`] lets the kernel batch writes to
 //! write-only ranges like the debug console; [`machine::reaper`] takes VM teardown off the
 //! caller's thread. `rawkvm bench suite` measures each against a C baseline.
 //!
