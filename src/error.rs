@@ -264,6 +264,9 @@ pub enum Error {
     /// Restarting a machine in place failed.
     #[cfg(target_arch = "x86_64")]
     Restart(crate::machine::restart::RestartError),
+    /// Taking, saving, loading or restoring a snapshot failed.
+    #[cfg(target_arch = "x86_64")]
+    Snapshot(crate::snapshot::SnapshotError),
     /// The thread that drops VMs in the background could not be started.
     Reaper(std::io::Error),
     /// The coalesced-MMIO ring held something the ABI does not allow.
@@ -380,6 +383,8 @@ impl Error {
             }
             #[cfg(target_arch = "x86_64")]
             Error::Restart(error) => error.exit_status(),
+            #[cfg(target_arch = "x86_64")]
+            Error::Snapshot(error) => error.exit_status(),
             Error::Timeout { .. } => status::TIMEOUT,
             Error::Interrupted { signal, .. } => status::signal(*signal),
         }

@@ -238,6 +238,8 @@ impl fmt::Display for Error {
             ),
             #[cfg(target_arch = "x86_64")]
             Error::Restart(error) => error.fmt(f),
+            #[cfg(target_arch = "x86_64")]
+            Error::Snapshot(error) => error.fmt(f),
             Error::CoalescedRing { vcpu, error } => write!(f, "vCPU {vcpu}: {error}"),
             Error::Reaper(error) => write!(f, "cannot start the VM reaper thread: {error}"),
         }

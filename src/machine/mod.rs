@@ -231,6 +231,11 @@ impl Machine {
         Ok(Machine { vcpus, vm })
     }
 
+    /// A machine of an existing VM and its vCPUs (a restored snapshot, say).
+    pub(crate) fn from_parts(vm: Vm, vcpus: Vec<Vcpu>) -> Machine {
+        Machine { vcpus, vm }
+    }
+
     /// The VM (for its memory).
     pub fn vm(&self) -> &Vm {
         &self.vm

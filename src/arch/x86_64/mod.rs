@@ -11,6 +11,7 @@
 //! `CS.selector = 0xF000` with `CS.base = 0xFFFF0000`, `IP = 0xFFF0`. rawkvm moves it to the
 //! entry point given on the command line (default `0000:1000`).
 
+pub mod state;
 pub mod sync_regs;
 
 use std::fmt;

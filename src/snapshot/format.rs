@@ -1,0 +1,477 @@
+//! The snapshot file: a fixed header, then length-prefixed typed sections, each with its own
+//! CRC-32. Everything is little-endian; structs are stored as the kernel lays them out
+//! (`rawkvm abi STRUCT` prints each layout).
+//!
+//! ```text
+//! offset  size  header (80 bytes)
+//!      0     8  magic "RAWKVMSS"
+//!      8     4  format version (FORMAT_VERSION)
+//!     12     4  page size (the grain of memory runs)
+//!     16    16  architecture, NUL-padded ("x86_64")
+//!     32    16  rawkvm version, NUL-padded
+//!     48    16  KVM backend, NUL-padded ("kvm_pvm", "kvm_intel", "kvm_amd", "unknown")
+//!     64     4  number of sections
+//!     68     4  reserved, 0
+//!     72     4  CRC-32 of bytes 0..72
+//!     76     4  reserved, 0
+//!
+//!         size  each section: a 24-byte header, then `length` bytes of payload
+//!            4  kind (SECTION_KINDS)
+//!            4  instance: the vCPU id, slot number or irqchip id (0 otherwise)
+//!            8  length of the payload
+//!            4  CRC-32 of the payload
+//!            4  reserved, 0
+//! ```
+//!
+//! A memory section's payload is `guest_phys_addr: u64, size: u64, flags: u32, runs: u32`,
+//! then per run `first_page: u64, pages: u64` and `pages * page_size` bytes: pages that are all
+//! zero are not stored. Decoding checks every length against what is left before it slices,
+//! so a truncated, corrupted or hostile file is a [`FormatError`] naming the section and the
+//! byte offset, never a panic, and nothing is restored from a file that did not decode whole.
+
+use std::fmt;
+
+use rawkvm_bindings::{self as abi, StructLayout};
+
+use super::crc32::crc32;
+use super::state::{Origin, SlotState, Snapshot};
+use crate::devices::Space;
+use crate::sys::state::as_bytes;
+
+/// The file's first eight bytes.
+pub const MAGIC: [u8; 8] = *b"RAWKVMSS";
+/// The format version this rawkvm writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes of the file header.
+pub const HEADER_LEN: usize = 80;
+/// Bytes of a section header.
+pub const SECTION_HEADER_LEN: usize = 24;
+/// The most guest memory one slot of a snapshot may describe (rawkvm's RAM limit, 4 GiB).
+pub const MAX_SLOT_SIZE: u64 = crate::machine::MAX_MEM_SIZE;
+
+/// What a section holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SectionKind {
+    /// `kvm_regs`.
+    VcpuRegs,
+    /// `kvm_sregs`.
+    VcpuSregs,
+    /// `kvm_xsave`.
+    VcpuXsave,
+    /// `kvm_xcrs`.
+    VcpuXcrs,
+    /// `kvm_lapic_state`.
+    VcpuLapic,
+    /// `kvm_vcpu_events`.
+    VcpuEvents,
+    /// `kvm_mp_state`.
+    VcpuMpState,
+    /// `kvm_debugregs`.
+    VcpuDebugregs,
+    /// A `u32`: `0x100 | vector` if rawkvm had an interrupt queued for the vCPU.
+    VcpuQueuedInterrupt,
+    /// A memory slot and its non-zero pages.
+    Memory,
+    /// `kvm_irqchip` (instance: the chip id).
+    Irqchip,
+    /// `kvm_pit_state2`.
+    Pit,
+    /// `kvm_clock_data`.
+    Clock,
+    /// A `u32`: COM1's line control register.
+    Serial,
+    /// Coalesced zones: per zone `space: u32` (0 port, 1 memory), `len: u32`, `start: u64`.
+    CoalescedZones,
+}
+
+/// One row of [`SECTION_KINDS`].
+#[derive(Debug, Clone, Copy)]
+pub struct KindInfo {
+    /// The kind.
+    pub kind: SectionKind,
+    /// Its number in the file.
+    pub number: u32,
+    /// Its name, as `snapshot-info` prints it.
+    pub name: &'static str,
+    /// The kernel struct the payload is, if it is exactly one.
+    pub layout: Option<StructLayout>,
+}
+
+/// Every section kind: number, name, payload struct. One table for the encoder, the decoder
+/// and `rawkvm snapshot-info`.
+pub const SECTION_KINDS: &[KindInfo] = &[
+    kind(
+        SectionKind::VcpuRegs,
+        0x01,
+        "vcpu.regs",
+        Some(abi::kvm_regs::LAYOUT),
+    ),
+    kind(
+        SectionKind::VcpuSregs,
+        0x02,
+        "vcpu.sregs",
+        Some(abi::kvm_sregs::LAYOUT),
+    ),
+    kind(
+        SectionKind::VcpuXsave,
+        0x03,
+        "vcpu.xsave",
+        Some(abi::kvm_xsave::LAYOUT),
+    ),
+    kind(
+        SectionKind::VcpuXcrs,
+        0x04,
+        "vcpu.xcrs",
+        Some(abi::kvm_xcrs::LAYOUT),
+    ),
+    kind(
+        SectionKind::VcpuLapic,
+        0x05,
+        "vcpu.lapic",
+        Some(abi::kvm_lapic_state::LAYOUT),
+    ),
+    kind(
+        SectionKind::VcpuEvents,
+        0x06,
+        "vcpu.events",
+        Some(abi::kvm_vcpu_events::LAYOUT),
+    ),
+    kind(
+        SectionKind::VcpuMpState,
+        0x07,
+        "vcpu.mp_state",
+        Some(abi::kvm_mp_state::LAYOUT),
+    ),
+    kind(
+        SectionKind::VcpuDebugregs,
+        0x08,
+        "vcpu.debugregs",
+        Some(abi::kvm_debugregs::LAYOUT),
+    ),
+    kind(
+        SectionKind::VcpuQueuedInterrupt,
+        0x09,
+        "vcpu.queued_interrupt",
+        None,
+    ),
+    kind(SectionKind::Memory, 0x10, "memory", None),
+    kind(
+        SectionKind::Irqchip,
+        0x20,
+        "vm.irqchip",
+        Some(abi::kvm_irqchip::LAYOUT),
+    ),
+    kind(
+        SectionKind::Pit,
+        0x21,
+        "vm.pit2",
+        Some(abi::kvm_pit_state2::LAYOUT),
+    ),
+    kind(
+        SectionKind::Clock,
+        0x22,
+        "vm.clock",
+        Some(abi::kvm_clock_data::LAYOUT),
+    ),
+    kind(SectionKind::Serial, 0x30, "device.serial", None),
+    kind(
+        SectionKind::CoalescedZones,
+        0x31,
+        "device.coalesced_zones",
+        None,
+    ),
+];
+
+const fn kind(
+    kind: SectionKind,
+    number: u32,
+    name: &'static str,
+    layout: Option<StructLayout>,
+) -> KindInfo {
+    KindInfo {
+        kind,
+        number,
+        name,
+        layout,
+    }
+}
+
+impl SectionKind {
+    /// This kind's row of [`SECTION_KINDS`].
+    pub fn info(self) -> &'static KindInfo {
+        SECTION_KINDS
+            .iter()
+            .find(|row| row.kind == self)
+            .unwrap_or(&SECTION_KINDS[0])
+    }
+
+    /// The kind numbered `number` in a file, if any.
+    pub fn from_number(number: u32) -> Option<SectionKind> {
+        SECTION_KINDS
+            .iter()
+            .find(|row| row.number == number)
+            .map(|row| row.kind)
+    }
+}
+
+/// What is wrong with a snapshot file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The file ends inside the piece: `needed` more bytes than the `available` ones.
+    Truncated {
+        /// Bytes the piece needs.
+        needed: u64,
+        /// Bytes left in the file.
+        available: u64,
+    },
+    /// Not a rawkvm snapshot.
+    BadMagic,
+    /// Written by a newer rawkvm: a format this one cannot read.
+    NewerVersion {
+        /// The file's version.
+        found: u32,
+    },
+    /// Taken on another architecture.
+    OtherArchitecture {
+        /// The file's architecture.
+        found: String,
+    },
+    /// The stored CRC-32 does not match the bytes: the file was corrupted.
+    Checksum {
+        /// Stored.
+        stored: u32,
+        /// Computed.
+        computed: u32,
+    },
+    /// A payload of the wrong size for its kind.
+    Length {
+        /// The size the kind needs.
+        expected: u64,
+        /// The size given.
+        found: u64,
+    },
+    /// A section kind this rawkvm does not know.
+    UnknownKind(u32),
+    /// The same piece twice.
+    Duplicate,
+    /// A piece the snapshot must have is not there.
+    Missing,
+    /// A memory slot or run that does not fit (`why` says how).
+    MemoryDoesNotFit(String),
+    /// A value the format does not allow (`why` says which).
+    Invalid(String),
+}
+
+/// A snapshot file that cannot be loaded: which section, at which byte, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatError {
+    /// The piece: `header`, `section 3 (vcpu.sregs, vCPU 0)`, ...
+    pub section: String,
+    /// The byte offset in the file where the piece starts (or where it was expected).
+    pub offset: u64,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}: ", self.section, self.offset)?;
+        match &self.problem {
+            Problem::Truncated { needed, available } => write!(
+                f,
+                "the file is truncated: {needed} bytes needed, {available} left"
+            ),
+            Problem::BadMagic => f.write_str("not a rawkvm snapshot (no \"RAWKVMSS\" magic)"),
+            Problem::NewerVersion { found } => write!(
+                f,
+                "format version {found} is newer than this rawkvm reads ({FORMAT_VERSION}); use a \
+                 newer rawkvm"
+            ),
+            Problem::OtherArchitecture { found } => write!(
+                f,
+                "taken on {found}, this is {}; resume it on a {found} host",
+                std::env::consts::ARCH
+            ),
+            Problem::Checksum { stored, computed } => write!(
+                f,
+                "checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): the file \
+                 is corrupted"
+            ),
+            Problem::Length { expected, found } => {
+                write!(f, "payload of {found} bytes, the kind needs {expected}")
+            }
+            Problem::UnknownKind(number) => write!(f, "unknown section kind {number:#x}"),
+            Problem::Duplicate => f.write_str("the same piece appears twice"),
+            Problem::Missing => f.write_str("a piece the snapshot needs is missing"),
+            Problem::MemoryDoesNotFit(why) => write!(f, "memory does not fit: {why}"),
+            Problem::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+/// A section as the file lays it out, before its payload is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SectionHeader {
+    /// Offset of the section header in the file.
+    pub offset: u64,
+    /// The kind number (known: [`SectionKind::from_number`]).
+    pub kind: u32,
+    /// vCPU id, slot or chip id.
+    pub instance: u32,
+    /// Payload bytes.
+    pub length: u64,
+    /// CRC-32 of the payload, as stored (checked when the section was read).
+    pub checksum: u32,
+}
+
+impl SectionHeader {
+    /// Where the payload starts.
+    pub fn payload_offset(&self) -> u64 {
+        self.offset + SECTION_HEADER_LEN as u64
+    }
+}
+
+/// A file's header and its sections, each checked (lengths, checksums), with payloads.
+#[derive(Debug)]
+pub struct Sections<'a> {
+    /// Architecture, versions, backend, page size.
+    pub origin: Origin,
+    /// Format version.
+    pub version: u32,
+    /// Each section and its payload.
+    pub sections: Vec<(SectionHeader, &'a [u8])>,
+}
+
+fn padded<const N: usize>(text: &str) -> [u8; N] {
+    let mut field = [0u8; N];
+    let bytes = text.as_bytes();
+    let len = bytes.len().min(N);
+    field[..len].copy_from_slice(&bytes[..len]);
+    field
+}
+
+/// Writes a snapshot as a file's bytes.
+pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
+    let mut sections: Vec<(u32, u32, Vec<u8>)> = Vec::new();
+    let mut add = |kind: SectionKind, instance: u32, payload: Vec<u8>| {
+        sections.push((kind.info().number, instance, payload));
+    };
+    for vcpu in &snapshot.vcpus {
+        let id = vcpu.id;
+        add(SectionKind::VcpuRegs, id, as_bytes(&vcpu.regs).to_vec());
+        add(SectionKind::VcpuSregs, id, as_bytes(&vcpu.sregs).to_vec());
+        add(SectionKind::VcpuXsave, id, as_bytes(&*vcpu.xsave).to_vec());
+        if let Some(xcrs) = &vcpu.xcrs {
+            add(SectionKind::VcpuXcrs, id, as_bytes(xcrs).to_vec());
+        }
+        if let Some(lapic) = &vcpu.lapic {
+            add(SectionKind::VcpuLapic, id, as_bytes(&**lapic).to_vec());
+        }
+        add(SectionKind::VcpuEvents, id, as_bytes(&vcpu.events).to_vec());
+        add(
+            SectionKind::VcpuMpState,
+            id,
+            as_bytes(&vcpu.mp_state).to_vec(),
+        );
+        add(
+            SectionKind::VcpuDebugregs,
+            id,
+            as_bytes(&vcpu.debugregs).to_vec(),
+        );
+        let queued = vcpu.queued_interrupt.map_or(0, |v| 0x100 | u32::from(v));
+        add(
+            SectionKind::VcpuQueuedInterrupt,
+            id,
+            queued.to_le_bytes().to_vec(),
+        );
+    }
+    for slot in &snapshot.vm.slots {
+        add(
+            SectionKind::Memory,
+            slot.slot,
+            encode_slot(slot, snapshot.origin.page_size),
+        );
+    }
+    if let Some(irqchip) = &snapshot.vm.irqchip {
+        for chip in irqchip.chips() {
+            add(SectionKind::Irqchip, chip.chip_id, as_bytes(chip).to_vec());
+        }
+    }
+    if let Some(pit) = &snapshot.vm.pit {
+        add(SectionKind::Pit, 0, as_bytes(pit).to_vec());
+    }
+    add(SectionKind::Clock, 0, as_bytes(&snapshot.vm.clock).to_vec());
+    let serial = u32::from(snapshot.devices.serial_line_control);
+    add(SectionKind::Serial, 0, serial.to_le_bytes().to_vec());
+    let mut zones = Vec::new();
+    for zone in &snapshot.devices.coalesced_zones {
+        let space: u32 = match zone.space {
+            Space::Port => 0,
+            Space::Memory => 1,
+        };
+        zones.extend_from_slice(&space.to_le_bytes());
+        zones.extend_from_slice(&zone.len.to_le_bytes());
+        zones.extend_from_slice(&zone.start.to_le_bytes());
+    }
+    add(SectionKind::CoalescedZones, 0, zones);
+
+    let payload_bytes: usize = sections.iter().map(|(_, _, p)| p.len()).sum();
+    let mut out =
+        Vec::with_capacity(HEADER_LEN + sections.len() * SECTION_HEADER_LEN + payload_bytes);
+    let origin = &snapshot.origin;
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&origin.page_size.to_le_bytes());
+    out.extend_from_slice(&padded::<16>(&origin.arch));
+    out.extend_from_slice(&padded::<16>(&origin.rawkvm_version));
+    out.extend_from_slice(&padded::<16>(&origin.backend));
+    out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let header_crc = crc32(&out);
+    out.extend_from_slice(&header_crc.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    for (kind, instance, payload) in &sections {
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&instance.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc32(payload).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+fn encode_slot(slot: &SlotState, page_size: u32) -> Vec<u8> {
+    let words_per_page = (page_size as usize / size_of::<u64>()).max(1);
+    let mut out = Vec::with_capacity(24 + slot.stored_bytes() as usize + slot.runs.len() * 16);
+    out.extend_from_slice(&slot.guest_phys_addr.to_le_bytes());
+    out.extend_from_slice(&slot.size.to_le_bytes());
+    out.extend_from_slice(&slot.flags.to_le_bytes());
+    out.extend_from_slice(&(slot.runs.len() as u32).to_le_bytes());
+    for run in &slot.runs {
+        out.extend_from_slice(&run.first_page.to_le_bytes());
+        out.extend_from_slice(&((run.words.len() / words_per_page) as u64).to_le_bytes());
+        for word in &run.words {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// `section 3 (vcpu.sregs, vCPU 0)`.
+pub fn section_name(index: u32, header: &SectionHeader) -> String {
+    match SectionKind::from_number(header.kind) {
+        Some(kind) => {
+            let instance = match kind {
+                SectionKind::Memory => format!(", slot {}", header.instance),
+                SectionKind::Irqchip => format!(", chip {}", header.instance),
+                k if k <= SectionKind::VcpuQueuedInterrupt => {
+                    format!(", vCPU {}", header.instance)
+                }
+                _ => String::new(),
+            };
+            format!("section {index} ({}{instance})", kind.info().name)
+        }
+        None => format!("section {index} (kind {:#x})", header.kind),
+    }
+}
