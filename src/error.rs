@@ -1,6 +1,10 @@
 //! rawkvm's errors: one variant per failing operation, each carrying the errno, naming the
-//! ioctl or path and the value that mattered, and saying what to do. Each maps to a stable
-//! process exit status ([`Error::exit_status`]).
+//! ioctl or path and the value that mattered, and saying what to do. Each belongs to one
+//! [`ErrorKind`] (what a caller does about it); the CLI maps kinds to process exit statuses.
+//!
+//! Advice that asks the user to change a setting names it as the caller knows it: the
+//! library's [`Display`](fmt::Display) says `MachineConfig::mem_size`, the CLI passes its own
+//! [`SettingNames`] (`--mem`) to [`Error::display_with`].
 
 use std::fmt;
 use std::path::PathBuf;
@@ -10,39 +14,65 @@ use nix::errno::Errno;
 
 use crate::exit::DecodeError;
 
+mod config;
 mod details;
 mod image;
 mod messages;
-pub use details::{LISTED_VCPUS, StoppedVcpu};
+#[cfg(target_arch = "x86_64")]
+mod restart;
+pub use config::ConfigError;
+pub use details::{IP_NAME, LISTED_VCPUS, StoppedVcpu};
 pub use image::ImageError;
+pub use messages::Described;
+#[cfg(target_arch = "x86_64")]
+pub use restart::RestartError;
 
-/// Process exit statuses, as documented in the README.
-pub mod status {
-    /// The guest halted normally.
-    pub const HALTED: i32 = 0;
-    /// Usage or configuration error: a bad flag, a bad size.
-    pub const USAGE: i32 = 2;
-    /// KVM is unavailable or unusable: missing, permission, not a KVM device, API version,
-    /// capability.
-    pub const KVM_UNAVAILABLE: i32 = 3;
-    /// The guest image is missing, empty, too large or not a regular file.
-    pub const IMAGE: i32 = 4;
-    /// A resource or setup step failed (mmap, memory slot, vCPU creation, registers, threads),
-    /// `KVM_RUN` failed, or output could not be written (other than `EPIPE`).
-    pub const SETUP: i32 = 5;
-    /// The guest faulted: triple fault, failed entry, internal error, undecodable exit.
-    pub const GUEST_FAULT: i32 = 6;
+/// What kind of failure an error is: what a caller (the CLI: which exit status) does about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// KVM is missing or unusable: the device, its permissions, the API version, a capability.
+    KvmUnavailable,
+    /// A configuration value is wrong (a size, an address, a count); nothing was run.
+    Config,
+    /// The guest image cannot be used.
+    Image,
+    /// A resource or set-up step failed (mmap, memory slot, vCPU, registers, threads), a
+    /// `KVM_RUN` failed, or output could not be written.
+    Setup,
+    /// The reader of the output went away (`EPIPE`).
+    OutputClosed,
+    /// The guest faulted (triple fault, failed entry, internal error, undecodable exit).
+    GuestFault,
+    /// The guest reported failure through the exit device.
+    GuestFailure,
     /// The guest was still running at the deadline.
-    pub const TIMEOUT: i32 = 7;
-    /// The reader of the console or of rawkvm's own output went away (`EPIPE`): 128 +
-    /// `SIGPIPE`, what a shell reports for a program that `SIGPIPE` ended.
-    pub const BROKEN_PIPE: i32 = 128 + 13;
+    Timeout,
+    /// A signal stopped the run; its number.
+    Interrupted(i32),
+}
 
-    /// A run stopped by signal `signal` (`SIGINT`, `SIGTERM`, ...): 128 + its number, as a
-    /// shell reports a program the signal ended.
-    pub const fn signal(signal: i32) -> i32 {
-        128 + signal
-    }
+/// The names of the settings an error's advice may ask the user to change, as the caller
+/// knows them: struct fields for a library user ([`SettingNames::LIBRARY`]), flags for the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingNames {
+    /// Guest RAM size.
+    pub memory: &'static str,
+    /// Where the image is loaded.
+    pub load_address: &'static str,
+    /// The number of vCPUs.
+    pub vcpus: &'static str,
+    /// How the KVM device is named.
+    pub kvm_device: &'static str,
+}
+
+impl SettingNames {
+    /// The library's own names, used by `Display`.
+    pub const LIBRARY: SettingNames = SettingNames {
+        memory: "MachineConfig::mem_size",
+        load_address: "MachineConfig::load_addr",
+        vcpus: "MachineConfig::vcpus",
+        kvm_device: "Kvm::open_path",
+    };
 }
 
 /// `EINTR (Interrupted system call)`: an errno by name and by meaning.
@@ -249,8 +279,15 @@ pub enum Error {
     },
     /// The guest image cannot be used.
     Image(ImageError),
-    /// A command-line or configuration value is wrong.
-    Usage(String),
+    /// A configuration value is wrong; found before the kernel was asked.
+    Config(ConfigError),
+    /// The guest ended the run through the exit device with a code other than 0.
+    GuestReportedFailure {
+        /// The vCPU that wrote it.
+        vcpu: u32,
+        /// The code it wrote.
+        code: u32,
+    },
     /// The guest's console output could not be written (the guest was stopped).
     Console(std::io::Error),
     /// rawkvm's own output (help, lists, tables, bench lines, the trace) could not be
@@ -263,7 +300,7 @@ pub enum Error {
     },
     /// Restarting a machine in place failed.
     #[cfg(target_arch = "x86_64")]
-    Restart(crate::machine::restart::RestartError),
+    Restart(RestartError),
     /// Taking, saving, loading or restoring a snapshot failed.
     #[cfg(target_arch = "x86_64")]
     Snapshot(crate::snapshot::SnapshotError),
@@ -348,16 +385,16 @@ pub enum GuestFault {
 }
 
 impl Error {
-    /// The process exit status for this error (see [`status`]).
-    pub fn exit_status(&self) -> i32 {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
             Error::OpenDevice { .. }
             | Error::NotKvm { .. }
             | Error::ApiVersion { .. }
             | Error::MissingCapability { .. }
-            | Error::VcpuMmapSize { .. } => status::KVM_UNAVAILABLE,
-            Error::Usage(_) | Error::InvalidRegion { .. } => status::USAGE,
-            Error::Image(_) => status::IMAGE,
+            | Error::VcpuMmapSize { .. } => ErrorKind::KvmUnavailable,
+            Error::Config(_) | Error::InvalidRegion { .. } => ErrorKind::Config,
+            Error::Image(_) => ErrorKind::Image,
             Error::Ioctl { .. }
             | Error::CreateVm { .. }
             | Error::MapMemory { .. }
@@ -371,22 +408,23 @@ impl Error {
             | Error::Run { .. }
             | Error::Signal { .. }
             | Error::SpawnThread { .. }
-            | Error::Reaper(_) => status::SETUP,
+            | Error::Reaper(_) => ErrorKind::Setup,
             Error::Console(error) | Error::Output { error, .. }
                 if error.kind() == std::io::ErrorKind::BrokenPipe =>
             {
-                status::BROKEN_PIPE
+                ErrorKind::OutputClosed
             }
-            Error::Console(_) | Error::Output { .. } => status::SETUP,
+            Error::Console(_) | Error::Output { .. } => ErrorKind::Setup,
             Error::Decode { .. } | Error::GuestFault { .. } | Error::CoalescedRing { .. } => {
-                status::GUEST_FAULT
+                ErrorKind::GuestFault
             }
+            Error::GuestReportedFailure { .. } => ErrorKind::GuestFailure,
             #[cfg(target_arch = "x86_64")]
-            Error::Restart(error) => error.exit_status(),
+            Error::Restart(error) => error.kind(),
             #[cfg(target_arch = "x86_64")]
-            Error::Snapshot(error) => error.exit_status(),
-            Error::Timeout { .. } => status::TIMEOUT,
-            Error::Interrupted { signal, .. } => status::signal(*signal),
+            Error::Snapshot(error) => error.kind(),
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Interrupted { signal, .. } => ErrorKind::Interrupted(*signal),
         }
     }
 }

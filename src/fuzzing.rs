@@ -6,7 +6,7 @@
 //!
 //! | harness | drives | checks |
 //! |---|---|---|
-//! | [`decode_exit`] | [`crate::exit::decode`] over arbitrary `kvm_run` bytes, then [`crate::run_loop::dispatch_io`] / [`crate::run_loop::dispatch_mmio`] into [`crate::devices::Devices`] with fuzzed IN and MMIO-read answers | slices lie where the page says and inside it, `len == size * count`, IN writes touch only `[data_offset, data_offset + size * count)`, MMIO reads only `data[..len]`, every decode error names a field that really is out of range |
+//! | [`decode_exit`] | [`crate::exit::decode`] over arbitrary `kvm_run` bytes, then [`crate::devices::bus::dispatch_io`] / [`crate::devices::bus::dispatch_mmio`] into [`crate::devices::Devices`] with fuzzed IN and MMIO-read answers | slices lie where the page says and inside it, `len == size * count`, IN writes touch only `[data_offset, data_offset + size * count)`, MMIO reads only `data[..len]`, every decode error names a field that really is out of range |
 //! | [`com1`] | [`crate::devices::Serial`] and the port bus of [`crate::devices::Devices`] with (operation, offset, byte) tuples | every answer and every console byte equals a model of the UART |
 //!
 //! The `kvm_run` stand-in ends exactly at a `PROT_NONE` page ([`GuardedBuffer`]), so reading

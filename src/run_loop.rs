@@ -19,14 +19,11 @@
 //! writes IN and MMIO-read answers straight into the page, and the observer (tracing, stats)
 //! is a type parameter that compiles to nothing when it is [`NoObserver`].
 
+use crate::devices::bus::{Claim, IoHandler, dispatch_mmio, dispatch_msr};
 use crate::devices::coalesced;
-use crate::devices::{Dispatch, IoHandler};
 use crate::error::{Error, GuestFault};
-use crate::exit::{Exit, Io, IoDirection, Mmio, MsrAccess};
+use crate::exit::Exit;
 use crate::kvm::vcpu::{RunError, Vcpu};
-
-/// The value an unclaimed read returns, byte by byte: an open bus reads as all ones.
-pub const OPEN_BUS: u8 = 0xFF;
 
 /// Watches the loop: the moments around each `KVM_RUN`, and every exit after it has been
 /// handled (IN and MMIO-read data already filled in). Every method has an empty default, and
@@ -43,7 +40,7 @@ pub trait Observer {
     /// Once per exit, with how the access was dispatched (`None` for exits that are not port
     /// or MMIO accesses).
     #[inline(always)]
-    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Dispatch>) {}
+    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Claim>) {}
 
     /// `KVM_RUN` returned `EINTR`; `stopping` says whether a stop was requested.
     #[inline(always)]
@@ -60,6 +57,9 @@ pub enum Outcome {
     /// `KVM_EXIT_DEBUG`: a breakpoint or single step armed with `KVM_SET_GUEST_DEBUG` hit.
     /// The observer saw the exit; running again continues the guest.
     Debug,
+    /// A device ended the run ([`Claim::Finish`]: the exit device), reporting `code`; 0 is
+    /// success.
+    Finished(u32),
 }
 
 /// The observer that observes nothing.
@@ -77,67 +77,9 @@ pub struct ExitCounter {
 
 impl Observer for ExitCounter {
     #[inline(always)]
-    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
+    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Claim>) {
         self.exits += 1;
     }
-}
-
-/// Hands one IO exit to `handler`, one element (`size` bytes at `port`) at a time. IN data is
-/// set to all-ones first, so whatever a handler leaves unanswered reads as an open bus.
-pub fn dispatch_io<H: IoHandler + ?Sized>(
-    io: &mut Io<'_>,
-    handler: &mut H,
-) -> std::io::Result<Dispatch> {
-    let (port, direction) = (io.port, io.direction);
-    if direction == IoDirection::In {
-        io.data.fill(OPEN_BUS);
-    }
-    let mut dispatch = Dispatch::Unclaimed;
-    for element in io.elements() {
-        let answer = match direction {
-            IoDirection::In => handler.pio_read(port, element)?,
-            IoDirection::Out => handler.pio_write(port, element)?,
-        };
-        if answer == Dispatch::Claimed {
-            dispatch = Dispatch::Claimed;
-        }
-    }
-    Ok(dispatch)
-}
-
-/// Hands one MMIO exit to `handler`. Read data is set to all-ones first.
-pub fn dispatch_mmio<H: IoHandler + ?Sized>(
-    mmio: &mut Mmio<'_>,
-    handler: &mut H,
-) -> std::io::Result<Dispatch> {
-    if mmio.is_write {
-        handler.mmio_write(mmio.phys_addr, mmio.data)
-    } else {
-        mmio.data.fill(OPEN_BUS);
-        handler.mmio_read(mmio.phys_addr, mmio.data)
-    }
-}
-
-/// Hands one MSR exit to `handler` (`write`: `KVM_EXIT_X86_WRMSR`). A claimed read puts the
-/// value in `msr.data`; an unclaimed access sets `msr.error`, so the guest gets #GP as it would
-/// on hardware without that MSR.
-pub fn dispatch_msr<H: IoHandler + ?Sized>(
-    msr: &mut MsrAccess<'_>,
-    write: bool,
-    handler: &mut H,
-) -> std::io::Result<Dispatch> {
-    let dispatch = if write {
-        handler.msr_write(msr.index, msr.data)?
-    } else {
-        let mut value = 0;
-        let dispatch = handler.msr_read(msr.index, &mut value)?;
-        if dispatch == Dispatch::Claimed {
-            msr.set_data(value);
-        }
-        dispatch
-    };
-    msr.set_error(dispatch == Dispatch::Unclaimed);
-    Ok(dispatch)
 }
 
 /// The guest fault an exit stands for, if it is one: every exit the loop does not handle.
@@ -234,6 +176,9 @@ where
         .transpose()
         .map_err(Error::Console)?;
         observer.exit(id, &exit, dispatch);
+        if let Some(Claim::Finish(code)) = dispatch {
+            return Ok(Outcome::Finished(code));
+        }
         let window_open = match exit {
             Exit::Io(_) | Exit::Mmio(_) | Exit::Intr | Exit::X86Rdmsr(_) | Exit::X86Wrmsr(_) => {
                 false

@@ -23,6 +23,32 @@ fn hello_prints_exactly_its_line_and_exits_0() {
 }
 
 #[test]
+fn the_exit_device_ends_the_run_with_the_guests_code() {
+    if !common::kvm_present("the_exit_device_ends_the_run_with_the_guests_code") {
+        return;
+    }
+    let output = run(&["run", "exit_code"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(output.stdout, b"bye");
+    assert!(output.stderr.is_empty(), "{output:?}");
+    let output = run(&["run", "exit_code", "--param", "3"]);
+    assert_eq!(
+        output.status.code(),
+        Some(common::status::GUEST_FAILURE),
+        "{output:?}"
+    );
+    assert_eq!(output.stdout, b"bye");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "rawkvm: error: vCPU 0: guest reported failure (code 3)\n"
+    );
+    // Every restarted run ends through the device too, and the next one still runs.
+    let output = run(&["run", "exit_code", "--repeat", "3"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(output.stdout, b"byebyebye");
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let cases: [(&[&str], &str); 7] = [
         (&[], "no command"),

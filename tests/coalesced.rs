@@ -16,7 +16,8 @@ use common::{
 };
 use rawkvm::Kvm;
 use rawkvm::devices::coalesced::{self, Support};
-use rawkvm::devices::{DEBUG_CONSOLE_PORT, Devices, Dispatch, IoHandler, Space, WriteOnlyZone};
+use rawkvm::devices::{Claim, DEBUG_CONSOLE_PORT, Devices, IoHandler, Space, WriteOnlyZone};
+use rawkvm::error::ConfigError;
 use rawkvm::exit::Exit;
 use rawkvm::machine::Machine;
 use rawkvm::run_loop::{Observer, Outcome};
@@ -41,7 +42,8 @@ fn console_run(kvm: &Kvm, guest: &str, n: u32, support: Support) -> (Vec<u8>, Ve
     let mut machine = machine_with_param(kvm, guest, n);
     let mut devices = Devices::new(Vec::new());
     let registered = coalesced::register_declared(machine.vm(), &devices, support).unwrap();
-    assert_eq!(registered.coalesced.len() + registered.exiting.len(), 1);
+    // The debug port and the MMIO console.
+    assert_eq!(registered.coalesced.len() + registered.exiting.len(), 2);
     let mut recorder = Recorder::default();
     let outcome = machine.run(&mut devices, &mut recorder).unwrap();
     assert_eq!(outcome, Outcome::Halted);
@@ -103,18 +105,18 @@ const SINK_ZONE: [WriteOnlyZone; 1] = [WriteOnlyZone {
 }];
 
 impl IoHandler for MmioSink {
-    fn pio_read(&mut self, _port: u16, _data: &mut [u8]) -> io::Result<Dispatch> {
-        Ok(Dispatch::Unclaimed)
+    fn pio_read(&mut self, _port: u16, _data: &mut [u8]) -> io::Result<Claim> {
+        Ok(Claim::Unclaimed)
     }
-    fn pio_write(&mut self, _port: u16, _data: &[u8]) -> io::Result<Dispatch> {
-        Ok(Dispatch::Unclaimed)
+    fn pio_write(&mut self, _port: u16, _data: &[u8]) -> io::Result<Claim> {
+        Ok(Claim::Unclaimed)
     }
-    fn mmio_read(&mut self, _addr: u64, _data: &mut [u8]) -> io::Result<Dispatch> {
-        Ok(Dispatch::Unclaimed)
+    fn mmio_read(&mut self, _addr: u64, _data: &mut [u8]) -> io::Result<Claim> {
+        Ok(Claim::Unclaimed)
     }
-    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<Dispatch> {
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<Claim> {
         self.writes.push((addr, data.to_vec()));
-        Ok(Dispatch::Claimed)
+        Ok(Claim::Claimed)
     }
     fn write_only_zones(&self) -> &[WriteOnlyZone] {
         &SINK_ZONE
@@ -158,7 +160,7 @@ struct NthExit {
 }
 
 impl Observer for NthExit {
-    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
+    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Claim>) {
         self.exits += 1;
         if self.exits == self.nth {
             self.reached.send(()).unwrap();
@@ -224,8 +226,16 @@ fn without_port_coalescing_the_console_falls_back_to_exits() {
     let mut burst = machine_with_param(&kvm, "console_burst", 300);
     let mut devices = Devices::new(Vec::new());
     let registered = coalesced::register_declared(burst.vm(), &devices, mmio_only).unwrap();
-    assert!(registered.coalesced.is_empty());
-    assert_eq!(registered.exiting, devices.write_only_zones());
+    // The MMIO console is still coalesced; the debug port exits.
+    let [port_zone, mmio_zone] = devices.write_only_zones() else {
+        panic!("the devices declare the debug port and the MMIO console");
+    };
+    assert_eq!(
+        (port_zone.space, mmio_zone.space),
+        (Space::Port, Space::Memory)
+    );
+    assert_eq!(registered.coalesced, [*mmio_zone]);
+    assert_eq!(registered.exiting, [*port_zone]);
     let mut recorder = Recorder::default();
     burst.run(&mut devices, &mut recorder).unwrap();
     assert_eq!(recorder.exits.len(), 301, "one exit per byte, then HLT");
@@ -239,10 +249,9 @@ fn without_port_coalescing_the_console_falls_back_to_exits() {
     }];
     let hlt = machine(&kvm, "hlt");
     match coalesced::register(hlt.vm(), &beyond, Support::of(hlt.vm())) {
-        Err(rawkvm::error::Error::Usage(message)) => {
-            assert!(message.contains("does not fit"));
+        Err(error @ rawkvm::error::Error::Config(ConfigError::ZoneOutOfSpace { .. })) => {
             assert_eq!(
-                message,
+                error.to_string(),
                 format!(
                     "write-only zone {:?} does not fit its address space",
                     beyond[0]

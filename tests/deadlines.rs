@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use common::kvm_or_skip;
 use common::process::{run, send_signal, spawn, wait, wait_for_thread, wait_output};
+use common::status;
 use nix::sys::signal::Signal;
 use rawkvm::devices::Devices;
-use rawkvm::error::{Error, StoppedVcpu, status};
+use rawkvm::error::{Error, ErrorKind, StoppedVcpu};
 use rawkvm::machine::supervisor::{RunControl, StopCause};
 use rawkvm::run_loop::NoObserver;
 
@@ -123,7 +124,7 @@ fn the_library_reports_a_timeout_with_every_stopped_vcpu() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(error.exit_status(), status::TIMEOUT);
+    assert_eq!(error.kind(), ErrorKind::Timeout);
 }
 
 #[test]
@@ -155,7 +156,7 @@ fn a_stop_requested_before_the_run_runs_no_guest_code() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(error.exit_status(), 128 + libc::SIGTERM);
+    assert_eq!(error.kind(), ErrorKind::Interrupted(libc::SIGTERM));
     let output = devices.into_inner().unwrap().console.into_sink().unwrap();
     assert!(output.is_empty(), "no guest byte was printed");
 }

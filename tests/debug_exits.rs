@@ -11,7 +11,7 @@ use rawkvm::bindings::{
     KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP, KVM_GUESTDBG_USE_HW_BP, KVM_GUESTDBG_USE_SW_BP,
     kvm_guest_debug, kvm_guest_debug_arch,
 };
-use rawkvm::devices::{Devices, Dispatch};
+use rawkvm::devices::{Claim, Devices};
 use rawkvm::exit::{DebugExit, Exit};
 use rawkvm::run_loop::{Observer, Outcome};
 
@@ -23,7 +23,7 @@ struct DebugExits {
 }
 
 impl Observer for DebugExits {
-    fn exit(&mut self, _vcpu: u32, exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
+    fn exit(&mut self, _vcpu: u32, exit: &Exit<'_>, _dispatch: Option<Claim>) {
         self.exits += 1;
         if let Exit::Debug(debug) = exit {
             self.debug.push(*debug);

@@ -9,7 +9,7 @@ mod common;
 
 use common::{Seen, backend, kvm_or_skip, machine};
 use rawkvm::Kvm;
-use rawkvm::devices::{Devices, Dispatch, IoHandler};
+use rawkvm::devices::{Claim, Devices, IoHandler};
 use rawkvm::error::{Error, GuestFault};
 use rawkvm::exit::{Exit, IoDirection};
 use rawkvm::machine::Machine;
@@ -41,7 +41,7 @@ enum Event {
 struct Events(Vec<Event>);
 
 impl Observer for Events {
-    fn exit(&mut self, _vcpu: u32, exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
+    fn exit(&mut self, _vcpu: u32, exit: &Exit<'_>, _dispatch: Option<Claim>) {
         self.0.push(match exit {
             Exit::X86Rdmsr(msr) | Exit::X86Wrmsr(msr) => Event::Msr {
                 write: matches!(exit, Exit::X86Wrmsr(_)),
@@ -125,7 +125,7 @@ impl TestDevices {
 }
 
 impl IoHandler for TestDevices {
-    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> std::io::Result<Dispatch> {
+    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> std::io::Result<Claim> {
         if port != PATTERN_PORT {
             return self.devices.pio_read(port, data);
         }
@@ -133,38 +133,38 @@ impl IoHandler for TestDevices {
             *byte = self.bytes_served as u8;
             self.bytes_served += 1;
         }
-        Ok(Dispatch::Claimed)
+        Ok(Claim::Claimed)
     }
 
-    fn pio_write(&mut self, port: u16, data: &[u8]) -> std::io::Result<Dispatch> {
+    fn pio_write(&mut self, port: u16, data: &[u8]) -> std::io::Result<Claim> {
         self.devices.pio_write(port, data)
     }
 
-    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> std::io::Result<Dispatch> {
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> std::io::Result<Claim> {
         for (gpa, byte) in (addr..).zip(data.iter_mut()) {
             *byte = mmio_byte(gpa);
         }
-        Ok(Dispatch::Claimed)
+        Ok(Claim::Claimed)
     }
 
-    fn mmio_write(&mut self, _addr: u64, _data: &[u8]) -> std::io::Result<Dispatch> {
-        Ok(Dispatch::Claimed)
+    fn mmio_write(&mut self, _addr: u64, _data: &[u8]) -> std::io::Result<Claim> {
+        Ok(Claim::Claimed)
     }
 
-    fn msr_read(&mut self, index: u32, value: &mut u64) -> std::io::Result<Dispatch> {
+    fn msr_read(&mut self, index: u32, value: &mut u64) -> std::io::Result<Claim> {
         if index != TEST_MSR {
-            return Ok(Dispatch::Unclaimed);
+            return Ok(Claim::Unclaimed);
         }
         *value = TEST_MSR_VALUE;
-        Ok(Dispatch::Claimed)
+        Ok(Claim::Claimed)
     }
 
-    fn msr_write(&mut self, index: u32, value: u64) -> std::io::Result<Dispatch> {
+    fn msr_write(&mut self, index: u32, value: u64) -> std::io::Result<Claim> {
         self.msr_writes.push((index, value));
         Ok(if index == TEST_MSR {
-            Dispatch::Claimed
+            Claim::Claimed
         } else {
-            Dispatch::Unclaimed
+            Claim::Unclaimed
         })
     }
 }
@@ -412,7 +412,7 @@ fn a_triple_fault_is_a_shutdown_exit_and_a_guest_fault() {
                 vcpu: 0,
                 fault: GuestFault::Shutdown,
             },
-        ) => assert_eq!(error.exit_status(), 6),
+        ) => assert_eq!(error.kind(), rawkvm::error::ErrorKind::GuestFault),
         other => panic!("{other:?}"),
     }
 }

@@ -7,9 +7,10 @@ mod common;
 
 use common::kvm_or_skip;
 use common::process::run;
+use common::status;
 use rawkvm::arch;
 use rawkvm::devices::Devices;
-use rawkvm::error::{Error, GuestFault, status};
+use rawkvm::error::{Error, ErrorKind, GuestFault};
 use rawkvm::exit::Exit;
 use rawkvm::run_loop::{NoObserver, Outcome};
 
@@ -106,7 +107,7 @@ fn an_unusable_task_register_fails_entry_where_the_backend_checks_it() {
         }
         Ok(other) => panic!("{other:?}"),
     };
-    assert_eq!(error.exit_status(), status::GUEST_FAULT, "{error}");
+    assert_eq!(error.kind(), ErrorKind::GuestFault, "{error}");
     let message = error.to_string();
     match &error {
         Error::GuestFault {
@@ -152,7 +153,7 @@ fn a_failed_entry_is_reported_with_its_reason_and_cpu() {
             cpu: 1,
         },
     };
-    assert_eq!(error.exit_status(), status::GUEST_FAULT);
+    assert_eq!(error.kind(), ErrorKind::GuestFault);
     assert_eq!(
         error.to_string(),
         "vCPU 0: VM entry failed (KVM_EXIT_FAIL_ENTRY): hardware_entry_failure_reason \

@@ -10,7 +10,7 @@ mod common;
 
 use common::{kvm_or_skip, region};
 use nix::errno::Errno;
-use rawkvm::error::{Error, RegionProblem, status};
+use rawkvm::error::{Error, ErrorKind, RegionProblem};
 use rawkvm::kvm::vcpu::RunError;
 use rawkvm::{Kvm, arch};
 
@@ -42,7 +42,7 @@ fn overlapping_regions_are_refused_naming_the_other_slot_and_adjacent_ones_are_f
         error.to_string(),
         "memory region [0x100000,0x300000) for slot 1: overlaps slot 0 [0x0,0x200000)"
     );
-    assert_eq!(error.exit_status(), status::USAGE);
+    assert_eq!(error.kind(), ErrorKind::Config);
     // Touching, not overlapping: [2M, 4M) right after [0, 2M).
     vm.add_memory_region(region(1, 2 * MIB, 2 * MIB)).unwrap();
     assert_eq!(vm.memory().regions().len(), 2);
@@ -108,7 +108,7 @@ fn reserving_256_tib_fails_with_enomem_and_status_5() {
         } => assert_eq!(*size, 256 << 40),
         other => panic!("{other:?}"),
     }
-    assert_eq!(error.exit_status(), status::SETUP);
+    assert_eq!(error.kind(), ErrorKind::Setup);
     assert_eq!(
         error.to_string(),
         "cannot reserve 256 TiB of address space for guest RAM: ENOMEM (Out of memory)"
@@ -161,7 +161,7 @@ fn invalid_sregs_are_rejected_with_cr0_named_and_nothing_changes() {
             ),
             other => panic!("{what}: {other:?}"),
         }
-        assert_eq!(error.exit_status(), status::SETUP, "{what}");
+        assert_eq!(error.kind(), ErrorKind::Setup, "{what}");
         let message = error.to_string();
         assert!(
             message.starts_with(&format!(
@@ -195,7 +195,7 @@ fn a_duplicate_vcpu_id_is_eexist_named() {
         } => {}
         other => panic!("{other:?}"),
     }
-    assert_eq!(error.exit_status(), status::SETUP);
+    assert_eq!(error.kind(), ErrorKind::Setup);
     assert_eq!(
         error.to_string(),
         "cannot create vCPU 3: KVM_CREATE_VCPU failed: EEXIST (File exists) (a vCPU with that \
@@ -218,7 +218,7 @@ fn devices_that_are_not_kvm_are_named_errors() {
                 errno: Errno::EISDIR,
                 ..
             },
-        ) => assert_eq!(error.exit_status(), status::KVM_UNAVAILABLE),
+        ) => assert_eq!(error.kind(), ErrorKind::KvmUnavailable),
         other => panic!("{other:?}"),
     }
     match Kvm::open_path("/nonexistent/kvm") {

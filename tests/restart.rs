@@ -8,9 +8,10 @@ use common::{Recorder, Seen, kvm_or_skip, machine, restartable_machine};
 use rawkvm::bindings::{kvm_regs, kvm_sregs};
 use rawkvm::devices::{DEBUG_CONSOLE_PORT, Devices};
 use rawkvm::error::Error;
+use rawkvm::error::RestartError;
 use rawkvm::kvm::vcpu::RunError;
 use rawkvm::machine::Machine;
-use rawkvm::machine::restart::{RegisterReset, RestartError};
+use rawkvm::machine::restart::RegisterReset;
 use rawkvm::run_loop::Outcome;
 
 /// Everything a run shows: its exits, its console bytes, and the registers at the end.

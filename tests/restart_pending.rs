@@ -11,7 +11,7 @@ mod common;
 use std::io;
 
 use common::{Recorder, Seen, kvm_or_skip, restartable_machine};
-use rawkvm::devices::{Devices, Dispatch, IoHandler};
+use rawkvm::devices::{Claim, Devices, IoHandler};
 use rawkvm::error::Error;
 use rawkvm::machine::Machine;
 use rawkvm::machine::restart::RegisterReset;
@@ -30,25 +30,25 @@ fn gone() -> io::Error {
 }
 
 impl IoHandler for FailingReads {
-    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> io::Result<Dispatch> {
+    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> io::Result<Claim> {
         if self.port_reads {
             return Err(gone());
         }
         self.devices.pio_read(port, data)
     }
 
-    fn pio_write(&mut self, port: u16, data: &[u8]) -> io::Result<Dispatch> {
+    fn pio_write(&mut self, port: u16, data: &[u8]) -> io::Result<Claim> {
         self.devices.pio_write(port, data)
     }
 
-    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> io::Result<Dispatch> {
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> io::Result<Claim> {
         if self.mmio_reads {
             return Err(gone());
         }
         self.devices.mmio_read(addr, data)
     }
 
-    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<Dispatch> {
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<Claim> {
         self.devices.mmio_write(addr, data)
     }
 }

@@ -14,7 +14,7 @@ use common::process::run;
 use nix::errno::Errno;
 use rawkvm::Kvm;
 use rawkvm::devices::Devices;
-use rawkvm::error::{Error, GuestFault, status};
+use rawkvm::error::{Error, ErrorKind, GuestFault};
 use rawkvm::machine::Machine;
 use rawkvm::machine::supervisor::RunControl;
 use rawkvm::run_loop::NoObserver;
@@ -101,7 +101,7 @@ fn one_vcpu_more_than_the_cap_fails_naming_it() {
         } => assert_eq!((*id, *cap), (max, max)),
         other => panic!("{other:?}"),
     }
-    assert_eq!(error.exit_status(), status::SETUP);
+    assert_eq!(error.kind(), ErrorKind::Setup);
     assert_eq!(
         error.to_string(),
         format!(
@@ -111,7 +111,7 @@ fn one_vcpu_more_than_the_cap_fails_naming_it() {
     );
     // The CLI says the same with status 5.
     let output = run(&["run", "smp", "--vcpus", &(max + 1).to_string()]);
-    assert_eq!(output.status.code(), Some(status::SETUP), "{output:?}");
+    assert_eq!(output.status.code(), Some(5), "{output:?}");
     assert!(
         String::from_utf8_lossy(&output.stderr).contains(&format!("KVM_CAP_MAX_VCPUS is {max}")),
         "{output:?}"
@@ -141,7 +141,7 @@ fn the_first_fault_stops_the_spinning_vcpus() {
             } => {}
             other => panic!("{vcpus} vCPUs: {other:?}"),
         }
-        assert_eq!(error.exit_status(), status::GUEST_FAULT);
+        assert_eq!(error.kind(), ErrorKind::GuestFault);
         // The spinning vCPUs were stopped in their loop: at `test esi, esi` (0x1000, not
         // entered yet), `jz` (0x1003) or `jmp $` (0x1005).
         for vcpu in &machine.vcpus_mut()[1..] {
@@ -160,11 +160,7 @@ fn the_first_fault_stops_the_spinning_vcpus() {
     }
     if common::kvm_present("the CLI's first fault") {
         let output = run(&["run", "smp_fault", "--vcpus", "8"]);
-        assert_eq!(
-            output.status.code(),
-            Some(status::GUEST_FAULT),
-            "{output:?}"
-        );
+        assert_eq!(output.status.code(), Some(6), "{output:?}");
         // The flight recorder comes first; the error is the last line.
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
@@ -184,22 +180,22 @@ struct PanicsOnce {
 }
 
 impl rawkvm::devices::IoHandler for PanicsOnce {
-    fn pio_read(&mut self, _: u16, _: &mut [u8]) -> std::io::Result<rawkvm::devices::Dispatch> {
-        Ok(rawkvm::devices::Dispatch::Unclaimed)
+    fn pio_read(&mut self, _: u16, _: &mut [u8]) -> std::io::Result<rawkvm::devices::bus::Claim> {
+        Ok(rawkvm::devices::bus::Claim::Unclaimed)
     }
 
-    fn pio_write(&mut self, _: u16, _: &[u8]) -> std::io::Result<rawkvm::devices::Dispatch> {
+    fn pio_write(&mut self, _: u16, _: &[u8]) -> std::io::Result<rawkvm::devices::bus::Claim> {
         self.writes += 1;
         assert!(self.writes != 100, "a device bug");
-        Ok(rawkvm::devices::Dispatch::Claimed)
+        Ok(rawkvm::devices::bus::Claim::Claimed)
     }
 
-    fn mmio_read(&mut self, _: u64, _: &mut [u8]) -> std::io::Result<rawkvm::devices::Dispatch> {
-        Ok(rawkvm::devices::Dispatch::Unclaimed)
+    fn mmio_read(&mut self, _: u64, _: &mut [u8]) -> std::io::Result<rawkvm::devices::bus::Claim> {
+        Ok(rawkvm::devices::bus::Claim::Unclaimed)
     }
 
-    fn mmio_write(&mut self, _: u64, _: &[u8]) -> std::io::Result<rawkvm::devices::Dispatch> {
-        Ok(rawkvm::devices::Dispatch::Unclaimed)
+    fn mmio_write(&mut self, _: u64, _: &[u8]) -> std::io::Result<rawkvm::devices::bus::Claim> {
+        Ok(rawkvm::devices::bus::Claim::Unclaimed)
     }
 }
 

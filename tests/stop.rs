@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::process::WATCHDOG;
 use common::{SPIN_OUT_INSTRUCTIONS, kvm_or_skip, machine, machine_with_param};
-use rawkvm::devices::{Devices, Dispatch};
+use rawkvm::devices::{Claim, Devices};
 use rawkvm::exit::Exit;
 use rawkvm::run_loop::{NoObserver, Observer, Outcome};
 
@@ -127,7 +127,7 @@ struct PacedByKicks<'a> {
 const PACE: u32 = 500;
 
 impl Observer for PacedByKicks<'_> {
-    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
+    fn exit(&mut self, _vcpu: u32, _exit: &Exit<'_>, _dispatch: Option<Claim>) {
         self.exits += 1;
         if self.exits % PACE == 0 {
             let before = self.sent.load(Ordering::Acquire);

@@ -22,7 +22,7 @@ use rawkvm_bindings::aarch64::{
 };
 
 pub use super::flat::FlatEntry as Entry;
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::kvm::vcpu::Vcpu;
 use crate::sys::ioctl::{vcpu, vm};
 
@@ -45,9 +45,7 @@ impl Vcpu {
             let word = init
                 .features
                 .get_mut(feature as usize / 32)
-                .ok_or_else(|| {
-                    Error::Usage(format!("arm64 vCPU feature {feature} out of range"))
-                })?;
+                .ok_or(Error::Config(ConfigError::ArmFeatureOutOfRange { feature }))?;
             *word |= 1 << (feature % 32);
         }
         vcpu::ARM_VCPU_INIT
@@ -68,9 +66,6 @@ pub fn reset_vcpu(vcpu: &Vcpu, entry: &Entry, index: u32) -> Result<(), Error> {
     vcpu.set_one_reg_u64(ARM64_REG_X0, u64::from(index))?;
     vcpu.set_one_reg_u64(ARM64_REG_PC, entry.pc)
 }
-
-/// What the instruction pointer is called here, for messages ("stopped at PC 0x...").
-pub const IP_NAME: &str = "PC";
 
 /// `ioctl(vcpu, KVM_GET_ONE_REG, PC)`: where the vCPU is.
 pub fn instruction_pointer(vcpu: &Vcpu) -> Result<u64, Error> {

@@ -18,17 +18,19 @@
 pub mod flat;
 pub mod one_reg;
 
+pub use crate::error::IP_NAME;
+
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 #[cfg(target_arch = "x86_64")]
-pub use x86_64::{Entry, IP_NAME, instruction_pointer, reset_vcpu};
+pub use x86_64::{Entry, instruction_pointer, reset_vcpu};
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
 #[cfg(target_arch = "aarch64")]
-pub use aarch64::{Entry, IP_NAME, instruction_pointer, reset_vcpu};
+pub use aarch64::{Entry, instruction_pointer, reset_vcpu};
 
 #[cfg(target_arch = "riscv64")]
 pub mod riscv64;
 #[cfg(target_arch = "riscv64")]
-pub use riscv64::{Entry, IP_NAME, instruction_pointer, reset_vcpu};
+pub use riscv64::{Entry, instruction_pointer, reset_vcpu};

@@ -33,9 +33,6 @@ pub fn reset_vcpu(vcpu: &Vcpu, entry: &Entry, index: u32) -> Result<(), Error> {
     vcpu.set_one_reg_u64(RISCV_REG_PC, entry.pc)
 }
 
-/// What the instruction pointer is called here, for messages ("stopped at PC 0x...").
-pub const IP_NAME: &str = "PC";
-
 /// `ioctl(vcpu, KVM_GET_ONE_REG, pc)`: where the vCPU is.
 pub fn instruction_pointer(vcpu: &Vcpu) -> Result<u64, Error> {
     vcpu.one_reg_u64(RISCV_REG_PC)

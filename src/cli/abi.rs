@@ -16,8 +16,8 @@
 
 use std::fmt::Write as _;
 
+use crate::cli::status::CliError;
 use rawkvm::bindings::{self as abi, ArchAbi, FdLevel, IoctlDirection, IoctlInfo, StructLayout};
-use rawkvm::error::Error;
 use rawkvm::trace::json::{push_key, push_optional_string, push_span_start, push_string};
 use rawkvm::trace::text::{push_dec, push_list};
 
@@ -25,7 +25,7 @@ use super::args::{Arg, Args};
 use super::{print_out, unexpected};
 
 /// `rawkvm abi`.
-pub fn command(mut args: Args) -> Result<i32, Error> {
+pub fn command(mut args: Args) -> Result<i32, CliError> {
     let mut names = Vec::new();
     let mut json = false;
     let mut arch_name = abi::HOST_ARCH.to_string();
@@ -33,7 +33,7 @@ pub fn command(mut args: Args) -> Result<i32, Error> {
         match arg {
             Arg::Flag(flag, None) if flag == "--json" => json = true,
             Arg::Flag(flag, inline) if flag == "--arch" => {
-                arch_name = args.value(&flag, inline).map_err(Error::Usage)?;
+                arch_name = args.value(&flag, inline).map_err(CliError::Usage)?;
             }
             Arg::Positional(name) => names.push(name),
             other => return Err(unexpected("abi", other)),
@@ -41,7 +41,7 @@ pub fn command(mut args: Args) -> Result<i32, Error> {
     }
     let arch = abi::arch_abi(&arch_name).ok_or_else(|| {
         let known: Vec<&str> = abi::ARCHES.iter().map(|a| a.name).collect();
-        Error::Usage(format!(
+        CliError::Usage(format!(
             "abi: unknown architecture {arch_name:?}; known: {}",
             known.join(", ")
         ))
@@ -59,7 +59,7 @@ pub fn command(mut args: Args) -> Result<i32, Error> {
 fn select<'a>(
     arch: &'a ArchAbi,
     names: &[String],
-) -> Result<(Vec<&'a StructLayout>, Vec<&'a IoctlInfo>), Error> {
+) -> Result<(Vec<&'a StructLayout>, Vec<&'a IoctlInfo>), CliError> {
     if names.is_empty() {
         return Ok((arch.structs.iter().collect(), arch.ioctls.iter().collect()));
     }
@@ -68,7 +68,7 @@ fn select<'a>(
             || arch.ioctls.iter().any(|i| i.name == name.as_str());
         if !known {
             let structs: Vec<&str> = arch.structs.iter().map(|s| s.name).collect();
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "abi: {} has no struct or ioctl {name:?}; structs: {}",
                 arch.name,
                 structs.join(", ")

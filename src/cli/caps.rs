@@ -14,8 +14,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::cli::status::CliError;
 use rawkvm::bindings as abi;
-use rawkvm::error::Error;
 use rawkvm::exit::hardware::kvm_backend;
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::trace::json::{push_key, push_string};
@@ -33,14 +33,14 @@ struct Answer {
 }
 
 /// `rawkvm caps`.
-pub fn command(mut args: Args) -> Result<i32, Error> {
+pub fn command(mut args: Args) -> Result<i32, CliError> {
     let mut json = false;
     let mut device = PathBuf::from(DEFAULT_DEVICE);
     while let Some(arg) = args.next_arg() {
         match arg {
             Arg::Flag(flag, None) if flag == "--json" => json = true,
             Arg::Flag(flag, inline) if flag == "--kvm-device" => {
-                device = PathBuf::from(args.value(&flag, inline).map_err(Error::Usage)?);
+                device = PathBuf::from(args.value(&flag, inline).map_err(CliError::Usage)?);
             }
             other => return Err(unexpected("caps", other)),
         }

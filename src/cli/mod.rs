@@ -10,13 +10,16 @@ mod console_out;
 mod repeat;
 mod run;
 mod signals;
+mod status;
 mod trace_flags;
 
 use std::ffi::OsString;
 use std::io::Write;
 
-use rawkvm::error::{Error, status};
+use rawkvm::error::Error;
+
 use rawkvm::machine::guests;
+use status::CliError;
 
 use args::{Arg, Args};
 
@@ -68,7 +71,9 @@ Trace options (run, and bench pio|mmio, which then also reports the overhead rat
                       ports and MMIO addresses, and the kernel's own counters (all vCPUs
                       together; bench: of the last traced run)
 
-The guest's console (port 0xE9 and COM1 at 0x3F8) is written to stdout unchanged;
+The guest's console (port 0xE9, COM1 at 0x3F8, and the MMIO console at GPA
+0xD000_0000..0xD000_0008) is written to stdout unchanged; a write to the exit device
+(port 0xF4: a byte; GPA 0xD000_0008: 32 bits) ends the run with that code (0: status 0);
 errors, the trace and the statistics go to stderr. When a run ends in a guest fault, the
 last 32 exits (the flight recorder) are printed before the error. SIGINT, SIGTERM and
 SIGHUP stop every vCPU, flush the console and exit with 128 + the signal number (a second
@@ -86,6 +91,8 @@ Exit status:
      a failed KVM_RUN, or output that could not be written (other than EPIPE)
   6  guest fault (triple fault, failed entry, internal error, undecodable exit)
   7  timeout: the guest was still running at the deadline
+  8  the guest reported failure: it wrote a code other than 0 to the exit device
+     (a byte to port 0xF4, or 32 bits to GPA 0xD000_0008)
   130, 143, 129  stopped by SIGINT, SIGTERM, SIGHUP (128 + the signal number)
   141  stdout's reader went away (EPIPE; 128 + SIGPIPE)
 ";
@@ -94,26 +101,14 @@ Exit status:
 pub fn main(raw: Vec<OsString>) -> i32 {
     match dispatch(raw) {
         Ok(code) => code,
-        Err(error) => report(&error),
+        Err(error) => status::report(&error),
     }
 }
 
-/// Prints `error` on stderr and returns its exit status.
-pub fn report(error: &Error) -> i32 {
-    let hint = if matches!(error, Error::Usage(_)) {
-        "\n(see rawkvm --help)"
-    } else {
-        ""
-    };
-    // If stderr itself is gone there is nobody left to tell.
-    let _ = writeln!(std::io::stderr(), "rawkvm: error: {error}{hint}");
-    error.exit_status()
-}
-
-fn dispatch(raw: Vec<OsString>) -> Result<i32, Error> {
-    let mut args = Args::new(raw).map_err(Error::Usage)?;
+fn dispatch(raw: Vec<OsString>) -> Result<i32, CliError> {
+    let mut args = Args::new(raw).map_err(CliError::Usage)?;
     let command = match args.next_arg() {
-        None => return Err(Error::Usage("no command given".into())),
+        None => return Err(CliError::Usage("no command given".into())),
         Some(Arg::Positional(command)) => command,
         Some(Arg::Flag(flag, _)) => match flag.as_str() {
             "--help" | "-h" => return print_out(USAGE),
@@ -121,7 +116,7 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, Error> {
                 return print_out(&format!("rawkvm {}\n", env!("CARGO_PKG_VERSION")));
             }
             _ => {
-                return Err(Error::Usage(format!(
+                return Err(CliError::Usage(format!(
                     "unknown option {flag}; expected a command"
                 )));
             }
@@ -137,21 +132,21 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, Error> {
         #[cfg(target_arch = "x86_64")]
         "bench" => bench::command(args),
         #[cfg(not(target_arch = "x86_64"))]
-        "bench" => Err(Error::Usage(format!(
+        "bench" => Err(CliError::Usage(format!(
             "bench runs the embedded x86 guests; there are none for {}",
             rawkvm::bindings::HOST_ARCH
         ))),
         "abi" => abi::command(args),
         "caps" => caps::command(args),
         "help" => print_out(USAGE),
-        other => Err(Error::Usage(format!(
+        other => Err(CliError::Usage(format!(
             "unknown command {other:?}; commands are run, list, bench, abi, caps and help"
         ))),
     }
 }
 
 /// Writes rawkvm's own output (not the guest's) to stdout.
-fn print_out(text: &str) -> Result<i32, Error> {
+fn print_out(text: &str) -> Result<i32, CliError> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
@@ -162,14 +157,14 @@ fn print_out(text: &str) -> Result<i32, Error> {
 
 /// A failed write of rawkvm's own output to stdout (`EPIPE`: status 141, "stdout was
 /// closed").
-fn stdout_error(error: std::io::Error) -> Error {
-    Error::Output {
+fn stdout_error(error: std::io::Error) -> CliError {
+    CliError::Vmm(Error::Output {
         target: "stdout".to_string(),
         error,
-    }
+    })
 }
 
-fn list(mut args: Args) -> Result<i32, Error> {
+fn list(mut args: Args) -> Result<i32, CliError> {
     if let Some(extra) = args.next_arg() {
         return Err(unexpected("list", extra));
     }
@@ -186,9 +181,11 @@ fn list(mut args: Args) -> Result<i32, Error> {
 }
 
 /// Rejects an unexpected word in a subcommand's arguments.
-fn unexpected(command: &str, arg: Arg) -> Error {
+fn unexpected(command: &str, arg: Arg) -> CliError {
     match arg {
-        Arg::Flag(flag, _) => Error::Usage(format!("{command}: unknown option {flag}")),
-        Arg::Positional(word) => Error::Usage(format!("{command}: unexpected argument {word:?}")),
+        Arg::Flag(flag, _) => CliError::Usage(format!("{command}: unknown option {flag}")),
+        Arg::Positional(word) => {
+            CliError::Usage(format!("{command}: unexpected argument {word:?}"))
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! `rawkvm run GUEST --repeat N`: N runs on one VM, restarted in place between them.
 
-use rawkvm::units::parse_u64;
 #[cfg(target_arch = "x86_64")]
-use rawkvm::{error::Error, machine::Machine};
+use rawkvm::machine::Machine;
+use rawkvm::units::parse_u64;
+
+use crate::cli::status::CliError;
 
 use super::args::parse_flag;
 
@@ -29,8 +31,8 @@ pub fn parse_count(flag: &str, text: &str) -> Result<u64, String> {
 pub fn run(
     machine: &mut Machine,
     runs: u64,
-    mut run_once: impl FnMut(&mut Machine, bool) -> Result<(), Error>,
-) -> Result<(), Error> {
+    mut run_once: impl FnMut(&mut Machine, bool) -> Result<(), CliError>,
+) -> Result<(), CliError> {
     let mut point = machine.restart_point(rawkvm::machine::restart::RegisterReset::SyncRegs)?;
     for run in 0..runs {
         if run > 0 {

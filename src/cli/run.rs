@@ -12,7 +12,9 @@ use std::time::Duration;
 use rawkvm::arch::Entry;
 use rawkvm::devices::Devices;
 use rawkvm::devices::coalesced::{self, Support};
-use rawkvm::error::{Error, status};
+use rawkvm::error::Error;
+
+use crate::cli::status::{self, CliError};
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::machine::guests::{self, Guest};
 use rawkvm::machine::image::Image;
@@ -102,7 +104,7 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
     Ok(())
 }
 
-fn parse(mut args: Args) -> Result<RunOptions, Error> {
+fn parse(mut args: Args) -> Result<RunOptions, CliError> {
     let (mut name, mut image, mut no_coalesce) = (None, None, false);
     let (mut trace, mut repeat) = (TraceFlags::default(), None);
     // Explicit flags are applied after the guest's own setup, so they win.
@@ -112,19 +114,19 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
             Arg::Positional(word) if name.is_none() => name = Some(word),
             Arg::Flag(flag, inline) if flag == "--image" => {
                 image = Some(PathBuf::from(
-                    args.value(&flag, inline).map_err(Error::Usage)?,
+                    args.value(&flag, inline).map_err(CliError::Usage)?,
                 ));
             }
             Arg::Flag(flag, inline) if MACHINE_FLAGS.contains(&flag.as_str()) => {
-                let value = args.value(&flag, inline).map_err(Error::Usage)?;
+                let value = args.value(&flag, inline).map_err(CliError::Usage)?;
                 flags.push((flag, value));
             }
             Arg::Flag(flag, inline) if TraceFlags::owns(&flag) => {
                 trace.apply(&flag, inline, &mut args)?;
             }
             Arg::Flag(flag, inline) if flag == "--repeat" => {
-                let value = args.value(&flag, inline).map_err(Error::Usage)?;
-                repeat = Some(repeat::parse_count(&flag, &value).map_err(Error::Usage)?);
+                let value = args.value(&flag, inline).map_err(CliError::Usage)?;
+                repeat = Some(repeat::parse_count(&flag, &value).map_err(CliError::Usage)?);
             }
             Arg::Flag(flag, None) if flag == "--no-coalesce" => no_coalesce = true,
             other => return Err(unexpected("run", other)),
@@ -133,7 +135,7 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
     let mut config = MachineConfig::default();
     let source = match (name, image) {
         (Some(_), Some(_)) => {
-            return Err(Error::Usage(
+            return Err(CliError::Usage(
                 "give a guest name or --image PATH, not both".into(),
             ));
         }
@@ -141,11 +143,11 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
         (name, None) => {
             let name = name.as_deref().unwrap_or("hello");
             let guest = guests::find(name).ok_or_else(|| {
-                Error::Usage(format!(
+                CliError::Usage(format!(
                     "no embedded guest {name:?}; `rawkvm list` shows them"
                 ))
             })?;
-            config.apply_setup(guest.setup).map_err(Error::Usage)?;
+            config.apply_setup(guest.setup).map_err(CliError::Usage)?;
             Source::Embedded(guest)
         }
     };
@@ -165,7 +167,7 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
         timeout: None,
     };
     for (flag, value) in flags {
-        apply_machine_flag(&flag, &value, &mut options).map_err(Error::Usage)?;
+        apply_machine_flag(&flag, &value, &mut options).map_err(CliError::Usage)?;
     }
     options.config.validate()?;
     Ok(options)
@@ -173,7 +175,7 @@ fn parse(mut args: Args) -> Result<RunOptions, Error> {
 
 /// Loads the image the options name, an embedded guest or a file, and checks that it fits
 /// in RAM at the load address (a file is never read past what could fit).
-fn load_image(options: &RunOptions) -> Result<Image, Error> {
+fn load_image(options: &RunOptions) -> Result<Image, CliError> {
     let config = &options.config;
     let image = match &options.source {
         Source::Embedded(guest) => Image::embedded(guest.name, guest.image),
@@ -187,7 +189,7 @@ fn load_image(options: &RunOptions) -> Result<Image, Error> {
 
 /// `rawkvm run`: every vCPU on a thread of its own, the devices shared, `SIGINT`/`SIGTERM`/
 /// `SIGHUP` and the deadline stopping them all.
-pub fn command(args: Args) -> Result<i32, Error> {
+pub fn command(args: Args) -> Result<i32, CliError> {
     let options = parse(args)?;
     let control = RunControl::new();
     // Before any other thread exists (see signals.rs); a signal during setup stops the run
@@ -234,7 +236,7 @@ fn run_once(
     options: &RunOptions,
     watcher: &SharedWatcher,
     control: &RunControl,
-) -> Result<(), Error> {
+) -> Result<(), CliError> {
     let devices = Devices::new(ConsoleOut::new(control.clone()));
     if first {
         coalesce(machine, &devices, options.coalesce)?;
@@ -243,7 +245,7 @@ fn run_once(
     let outcome = machine.run_all(&devices, watcher, options.timeout, control);
     let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
     let flushed = devices.console.flush().map_err(Error::Console);
-    outcome.and(flushed)
+    Ok(outcome.and(flushed)?)
 }
 
 /// Registers the devices' write-only zones for coalescing, if `wanted` and the kernel can;
@@ -252,11 +254,12 @@ fn coalesce<W: std::io::Write>(
     machine: &Machine,
     devices: &Devices<W>,
     wanted: bool,
-) -> Result<(), Error> {
+) -> Result<(), CliError> {
     let support = if wanted {
         Support::of(machine.vm())
     } else {
         Support::NONE
     };
-    coalesced::register_declared(machine.vm(), devices, support).map(drop)
+    coalesced::register_declared(machine.vm(), devices, support)?;
+    Ok(())
 }

@@ -17,8 +17,8 @@
 use std::io::Write;
 use std::thread;
 
+use crate::cli::status;
 use nix::sys::signal::{SigSet, Signal};
-use rawkvm::error::status;
 use rawkvm::machine::supervisor::{RunControl, StopCause};
 
 /// The signals that stop a run.

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
+use crate::cli::status::CliError;
 use rawkvm::error::{Error, IoErrorDisplay};
 use rawkvm::machine::Machine;
 use rawkvm::trace::kernel_stats::KernelStats;
@@ -48,9 +49,9 @@ impl TraceFlags {
         flag: &str,
         inline: Option<String>,
         args: &mut Args,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CliError> {
         if matches!(flag, "--explain" | "--stats") && inline.is_some() {
-            return Err(Error::Usage(format!("{flag} takes no value")));
+            return Err(CliError::Usage(format!("{flag} takes no value")));
         }
         match flag {
             "--trace" => {
@@ -58,7 +59,7 @@ impl TraceFlags {
                     None | Some("text") => TraceFormat::Text,
                     Some("json") => TraceFormat::Json,
                     Some(other) => {
-                        return Err(Error::Usage(format!(
+                        return Err(CliError::Usage(format!(
                             "--trace={other}: the formats are text and json"
                         )));
                     }
@@ -66,7 +67,7 @@ impl TraceFlags {
             }
             "--trace-file" => {
                 self.file = Some(PathBuf::from(
-                    args.value(flag, inline).map_err(Error::Usage)?,
+                    args.value(flag, inline).map_err(CliError::Usage)?,
                 ));
             }
             "--explain" => self.explain = true,
@@ -99,10 +100,10 @@ impl TraceFlags {
 
     /// Where the trace goes: the `--trace-file` (created or truncated), else stderr. Open it
     /// before the KVM device: a path that cannot be created is a usage error on any host.
-    pub fn open_sink(&self) -> Result<TraceSink, Error> {
+    pub fn open_sink(&self) -> Result<TraceSink, CliError> {
         let sink: Box<dyn Write + Send> = match &self.file {
             Some(path) => Box::new(File::create(path).map_err(|e| {
-                Error::Usage(format!(
+                CliError::Usage(format!(
                     "--trace-file {}: cannot create it: {}",
                     path.display(),
                     IoErrorDisplay(&e)
@@ -135,12 +136,14 @@ pub fn report_run<T>(
     flags: &TraceFlags,
     watcher: &Watcher<TraceSink>,
     machine: &mut Machine,
-    outcome: &Result<T, Error>,
+    outcome: &Result<T, CliError>,
 ) {
     let mut stderr = io::stderr().lock();
     if matches!(
         outcome,
-        Err(Error::GuestFault { .. } | Error::Decode { .. })
+        Err(CliError::Vmm(
+            Error::GuestFault { .. } | Error::Decode { .. }
+        ))
     ) && let Some(recorder) = watcher.recorder()
     {
         let _ = recorder.write_to(&mut stderr);

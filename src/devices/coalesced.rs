@@ -30,7 +30,7 @@ use std::io;
 use rawkvm_bindings::{self as abi, kvm_coalesced_mmio_zone};
 
 use crate::devices::{IoHandler, Space, WriteOnlyZone};
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::kvm::vm::Vm;
 use crate::sys::ring::ring_offset;
 use crate::sys::run_page::{CoalescedRing, DrainError, RingEntry};
@@ -94,9 +94,14 @@ pub fn register(vm: &Vm, zones: &[WriteOnlyZone], support: Support) -> Result<Re
             Space::Memory => end.is_some(),
         };
         if !fits {
-            return Err(Error::Usage(format!(
-                "write-only zone {zone:?} does not fit its address space"
-            )));
+            return Err(Error::Config(ConfigError::ZoneOutOfSpace {
+                space: match zone.space {
+                    Space::Port => "Port",
+                    Space::Memory => "Memory",
+                },
+                start: zone.start,
+                len: zone.len,
+            }));
         }
         if !support.covers(zone) || zone.len == 0 {
             registered.exiting.push(*zone);
@@ -327,27 +332,31 @@ mod tests {
         #[derive(Default)]
         struct Log(Vec<(bool, u64, Vec<u8>)>);
         impl IoHandler for Log {
-            fn pio_read(&mut self, _: u16, _: &mut [u8]) -> io::Result<crate::devices::Dispatch> {
+            fn pio_read(&mut self, _: u16, _: &mut [u8]) -> io::Result<crate::devices::bus::Claim> {
                 unreachable!("the ring only holds writes")
             }
             fn pio_write(
                 &mut self,
                 port: u16,
                 data: &[u8],
-            ) -> io::Result<crate::devices::Dispatch> {
+            ) -> io::Result<crate::devices::bus::Claim> {
                 self.0.push((true, u64::from(port), data.to_vec()));
-                Ok(crate::devices::Dispatch::Claimed)
+                Ok(crate::devices::bus::Claim::Claimed)
             }
-            fn mmio_read(&mut self, _: u64, _: &mut [u8]) -> io::Result<crate::devices::Dispatch> {
+            fn mmio_read(
+                &mut self,
+                _: u64,
+                _: &mut [u8],
+            ) -> io::Result<crate::devices::bus::Claim> {
                 unreachable!("the ring only holds writes")
             }
             fn mmio_write(
                 &mut self,
                 addr: u64,
                 data: &[u8],
-            ) -> io::Result<crate::devices::Dispatch> {
+            ) -> io::Result<crate::devices::bus::Claim> {
                 self.0.push((false, addr, data.to_vec()));
-                Ok(crate::devices::Dispatch::Claimed)
+                Ok(crate::devices::bus::Claim::Claimed)
             }
         }
         let fake = FakeRing::new();

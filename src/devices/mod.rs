@@ -5,15 +5,25 @@
 //! open bus reads as. A handler that does not claim an access leaves that filler in place, so
 //! stale bytes from an earlier exit can never reach the guest.
 //!
-//! [`Devices`] is the default set: the debug console at port `0xE9` and COM1 at `0x3F8`.
+//! [`Devices`] is the default set, the same in every CPU mode:
+//!
+//! | device | where | what it does |
+//! |---|---|---|
+//! | debug console | port `0xE9` | each byte written is output (coalesced where the kernel can) |
+//! | COM1 | ports `0x3F8..0x400` | transmit register output; line status reads "empty" |
+//! | MMIO console | GPA `0xD000_0000..0xD000_0008` | each byte written is output (coalesced); for code that cannot do port I/O (CPL3) |
+//! | exit device | port `0xF4` (a byte), GPA `0xD000_0008` (32 bits) | ends the run with the value written as its code ([`Claim::Finish`]): 0 is success |
+//!
+//! The loop↔device contract itself ([`IoHandler`], [`Claim`]) is in [`bus`].
 
+pub mod bus;
 pub mod coalesced;
 pub mod console;
 pub mod serial;
 
 use std::io::{self, Write};
 
-use crate::exit::Io;
+pub use bus::{Claim, IoHandler, Space, WriteOnlyZone};
 
 pub use console::Console;
 pub use serial::Serial;
@@ -21,86 +31,35 @@ pub use serial::Serial;
 /// Port `0xE9`: the Bochs/QEMU debug console; every byte written is output.
 pub const DEBUG_CONSOLE_PORT: u16 = 0xE9;
 
-/// The address space of a [`WriteOnlyZone`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Space {
-    /// I/O ports (`in`/`out`).
-    Port,
-    /// Guest physical addresses (MMIO).
-    Memory,
-}
+/// Port `0xF4`: the exit device's port (QEMU's `isa-debug-exit`); a byte written there ends
+/// the run with that byte as its code.
+pub const EXIT_PORT: u16 = 0xF4;
 
-/// A range a device declares write-only and order-insensitive: reading it means nothing (or
-/// is answered as usual, by an exit), and the device does not care *when* a write arrives, as
-/// long as writes arrive in order and before anything the guest does after them that needs a
-/// reply. The kernel may then record writes there in the coalesced ring instead of exiting
-/// (`KVM_REGISTER_COALESCED_MMIO`); the run loop hands them to the device, in order, right
-/// after `KVM_RUN` returns and before it handles the exit. See [`crate::devices::coalesced`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteOnlyZone {
-    /// Ports or memory.
-    pub space: Space,
-    /// First port or guest physical address.
-    pub start: u64,
-    /// Length in ports or bytes, at least 1.
-    pub len: u32,
-}
+/// Guest physical address of the MMIO console: each byte written in
+/// `MMIO_CONSOLE..MMIO_CONSOLE + MMIO_CONSOLE_LEN` is output, in address order.
+pub const MMIO_CONSOLE: u64 = 0xD000_0000;
 
-/// The debug console takes bytes and answers nothing: its port is a write-only zone.
-const DEVICES_WRITE_ONLY: [WriteOnlyZone; 1] = [WriteOnlyZone {
-    space: Space::Port,
-    start: DEBUG_CONSOLE_PORT as u64,
-    len: 1,
-}];
+/// Bytes of the MMIO console's window: an aligned 8-byte store prints eight bytes.
+pub const MMIO_CONSOLE_LEN: u32 = 8;
 
-/// What a handler did with an access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dispatch {
-    /// A device took it (and, for a read, filled the data).
-    Claimed,
-    /// Nothing decodes that address: a read keeps the all-ones filler, a write is dropped.
-    Unclaimed,
-}
+/// Guest physical address of the exit device's MMIO register: a 32-bit write ends the run
+/// with the value as its code.
+pub const EXIT_MMIO: u64 = MMIO_CONSOLE + MMIO_CONSOLE_LEN as u64;
 
-/// Answers the guest's port and MMIO accesses.
-pub trait IoHandler {
-    /// An `in` of `data.len()` bytes (1, 2 or 4) at `port`; `data` arrives as all-ones.
-    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> io::Result<Dispatch>;
-    /// An `out` of `data` at `port`.
-    fn pio_write(&mut self, port: u16, data: &[u8]) -> io::Result<Dispatch>;
-    /// A read of `data.len()` bytes (1..=8) at guest physical address `addr`; `data` arrives
-    /// as all-ones.
-    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> io::Result<Dispatch>;
-    /// A write of `data` (1..=8 bytes) at guest physical address `addr`.
-    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<Dispatch>;
-
-    /// An `rdmsr` of MSR `index` that KVM forwarded (`KVM_EXIT_X86_RDMSR`): a device that owns
-    /// the MSR sets `value` and claims it. Unclaimed (the default), the guest gets #GP.
-    fn msr_read(&mut self, _index: u32, _value: &mut u64) -> io::Result<Dispatch> {
-        Ok(Dispatch::Unclaimed)
-    }
-
-    /// A `wrmsr` of `value` to MSR `index` that KVM forwarded (`KVM_EXIT_X86_WRMSR`).
-    /// Unclaimed (the default), the guest gets #GP.
-    fn msr_write(&mut self, _index: u32, _value: u64) -> io::Result<Dispatch> {
-        Ok(Dispatch::Unclaimed)
-    }
-
-    /// One `KVM_EXIT_IO`: `io.count` accesses of `io.size` bytes at `io.port`. The default
-    /// hands them to [`IoHandler::pio_read`] or [`IoHandler::pio_write`] one at a time
-    /// ([`crate::run_loop::dispatch_io`]); a wrapper with work to do once per exit rather than
-    /// once per access overrides it ([`crate::machine::supervisor::SharedHandler`] takes its lock once
-    /// for a whole batch of a `rep insb`, not 1024 times).
-    fn io_exit(&mut self, io: &mut Io<'_>) -> io::Result<Dispatch> {
-        crate::run_loop::dispatch_io(io, self)
-    }
-
-    /// The ranges this handler declares write-only and order-insensitive, whose writes may be
-    /// coalesced ([`WriteOnlyZone`]). None unless a handler says so.
-    fn write_only_zones(&self) -> &[WriteOnlyZone] {
-        &[]
-    }
-}
+/// The consoles take bytes and answer nothing: the debug port and the MMIO console's window
+/// are write-only zones.
+const DEVICES_WRITE_ONLY: [WriteOnlyZone; 2] = [
+    WriteOnlyZone {
+        space: Space::Port,
+        start: DEBUG_CONSOLE_PORT as u64,
+        len: 1,
+    },
+    WriteOnlyZone {
+        space: Space::Memory,
+        start: MMIO_CONSOLE,
+        len: MMIO_CONSOLE_LEN,
+    },
+];
 
 /// The default devices: debug console and COM1, both printing to one [`Console`].
 #[derive(Debug)]
@@ -130,56 +89,76 @@ impl<W: Write> Devices<W> {
         Self::com1_offset(port).map(|offset| self.com1.read(offset))
     }
 
-    fn write_byte(&mut self, port: u16, value: u8) -> io::Result<Dispatch> {
+    fn write_byte(&mut self, port: u16, value: u8) -> io::Result<Claim> {
+        if port == EXIT_PORT {
+            return Ok(Claim::Finish(value.into()));
+        }
         let output = if port == DEBUG_CONSOLE_PORT {
             Some(value)
         } else if let Some(offset) = Self::com1_offset(port) {
             self.com1.write(offset, value)
         } else {
-            return Ok(Dispatch::Unclaimed);
+            return Ok(Claim::Unclaimed);
         };
         if let Some(byte) = output {
             self.console.push(byte)?;
         }
-        Ok(Dispatch::Claimed)
+        Ok(Claim::Claimed)
     }
-}
-
-/// Combines the dispatch of the bytes of one access: claimed if any byte was.
-fn either(a: Dispatch, b: Dispatch) -> Dispatch {
-    if a == Dispatch::Claimed { a } else { b }
 }
 
 impl<W: Write> IoHandler for Devices<W> {
     /// A wide access reaches consecutive ports, byte `i` at `port + i`, as on x86 hardware.
-    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> io::Result<Dispatch> {
-        let mut dispatch = Dispatch::Unclaimed;
+    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> io::Result<Claim> {
+        let mut claim = Claim::Unclaimed;
         for (i, byte) in (0u16..).zip(data.iter_mut()) {
             if let Some(value) = self.read_byte(port.wrapping_add(i)) {
                 *byte = value;
-                dispatch = Dispatch::Claimed;
+                claim = Claim::Claimed;
             }
         }
-        Ok(dispatch)
+        Ok(claim)
     }
 
-    fn pio_write(&mut self, port: u16, data: &[u8]) -> io::Result<Dispatch> {
-        let mut dispatch = Dispatch::Unclaimed;
+    fn pio_write(&mut self, port: u16, data: &[u8]) -> io::Result<Claim> {
+        let mut claim = Claim::Unclaimed;
         for (i, &byte) in (0u16..).zip(data) {
-            dispatch = either(dispatch, self.write_byte(port.wrapping_add(i), byte)?);
+            claim = claim.and(self.write_byte(port.wrapping_add(i), byte)?);
         }
-        Ok(dispatch)
+        Ok(claim)
     }
 
-    fn mmio_read(&mut self, _addr: u64, _data: &mut [u8]) -> io::Result<Dispatch> {
-        Ok(Dispatch::Unclaimed)
+    /// Both consoles and the exit device are write-only: reads keep the open-bus filler.
+    fn mmio_read(&mut self, _addr: u64, _data: &mut [u8]) -> io::Result<Claim> {
+        Ok(Claim::Unclaimed)
     }
 
-    fn mmio_write(&mut self, _addr: u64, _data: &[u8]) -> io::Result<Dispatch> {
-        Ok(Dispatch::Unclaimed)
+    /// A write inside the MMIO console's window prints its bytes (a store that runs past the
+    /// window prints only the bytes inside it); a write that starts at [`EXIT_MMIO`] ends the
+    /// run with its first four bytes, little-endian, as the code (a narrower write is
+    /// zero-extended).
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<Claim> {
+        if addr == EXIT_MMIO {
+            let mut code = [0u8; 4];
+            let len = data.len().min(4);
+            code[..len].copy_from_slice(&data[..len]);
+            return Ok(Claim::Finish(u32::from_le_bytes(code)));
+        }
+        let Some(offset) = addr
+            .checked_sub(MMIO_CONSOLE)
+            .filter(|&o| o < MMIO_CONSOLE_LEN.into())
+        else {
+            return Ok(Claim::Unclaimed);
+        };
+        // offset < 8, so the window's remaining length fits any slice index.
+        let inside = (u64::from(MMIO_CONSOLE_LEN) - offset) as usize;
+        for &byte in &data[..data.len().min(inside)] {
+            self.console.push(byte)?;
+        }
+        Ok(Claim::Claimed)
     }
 
-    /// Port `0xE9`. Not COM1: its transmit register shares a port with the receive buffer
+    /// Port `0xE9` and the MMIO console. Not COM1: its transmit register shares a port with the receive buffer
     /// and the divisor latch, and the guest polls the line status in between.
     fn write_only_zones(&self) -> &[WriteOnlyZone] {
         &DEVICES_WRITE_ONLY
@@ -189,28 +168,92 @@ impl<W: Write> IoHandler for Devices<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::devices::bus::OPEN_BUS;
 
     #[test]
     fn debug_console_and_com1_print_and_the_rest_is_open_bus() {
         let mut devices = Devices::new(Vec::new());
-        assert_eq!(devices.pio_write(0xE9, b"h").unwrap(), Dispatch::Claimed);
-        assert_eq!(devices.pio_write(0x3F8, b"i").unwrap(), Dispatch::Claimed);
-        assert_eq!(devices.pio_write(0x510, b"x").unwrap(), Dispatch::Unclaimed);
+        assert_eq!(devices.pio_write(0xE9, b"h").unwrap(), Claim::Claimed);
+        assert_eq!(devices.pio_write(0x3F8, b"i").unwrap(), Claim::Claimed);
+        assert_eq!(devices.pio_write(0x510, b"x").unwrap(), Claim::Unclaimed);
         let mut lsr = [0xFF];
-        assert_eq!(
-            devices.pio_read(0x3FD, &mut lsr).unwrap(),
-            Dispatch::Claimed
-        );
+        assert_eq!(devices.pio_read(0x3FD, &mut lsr).unwrap(), Claim::Claimed);
         assert_eq!(lsr, [0x60]);
         let mut open = [0xFF; 4];
         assert_eq!(
             devices.pio_read(0x1234, &mut open).unwrap(),
-            Dispatch::Unclaimed
+            Claim::Unclaimed
         );
         assert_eq!(open, [0xFF; 4]);
         // A 16-bit out to 0xE9 prints its low byte; the high byte goes to 0xEA, which is open.
         devices.pio_write(0xE9, b"!?").unwrap();
         devices.console.flush().unwrap();
         assert_eq!(devices.console.sink().as_slice(), b"hi!");
+    }
+
+    #[test]
+    fn the_mmio_console_prints_the_bytes_inside_its_window() {
+        let mut devices = Devices::new(Vec::new());
+        assert_eq!(
+            devices.mmio_write(MMIO_CONSOLE, b"ok").unwrap(),
+            Claim::Claimed
+        );
+        // An 8-byte store at offset 6 prints the two bytes still inside the window.
+        assert_eq!(
+            devices.mmio_write(MMIO_CONSOLE + 6, b"!\nXXXXXX").unwrap(),
+            Claim::Claimed
+        );
+        assert_eq!(
+            devices.mmio_write(MMIO_CONSOLE - 1, b"Z").unwrap(),
+            Claim::Unclaimed
+        );
+        let mut read = [OPEN_BUS; 4];
+        assert_eq!(
+            devices.mmio_read(MMIO_CONSOLE, &mut read).unwrap(),
+            Claim::Unclaimed
+        );
+        devices.console.flush().unwrap();
+        assert_eq!(devices.console.sink().as_slice(), b"ok!\n");
+    }
+
+    #[test]
+    fn the_exit_device_ends_the_run_with_the_value_written() {
+        let mut devices = Devices::new(Vec::new());
+        assert_eq!(
+            devices.pio_write(EXIT_PORT, &[0]).unwrap(),
+            Claim::Finish(0)
+        );
+        assert_eq!(
+            devices.pio_write(EXIT_PORT, &[7]).unwrap(),
+            Claim::Finish(7)
+        );
+        // A 16-bit out: the byte at 0xF4 is the code, the one at 0xF5 nobody decodes.
+        assert_eq!(
+            devices.pio_write(EXIT_PORT, &[9, 1]).unwrap(),
+            Claim::Finish(9)
+        );
+        let code = 0xDEAD_BEEF_u32.to_le_bytes();
+        assert_eq!(
+            devices.mmio_write(EXIT_MMIO, &code).unwrap(),
+            Claim::Finish(0xDEAD_BEEF)
+        );
+        assert_eq!(
+            devices.mmio_write(EXIT_MMIO, &[5]).unwrap(),
+            Claim::Finish(5)
+        );
+        assert_eq!(
+            devices.mmio_write(EXIT_MMIO + 1, &[5]).unwrap(),
+            Claim::Unclaimed
+        );
+    }
+
+    #[test]
+    fn claims_combine_with_an_end_of_run_first() {
+        use Claim::{Claimed, Finish, Unclaimed};
+        assert_eq!(Unclaimed.and(Unclaimed), Unclaimed);
+        assert_eq!(Unclaimed.and(Claimed), Claimed);
+        assert_eq!(Claimed.and(Unclaimed), Claimed);
+        assert_eq!(Claimed.and(Finish(3)), Finish(3));
+        assert_eq!(Finish(4).and(Claimed), Finish(4));
     }
 }

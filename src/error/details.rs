@@ -3,6 +3,13 @@
 
 use std::fmt;
 
+/// What messages call the instruction pointer.
+#[cfg(target_arch = "x86_64")]
+pub const IP_NAME: &str = "RIP";
+/// What messages call the instruction pointer.
+#[cfg(not(target_arch = "x86_64"))]
+pub const IP_NAME: &str = "PC";
+
 /// A vCPU that was still running when a run was stopped, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoppedVcpu {
@@ -14,7 +21,7 @@ pub struct StoppedVcpu {
 
 impl fmt::Display for StoppedVcpu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "vCPU {} stopped at {} ", self.id, crate::arch::IP_NAME)?;
+        write!(f, "vCPU {} stopped at {} ", self.id, IP_NAME)?;
         match self.instruction_pointer {
             Some(ip) => write!(f, "{ip:#x}"),
             None => f.write_str("unknown"),

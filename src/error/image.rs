@@ -6,7 +6,7 @@ use std::fmt;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use super::IoErrorDisplay;
+use super::{IoErrorDisplay, SettingNames};
 
 /// Why a guest image cannot be used.
 #[derive(Debug)]
@@ -47,6 +47,13 @@ pub enum ImageError {
 
 impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.describe(f, &SettingNames::LIBRARY)
+    }
+}
+
+impl ImageError {
+    /// The message, advice naming settings by `names`.
+    pub(super) fn describe(&self, f: &mut fmt::Formatter<'_>, names: &SettingNames) -> fmt::Result {
         match self {
             ImageError::Io { path, error } => {
                 write!(
@@ -84,9 +91,10 @@ impl fmt::Display for ImageError {
             } => write!(
                 f,
                 "guest image {} is {size} bytes but only {capacity} bytes fit between load \
-                 address {load_addr:#x} and end of RAM {ram_end:#x}; raise --mem or lower \
-                 --load-addr",
-                path.display()
+                 address {load_addr:#x} and end of RAM {ram_end:#x}; raise {} or lower {}",
+                path.display(),
+                names.memory,
+                names.load_address
             ),
         }
     }

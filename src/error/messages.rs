@@ -6,11 +6,33 @@ use std::fmt;
 use nix::errno::Errno;
 
 use super::details::{RejectedValues, StoppedList, signal_name};
-use super::{ErrnoDisplay, Error, GuestFault, IoErrorDisplay, RegionProblem};
+use super::{ErrnoDisplay, Error, GuestFault, IoErrorDisplay, RegionProblem, SettingNames};
+
+/// An error's message with its advice naming settings as a caller knows them
+/// ([`Error::display_with`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Described<'a> {
+    error: &'a Error,
+    names: &'a SettingNames,
+}
+
+impl Error {
+    /// The message, with advice that names settings by `names` (the CLI passes its flags).
+    pub fn display_with<'a>(&'a self, names: &'a SettingNames) -> Described<'a> {
+        Described { error: self, names }
+    }
+}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        self.display_with(&SettingNames::LIBRARY).fmt(f)
+    }
+}
+
+impl fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = self.names;
+        match self.error {
             Error::OpenDevice { path, errno } => {
                 write!(
                     f,
@@ -28,7 +50,7 @@ impl fmt::Display for Error {
                                                     device's ACL (setfacl -m u:$USER:rw /dev/kvm)"
                     }
                     Errno::EISDIR => "that is a directory; pass the KVM character device",
-                    _ => "pass the KVM device with --kvm-device PATH",
+                    _ => return write!(f, "pass the KVM device with {}", names.kvm_device),
                 })
             }
             Error::NotKvm { path, errno } => write!(
@@ -185,8 +207,9 @@ impl fmt::Display for Error {
             ),
             Error::SpawnThread { vcpu, error } => write!(
                 f,
-                "cannot start the thread of vCPU {vcpu}: {error}; lower --vcpus or raise the \
-                 process's thread limit"
+                "cannot start the thread of vCPU {vcpu}: {error}; lower {} or raise the \
+                 process's thread limit",
+                names.vcpus
             ),
             Error::Timeout { timeout, stopped } => write!(
                 f,
@@ -216,8 +239,11 @@ impl fmt::Display for Error {
                 write!(f, "vCPU {vcpu}: undecodable exit in kvm_run: {error}")
             }
             Error::GuestFault { vcpu, fault } => write!(f, "vCPU {vcpu}: {fault}"),
-            Error::Image(error) => error.fmt(f),
-            Error::Usage(message) => f.write_str(message),
+            Error::Image(error) => error.describe(f, names),
+            Error::Config(error) => error.describe(f, names),
+            Error::GuestReportedFailure { vcpu, code } => {
+                write!(f, "vCPU {vcpu}: guest reported failure (code {code})")
+            }
             Error::Console(error) if error.kind() == std::io::ErrorKind::BrokenPipe => write!(
                 f,
                 "the guest's console output was closed by its reader: {}; the guest was stopped",

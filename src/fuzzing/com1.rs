@@ -1,9 +1,9 @@
 //! The `com1` harness: the UART and the port bus against a model.
 
 use super::Input;
+use crate::devices::bus::OPEN_BUS;
 use crate::devices::serial::{COM1_BASE, LSR_IDLE, PORTS};
-use crate::devices::{DEBUG_CONSOLE_PORT, Devices, Dispatch, IoHandler, Serial};
-use crate::run_loop::OPEN_BUS;
+use crate::devices::{Claim, DEBUG_CONSOLE_PORT, Devices, IoHandler, Serial};
 
 /// What the UART should do, written as simply as possible.
 #[derive(Debug, Default)]
@@ -114,13 +114,13 @@ fn bus_access(devices: &mut Devices<Vec<u8>>, model: &mut Model, op: u8, offset:
             assert_eq!(*got, want.unwrap_or(OPEN_BUS), "port {port:#x} size {size}");
         }
         let claimed = expected.iter().any(Option::is_some);
-        assert_eq!(dispatch == Dispatch::Claimed, claimed);
+        assert_eq!(dispatch == Claim::Claimed, claimed);
     } else {
         let data: Vec<u8> = (0..size).map(|i| byte.wrapping_add(i as u8)).collect();
         let dispatch = devices.pio_write(port, &data).expect("a Vec never fails");
         let claimed = ports
             .zip(&data)
             .fold(false, |any, (p, &b)| model.bus_write(p, b) | any);
-        assert_eq!(dispatch == Dispatch::Claimed, claimed);
+        assert_eq!(dispatch == Claim::Claimed, claimed);
     }
 }

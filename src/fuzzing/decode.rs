@@ -6,13 +6,14 @@ use std::ops::Range;
 use rawkvm_bindings::{self as abi, kvm_run};
 
 use super::Input;
-use crate::devices::{Devices, Dispatch, IoHandler};
+use crate::devices::{Claim, Devices, IoHandler};
 use nix::errno::Errno;
 
+use crate::devices::bus::{OPEN_BUS, dispatch_io, dispatch_mmio, dispatch_msr};
 use crate::exit::fields::{self, Typed};
 use crate::exit::{DecodeError, Exit, IoDirection, MAX_NDATA};
 use crate::kvm::vcpu::{RunError, exit_of};
-use crate::run_loop::{OPEN_BUS, dispatch_io, dispatch_mmio, dispatch_msr, fault_of};
+use crate::run_loop::fault_of;
 use crate::sys::run_page::RunPage;
 
 /// The largest stand-in mapping: three pages, as `KVM_GET_VCPU_MMAP_SIZE` reports on x86.
@@ -281,7 +282,7 @@ fn check_exit(
             // the loop may write is `msr.error`.
             let write = reason == abi::KVM_EXIT_X86_WRMSR;
             let dispatch = dispatch_msr(msr, write, handler).expect("the handlers never fail");
-            assert_eq!(dispatch, Dispatch::Unclaimed);
+            assert_eq!(dispatch, Claim::Unclaimed);
             let error = fields::MSR_ERROR.offset();
             Change::Only {
                 range: error..error + 1,
@@ -362,7 +363,7 @@ struct Access {
     at: u64,
     offered: Vec<u8>,
     answered: Vec<u8>,
-    dispatch: Dispatch,
+    dispatch: Claim,
 }
 
 /// Answers accesses as the script says: forwarded to [`Devices`], answered with script bytes,
@@ -397,8 +398,8 @@ impl<'a> Scripted<'a> {
         &mut self,
         at: u64,
         data: &mut [u8],
-        forward: impl FnOnce(&mut Devices<io::Sink>, &mut [u8]) -> io::Result<Dispatch>,
-    ) -> io::Result<Dispatch> {
+        forward: impl FnOnce(&mut Devices<io::Sink>, &mut [u8]) -> io::Result<Claim>,
+    ) -> io::Result<Claim> {
         assert!(
             data.iter().all(|&b| b == OPEN_BUS),
             "read data must arrive as all-ones"
@@ -408,9 +409,9 @@ impl<'a> Scripted<'a> {
             0 => forward(&mut self.devices, data)?,
             1 => {
                 data.iter_mut().for_each(|b| *b = self.byte());
-                Dispatch::Claimed
+                Claim::Claimed
             }
-            _ => Dispatch::Unclaimed,
+            _ => Claim::Unclaimed,
         };
         self.accesses.push(Access {
             at,
@@ -425,12 +426,12 @@ impl<'a> Scripted<'a> {
         &mut self,
         at: u64,
         data: &[u8],
-        forward: impl FnOnce(&mut Devices<io::Sink>, &[u8]) -> io::Result<Dispatch>,
-    ) -> io::Result<Dispatch> {
+        forward: impl FnOnce(&mut Devices<io::Sink>, &[u8]) -> io::Result<Claim>,
+    ) -> io::Result<Claim> {
         let dispatch = match self.byte() % 3 {
             0 => forward(&mut self.devices, data)?,
-            1 => Dispatch::Claimed,
-            _ => Dispatch::Unclaimed,
+            1 => Claim::Claimed,
+            _ => Claim::Unclaimed,
         };
         self.accesses.push(Access {
             at,
@@ -443,7 +444,7 @@ impl<'a> Scripted<'a> {
 
     /// Checks the recorded accesses: `count` of `size` bytes, all at `at`, and the dispatch
     /// claimed if any access was.
-    fn check_accesses(&self, at: u64, size: usize, count: u32, dispatch: Dispatch) {
+    fn check_accesses(&self, at: u64, size: usize, count: u32, dispatch: Claim) {
         assert_eq!(
             self.accesses.len() as u64,
             u64::from(count),
@@ -452,11 +453,8 @@ impl<'a> Scripted<'a> {
         for access in &self.accesses {
             assert_eq!((access.at, access.offered.len()), (at, size));
         }
-        let claimed = self
-            .accesses
-            .iter()
-            .any(|a| a.dispatch == Dispatch::Claimed);
-        assert_eq!(dispatch == Dispatch::Claimed, claimed);
+        let claimed = self.accesses.iter().any(|a| a.dispatch == Claim::Claimed);
+        assert_eq!(dispatch == Claim::Claimed, claimed);
     }
 
     fn offered(&self) -> Vec<u8> {
@@ -475,19 +473,19 @@ impl<'a> Scripted<'a> {
 }
 
 impl IoHandler for Scripted<'_> {
-    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> io::Result<Dispatch> {
+    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> io::Result<Claim> {
         self.read(u64::from(port), data, |d, data| d.pio_read(port, data))
     }
 
-    fn pio_write(&mut self, port: u16, data: &[u8]) -> io::Result<Dispatch> {
+    fn pio_write(&mut self, port: u16, data: &[u8]) -> io::Result<Claim> {
         self.write(u64::from(port), data, |d, data| d.pio_write(port, data))
     }
 
-    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> io::Result<Dispatch> {
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> io::Result<Claim> {
         self.read(addr, data, |d, data| d.mmio_read(addr, data))
     }
 
-    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<Dispatch> {
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<Claim> {
         self.write(addr, data, |d, data| d.mmio_write(addr, data))
     }
 }

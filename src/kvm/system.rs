@@ -219,7 +219,7 @@ mod tests {
             } => {}
             other => panic!("{other:?}"),
         }
-        assert_eq!(error.exit_status(), crate::error::status::KVM_UNAVAILABLE);
+        assert_eq!(error.kind(), crate::error::ErrorKind::KvmUnavailable);
         assert!(error.to_string().contains("KVM_CAP_IMMEDIATE_EXIT"));
     }
 

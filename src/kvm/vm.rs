@@ -290,6 +290,6 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(overlap.exit_status(), crate::error::status::SETUP);
+        assert_eq!(overlap.kind(), crate::error::ErrorKind::Setup);
     }
 }

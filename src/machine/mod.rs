@@ -15,7 +15,7 @@ use rawkvm_bindings::MemoryRegionFlags;
 
 use crate::arch::{self, Entry};
 use crate::devices::IoHandler;
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::kvm::Kvm;
 use crate::kvm::vcpu::Vcpu;
 use crate::kvm::vm::{MemoryRegion, Vm};
@@ -134,42 +134,29 @@ impl MachineConfig {
     /// Checks what can be checked without the kernel.
     pub fn validate(&self) -> Result<(), Error> {
         let page = page_size() as u64;
-        if self.mem_size == 0 {
-            return Err(Error::Usage(format!(
-                "RAM size 0: guest RAM must be at least one page ({page} bytes); raise --mem"
-            )));
-        }
-        if self.mem_size > MAX_MEM_SIZE {
-            return Err(Error::Usage(format!(
-                "RAM size {} is above rawkvm's limit of {}: its guests run in real or 32-bit \
-                 mode and address at most 4 GiB, and KVM would spend about 2 MiB of kernel \
-                 memory per GiB; lower --mem",
-                crate::units::Size(self.mem_size),
-                crate::units::Size(MAX_MEM_SIZE)
-            )));
-        }
-        if self.mem_size % page != 0 {
-            return Err(Error::Usage(format!(
-                "RAM size {} ({:#x}) must be a multiple of the page size {page}; round --mem \
-                 up to {rounded} ({rounded:#x})",
-                self.mem_size,
-                self.mem_size,
-                rounded = self.mem_size.next_multiple_of(page),
-            )));
-        }
-        if self.load_addr >= self.mem_size {
-            return Err(Error::Usage(format!(
-                "load address {:#x} is outside guest RAM [0, {:#x}); lower --load-addr or \
-                 raise --mem",
-                self.load_addr, self.mem_size
-            )));
-        }
-        if self.vcpus == 0 {
-            return Err(Error::Usage(
-                "the number of vCPUs must be at least 1".to_string(),
-            ));
-        }
-        Ok(())
+        let problem = if self.mem_size == 0 {
+            ConfigError::RamEmpty { page }
+        } else if self.mem_size > MAX_MEM_SIZE {
+            ConfigError::RamTooLarge {
+                size: self.mem_size,
+                limit: MAX_MEM_SIZE,
+            }
+        } else if self.mem_size % page != 0 {
+            ConfigError::RamUnaligned {
+                size: self.mem_size,
+                page,
+            }
+        } else if self.load_addr >= self.mem_size {
+            ConfigError::LoadAddressOutsideRam {
+                load_addr: self.load_addr,
+                mem_size: self.mem_size,
+            }
+        } else if self.vcpus == 0 {
+            ConfigError::NoVcpus
+        } else {
+            return Ok(());
+        };
+        Err(Error::Config(problem))
     }
 }
 

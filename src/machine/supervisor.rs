@@ -27,7 +27,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::arch;
-use crate::devices::{Dispatch, IoHandler};
+use crate::devices::{Claim, IoHandler};
 use crate::error::{Error, StoppedVcpu};
 use crate::exit::Io;
 use crate::kvm::vcpu::{StopHandle, Vcpu};
@@ -136,6 +136,13 @@ impl RunControl {
             if state.panicked || state.finished.iter().any(|(_, result)| result.is_err()) {
                 return Ending::Failed;
             }
+            if state
+                .finished
+                .iter()
+                .any(|(_, result)| matches!(result, Ok(Outcome::Finished(_))))
+            {
+                return Ending::Reported;
+            }
             if state.finished.len() == running {
                 return Ending::Finished;
             }
@@ -161,6 +168,8 @@ impl RunControl {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ending {
     Finished,
+    /// A vCPU's device ended the run ([`Outcome::Finished`]).
+    Reported,
     Failed,
     TimedOut,
     Requested(StopCause),
@@ -178,33 +187,33 @@ impl<H: IoHandler> SharedHandler<'_, H> {
 }
 
 impl<H: IoHandler> IoHandler for SharedHandler<'_, H> {
-    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> std::io::Result<Dispatch> {
+    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> std::io::Result<Claim> {
         self.lock().pio_read(port, data)
     }
 
-    fn pio_write(&mut self, port: u16, data: &[u8]) -> std::io::Result<Dispatch> {
+    fn pio_write(&mut self, port: u16, data: &[u8]) -> std::io::Result<Claim> {
         self.lock().pio_write(port, data)
     }
 
-    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> std::io::Result<Dispatch> {
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> std::io::Result<Claim> {
         self.lock().mmio_read(addr, data)
     }
 
-    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> std::io::Result<Dispatch> {
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> std::io::Result<Claim> {
         self.lock().mmio_write(addr, data)
     }
 
-    fn msr_read(&mut self, index: u32, value: &mut u64) -> std::io::Result<Dispatch> {
+    fn msr_read(&mut self, index: u32, value: &mut u64) -> std::io::Result<Claim> {
         self.lock().msr_read(index, value)
     }
 
-    fn msr_write(&mut self, index: u32, value: u64) -> std::io::Result<Dispatch> {
+    fn msr_write(&mut self, index: u32, value: u64) -> std::io::Result<Claim> {
         self.lock().msr_write(index, value)
     }
 
     /// One lock for the whole exit: a `rep insb` batch of 1024 accesses would otherwise take
     /// and release it 1024 times.
-    fn io_exit(&mut self, io: &mut Io<'_>) -> std::io::Result<Dispatch> {
+    fn io_exit(&mut self, io: &mut Io<'_>) -> std::io::Result<Claim> {
         self.lock().io_exit(io)
     }
     // `write_only_zones` keeps its default: zones are registered from the devices themselves
@@ -264,7 +273,7 @@ impl<O: Observer> Observer for Locked<'_, O> {
         self.lock().after_run(vcpu);
     }
 
-    fn exit(&mut self, vcpu: u32, exit: &crate::exit::Exit<'_>, dispatch: Option<Dispatch>) {
+    fn exit(&mut self, vcpu: u32, exit: &crate::exit::Exit<'_>, dispatch: Option<Claim>) {
         self.lock().exit(vcpu, exit, dispatch);
     }
 
@@ -351,6 +360,7 @@ impl Machine {
                 None => control.wait(threads.len(), deadline),
             };
             if ending != Ending::Finished {
+                // Reported too: the exit device ends the whole run at once.
                 control.shared.stopping.store(true, Ordering::SeqCst);
                 // Signal all first, then join all.
                 stops.iter().for_each(StopHandle::stop);
@@ -364,8 +374,16 @@ impl Machine {
             }
             ending
         });
-        control.lock().stops.clear();
-        let mut finished = std::mem::take(&mut control.lock().finished);
+        let mut finished = {
+            let mut state = control.lock();
+            state.stops.clear();
+            // The exit device stopped the other vCPUs, but the run ended as the guest wanted:
+            // a next run on this control (a restart) must not start out stopping.
+            if ending == Ending::Reported && state.cause.is_none() {
+                control.shared.stopping.store(false, Ordering::SeqCst);
+            }
+            std::mem::take(&mut state.finished)
+        };
         let stopped = || {
             let mut stopped: Vec<StoppedVcpu> = finished
                 .iter()
@@ -380,6 +398,20 @@ impl Machine {
         };
         match ending {
             Ending::Finished => Ok(()),
+            Ending::Reported => {
+                match finished
+                    .iter()
+                    .find_map(|&(index, ref result)| match result {
+                        Ok(Outcome::Finished(code)) => Some((index, *code)),
+                        _ => None,
+                    }) {
+                    Some((index, code)) if code != 0 => Err(Error::GuestReportedFailure {
+                        vcpu: vcpus[index].id(),
+                        code,
+                    }),
+                    _ => Ok(()),
+                }
+            }
             Ending::TimedOut => Err(Error::Timeout {
                 timeout: timeout.unwrap_or_default(),
                 stopped: stopped(),
@@ -405,8 +437,8 @@ mod tests {
     use std::io;
 
     use super::*;
+    use crate::devices::bus::dispatch_io;
     use crate::exit::IoDirection;
-    use crate::run_loop::dispatch_io;
 
     /// Counts the exits and the accesses that reach it.
     #[derive(Debug, Default)]
@@ -416,21 +448,21 @@ mod tests {
     }
 
     impl IoHandler for Counting {
-        fn pio_read(&mut self, _port: u16, data: &mut [u8]) -> io::Result<Dispatch> {
+        fn pio_read(&mut self, _port: u16, data: &mut [u8]) -> io::Result<Claim> {
             self.accesses += 1;
             data.fill(0x5A);
-            Ok(Dispatch::Claimed)
+            Ok(Claim::Claimed)
         }
-        fn pio_write(&mut self, _port: u16, _data: &[u8]) -> io::Result<Dispatch> {
+        fn pio_write(&mut self, _port: u16, _data: &[u8]) -> io::Result<Claim> {
             unreachable!("the test only reads")
         }
-        fn mmio_read(&mut self, _addr: u64, _data: &mut [u8]) -> io::Result<Dispatch> {
+        fn mmio_read(&mut self, _addr: u64, _data: &mut [u8]) -> io::Result<Claim> {
             unreachable!("the test only does port I/O")
         }
-        fn mmio_write(&mut self, _addr: u64, _data: &[u8]) -> io::Result<Dispatch> {
+        fn mmio_write(&mut self, _addr: u64, _data: &[u8]) -> io::Result<Claim> {
             unreachable!("the test only does port I/O")
         }
-        fn io_exit(&mut self, io: &mut Io<'_>) -> io::Result<Dispatch> {
+        fn io_exit(&mut self, io: &mut Io<'_>) -> io::Result<Claim> {
             self.exits += 1;
             dispatch_io(io, self)
         }
@@ -449,7 +481,7 @@ mod tests {
             data: &mut data,
         };
         let dispatch = SharedHandler(&shared).io_exit(&mut io).unwrap();
-        assert_eq!(dispatch, Dispatch::Claimed);
+        assert_eq!(dispatch, Claim::Claimed);
         let counting = shared.into_inner().unwrap();
         assert_eq!(
             (counting.exits, counting.accesses),

@@ -32,7 +32,7 @@ pub use state::{
     DeviceState, IrqchipState, Origin, PageRun, SlotState, Snapshot, VcpuState, VmState,
 };
 
-use crate::error::{Error, IoErrorDisplay, status};
+use crate::error::{Error, ErrorKind, IoErrorDisplay};
 
 /// Why a snapshot could not be taken, saved, loaded or restored.
 #[derive(Debug)]
@@ -95,19 +95,20 @@ pub enum SnapshotError {
 }
 
 impl SnapshotError {
-    /// The process exit status: a file that cannot be used is 4 (like a bad image), a failed
-    /// capture, write or restore 5.
-    pub fn exit_status(&self) -> i32 {
+    /// What kind of failure it is: a file that cannot be used is [`ErrorKind::Image`] (status 4
+    /// in the CLI, like a bad guest image), a failed capture, write or restore
+    /// [`ErrorKind::Setup`] (status 5).
+    pub fn kind(&self) -> ErrorKind {
         match self {
             SnapshotError::Format(_)
             | SnapshotError::Read { .. }
             | SnapshotError::PageSize { .. }
-            | SnapshotError::SlotFlags { .. } => status::IMAGE,
+            | SnapshotError::SlotFlags { .. } => ErrorKind::Image,
             SnapshotError::Write { .. }
             | SnapshotError::PendingOperation { .. }
             | SnapshotError::XsaveTooLarge { .. }
             | SnapshotError::NeedsIrqchip
-            | SnapshotError::Mismatch { .. } => status::SETUP,
+            | SnapshotError::Mismatch { .. } => ErrorKind::Setup,
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::io;
 
-use crate::devices::{Dispatch, IoHandler, WriteOnlyZone};
+use crate::devices::{Claim, IoHandler, WriteOnlyZone};
 use crate::exit::Io;
 use crate::machine::supervisor::{RunControl, StopCause};
 
@@ -34,36 +34,36 @@ impl<H: IoHandler> SnapshotPort<H> {
 }
 
 impl<H: IoHandler> IoHandler for SnapshotPort<H> {
-    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> io::Result<Dispatch> {
+    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> io::Result<Claim> {
         self.inner.pio_read(port, data)
     }
 
-    fn pio_write(&mut self, port: u16, data: &[u8]) -> io::Result<Dispatch> {
+    fn pio_write(&mut self, port: u16, data: &[u8]) -> io::Result<Claim> {
         if port == self.port {
             self.control.request_stop(StopCause::Snapshot);
-            return Ok(Dispatch::Claimed);
+            return Ok(Claim::Claimed);
         }
         self.inner.pio_write(port, data)
     }
 
-    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> io::Result<Dispatch> {
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> io::Result<Claim> {
         self.inner.mmio_read(addr, data)
     }
 
-    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<Dispatch> {
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> io::Result<Claim> {
         self.inner.mmio_write(addr, data)
     }
 
-    fn msr_read(&mut self, index: u32, value: &mut u64) -> io::Result<Dispatch> {
+    fn msr_read(&mut self, index: u32, value: &mut u64) -> io::Result<Claim> {
         self.inner.msr_read(index, value)
     }
 
-    fn msr_write(&mut self, index: u32, value: u64) -> io::Result<Dispatch> {
+    fn msr_write(&mut self, index: u32, value: u64) -> io::Result<Claim> {
         self.inner.msr_write(index, value)
     }
 
-    fn io_exit(&mut self, io: &mut Io<'_>) -> io::Result<Dispatch> {
-        crate::run_loop::dispatch_io(io, self)
+    fn io_exit(&mut self, io: &mut Io<'_>) -> io::Result<Claim> {
+        crate::devices::bus::dispatch_io(io, self)
     }
 
     fn write_only_zones(&self) -> &[WriteOnlyZone] {

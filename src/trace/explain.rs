@@ -17,7 +17,7 @@ use rawkvm_bindings as abi;
 
 use super::json::{needs_escape, push_key, push_span_start, push_string};
 use super::text::{push_dec, push_hex_bytes};
-use crate::devices::Dispatch;
+use crate::devices::bus::Claim;
 use crate::exit::fields::{self, Member};
 use crate::exit::{Exit, IoDirection, Source};
 
@@ -63,7 +63,7 @@ pub fn fields_read(exit: &Exit<'_>, out: &mut dyn FnMut(Location)) {
 
 /// Calls `out` with every location rawkvm wrote to answer `exit` (IN data, MMIO read data,
 /// MSR answers, the interrupt-window request).
-pub fn fields_written(exit: &Exit<'_>, dispatch: Option<Dispatch>, out: &mut dyn FnMut(Location)) {
+pub fn fields_written(exit: &Exit<'_>, dispatch: Option<Claim>, out: &mut dyn FnMut(Location)) {
     match exit {
         Exit::Io(io) if io.direction == IoDirection::In => out(Location {
             name: "data",
@@ -75,7 +75,7 @@ pub fn fields_written(exit: &Exit<'_>, dispatch: Option<Dispatch>, out: &mut dyn
             ..Location::from(fields::MMIO_DATA)
         }),
         Exit::X86Rdmsr(_) => {
-            if dispatch == Some(Dispatch::Claimed) {
+            if dispatch == Some(Claim::Claimed) {
                 out(fields::MSR_DATA.member.into());
             }
             out(fields::MSR_ERROR.member.into());
@@ -97,7 +97,7 @@ fn push_location(out: &mut Vec<u8>, location: Location) {
 
 /// Appends the text explanation: a `read` line, a `wrote` line if rawkvm wrote anything, and
 /// the sentence, each indented by four spaces.
-pub fn push_text(out: &mut Vec<u8>, exit: &Exit<'_>, dispatch: Option<Dispatch>) {
+pub fn push_text(out: &mut Vec<u8>, exit: &Exit<'_>, dispatch: Option<Claim>) {
     let mut first = true;
     out.extend_from_slice(b"    read  ");
     fields_read(exit, &mut |location| {
@@ -138,7 +138,7 @@ fn push_json_locations(out: &mut Vec<u8>, each: impl FnOnce(&mut dyn FnMut(Locat
 }
 
 /// Appends `,"read":[{"name","offset","size"}...],"wrote":[...],"explain":"..."`.
-pub fn push_json(out: &mut Vec<u8>, exit: &Exit<'_>, dispatch: Option<Dispatch>) {
+pub fn push_json(out: &mut Vec<u8>, exit: &Exit<'_>, dispatch: Option<Claim>) {
     push_key(out, "read");
     push_json_locations(out, |f| fields_read(exit, f));
     push_key(out, "wrote");
@@ -178,8 +178,8 @@ fn plural(n: u64) -> &'static str {
 }
 
 /// Appends one sentence on what the guest did and what rawkvm does about it.
-pub fn push_sentence(out: &mut Vec<u8>, exit: &Exit<'_>, dispatch: Option<Dispatch>) {
-    let claimed = dispatch == Some(Dispatch::Claimed);
+pub fn push_sentence(out: &mut Vec<u8>, exit: &Exit<'_>, dispatch: Option<Claim>) {
+    let claimed = dispatch == Some(Claim::Claimed);
     // Writing into a Vec cannot fail.
     let _ = match exit {
         Exit::Io(io) => {
@@ -412,7 +412,7 @@ mod tests {
             data: &mut data,
         });
         let mut out = b"{\"seq\":1".to_vec();
-        push_json(&mut out, &exit, Some(Dispatch::Claimed));
+        push_json(&mut out, &exit, Some(Claim::Claimed));
         let json = String::from_utf8(out).unwrap();
         let read = "{\"name\":\"exit_reason\",\"offset\":8,\"size\":4},\
                     {\"name\":\"io.direction\",\"offset\":32,\"size\":1}";

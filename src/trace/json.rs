@@ -13,7 +13,7 @@
 use std::io::Write;
 
 use super::text::{LineHeader, push_dec, push_hex_bytes, push_list};
-use crate::devices::Dispatch;
+use crate::devices::bus::Claim;
 use crate::exit::{Exit, Item, Value};
 
 /// The keys every trace object has besides the payload (`--explain` adds the last three).
@@ -145,7 +145,7 @@ pub fn push_object_start(out: &mut Vec<u8>, header: &LineHeader, exit: &Exit<'_>
     exit.visit(&mut |item| push_item(out, &item));
     if let Some(dispatch) = header.dispatch {
         push_key(out, "claimed");
-        let claimed: &[u8] = if dispatch == Dispatch::Claimed {
+        let claimed: &[u8] = if dispatch == Claim::Claimed {
             b"true"
         } else {
             b"false"

@@ -25,7 +25,7 @@ pub mod text;
 use std::io::{self, Write};
 use std::time::Instant;
 
-use crate::devices::Dispatch;
+use crate::devices::bus::Claim;
 use crate::exit::Exit;
 use crate::run_loop::Observer;
 
@@ -202,7 +202,7 @@ impl<W: Write> Observer for Watcher<W> {
         }
     }
 
-    fn exit(&mut self, vcpu: u32, exit: &Exit<'_>, dispatch: Option<Dispatch>) {
+    fn exit(&mut self, vcpu: u32, exit: &Exit<'_>, dispatch: Option<Claim>) {
         let handled = self.options.stats.then(Instant::now);
         self.seq += 1;
         let clock = *self.clock(vcpu);
@@ -263,7 +263,7 @@ mod tests {
         for (vcpu, exit) in [(1, &out), (0, &Exit::Hlt), (1, &Exit::Hlt)] {
             watcher.before_run(vcpu);
             watcher.after_run(vcpu);
-            let dispatch = matches!(exit, Exit::Io(_)).then_some(Dispatch::Claimed);
+            let dispatch = matches!(exit, Exit::Io(_)).then_some(Claim::Claimed);
             watcher.exit(vcpu, exit, dispatch);
         }
         watcher.flush().unwrap();

@@ -4,7 +4,7 @@
 //! Lines are built in a caller's reused `Vec<u8>` with hand-written number formatting, so a
 //! traced exit costs a few hundred nanoseconds and no allocation once the buffer has grown.
 
-use crate::devices::Dispatch;
+use crate::devices::bus::Claim;
 use crate::exit::{Exit, Item, Value};
 
 /// Data bytes shown per trace line; longer data (a `rep insb` batch) is cut with a count.
@@ -203,7 +203,7 @@ pub struct LineHeader {
     /// Nanoseconds the `KVM_RUN` that produced it took.
     pub run_ns: u64,
     /// How the access was dispatched, for IO, MMIO and MSR exits.
-    pub dispatch: Option<Dispatch>,
+    pub dispatch: Option<Claim>,
 }
 
 /// Appends `#seq vcpuN REASON(nr)`.
@@ -218,7 +218,7 @@ pub fn push_header_start(out: &mut Vec<u8>, header: &LineHeader, reason: u32) {
 
 /// Appends ` unclaimed` (when no device took the access) and ` run_ns=N`, then a newline.
 pub fn push_header_end(out: &mut Vec<u8>, header: &LineHeader) {
-    if header.dispatch == Some(Dispatch::Unclaimed) {
+    if header.dispatch == Some(Claim::Unclaimed) {
         out.extend_from_slice(b" unclaimed");
     }
     out.extend_from_slice(b" run_ns=");

@@ -5,13 +5,14 @@
 
 pub mod json;
 pub mod process;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rawkvm::Kvm;
-use rawkvm::devices::Dispatch;
+use rawkvm::devices::bus::Claim;
 use rawkvm::exit::{Exit, IoDirection};
 use rawkvm::machine::guests;
 use rawkvm::machine::image::Image;
@@ -208,7 +209,7 @@ pub struct Recorder {
 }
 
 impl Observer for Recorder {
-    fn exit(&mut self, _vcpu: u32, exit: &Exit<'_>, _dispatch: Option<Dispatch>) {
+    fn exit(&mut self, _vcpu: u32, exit: &Exit<'_>, _dispatch: Option<Claim>) {
         self.exits.push(Seen::of(exit));
     }
 }

@@ -27,9 +27,6 @@ use crate::sys::ioctl::{Ioctl, Reads, Writes, vcpu};
 /// Bit 1 of RFLAGS is reserved and always 1; everything else (IF included) starts clear.
 pub const RFLAGS_RESERVED: u64 = 0x2;
 
-/// What messages call the instruction pointer.
-pub const IP_NAME: &str = "RIP";
-
 /// Where a real-mode guest starts: `CS:IP`, and the initial stack pointer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {

@@ -28,7 +28,7 @@ mod workloads;
 
 use std::path::PathBuf;
 
-use rawkvm::error::Error;
+use crate::cli::status::CliError;
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::machine::guests::{self, Guest};
 use rawkvm::units::parse_u64;
@@ -107,10 +107,10 @@ pub const WORKLOADS: &[Workload] = &[
 ];
 
 /// The workload called `name`.
-pub fn workload(name: &str) -> Result<&'static Workload, Error> {
+pub fn workload(name: &str) -> Result<&'static Workload, CliError> {
     WORKLOADS.iter().find(|w| w.name == name).ok_or_else(|| {
         let names: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
-        Error::Usage(format!(
+        CliError::Usage(format!(
             "unknown benchmark {name:?}; choose {} or suite",
             names.join(", ")
         ))
@@ -120,15 +120,15 @@ pub fn workload(name: &str) -> Result<&'static Workload, Error> {
 impl Workload {
     /// Checks a `--count` before anything runs: at least 1, and, where the guest gets it as
     /// its 32-bit parameter (`pio`, `mmio`, `console`), at most 2^32-1.
-    pub fn check_count(&self, count: u64) -> Result<(), Error> {
+    pub fn check_count(&self, count: u64) -> Result<(), CliError> {
         if count == 0 {
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "bench {}: --count must be at least 1",
                 self.name
             )));
         }
         if matches!(self.name, "pio" | "mmio" | "console") && u32::try_from(count).is_err() {
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "bench {}: --count {count}: at most {}",
                 self.name,
                 u32::MAX
@@ -138,13 +138,13 @@ impl Workload {
     }
 
     /// `variant` if this workload has it.
-    pub fn variant(&self, variant: &str) -> Result<&'static str, Error> {
+    pub fn variant(&self, variant: &str) -> Result<&'static str, CliError> {
         self.variants
             .iter()
             .copied()
             .find(|v| *v == variant)
             .ok_or_else(|| {
-                Error::Usage(format!(
+                CliError::Usage(format!(
                     "bench {}: no variant {variant:?}; choose {}",
                     self.name,
                     self.variants.join(", ")
@@ -154,8 +154,8 @@ impl Workload {
 }
 
 /// An embedded guest by name.
-pub fn embedded(name: &str) -> Result<&'static Guest, Error> {
-    guests::find(name).ok_or_else(|| Error::Usage(format!("no embedded guest {name:?}")))
+pub fn embedded(name: &str) -> Result<&'static Guest, CliError> {
+    guests::find(name).ok_or_else(|| CliError::Usage(format!("no embedded guest {name:?}")))
 }
 
 /// The value of `key` in a `key=value` line.
@@ -179,12 +179,12 @@ struct Options {
 /// `rawkvm bench WORKLOAD [--variant V] [--count N] [--guest NAME] [--kvm-device PATH]`, or
 /// `rawkvm bench suite ...`. Every flag is checked, and the trace file created, before the
 /// KVM device is opened.
-pub fn command(mut args: Args) -> Result<i32, Error> {
+pub fn command(mut args: Args) -> Result<i32, CliError> {
     let name = match args.next_arg() {
         Some(Arg::Positional(name)) => name,
         Some(other) => return Err(unexpected("bench", other)),
         None => {
-            return Err(Error::Usage(
+            return Err(CliError::Usage(
                 "bench needs a workload: pio, mmio, start, start-async, restart, console or suite"
                     .into(),
             ));
@@ -212,7 +212,7 @@ pub fn command(mut args: Args) -> Result<i32, Error> {
     print_out(&format!("{line}\n"))
 }
 
-fn parse(workload: &'static Workload, mut args: Args) -> Result<Options, Error> {
+fn parse(workload: &'static Workload, mut args: Args) -> Result<Options, CliError> {
     let mut variant = workload.variants[0];
     let mut count = workload.count;
     let mut guest = None;
@@ -224,24 +224,26 @@ fn parse(workload: &'static Workload, mut args: Args) -> Result<Options, Error> 
                 trace.apply(&flag, inline, &mut args)?;
             }
             Arg::Flag(flag, inline) if flag == "--variant" => {
-                variant = workload.variant(&args.value(&flag, inline).map_err(Error::Usage)?)?;
+                variant = workload.variant(&args.value(&flag, inline).map_err(CliError::Usage)?)?;
             }
             Arg::Flag(flag, inline) if flag == "--count" => {
-                let text = args.value(&flag, inline).map_err(Error::Usage)?;
-                count = parse_flag(&flag, &text, parse_u64).map_err(Error::Usage)?;
+                let text = args.value(&flag, inline).map_err(CliError::Usage)?;
+                count = parse_flag(&flag, &text, parse_u64).map_err(CliError::Usage)?;
             }
             Arg::Flag(flag, inline) if flag == "--guest" && workload.name == "restart" => {
-                guest = Some(embedded(&args.value(&flag, inline).map_err(Error::Usage)?)?);
+                guest = Some(embedded(
+                    &args.value(&flag, inline).map_err(CliError::Usage)?,
+                )?);
             }
             Arg::Flag(flag, inline) if flag == "--kvm-device" => {
-                device = PathBuf::from(args.value(&flag, inline).map_err(Error::Usage)?);
+                device = PathBuf::from(args.value(&flag, inline).map_err(CliError::Usage)?);
             }
             other => return Err(unexpected("bench", other)),
         }
     }
     workload.check_count(count)?;
     if trace.any() && (!matches!(workload.name, "pio" | "mmio") || variant != "plain") {
-        return Err(Error::Usage(
+        return Err(CliError::Usage(
             "trace options apply to bench pio and mmio (variant plain) only".into(),
         ));
     }
@@ -272,7 +274,7 @@ mod tests {
                 workload.variants[0]
             );
             assert!(workload.variant("no-such").is_err());
-            assert!(matches!(workload.check_count(0), Err(Error::Usage(_))));
+            assert!(matches!(workload.check_count(0), Err(CliError::Usage(_))));
             assert!(workload.check_count(u64::from(u32::MAX)).is_ok());
             // The guests that take the count as their 32-bit parameter refuse more.
             let parameter = matches!(workload.name, "pio" | "mmio" | "console");

@@ -14,7 +14,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use rawkvm::error::{Error, status};
+use crate::cli::status::{self, CliError};
 use rawkvm::exit::hardware::kvm_backend;
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::units::parse_u64;
@@ -37,7 +37,7 @@ struct Options {
     device: PathBuf,
 }
 
-fn parse(mut args: Args) -> Result<Options, Error> {
+fn parse(mut args: Args) -> Result<Options, CliError> {
     let mut options = Options {
         reps: 15,
         quick: false,
@@ -50,18 +50,20 @@ fn parse(mut args: Args) -> Result<Options, Error> {
     while let Some(arg) = args.next_arg() {
         match arg {
             Arg::Flag(flag, inline) if flag == "--reps" => {
-                let text = args.value(&flag, inline).map_err(Error::Usage)?;
+                let text = args.value(&flag, inline).map_err(CliError::Usage)?;
                 let in_range = |text: &str| match parse_u64(text)? {
                     value @ 1..=MAX_REPS => Ok(value as usize),
                     _ => Err(format!("repetitions must be 1 to {MAX_REPS}")),
                 };
-                reps = Some(parse_flag(&flag, &text, in_range).map_err(Error::Usage)?);
+                reps = Some(parse_flag(&flag, &text, in_range).map_err(CliError::Usage)?);
             }
             Arg::Flag(flag, inline) if flag == "--workload" => {
-                options.only = Some(workload(&args.value(&flag, inline).map_err(Error::Usage)?)?);
+                options.only = Some(workload(
+                    &args.value(&flag, inline).map_err(CliError::Usage)?,
+                )?);
             }
             Arg::Flag(flag, inline) if flag == "--kvm-device" => {
-                options.device = PathBuf::from(args.value(&flag, inline).map_err(Error::Usage)?);
+                options.device = PathBuf::from(args.value(&flag, inline).map_err(CliError::Usage)?);
             }
             Arg::Flag(flag, None) if flag == "--quick" => options.quick = true,
             Arg::Flag(flag, None) if flag == "--no-baseline" => options.baseline = false,
@@ -111,7 +113,7 @@ struct Row {
 }
 
 /// `rawkvm bench suite [--reps R] [--quick] [--no-baseline] [--workload W] [--markdown]`.
-pub fn command(args: Args) -> Result<i32, Error> {
+pub fn command(args: Args) -> Result<i32, CliError> {
     let options = parse(args)?;
     let selected: Vec<&'static Workload> = match options.only {
         Some(workload) => vec![workload],
@@ -149,7 +151,7 @@ fn measure_row(
     workload: &'static Workload,
     variant: &'static str,
     options: &Options,
-) -> Result<Row, Error> {
+) -> Result<Row, CliError> {
     let count = if options.quick {
         (workload.suite_count / 10).max(1)
     } else {
@@ -158,7 +160,7 @@ fn measure_row(
     let guest = embedded(workload.guest)?;
     let metric = |line: &str| {
         field(line, workload.metric)
-            .ok_or_else(|| Error::Usage(format!("no {} in the line {line:?}", workload.metric)))
+            .ok_or_else(|| CliError::Usage(format!("no {} in the line {line:?}", workload.metric)))
     };
     let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for rep in 0..options.reps {
@@ -188,7 +190,7 @@ fn measure_row(
         workload,
         variant,
         count,
-        rawkvm: Stats::of(&ours).ok_or_else(|| Error::Usage("no samples".into()))?,
+        rawkvm: Stats::of(&ours).ok_or_else(|| CliError::Usage("no samples".into()))?,
         c: Stats::of(&theirs),
         ratio: Stats::of(&ratios).map(|s| s.median),
     })
@@ -215,14 +217,14 @@ impl Output {
         }
     }
 
-    fn line(&mut self, text: &str) -> Result<(), Error> {
+    fn line(&mut self, text: &str) -> Result<(), CliError> {
         let mut out = self.stdout.lock();
         writeln!(out, "{text}")
             .and_then(|()| out.flush())
             .map_err(stdout_error)
     }
 
-    fn header(&mut self, options: &Options, baseline: Option<&Baseline>) -> Result<(), Error> {
+    fn header(&mut self, options: &Options, baseline: Option<&Baseline>) -> Result<(), CliError> {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
         let against = baseline.map_or("no C baseline".to_string(), |b| {
@@ -249,7 +251,7 @@ impl Output {
         }
     }
 
-    fn row(&mut self, row: &Row) -> Result<(), Error> {
+    fn row(&mut self, row: &Row) -> Result<(), CliError> {
         let ratio = match (row.ratio, row.c) {
             (Some(r), Some(c)) => format!("{r:.3} ({:.3})", row.rawkvm.min / c.min),
             _ => "-".to_string(),
@@ -272,7 +274,7 @@ impl Output {
         }
     }
 
-    fn targets(&mut self, rows: &[Row]) -> Result<(), Error> {
+    fn targets(&mut self, rows: &[Row]) -> Result<(), CliError> {
         let find = |w: &str, v: &str| rows.iter().find(|r| r.workload.name == w && r.variant == v);
         let rawkvm = |w, v| find(w, v).map(|r| r.rawkvm.median);
         let c = |w, v| find(w, v).and_then(|r| r.c).map(|s| s.median);

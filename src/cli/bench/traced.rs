@@ -18,8 +18,8 @@
 use std::io::{self, BufWriter, Write};
 use std::time::Instant;
 
+use crate::cli::status::CliError;
 use rawkvm::devices::Devices;
-use rawkvm::error::Error;
 use rawkvm::kvm::Kvm;
 use rawkvm::machine::Machine;
 use rawkvm::machine::guests::Guest;
@@ -57,7 +57,7 @@ fn timed_run<O: Observer>(
     guest: &Guest,
     count: u64,
     observer: &mut O,
-) -> Result<(u128, Machine), Error> {
+) -> Result<(u128, Machine), CliError> {
     let image = Image::embedded(guest.name, guest.image);
     let mut machine = workloads::machine(kvm, &image, count, false)?;
     let mut devices = Devices::new(std::io::sink());
@@ -67,7 +67,7 @@ fn timed_run<O: Observer>(
 }
 
 /// One run as `rawkvm bench pio` (plain) makes it: only counted.
-fn plain_run(kvm: &Kvm, guest: &Guest, count: u64) -> Result<Timing, Error> {
+fn plain_run(kvm: &Kvm, guest: &Guest, count: u64) -> Result<Timing, CliError> {
     let mut counter = ExitCounter::default();
     let (total_ns, _) = timed_run(kvm, guest, count, &mut counter)?;
     Ok(Timing {
@@ -85,7 +85,7 @@ struct TracedRuns<'a> {
 
 impl TracedRuns<'_> {
     /// One run watched as `rawkvm run` watches (trace, flight recorder, stats if asked for).
-    fn run(&mut self, kvm: &Kvm, guest: &Guest, count: u64) -> Result<Timing, Error> {
+    fn run(&mut self, kvm: &Kvm, guest: &Guest, count: u64) -> Result<Timing, CliError> {
         // The watcher owns the sink during the run and hands it back after.
         let sink = std::mem::replace(&mut self.sink, BufWriter::new(Box::new(io::sink())));
         let mut watcher = self.flags.watcher(sink);
@@ -109,7 +109,7 @@ impl TracedRuns<'_> {
 
 /// [`ROUNDS`] rounds of an untraced and a traced run, back to back; the median of the
 /// per-round ratios and the best run of each.
-pub fn traced_loop(kvm: &Kvm, options: &Options, sink: TraceSink) -> Result<String, Error> {
+pub fn traced_loop(kvm: &Kvm, options: &Options, sink: TraceSink) -> Result<String, CliError> {
     let (label, guest, count) = (options.workload.name, options.guest, options.count);
     let mut traced = TracedRuns {
         flags: &options.trace,

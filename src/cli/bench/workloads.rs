@@ -5,6 +5,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use crate::cli::status::CliError;
 use rawkvm::arch::x86_64::sync_regs::SyncRegs;
 use rawkvm::devices::Devices;
 use rawkvm::devices::coalesced::{self, Support};
@@ -32,7 +33,7 @@ pub fn measure(
     variant: &str,
     count: u64,
     guest: &Guest,
-) -> Result<String, Error> {
+) -> Result<String, CliError> {
     let image = Image::embedded(guest.name, guest.image);
     match workload.name {
         "pio" | "mmio" => exit_loop(kvm, workload.name, variant, count, &image),
@@ -49,15 +50,15 @@ pub(super) fn machine(
     image: &Image,
     param: u64,
     restartable: bool,
-) -> Result<Machine, Error> {
+) -> Result<Machine, CliError> {
     let param = u32::try_from(param)
-        .map_err(|_| Error::Usage(format!("--count {param}: at most {}", u32::MAX)))?;
+        .map_err(|_| CliError::Usage(format!("--count {param}: at most {}", u32::MAX)))?;
     let config = MachineConfig {
         param: Some(param),
         restartable,
         ..MachineConfig::default()
     };
-    Machine::new(kvm, &config, image)
+    Ok(Machine::new(kvm, &config, image)?)
 }
 
 /// Nanoseconds since `started`, as a whole number (the lines print integers).
@@ -72,7 +73,7 @@ fn exit_loop(
     variant: &str,
     count: u64,
     image: &Image,
-) -> Result<String, Error> {
+) -> Result<String, CliError> {
     let mut machine = machine(kvm, image, count, false)?;
     let mut devices = Devices::new(std::io::sink());
     let started;
@@ -110,30 +111,30 @@ fn exits_reading_rip(
     vcpu: &mut Vcpu,
     devices: &mut Devices<std::io::Sink>,
     in_place: bool,
-) -> Result<u64, Error> {
+) -> Result<u64, CliError> {
     let id = vcpu.id();
     let (mut exits, mut rip_sum) = (0u64, 0u64);
     loop {
         let halted = match vcpu.run() {
             Ok(Exit::Hlt) => true,
             Ok(Exit::Io(mut io)) => {
-                run_loop::dispatch_io(&mut io, devices).map_err(Error::Console)?;
+                rawkvm::devices::bus::dispatch_io(&mut io, devices).map_err(Error::Console)?;
                 false
             }
             Ok(Exit::Mmio(mut mmio)) => {
-                run_loop::dispatch_mmio(&mut mmio, devices).map_err(Error::Console)?;
+                rawkvm::devices::bus::dispatch_mmio(&mut mmio, devices).map_err(Error::Console)?;
                 false
             }
             Ok(other) => {
                 let fault = run_loop::fault(&other);
-                return Err(Error::GuestFault { vcpu: id, fault });
+                return Err(Error::GuestFault { vcpu: id, fault }.into());
             }
             Err(RunError::Interrupted) => {
                 vcpu.acknowledge_kick();
                 continue;
             }
-            Err(RunError::Failed(errno)) => return Err(Error::Run { vcpu: id, errno }),
-            Err(RunError::Decode(error)) => return Err(Error::Decode { vcpu: id, error }),
+            Err(RunError::Failed(errno)) => return Err(Error::Run { vcpu: id, errno }.into()),
+            Err(RunError::Decode(error)) => return Err(Error::Decode { vcpu: id, error }.into()),
         };
         exits += 1;
         let regs = if in_place {
@@ -150,14 +151,18 @@ fn exits_reading_rip(
 }
 
 /// Create the VM, run it to HLT, and return it (for the caller to drop, one way or another).
-fn cycle(kvm: &Kvm, image: &Image, devices: &mut Devices<std::io::Sink>) -> Result<Machine, Error> {
+fn cycle(
+    kvm: &Kvm,
+    image: &Image,
+    devices: &mut Devices<std::io::Sink>,
+) -> Result<Machine, CliError> {
     let mut machine = Machine::new(kvm, &MachineConfig::default(), image)?;
     machine.run(devices, &mut NoObserver)?;
     Ok(machine)
 }
 
 /// K whole create-run-destroy cycles.
-fn start(kvm: &Kvm, vms: u64, image: &Image) -> Result<String, Error> {
+fn start(kvm: &Kvm, vms: u64, image: &Image) -> Result<String, CliError> {
     let mut devices = Devices::new(std::io::sink());
     let mut started = Instant::now();
     for i in 0..WARM_UP + vms {
@@ -174,7 +179,7 @@ fn start(kvm: &Kvm, vms: u64, image: &Image) -> Result<String, Error> {
 }
 
 /// K cycles with each VM dropped on the reaper thread: the time to each HLT, and overall.
-fn start_async(kvm: &Kvm, vms: u64, image: &Image) -> Result<String, Error> {
+fn start_async(kvm: &Kvm, vms: u64, image: &Image) -> Result<String, CliError> {
     let mut devices = Devices::new(std::io::sink());
     let reaper = Reaper::new()?;
     let mut to_hlt = Vec::with_capacity(usize::try_from(vms).unwrap_or(0));
@@ -203,7 +208,7 @@ fn start_async(kvm: &Kvm, vms: u64, image: &Image) -> Result<String, Error> {
 }
 
 /// N runs on one VM, each followed by a restore of the pages it wrote and the registers.
-fn restart(kvm: &Kvm, variant: &str, runs: u64, image: &Image) -> Result<String, Error> {
+fn restart(kvm: &Kvm, variant: &str, runs: u64, image: &Image) -> Result<String, CliError> {
     let reset = if variant == "ioctl" {
         RegisterReset::Ioctls
     } else {
@@ -232,7 +237,7 @@ fn restart(kvm: &Kvm, variant: &str, runs: u64, image: &Image) -> Result<String,
 }
 
 /// N console bytes, coalesced or one exit each.
-fn console(kvm: &Kvm, variant: &str, bytes: u64, image: &Image) -> Result<String, Error> {
+fn console(kvm: &Kvm, variant: &str, bytes: u64, image: &Image) -> Result<String, CliError> {
     let mut machine = machine(kvm, image, bytes, false)?;
     let mut devices = Devices::new(std::io::sink());
     let support = if variant == "plain" {
