@@ -306,6 +306,8 @@ pub enum Error {
     Snapshot(crate::snapshot::SnapshotError),
     /// The thread that drops VMs in the background could not be started.
     Reaper(std::io::Error),
+    /// The thread that asks for a snapshot after a delay could not be started.
+    SnapshotTimer(std::io::Error),
     /// The coalesced-MMIO ring held something the ABI does not allow.
     CoalescedRing {
         /// The vCPU whose run loop was draining it.
@@ -408,7 +410,8 @@ impl Error {
             | Error::Run { .. }
             | Error::Signal { .. }
             | Error::SpawnThread { .. }
-            | Error::Reaper(_) => ErrorKind::Setup,
+            | Error::Reaper(_)
+            | Error::SnapshotTimer(_) => ErrorKind::Setup,
             Error::Console(error) | Error::Output { error, .. }
                 if error.kind() == std::io::ErrorKind::BrokenPipe =>
             {

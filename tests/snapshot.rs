@@ -11,8 +11,8 @@ use rawkvm::Kvm;
 use rawkvm::devices::Devices;
 use rawkvm::machine::Machine;
 use rawkvm::machine::supervisor::RunControl;
+use rawkvm::machine::trigger::{DEFAULT_SNAPSHOT_PORT, SnapshotPort};
 use rawkvm::run_loop::NoObserver;
-use rawkvm::snapshot::trigger::{DEFAULT_SNAPSHOT_PORT, SnapshotPort};
 use rawkvm::snapshot::{DeviceState, Snapshot};
 
 /// Runs `machine` with the snapshot port armed; returns what it printed and whether it
@@ -21,7 +21,7 @@ fn run(machine: &mut Machine) -> (Vec<u8>, bool) {
     let control = RunControl::new();
     let devices = SnapshotPort::new(
         Devices::new(Vec::new()),
-        DEFAULT_SNAPSHOT_PORT,
+        Some(DEFAULT_SNAPSHOT_PORT),
         control.clone(),
     );
     let devices = Mutex::new(devices);
@@ -31,7 +31,7 @@ fn run(machine: &mut Machine) -> (Vec<u8>, bool) {
     let mut devices = devices.into_inner().unwrap();
     devices.inner.console.flush().unwrap();
     let output = devices.inner.console.sink().clone();
-    (output, control.snapshot_requested())
+    (output, control.stopped_for_snapshot())
 }
 
 fn snapshot_of(machine: &mut Machine) -> Snapshot {

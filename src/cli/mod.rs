@@ -8,8 +8,13 @@ mod bench;
 mod caps;
 mod console_out;
 mod repeat;
+#[cfg(target_arch = "x86_64")]
+mod resume;
 mod run;
 mod signals;
+mod snapshot;
+#[cfg(target_arch = "x86_64")]
+mod snapshot_info;
 mod status;
 mod trace_flags;
 
@@ -128,6 +133,10 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, CliError> {
     }
     match command.as_str() {
         "run" => run::command(args),
+        #[cfg(target_arch = "x86_64")]
+        "resume" => resume::command(args),
+        #[cfg(target_arch = "x86_64")]
+        "snapshot-info" => snapshot_info::command(args),
         "list" => list(args),
         #[cfg(target_arch = "x86_64")]
         "bench" => bench::command(args),

@@ -10,8 +10,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rawkvm::arch::Entry;
-use rawkvm::devices::Devices;
 use rawkvm::devices::coalesced::{self, Support};
+use rawkvm::devices::{Devices, Serial, WriteOnlyZone};
 use rawkvm::error::Error;
 
 use crate::cli::status::{self, CliError};
@@ -19,13 +19,15 @@ use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::machine::guests::{self, Guest};
 use rawkvm::machine::image::Image;
 use rawkvm::machine::supervisor::RunControl;
+use rawkvm::machine::trigger::{SnapshotPort, SnapshotTimer};
 use rawkvm::machine::{DEFAULT_LOAD_ADDR, Machine, MachineConfig};
 use rawkvm::units::{parse_duration, parse_size, parse_u64};
 
 use super::args::{Arg, Args, parse_flag};
 use super::console_out::ConsoleOut;
 use super::signals::stop_on_signals;
-use super::trace_flags::{self, SharedWatcher, TraceFlags};
+use super::snapshot::{self, SnapshotFlags};
+use super::trace_flags::{self, SharedWatcher, TraceFlags, TraceSink};
 use super::{repeat, unexpected};
 
 /// Where the guest's code comes from.
@@ -35,6 +37,8 @@ pub enum Source {
     Embedded(&'static Guest),
     /// A flat binary (`--image PATH`).
     File(PathBuf),
+    /// A snapshot (`rawkvm resume PATH`): the machine comes from it, not from an image.
+    Snapshot(PathBuf),
 }
 
 /// What `rawkvm run` was asked to do.
@@ -55,6 +59,10 @@ pub struct RunOptions {
     pub coalesce: bool,
     /// Stop the guest (status 7) if it has not halted this long after the run starts.
     pub timeout: Option<Duration>,
+    /// `--snapshot-on-port PORT PATH`, `--snapshot-after DURATION PATH`.
+    pub snapshot: SnapshotFlags,
+    /// COM1's line control register at the start (a resumed snapshot's).
+    pub line_control: u8,
 }
 
 /// The flags that shape the machine, each taking a value.
@@ -107,6 +115,7 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
 fn parse(mut args: Args) -> Result<RunOptions, CliError> {
     let (mut name, mut image, mut no_coalesce) = (None, None, false);
     let (mut trace, mut repeat) = (TraceFlags::default(), None);
+    let mut snapshot = SnapshotFlags::default();
     // Explicit flags are applied after the guest's own setup, so they win.
     let mut flags = Vec::new();
     while let Some(arg) = args.next_arg() {
@@ -129,8 +138,16 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
                 repeat = Some(repeat::parse_count(&flag, &value).map_err(CliError::Usage)?);
             }
             Arg::Flag(flag, None) if flag == "--no-coalesce" => no_coalesce = true,
+            Arg::Flag(flag, inline) if SnapshotFlags::owns(&flag) => {
+                snapshot.apply(&flag, inline, &mut args)?;
+            }
             other => return Err(unexpected("run", other)),
         }
+    }
+    if snapshot.armed() && repeat.is_some() {
+        return Err(CliError::Usage(
+            "--repeat restarts the guest in place; it cannot be combined with a snapshot".into(),
+        ));
     }
     let mut config = MachineConfig::default();
     let source = match (name, image) {
@@ -165,6 +182,8 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
         trace,
         repeat,
         timeout: None,
+        snapshot,
+        line_control: 0,
     };
     for (flag, value) in flags {
         apply_machine_flag(&flag, &value, &mut options).map_err(CliError::Usage)?;
@@ -181,6 +200,12 @@ fn load_image(options: &RunOptions) -> Result<Image, CliError> {
         Source::Embedded(guest) => Image::embedded(guest.name, guest.image),
         Source::File(path) => {
             Image::from_file(path, config.mem_size.saturating_sub(config.load_addr))?
+        }
+        Source::Snapshot(path) => {
+            return Err(CliError::Usage(format!(
+                "{} is a snapshot: `rawkvm resume` restores it; there is no image to load",
+                path.display()
+            )));
         }
     };
     image.check_fits(config.load_addr, config.mem_size)?;
@@ -199,67 +224,95 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     let sink = options.trace.open_sink()?;
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
+    let zones = coalesce(&machine, options.coalesce)?;
+    drive(&options, &mut machine, sink, &control, zones)
+}
+
+/// Runs `machine` as `options` say (once, `--repeat` times, or until a snapshot is asked
+/// for), watched and reported on; saves the snapshot if the run stopped for one. `zones` are
+/// the coalesced zones registered for the machine, which a snapshot records.
+pub fn drive(
+    options: &RunOptions,
+    machine: &mut Machine,
+    sink: TraceSink,
+    control: &RunControl,
+    zones: Vec<WriteOnlyZone>,
+) -> Result<i32, CliError> {
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one
     // watcher sees every run, so the trace and the statistics cover them all.
     let mut watcher = options.trace.watcher(sink);
     // Every vCPU's clock exists before the first entry: the watched run allocates nothing.
     watcher.expect_vcpus(options.config.vcpus);
     let watcher = Mutex::new(watcher);
-    let run =
-        |machine: &mut Machine, first: bool| run_once(machine, first, &options, &watcher, &control);
+    let paused = Mutex::new(None);
+    let run = |machine: &mut Machine, _first: bool| {
+        let line_control = run_once(machine, options, &watcher, control)?;
+        *paused.lock().unwrap_or_else(PoisonError::into_inner) = line_control;
+        Ok(())
+    };
+    let timer = options
+        .snapshot
+        .after
+        .map(|delay| SnapshotTimer::start(delay, control.clone()))
+        .transpose()?;
     #[cfg(target_arch = "x86_64")]
     let outcome = match options.repeat {
-        Some(runs) => repeat::run(&mut machine, runs, run),
-        None => run(&mut machine, true),
+        Some(runs) => repeat::run(machine, runs, run),
+        None => run(machine, true),
     };
     // Elsewhere `--repeat` was refused with the flags.
     #[cfg(not(target_arch = "x86_64"))]
     let outcome = {
         debug_assert!(options.repeat.is_none());
-        run(&mut machine, true)
+        run(machine, true)
     };
+    drop(timer);
     let mut watcher = watcher.into_inner().unwrap_or_else(PoisonError::into_inner);
     // The console (flushed by each run) and the trace are complete before any report or error.
     let traced = watcher.flush();
-    trace_flags::report_run(&options.trace, &watcher, &mut machine, &outcome);
+    trace_flags::report_run(&options.trace, &watcher, machine, &outcome);
     outcome?;
     traced.map_err(|error| options.trace.output_error(error))?;
+    if let Some(line_control) = paused.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        snapshot::save(machine, &options.snapshot, line_control, zones)?;
+    }
     Ok(status::HALTED)
 }
 
-/// One run of every vCPU on fresh devices, watched by `watcher`. The console is flushed
-/// before any error is returned. The `first` run of a machine registers the console for
-/// coalescing (a registration lasts as long as the VM).
+/// One run of every vCPU on fresh devices (behind the snapshot port, if armed), watched by
+/// `watcher`. The console is flushed before any error is returned. Returns COM1's line
+/// control register if the run stopped for a snapshot.
 fn run_once(
     machine: &mut Machine,
-    first: bool,
     options: &RunOptions,
     watcher: &SharedWatcher,
     control: &RunControl,
-) -> Result<(), CliError> {
-    let devices = Devices::new(ConsoleOut::new(control.clone()));
-    if first {
-        coalesce(machine, &devices, options.coalesce)?;
-    }
+) -> Result<Option<u8>, CliError> {
+    let mut devices = Devices::new(ConsoleOut::new(control.clone()));
+    devices.com1 = Serial::with_line_control(options.line_control);
+    let devices = SnapshotPort::new(devices, options.snapshot.port, control.clone());
     let devices = Mutex::new(devices);
     let outcome = machine.run_all(&devices, watcher, options.timeout, control);
-    let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut devices = devices
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .inner;
     let flushed = devices.console.flush().map_err(Error::Console);
-    Ok(outcome.and(flushed)?)
+    outcome.and(flushed)?;
+    Ok(control
+        .stopped_for_snapshot()
+        .then(|| devices.com1.line_control()))
 }
 
-/// Registers the devices' write-only zones for coalescing, if `wanted` and the kernel can;
-/// otherwise every write keeps exiting.
-fn coalesce<W: std::io::Write>(
-    machine: &Machine,
-    devices: &Devices<W>,
-    wanted: bool,
-) -> Result<(), CliError> {
+/// Registers the devices' write-only zones for coalescing (they are declared by the device
+/// types, the same for every run), if `wanted` and the kernel can; otherwise every write
+/// keeps exiting. Returns the zones registered.
+fn coalesce(machine: &Machine, wanted: bool) -> Result<Vec<WriteOnlyZone>, CliError> {
     let support = if wanted {
         Support::of(machine.vm())
     } else {
         Support::NONE
     };
-    coalesced::register_declared(machine.vm(), devices, support)?;
-    Ok(())
+    let declaring = Devices::new(std::io::sink());
+    Ok(coalesced::register_declared(machine.vm(), &declaring, support)?.coalesced)
 }

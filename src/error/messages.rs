@@ -268,6 +268,9 @@ impl fmt::Display for Described<'_> {
             Error::Snapshot(error) => error.fmt(f),
             Error::CoalescedRing { vcpu, error } => write!(f, "vCPU {vcpu}: {error}"),
             Error::Reaper(error) => write!(f, "cannot start the VM reaper thread: {error}"),
+            Error::SnapshotTimer(error) => {
+                write!(f, "cannot start the snapshot timer thread: {error}")
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod reaper;
 #[cfg(target_arch = "x86_64")]
 pub mod restart;
 pub mod supervisor;
+pub mod trigger;
 
 use rawkvm_bindings::MemoryRegionFlags;
 

@@ -43,7 +43,7 @@ pub enum StopCause {
     Signal(i32),
     /// Someone wants a snapshot (the guest pulled the snapshot port, or `--snapshot-after`
     /// passed): every vCPU is stopped and the run ends with `Ok`; the caller asks
-    /// [`RunControl::snapshot_requested`] and saves the machine.
+    /// [`RunControl::stopped_for_snapshot`] and saves the machine.
     Snapshot,
 }
 
@@ -76,6 +76,8 @@ struct State {
     /// thread (a device on a vCPU thread must not let its guest run on until the waiting
     /// thread wakes up).
     stops: Vec<StopHandle>,
+    /// The last run ended on [`StopCause::Snapshot`].
+    stopped_for_snapshot: bool,
 }
 
 impl RunControl {
@@ -93,9 +95,10 @@ impl RunControl {
         self.shared.changed.notify_all();
     }
 
-    /// Whether the run was stopped for a snapshot ([`StopCause::Snapshot`] came first).
-    pub fn snapshot_requested(&self) -> bool {
-        self.lock().cause == Some(StopCause::Snapshot)
+    /// Whether the last run ended because of a [`StopCause::Snapshot`] (not merely whether one
+    /// was asked for: a request that comes after every vCPU halted changes nothing).
+    pub fn stopped_for_snapshot(&self) -> bool {
+        self.lock().stopped_for_snapshot
     }
 
     /// Whether a stop was requested or the run has started stopping its vCPUs (deadline,
@@ -377,6 +380,7 @@ impl Machine {
         let mut finished = {
             let mut state = control.lock();
             state.stops.clear();
+            state.stopped_for_snapshot = ending == Ending::Requested(StopCause::Snapshot);
             // The exit device stopped the other vCPUs, but the run ended as the guest wanted:
             // a next run on this control (a restart) must not start out stopping.
             if ending == Ending::Reported && state.cause.is_none() {

@@ -19,9 +19,9 @@ pub mod capture;
 pub mod crc32;
 pub mod decode;
 pub mod format;
+pub mod info;
 pub mod restore;
 pub mod state;
-pub mod trigger;
 pub mod verify;
 
 use std::fmt;
