@@ -90,21 +90,12 @@ pub fn read_sections(bytes: &[u8]) -> Result<Sections<'_>, FormatError> {
         });
     }
     let version = file.u32()?;
-    let header = file.take(HEADER_LEN as u64 - 12)?;
-    let stored = u32::from_le_bytes([header[60], header[61], header[62], header[63]]);
-    let computed = crc32(&bytes[..72]);
-    if stored != computed {
-        return Err(FormatError {
-            section: "header".into(),
-            offset: 72,
-            problem: Problem::Checksum { stored, computed },
-        });
-    }
     let at = |offset: u64, problem| FormatError {
         section: "header".into(),
         offset,
         problem,
     };
+    // The version before the checksum: a newer format may lay its header out otherwise.
     if version > FORMAT_VERSION {
         return Err(at(8, Problem::NewerVersion { found: version }));
     }
@@ -113,6 +104,12 @@ pub fn read_sections(bytes: &[u8]) -> Result<Sections<'_>, FormatError> {
             8,
             Problem::Invalid("format version 0 does not exist".into()),
         ));
+    }
+    let header = file.take(HEADER_LEN as u64 - 12)?;
+    let stored = u32::from_le_bytes([header[60], header[61], header[62], header[63]]);
+    let computed = crc32(&bytes[..72]);
+    if stored != computed {
+        return Err(at(72, Problem::Checksum { stored, computed }));
     }
     let page_size = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let origin = Origin {
