@@ -127,7 +127,7 @@ fn the_snapshot_seeds_mean_what_their_names_say() {
         matches!(error.problem, Problem::Truncated { .. }),
         "{error}"
     );
-    assert_eq!((error.section.as_str(), error.offset), ("section 3", 4704));
+    assert_eq!((error.section.as_str(), error.offset), ("section 3", 4728));
     let error = failure("header_only");
     assert_eq!((error.section.as_str(), error.offset), ("section 0", 80));
     assert!(matches!(
