@@ -116,7 +116,7 @@ pub fn fault_of(exit: &Exit<'_>) -> Option<GuestFault> {
         | Exit::Debug(_) => return None,
         other => GuestFault::Unhandled {
             reason: other.reason(),
-            payload: crate::trace::text::payload_string(other),
+            payload: other.payload_string(),
         },
     })
 }
@@ -126,7 +126,7 @@ pub fn fault_of(exit: &Exit<'_>) -> Option<GuestFault> {
 pub fn fault(exit: &Exit<'_>) -> GuestFault {
     fault_of(exit).unwrap_or_else(|| GuestFault::Unhandled {
         reason: exit.reason(),
-        payload: crate::trace::text::payload_string(exit),
+        payload: exit.payload_string(),
     })
 }
 

@@ -18,8 +18,8 @@ use std::fmt::Write as _;
 
 use crate::cli::status::CliError;
 use rawkvm::bindings::{self as abi, ArchAbi, FdLevel, IoctlDirection, IoctlInfo, StructLayout};
+use rawkvm::exit::text::{push_dec, push_list};
 use rawkvm::trace::json::{push_key, push_optional_string, push_span_start, push_string};
-use rawkvm::trace::text::{push_dec, push_list};
 
 use super::args::{Arg, Args};
 use super::{print_out, unexpected};

@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use crate::cli::status::CliError;
 use rawkvm::bindings as abi;
 use rawkvm::exit::hardware::kvm_backend;
+use rawkvm::exit::text::{push_dec, push_list};
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::trace::json::{push_key, push_string};
-use rawkvm::trace::text::{push_dec, push_list};
 
 use super::args::{Arg, Args};
 use super::{print_out, unexpected};

@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn the_ring_is_found_only_when_the_mapping_holds_its_whole_page() {
-        let page = crate::sys::run_page::page_size();
+        let page = crate::sys::memory::page_size();
         assert_eq!(ring_offset(Some(2), 3 * page), Some(2 * page));
         assert_eq!(ring_offset(Some(2), 4 * page), Some(2 * page));
         assert_eq!(ring_offset(Some(2), 3 * page - 1), None, "page 2 cut short");

@@ -33,6 +33,7 @@ pub mod hardware;
 mod payload;
 #[cfg(test)]
 mod tests;
+pub mod text;
 mod views;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;

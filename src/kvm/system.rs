@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use rawkvm_bindings as abi;
 
 use crate::error::Error;
-use crate::kvm::vm::Vm;
+use crate::kvm::vm::{Vm, VmCaps};
 use crate::sys::ioctl::{VmFd, system};
 
 /// Where the KVM device usually is.
@@ -60,17 +60,6 @@ pub fn check_required_capabilities(mut check: impl FnMut(u32) -> i32) -> Result<
         }
     }
     Ok(())
-}
-
-/// What `KVM_CHECK_EXTENSION` says about the capabilities every VM wants.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct VmCaps {
-    /// `KVM_CAP_COALESCED_MMIO`: the ring's page in the vCPU mapping, or 0.
-    pub(crate) coalesced_mmio: i32,
-    /// `KVM_CAP_MAX_VCPUS`.
-    pub(crate) max_vcpus: i32,
-    /// `KVM_CAP_NR_MEMSLOTS`.
-    pub(crate) nr_memslots: i32,
 }
 
 /// An open KVM device, checked to speak API version 12.
@@ -160,6 +149,7 @@ impl Kvm {
     /// The capabilities every VM wants, asked the first time.
     pub(crate) fn vm_caps(&self) -> VmCaps {
         *self.vm_caps.get_or_init(|| VmCaps {
+            vcpu_mmap_size: self.vcpu_mmap_size,
             coalesced_mmio: self.check_extension(abi::KVM_CAP_COALESCED_MMIO),
             max_vcpus: self.check_extension(abi::KVM_CAP_MAX_VCPUS),
             nr_memslots: self.check_extension(abi::KVM_CAP_NR_MEMSLOTS),
@@ -175,7 +165,7 @@ impl Kvm {
     /// `ioctl(kvm, KVM_CREATE_VM, 0)`, retried on `EINTR`.
     pub fn create_vm(&self) -> Result<Vm, Error> {
         let fd = VmFd::create(self.fd.as_fd(), 0).map_err(|errno| Error::CreateVm { errno })?;
-        Ok(Vm::new(fd, self))
+        Ok(Vm::new(fd, self.vm_caps()))
     }
 }
 

@@ -17,12 +17,11 @@ use std::sync::Arc;
 use rawkvm_bindings::{self as abi, MemoryRegionFlags};
 
 use crate::error::{Error, RegionProblem};
-use crate::kvm::Kvm;
 use crate::kvm::memory::{GuestMemory, Region};
 use crate::kvm::vcpu::Vcpu;
 use crate::sys::ioctl::{CreateVcpuError, VmFd, vm};
 use crate::sys::memory::Mapping;
-use crate::sys::run_page::page_size;
+use crate::sys::memory::page_size;
 
 /// A memory slot to create: `size` bytes of fresh anonymous memory at `guest_phys_addr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,14 +47,27 @@ pub struct Vm {
     nr_memslots: Option<u32>,
 }
 
+/// What the system fd knows that every VM needs: the answers to the system-level
+/// `KVM_CHECK_EXTENSION`s and `KVM_GET_VCPU_MMAP_SIZE`, asked once per [`Kvm`](crate::kvm::Kvm).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VmCaps {
+    /// `KVM_GET_VCPU_MMAP_SIZE`.
+    pub(crate) vcpu_mmap_size: usize,
+    /// `KVM_CAP_COALESCED_MMIO`: the ring's page in the vCPU mapping, or 0.
+    pub(crate) coalesced_mmio: i32,
+    /// `KVM_CAP_MAX_VCPUS`.
+    pub(crate) max_vcpus: i32,
+    /// `KVM_CAP_NR_MEMSLOTS`.
+    pub(crate) nr_memslots: i32,
+}
+
 impl Vm {
-    pub(crate) fn new(fd: Arc<VmFd>, kvm: &Kvm) -> Vm {
+    pub(crate) fn new(fd: Arc<VmFd>, caps: VmCaps) -> Vm {
         let positive = |answer: i32| u32::try_from(answer).ok().filter(|&v| v > 0);
-        let caps = kvm.vm_caps();
         Vm {
             fd,
             memory: GuestMemory::default(),
-            vcpu_mmap_size: kvm.vcpu_mmap_size(),
+            vcpu_mmap_size: caps.vcpu_mmap_size,
             coalesced_ring_page: positive(caps.coalesced_mmio).map(|p| p as usize),
             max_vcpus: positive(caps.max_vcpus),
             nr_memslots: positive(caps.nr_memslots),
@@ -232,7 +244,7 @@ mod tests {
             println!("SKIPPED: /dev/kvm unavailable (the_kernels_own_refusals_are_explained)");
             return;
         }
-        let kvm = Kvm::open().unwrap();
+        let kvm = crate::kvm::Kvm::open().unwrap();
         let mut vm = kvm.create_vm().unwrap();
         let two_mib = 2 << 20;
         vm.add_memory_region(MemoryRegion {

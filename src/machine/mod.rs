@@ -22,7 +22,7 @@ use crate::kvm::vcpu::Vcpu;
 use crate::kvm::vm::{MemoryRegion, Vm};
 use crate::machine::image::Image;
 use crate::run_loop::{self, Observer, Outcome};
-use crate::sys::run_page::page_size;
+use crate::sys::memory::page_size;
 use crate::units::{parse_size, parse_u64};
 
 /// Default guest RAM: 1 MiB, all a real-mode guest can address below the HMA.

@@ -48,7 +48,7 @@ use crate::kvm::vm::Vm;
 use crate::machine::Machine;
 use crate::sys::ioctl::{DirtyLogError, dirty_bitmap_words};
 use crate::sys::memory::Mapping;
-use crate::sys::run_page::page_size;
+use crate::sys::memory::page_size;
 
 /// 64-bit words in a host page (4 KiB on x86, up to 64 KiB elsewhere): the dirty log's grain.
 fn page_words() -> usize {

@@ -51,7 +51,8 @@ use nix::sys::ioctl::ioctl_num_type;
 use rawkvm_bindings as abi;
 
 use super::memory::Mapping;
-use super::run_page::{CoalescedRing, RunMapping, RunPage, page_size};
+use super::memory::page_size;
+use super::run_page::{CoalescedRing, RunMapping, RunPage};
 
 /// The way an ioctl's third argument travels; a type-level tag, never constructed.
 pub(crate) trait ArgKind {}

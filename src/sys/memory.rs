@@ -237,7 +237,7 @@ pub struct GuardedBuffer {
 impl GuardedBuffer {
     /// A zeroed buffer of `len` bytes (at least 1) followed by a guard page.
     pub fn new(len: usize) -> Result<GuardedBuffer, Errno> {
-        let page = super::run_page::page_size();
+        let page = page_size();
         let data_pages = len.checked_next_multiple_of(page).ok_or(Errno::ENOMEM)?;
         let guard_pages = if cfg!(miri) { 0 } else { page };
         let total = data_pages.checked_add(guard_pages).ok_or(Errno::ENOMEM)?;
@@ -267,6 +267,21 @@ impl GuardedBuffer {
     }
 }
 
+/// The host's page size (`sysconf(_SC_PAGESIZE)`, read once): 4 KiB on x86, 4, 16 or 64 KiB on
+/// arm64, usually 64 KiB on ppc64le. Memory slots and the vCPU mapping's pages are multiples of
+/// it; 4096 if the C library cannot say.
+pub(crate) fn page_size() -> usize {
+    static PAGE_SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE_SIZE.get_or_init(|| {
+        let size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE);
+        size.ok()
+            .flatten()
+            .and_then(|size| usize::try_from(size).ok())
+            .filter(|size| size.is_power_of_two())
+            .unwrap_or(4096)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,7 +299,7 @@ mod tests {
             }
             // What mmap really reserved is whole pages (Miri rounds up too), and the buffer
             // ends where access ends: at the guard page, or under Miri at the allocation's end.
-            let page = crate::sys::run_page::page_size();
+            let page = page_size();
             let guard = if cfg!(miri) { 0 } else { page };
             assert_eq!(buffer.mapping.len() % page, 0, "{len}");
             assert_eq!(buffer.start + len, buffer.mapping.len() - guard, "{len}");

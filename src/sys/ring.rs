@@ -14,7 +14,7 @@
 use memoffset::offset_of;
 use rawkvm_bindings::{kvm_coalesced_mmio, kvm_coalesced_mmio_ring};
 
-use super::run_page::page_size;
+use super::memory::page_size;
 
 /// Where the coalesced-MMIO ring page starts in a vCPU mapping of `mapping_len` bytes, if the
 /// kernel has a ring (`ring_page`, from `KVM_CAP_COALESCED_MMIO`) and the mapping holds that

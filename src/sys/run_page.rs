@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use memoffset::offset_of;
 use rawkvm_bindings::{kvm_coalesced_mmio, kvm_run};
 
-use super::memory::Mapping;
+use super::memory::{Mapping, page_size};
 pub use super::ring::{DrainError, RingEntry, RingError};
 use super::ring::{RING_ENTRIES, ring_entries, ring_offset_with};
 
@@ -242,22 +242,6 @@ impl RunMapping {
             lifetime: PhantomData,
         }
     }
-}
-
-/// The host's page size (`sysconf(_SC_PAGESIZE)`, read once): 4 KiB on x86, 4, 16 or 64 KiB on
-/// arm64, usually 64 KiB on ppc64le. Memory slots and the vCPU mapping's pages are multiples of
-/// it; 4096 if the C library cannot say.
-pub(crate) fn page_size() -> usize {
-    static PAGE_SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *PAGE_SIZE.get_or_init(|| {
-        // SAFETY: `sysconf` has no preconditions and only reads system configuration;
-        // `_SC_PAGESIZE` is a name every Linux C library knows.
-        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        usize::try_from(size)
-            .ok()
-            .filter(|size| size.is_power_of_two())
-            .unwrap_or(4096)
-    })
 }
 
 /// Why a byte buffer cannot serve as a `kvm_run` page.

@@ -16,9 +16,9 @@ use std::io::Write;
 use rawkvm_bindings as abi;
 
 use super::json::{needs_escape, push_key, push_span_start, push_string};
-use super::text::{push_dec, push_hex_bytes};
 use crate::devices::bus::Claim;
 use crate::exit::fields::{self, Member};
+use crate::exit::text::{push_dec, push_hex_bytes};
 use crate::exit::{Exit, IoDirection, Source};
 
 /// One `kvm_run` location: a name, an offset from the start of the mapping, a length.

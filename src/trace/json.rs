@@ -12,8 +12,9 @@
 
 use std::io::Write;
 
-use super::text::{LineHeader, push_dec, push_hex_bytes, push_list};
+use super::text::LineHeader;
 use crate::devices::bus::Claim;
+use crate::exit::text::{push_dec, push_hex_bytes, push_list};
 use crate::exit::{Exit, Item, Value};
 
 /// The keys every trace object has besides the payload (`--explain` adds the last three).

@@ -9,15 +9,14 @@
 
 use std::io::{self, Write};
 
-use super::text::{
-    LineHeader, push_bytes, push_header_end, push_header_start, push_label, push_value,
-};
+use super::text::{LineHeader, push_header_end, push_header_start};
+use crate::exit::text::{MAX_SHOWN_BYTES, push_bytes, push_label, push_value};
 use crate::exit::{Exit, Item, Value};
 
 /// How many exits the recorder keeps.
 pub const CAPACITY: usize = 32;
 /// Data bytes kept per exit (the text trace shows at most this many anyway).
-pub const KEPT_BYTES: usize = super::text::MAX_SHOWN_BYTES;
+pub const KEPT_BYTES: usize = MAX_SHOWN_BYTES;
 /// Payload items kept per exit (the most any exit has is 7).
 const MAX_ITEMS: usize = 8;
 /// Data words kept per exit: all of the largest array in `kvm_run` (`osi.gprs`).
