@@ -20,12 +20,16 @@ mod image;
 mod messages;
 #[cfg(target_arch = "x86_64")]
 mod restart;
+#[cfg(target_arch = "x86_64")]
+mod snapshot;
 pub use config::ConfigError;
 pub use details::{IP_NAME, LISTED_VCPUS, StoppedVcpu};
 pub use image::ImageError;
 pub use messages::Described;
 #[cfg(target_arch = "x86_64")]
 pub use restart::RestartError;
+#[cfg(target_arch = "x86_64")]
+pub use snapshot::{FormatError, Problem, SnapshotError};
 
 /// What kind of failure an error is: what a caller (the CLI: which exit status) does about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,7 +307,7 @@ pub enum Error {
     Restart(RestartError),
     /// Taking, saving, loading or restoring a snapshot failed.
     #[cfg(target_arch = "x86_64")]
-    Snapshot(crate::snapshot::SnapshotError),
+    Snapshot(SnapshotError),
     /// The thread that drops VMs in the background could not be started.
     Reaper(std::io::Error),
     /// The thread that asks for a snapshot after a delay could not be started.

@@ -140,7 +140,10 @@ fn the_snapshot_seeds_mean_what_their_names_say() {
     assert_eq!(failure("bad_magic").problem, Problem::BadMagic);
     assert_eq!(
         failure("newer_version").problem,
-        Problem::NewerVersion { found: 2 }
+        Problem::NewerVersion {
+            found: 2,
+            supported: 1
+        }
     );
     let error = failure("other_arch");
     assert_eq!(

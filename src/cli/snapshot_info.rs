@@ -5,11 +5,11 @@
 
 use std::path::PathBuf;
 
+use rawkvm::exit::text::{push_dec, push_list};
 use rawkvm::snapshot::decode::read_sections;
 use rawkvm::snapshot::format::{SectionKind, Sections};
 use rawkvm::snapshot::{SnapshotError, decode, info};
 use rawkvm::trace::json::{push_key, push_string};
-use rawkvm::trace::text::{push_dec, push_list};
 
 use super::args::{Arg, Args};
 use super::{print_out, unexpected};

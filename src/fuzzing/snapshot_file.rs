@@ -1,7 +1,8 @@
 //! The `snapshot_file` harness: the snapshot loader over arbitrary bytes.
 
+use crate::snapshot::FormatError;
 use crate::snapshot::decode::{decode, read_sections};
-use crate::snapshot::format::{FormatError, encode};
+use crate::snapshot::format::encode;
 use crate::snapshot::info;
 
 /// Loads `input` as a snapshot file. Whatever the bytes, this returns (never panics, never

@@ -20,7 +20,7 @@ use crate::kvm::memory::Region;
 use crate::kvm::vcpu::Vcpu;
 use crate::kvm::vm::Vm;
 use crate::machine::Machine;
-use crate::sys::run_page::page_size;
+use crate::sys::memory::page_size;
 
 impl Machine {
     /// Saves the whole machine. Every vCPU must be out of `KVM_RUN` (the machine is not

@@ -9,13 +9,14 @@ use rawkvm_bindings as abi;
 
 use super::crc32::crc32;
 use super::format::{
-    FORMAT_VERSION, FormatError, HEADER_LEN, MAGIC, MAX_SLOT_SIZE, Problem, SectionHeader,
-    SectionKind, Sections, section_name,
+    FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SLOT_SIZE, SectionHeader, SectionKind, Sections,
+    section_name,
 };
 use super::state::{
     DeviceState, IrqchipState, Origin, PageRun, SlotState, Snapshot, VcpuState, VmState,
 };
 use crate::devices::{Space, WriteOnlyZone};
+use crate::error::{FormatError, Problem};
 use crate::sys::state::{PlainData, from_bytes};
 
 fn unpadded(field: &[u8]) -> String {
@@ -97,7 +98,13 @@ pub fn read_sections(bytes: &[u8]) -> Result<Sections<'_>, FormatError> {
     };
     // The version before the checksum: a newer format may lay its header out otherwise.
     if version > FORMAT_VERSION {
-        return Err(at(8, Problem::NewerVersion { found: version }));
+        return Err(at(
+            8,
+            Problem::NewerVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            },
+        ));
     }
     if version == 0 {
         return Err(at(

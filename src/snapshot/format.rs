@@ -29,8 +29,6 @@
 //! so a truncated, corrupted or hostile file is a [`FormatError`] naming the section and the
 //! byte offset, never a panic, and nothing is restored from a file that did not decode whole.
 
-use std::fmt;
-
 use rawkvm_bindings::{self as abi, StructLayout};
 
 use super::crc32::crc32;
@@ -211,101 +209,6 @@ impl SectionKind {
             .iter()
             .find(|row| row.number == number)
             .map(|row| row.kind)
-    }
-}
-
-/// What is wrong with a snapshot file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Problem {
-    /// The file ends inside the piece: `needed` more bytes than the `available` ones.
-    Truncated {
-        /// Bytes the piece needs.
-        needed: u64,
-        /// Bytes left in the file.
-        available: u64,
-    },
-    /// Not a rawkvm snapshot.
-    BadMagic,
-    /// Written by a newer rawkvm: a format this one cannot read.
-    NewerVersion {
-        /// The file's version.
-        found: u32,
-    },
-    /// Taken on another architecture.
-    OtherArchitecture {
-        /// The file's architecture.
-        found: String,
-    },
-    /// The stored CRC-32 does not match the bytes: the file was corrupted.
-    Checksum {
-        /// Stored.
-        stored: u32,
-        /// Computed.
-        computed: u32,
-    },
-    /// A payload of the wrong size for its kind.
-    Length {
-        /// The size the kind needs.
-        expected: u64,
-        /// The size given.
-        found: u64,
-    },
-    /// A section kind this rawkvm does not know.
-    UnknownKind(u32),
-    /// The same piece twice.
-    Duplicate,
-    /// A piece the snapshot must have is not there.
-    Missing,
-    /// A memory slot or run that does not fit (`why` says how).
-    MemoryDoesNotFit(String),
-    /// A value the format does not allow (`why` says which).
-    Invalid(String),
-}
-
-/// A snapshot file that cannot be loaded: which section, at which byte, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FormatError {
-    /// The piece: `header`, `section 3 (vcpu.sregs, vCPU 0)`, ...
-    pub section: String,
-    /// The byte offset in the file where the piece starts (or where it was expected).
-    pub offset: u64,
-    /// What is wrong.
-    pub problem: Problem,
-}
-
-impl fmt::Display for FormatError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at byte {}: ", self.section, self.offset)?;
-        match &self.problem {
-            Problem::Truncated { needed, available } => write!(
-                f,
-                "the file is truncated: {needed} bytes needed, {available} left"
-            ),
-            Problem::BadMagic => f.write_str("not a rawkvm snapshot (no \"RAWKVMSS\" magic)"),
-            Problem::NewerVersion { found } => write!(
-                f,
-                "format version {found} is newer than this rawkvm reads ({FORMAT_VERSION}); use a \
-                 newer rawkvm"
-            ),
-            Problem::OtherArchitecture { found } => write!(
-                f,
-                "taken on {found}, this is {}; resume it on a {found} host",
-                std::env::consts::ARCH
-            ),
-            Problem::Checksum { stored, computed } => write!(
-                f,
-                "checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): the file \
-                 is corrupted"
-            ),
-            Problem::Length { expected, found } => {
-                write!(f, "payload of {found} bytes, the kind needs {expected}")
-            }
-            Problem::UnknownKind(number) => write!(f, "unknown section kind {number:#x}"),
-            Problem::Duplicate => f.write_str("the same piece appears twice"),
-            Problem::Missing => f.write_str("a piece the snapshot needs is missing"),
-            Problem::MemoryDoesNotFit(why) => write!(f, "memory does not fit: {why}"),
-            Problem::Invalid(why) => f.write_str(why),
-        }
     }
 }
 

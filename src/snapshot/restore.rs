@@ -24,7 +24,7 @@ use crate::kvm::Kvm;
 use crate::kvm::vcpu::Vcpu;
 use crate::kvm::vm::{MemoryRegion, Vm};
 use crate::machine::Machine;
-use crate::sys::run_page::page_size;
+use crate::sys::memory::page_size;
 
 impl Snapshot {
     /// A new machine in exactly the state this snapshot holds, checked by reading everything
