@@ -133,7 +133,7 @@ pub fn read_sections(bytes: &[u8]) -> Result<Sections<'_>, FormatError> {
             },
         ));
     }
-    if !page_size.is_power_of_two() || page_size < 4096 || page_size > 65536 {
+    if !page_size.is_power_of_two() || !(4096..=65536).contains(&page_size) {
         return Err(at(
             12,
             Problem::Invalid(format!("page size {page_size} is not 4 KiB to 64 KiB")),

@@ -51,7 +51,7 @@ pub(crate) fn verify(machine: &mut Machine, snapshot: &Snapshot) -> Result<(), E
     }
     let clock = vm.clock()?;
     let behind = clock.clock.checked_sub(state.clock.clock);
-    if !behind.is_some_and(|late| late < CLOCK_SLACK_NS) {
+    if behind.is_none_or(|late| late >= CLOCK_SLACK_NS) {
         return Err(mismatch(
             "clock",
             "clock",

@@ -75,8 +75,8 @@ macro_rules! plain_data {
             fields_tile(&abi::$ty::LAYOUT),
             concat!(stringify!($ty), " has bytes that belong to no field")
         );
-        // SAFETY: the assertion above proves the fields tile the struct (no padding byte can
-        // be uninitialised), and every field of this `abi!` struct is an integer or an array
+        // SAFETY: that the fields tile the struct (no padding byte can be uninitialised) is
+        // checked by the assertion above, at compile time; and every field of this `abi!` struct is an integer or an array
         // or struct of integers, for which any bytes are a valid value.
         unsafe impl PlainData for abi::$ty {
             const LAYOUT: StructLayout = abi::$ty::LAYOUT;
@@ -105,8 +105,9 @@ plain_data!(
 /// The bytes of `value`, in memory order.
 pub(crate) fn as_bytes<T: PlainData>(value: &T) -> &[u8] {
     let ptr: *const T = value;
-    // SAFETY: `value` is a live reference to `size_of::<T>()` bytes, all initialised
-    // (`PlainData`: no padding), borrowed for the lifetime of the slice; `u8` has alignment 1.
+    // SAFETY: `value` is a live reference to `size_of::<T>()` bytes, all initialised (no
+    // padding: `PlainData`, checked at compile time by `plain_data!`), borrowed for the
+    // lifetime of the slice; `u8` has alignment 1.
     unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), size_of::<T>()) }
 }
 
