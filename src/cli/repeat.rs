@@ -4,6 +4,7 @@
 use rawkvm::machine::Machine;
 use rawkvm::units::parse_u64;
 
+#[cfg(target_arch = "x86_64")]
 use crate::cli::status::CliError;
 
 use super::args::parse_flag;

@@ -38,6 +38,7 @@ pub enum Source {
     /// A flat binary (`--image PATH`).
     File(PathBuf),
     /// A snapshot (`rawkvm resume PATH`): the machine comes from it, not from an image.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // resume is x86-only
     Snapshot(PathBuf),
 }
 

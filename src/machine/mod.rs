@@ -220,6 +220,7 @@ impl Machine {
     }
 
     /// A machine of an existing VM and its vCPUs (a restored snapshot, say).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // snapshots are x86-only
     pub(crate) fn from_parts(vm: Vm, vcpus: Vec<Vcpu>) -> Machine {
         Machine { vcpus, vm }
     }
