@@ -45,6 +45,9 @@ Usage:
                                         (--markdown: the table as Markdown)
   rawkvm abi [STRUCT|IOCTL...] [--json] [--arch ARCH]
                                         struct layouts and ioctl numbers of the KVM ABI
+  rawkvm resume PATH [--timeout D] [--no-coalesce] [--kvm-device PATH] [TRACE OPTIONS]
+                                        continue a snapshot's guest in a new VM (x86-64)
+  rawkvm snapshot-info PATH [--json]    a snapshot file's sections, checked and decoded
   rawkvm caps [--json] [--kvm-device PATH]
                                         API version, mmap size, backend, every KVM_CAP_*
   rawkvm help | --help | --version
@@ -66,6 +69,12 @@ Run options:
   --no-coalesce       every console write exits (default: port 0xE9 is coalesced
                       when the kernel has KVM_CAP_COALESCED_PIO; --trace and --explain
                       imply --no-coalesce, since they show every exit)
+  --snapshot-on-port PORT PATH
+                      a guest write to PORT (0xF5 by convention) stops every vCPU, saves
+                      the machine to PATH and ends the run (status 0); `rawkvm resume
+                      PATH` continues it (run and resume; not with --repeat; x86-64)
+  --snapshot-after DURATION PATH
+                      the same, DURATION after the run starts
 
 Trace options (run, and bench pio|mmio, which then also reports the overhead ratio):
   --trace[=text|json] one line (or JSON object) per exit, with every payload field
