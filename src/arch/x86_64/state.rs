@@ -23,6 +23,7 @@ use rawkvm_bindings::{
 
 use super::{get, set};
 use crate::error::Error;
+use crate::exit::fields::REQUEST_INTERRUPT_WINDOW;
 use crate::kvm::vcpu::Vcpu;
 use crate::kvm::vm::Vm;
 use crate::sys::ioctl::{Ioctl, Reads, Writes, vcpu as vcpu_ioctls};
@@ -76,6 +77,18 @@ impl Vcpu {
     /// `ioctl(vcpu, KVM_SET_VCPU_EVENTS, &events)`.
     pub fn set_events(&self, events: &kvm_vcpu_events) -> Result<(), Error> {
         set(self, &vcpu_ioctls::SET_VCPU_EVENTS, events)
+    }
+
+    /// Sets or clears the vector waiting for the guest's interrupt window (user space's queue,
+    /// without an in-kernel irqchip), and `kvm_run.request_interrupt_window` with it.
+    pub fn set_queued_interrupt(&mut self, vector: Option<u8>) {
+        match vector {
+            Some(vector) => self.queue_interrupt(vector),
+            None => {
+                self.queued_interrupt = None;
+                self.run_page().set(REQUEST_INTERRUPT_WINDOW.field, 0);
+            }
+        }
     }
 
     /// `ioctl(vcpu, KVM_GET_MP_STATE, &mp_state)`.
