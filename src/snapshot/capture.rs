@@ -115,6 +115,34 @@ fn capture_vm(vm: &Vm) -> Result<VmState, Error> {
     })
 }
 
+/// Which pages of the range at `addr` this process has never touched: neither present nor
+/// swapped out (bits 63 and 62 of `/proc/self/pagemap`, `Documentation/admin-guide/mm/
+/// pagemap.rst`). For private anonymous memory, guest RAM, such a page reads as zeros, so a
+/// snapshot need not read it: reading it would fault the zero page in, about 6 µs a page
+/// here (1.7 s for an untouched GiB). `None` if pagemap cannot be read; then every page is.
+fn untouched_pages(addr: usize, pages: usize) -> Option<Vec<bool>> {
+    use std::os::unix::fs::FileExt;
+    const PRESENT: u64 = 1 << 63;
+    const SWAPPED: u64 = 1 << 62;
+    if cfg!(miri) {
+        return None;
+    }
+    let pagemap = std::fs::File::open("/proc/self/pagemap").ok()?;
+    let mut entries = vec![0u8; pages.checked_mul(8)?];
+    let offset = u64::try_from(addr / page_size()).ok()?.checked_mul(8)?;
+    pagemap.read_exact_at(&mut entries, offset).ok()?;
+    Some(
+        entries
+            .chunks_exact(8)
+            .map(|entry| {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(entry);
+                u64::from_le_bytes(word) & (PRESENT | SWAPPED) == 0
+            })
+            .collect(),
+    )
+}
+
 /// The slot's pages that are not all zero, in runs.
 pub(crate) fn capture_slot(region: &Region) -> Result<SlotState, Error> {
     let page = page_size();
@@ -122,7 +150,11 @@ pub(crate) fn capture_slot(region: &Region) -> Result<SlotState, Error> {
     let mut buffer = vec![0u64; words_per_page];
     let mut runs: Vec<PageRun> = Vec::new();
     let pages = region.mapping.len() / page;
+    let untouched = untouched_pages(region.mapping.as_ptr() as usize, pages);
     for index in 0..pages {
+        if untouched.as_ref().is_some_and(|untouched| untouched[index]) {
+            continue;
+        }
         region
             .mapping
             .read_words(index * page, &mut buffer)

@@ -17,7 +17,7 @@ use super::state::{
 };
 use crate::devices::{Space, WriteOnlyZone};
 use crate::error::{FormatError, Problem};
-use crate::sys::state::{PlainData, from_bytes};
+use crate::sys::state::{PlainData, from_bytes, words_from_bytes};
 
 fn unpadded(field: &[u8]) -> String {
     let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
@@ -482,15 +482,10 @@ fn decode_slot(piece: &Piece<'_>, page_size: u32) -> Result<SlotState, FormatErr
         }
         // `count <= pages <= 2^20`, so the product fits.
         let data = cursor.take(count * page)?;
-        let words = data
-            .chunks_exact(8)
-            .map(|chunk| {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(chunk);
-                u64::from_le_bytes(word)
-            })
-            .collect();
-        decoded.push(PageRun { first_page, words });
+        decoded.push(PageRun {
+            first_page,
+            words: words_from_bytes(data),
+        });
         next_free = first_page + count;
     }
     if cursor.remaining() != 0 {

@@ -31,10 +31,13 @@
 
 use rawkvm_bindings::{self as abi, StructLayout};
 
-use super::crc32::crc32;
+use std::borrow::Cow;
+use std::io::{self, Write};
+
+use super::crc32::{Crc32, crc32};
 use super::state::{Origin, SlotState, Snapshot};
 use crate::devices::Space;
-use crate::sys::state::as_bytes;
+use crate::sys::state::{as_bytes, words_as_bytes};
 
 /// The file's first eight bytes.
 pub const MAGIC: [u8; 8] = *b"RAWKVMSS";
@@ -253,11 +256,62 @@ fn padded<const N: usize>(text: &str) -> [u8; N] {
     field
 }
 
-/// Writes a snapshot as a file's bytes.
+/// A snapshot as a file's bytes ([`write_to`] into memory).
 pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
-    let mut sections: Vec<(u32, u32, Vec<u8>)> = Vec::new();
+    let mut out = Vec::new();
+    // Writing into a `Vec` cannot fail.
+    write_to(snapshot, &mut out).map_or_else(|_| Vec::new(), |_| out)
+}
+
+/// One section to write: its kind, instance, and payload in pieces (the memory pages are
+/// borrowed from the snapshot, not copied).
+type Pieces<'a> = (u32, u32, Vec<Cow<'a, [u8]>>);
+
+/// Writes a snapshot as a file to `out`; returns the bytes written. Each section's checksum
+/// is computed over its pieces before they are written, so guest memory is never copied into
+/// one buffer.
+pub fn write_to(snapshot: &Snapshot, out: &mut impl Write) -> io::Result<u64> {
+    let sections = sections_of(snapshot);
+    let origin = &snapshot.origin;
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(&MAGIC);
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&origin.page_size.to_le_bytes());
+    header.extend_from_slice(&padded::<16>(&origin.arch));
+    header.extend_from_slice(&padded::<16>(&origin.rawkvm_version));
+    header.extend_from_slice(&padded::<16>(&origin.backend));
+    header.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    let header_crc = crc32(&header);
+    header.extend_from_slice(&header_crc.to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    out.write_all(&header)?;
+    let mut written = header.len() as u64;
+    for (kind, instance, pieces) in &sections {
+        let mut crc = Crc32::default();
+        let mut length = 0u64;
+        for piece in pieces {
+            crc.update(piece);
+            length += piece.len() as u64;
+        }
+        let mut section = [0u8; SECTION_HEADER_LEN];
+        section[0..4].copy_from_slice(&kind.to_le_bytes());
+        section[4..8].copy_from_slice(&instance.to_le_bytes());
+        section[8..16].copy_from_slice(&length.to_le_bytes());
+        section[16..20].copy_from_slice(&crc.finish().to_le_bytes());
+        out.write_all(&section)?;
+        for piece in pieces {
+            out.write_all(piece)?;
+        }
+        written += SECTION_HEADER_LEN as u64 + length;
+    }
+    Ok(written)
+}
+
+fn sections_of(snapshot: &Snapshot) -> Vec<Pieces<'_>> {
+    let mut sections: Vec<Pieces<'_>> = Vec::new();
     let mut add = |kind: SectionKind, instance: u32, payload: Vec<u8>| {
-        sections.push((kind.info().number, instance, payload));
+        sections.push((kind.info().number, instance, vec![Cow::Owned(payload)]));
     };
     for vcpu in &snapshot.vcpus {
         let id = vcpu.id;
@@ -288,13 +342,12 @@ pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
             queued.to_le_bytes().to_vec(),
         );
     }
-    for slot in &snapshot.vm.slots {
-        add(
-            SectionKind::Memory,
-            slot.slot,
-            encode_slot(slot, snapshot.origin.page_size),
-        );
-    }
+    let memory = snapshot
+        .vm
+        .slots
+        .iter()
+        .map(|slot| (slot.slot, slot_pieces(slot, snapshot.origin.page_size)))
+        .collect::<Vec<_>>();
     if let Some(irqchip) = &snapshot.vm.irqchip {
         for chip in irqchip.chips() {
             add(SectionKind::Irqchip, chip.chip_id, as_bytes(chip).to_vec());
@@ -318,47 +371,39 @@ pub fn encode(snapshot: &Snapshot) -> Vec<u8> {
     }
     add(SectionKind::CoalescedZones, 0, zones);
 
-    let payload_bytes: usize = sections.iter().map(|(_, _, p)| p.len()).sum();
-    let mut out =
-        Vec::with_capacity(HEADER_LEN + sections.len() * SECTION_HEADER_LEN + payload_bytes);
-    let origin = &snapshot.origin;
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&origin.page_size.to_le_bytes());
-    out.extend_from_slice(&padded::<16>(&origin.arch));
-    out.extend_from_slice(&padded::<16>(&origin.rawkvm_version));
-    out.extend_from_slice(&padded::<16>(&origin.backend));
-    out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    let header_crc = crc32(&out);
-    out.extend_from_slice(&header_crc.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    for (kind, instance, payload) in &sections {
-        out.extend_from_slice(&kind.to_le_bytes());
-        out.extend_from_slice(&instance.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&crc32(payload).to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(payload);
-    }
-    out
+    // Memory after the vCPUs, before the VM devices: the order `snapshot-info` lists.
+    let first_vm_section = sections
+        .iter()
+        .position(|(kind, _, _)| *kind > SectionKind::VcpuQueuedInterrupt.info().number)
+        .unwrap_or(sections.len());
+    let number = SectionKind::Memory.info().number;
+    sections.splice(
+        first_vm_section..first_vm_section,
+        memory
+            .into_iter()
+            .map(|(slot, pieces)| (number, slot, pieces)),
+    );
+    sections
 }
 
-fn encode_slot(slot: &SlotState, page_size: u32) -> Vec<u8> {
+/// A memory section's payload: the slot's header, then per run its header and its pages
+/// (borrowed).
+fn slot_pieces(slot: &SlotState, page_size: u32) -> Vec<Cow<'_, [u8]>> {
     let words_per_page = (page_size as usize / size_of::<u64>()).max(1);
-    let mut out = Vec::with_capacity(24 + slot.stored_bytes() as usize + slot.runs.len() * 16);
-    out.extend_from_slice(&slot.guest_phys_addr.to_le_bytes());
-    out.extend_from_slice(&slot.size.to_le_bytes());
-    out.extend_from_slice(&slot.flags.to_le_bytes());
-    out.extend_from_slice(&(slot.runs.len() as u32).to_le_bytes());
+    let mut header = Vec::with_capacity(24);
+    header.extend_from_slice(&slot.guest_phys_addr.to_le_bytes());
+    header.extend_from_slice(&slot.size.to_le_bytes());
+    header.extend_from_slice(&slot.flags.to_le_bytes());
+    header.extend_from_slice(&(slot.runs.len() as u32).to_le_bytes());
+    let mut pieces = vec![Cow::Owned(header)];
     for run in &slot.runs {
-        out.extend_from_slice(&run.first_page.to_le_bytes());
-        out.extend_from_slice(&((run.words.len() / words_per_page) as u64).to_le_bytes());
-        for word in &run.words {
-            out.extend_from_slice(&word.to_le_bytes());
-        }
+        let mut run_header = Vec::with_capacity(16);
+        run_header.extend_from_slice(&run.first_page.to_le_bytes());
+        run_header.extend_from_slice(&((run.words.len() / words_per_page) as u64).to_le_bytes());
+        pieces.push(Cow::Owned(run_header));
+        pieces.push(Cow::Borrowed(words_as_bytes(&run.words)));
     }
-    out
+    pieces
 }
 
 /// `section 3 (vcpu.sregs, vCPU 0)`.

@@ -44,14 +44,18 @@ impl Snapshot {
         decode::decode(bytes)
     }
 
-    /// Writes the snapshot to `path` (created or truncated).
+    /// Writes the snapshot to `path` (created or truncated); returns its size in bytes.
     pub fn save(&self, path: &Path) -> Result<u64, Error> {
-        let bytes = self.to_bytes();
-        std::fs::write(path, &bytes).map_err(|error| SnapshotError::Write {
+        use std::io::Write;
+        let failed = |error| SnapshotError::Write {
             path: path.to_path_buf(),
             error,
-        })?;
-        Ok(bytes.len() as u64)
+        };
+        let file = std::fs::File::create(path).map_err(failed)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let written = format::write_to(self, &mut out).map_err(failed)?;
+        out.flush().map_err(failed)?;
+        Ok(written)
     }
 
     /// Reads and decodes the snapshot at `path`.

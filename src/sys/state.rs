@@ -125,6 +125,27 @@ pub(crate) fn from_bytes<T: PlainData>(bytes: &[u8]) -> Option<T> {
     Some(value)
 }
 
+/// The bytes of `words` in memory order (little-endian on x86, where this file is built).
+pub(crate) fn words_as_bytes(words: &[u64]) -> &[u8] {
+    // SAFETY: `words` is a live slice of `len * 8` initialised bytes (every bit pattern of a
+    // `u64` is initialised), borrowed for the slice's lifetime; `u8` has alignment 1. The
+    // length cannot overflow: the slice already occupies that many bytes (checked by Rust).
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), size_of_val(words)) }
+}
+
+/// `bytes` (a multiple of 8 long; the rest is dropped) as 64-bit words in memory order.
+pub(crate) fn words_from_bytes(bytes: &[u8]) -> Vec<u64> {
+    let mut words = vec![0u64; bytes.len() / size_of::<u64>()];
+    let len = size_of_val(words.as_slice());
+    // SAFETY: `words` owns `len` writable, initialised bytes and `bytes` has at least `len`
+    // (its length was divided down above, a bound checked by the arithmetic); the two do
+    // not overlap (`words` is a fresh allocation), and any bytes are valid `u64`s.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), words.as_mut_ptr().cast::<u8>(), len);
+    }
+    words
+}
+
 /// `ioctl(fd, req, &mut arg)` where the kernel reads `*arg` and then writes it (`_IOWR`).
 pub(crate) struct Updates<T>(PhantomData<T>);
 impl<T> ArgKind for Updates<T> {}
@@ -222,6 +243,10 @@ mod tests {
         assert_eq!(&bytes[128..130], &[0x34, 0x12]);
         assert_eq!(from_bytes::<abi::kvm_regs>(bytes), Some(regs));
         assert_eq!(from_bytes::<abi::kvm_regs>(&bytes[1..]), None);
+        let words = [0x0102_0304_0506_0708u64, u64::MAX];
+        assert_eq!(words_as_bytes(&words)[..2], [8, 7]);
+        assert_eq!(words_from_bytes(words_as_bytes(&words)), words);
+        assert_eq!(words_from_bytes(&[1, 0, 0, 0, 0, 0, 0, 0, 9]), [1]);
     }
 
     #[test]
