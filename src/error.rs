@@ -15,6 +15,7 @@ use nix::errno::Errno;
 use crate::exit::DecodeError;
 
 mod config;
+mod cpu;
 mod details;
 mod image;
 mod messages;
@@ -23,6 +24,7 @@ mod restart;
 #[cfg(target_arch = "x86_64")]
 mod snapshot;
 pub use config::ConfigError;
+pub use cpu::CpuError;
 pub use details::{IP_NAME, LISTED_VCPUS, StoppedVcpu};
 pub use image::ImageError;
 pub use messages::Described;
@@ -67,6 +69,8 @@ pub struct SettingNames {
     pub vcpus: &'static str,
     /// How the KVM device is named.
     pub kvm_device: &'static str,
+    /// The guest TSC rate (x86).
+    pub tsc_khz: &'static str,
 }
 
 impl SettingNames {
@@ -76,6 +80,7 @@ impl SettingNames {
         load_address: "MachineConfig::load_addr",
         vcpus: "MachineConfig::vcpus",
         kvm_device: "Kvm::open_path",
+        tsc_khz: "MachineConfig::cpu.tsc_khz",
     };
 }
 
@@ -283,6 +288,8 @@ pub enum Error {
     },
     /// The guest image cannot be used.
     Image(ImageError),
+    /// A vCPU's CPUID, MSRs or TSC rate could not be set up as asked (x86).
+    Cpu(CpuError),
     /// A configuration value is wrong; found before the kernel was asked.
     Config(ConfigError),
     /// The guest ended the run through the exit device with a code other than 0.
@@ -401,6 +408,7 @@ impl Error {
             | Error::VcpuMmapSize { .. } => ErrorKind::KvmUnavailable,
             Error::Config(_) | Error::InvalidRegion { .. } => ErrorKind::Config,
             Error::Image(_) => ErrorKind::Image,
+            Error::Cpu(_) => ErrorKind::Setup,
             Error::Ioctl { .. }
             | Error::CreateVm { .. }
             | Error::MapMemory { .. }
@@ -437,6 +445,12 @@ impl Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<CpuError> for Error {
+    fn from(error: CpuError) -> Self {
+        Error::Cpu(error)
+    }
+}
 
 impl From<ImageError> for Error {
     fn from(error: ImageError) -> Self {

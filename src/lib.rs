@@ -60,29 +60,45 @@
 //! # }
 //! ```
 //!
-//! [`machine::Machine`] and [`run_loop::run_vcpu`] do the same for the embedded guests
-//! ([`guests`]) and flat images, with [`devices`] answering port and MMIO accesses;
-//! [`supervisor`] runs every vCPU of a machine on a thread of its own, with a deadline and
-//! stop requests. [`exit`] decodes every `KVM_EXIT_*`; [`trace`] watches the loop
-//! (`--trace`, `--explain`, `--stats`, the flight recorder) and [`kernel_stats`] reads the
-//! kernel's own counters. [`fuzzing`] holds the harnesses the fuzz targets and the corpus
-//! replay share.
+//! # The floor plan
+//!
+//! Each module imports only from the rows above it (`tests/layering.rs` checks it; the
+//! reasons are in `docs/ARCHITECTURE.md`):
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `sys` (crate-private) | the only `unsafe`: every `ioctl(2)`, `mmap`, the `kvm_run` page, the kick signal |
+//! | [`units`] | sizes and durations, parsed and printed |
+//! | [`exit`] | the total decoder of the `kvm_run` page: every `KVM_EXIT_*`, in place |
+//! | [`error`] | typed errors, each of an [`error::ErrorKind`] |
+//! | [`kvm`] | the three fd levels, [`Kvm`] → [`Vm`] → [`Vcpu`], and guest memory |
+//! | [`arch`] | per-architecture vCPU set-up (`arch::x86_64`: registers, sync regs) |
+//! | [`devices`] | the loop↔device contract ([`devices::bus`]) and the devices: consoles, COM1, exit device, the coalesced ring |
+//! | [`run_loop`] | `KVM_RUN`, decode, dispatch, repeat; the [`run_loop::Observer`] trait |
+//! | [`trace`] | observers: `--trace`, `--explain`, `--stats`, the flight recorder, the kernel's counters |
+//! | [`machine`] | a whole machine: RAM, image, vCPUs; a thread per vCPU with deadlines and stops; restart in place; the reaper; the embedded guests |
+//! | `fuzzing` (feature `fuzzing`) | the harnesses the fuzz targets and the corpus replay share |
+//!
+//! The command line (`src/cli/`) is the binary's, not the library's: process exit statuses and
+//! flag names live there, and the library never mentions them.
 //!
 //! # Doing less
 //!
 //! An exit costs what the kernel makes it cost; a VMM can only avoid exits and avoid rebuilding
-//! what it has. [`restart`] runs a guest again on the same VM, restoring only the pages the
-//! dirty log reports and the registers (in place, through [`sync_regs`]); [`coalesced`] lets
-//! the kernel batch writes to write-only ranges like the debug console; [`reaper`] takes VM
-//! teardown off the caller's thread. `rawkvm bench suite` measures each against a C baseline.
+//! what it has. [`machine::restart`] runs a guest again on the same VM, restoring only the
+//! pages the dirty log reports and the registers (in place, through
+//! [`arch::x86_64::sync_regs`]); [`devices::coalesced`] lets the kernel batch writes to
+//! write-only ranges like the debug console; [`machine::reaper`] takes VM teardown off the
+//! caller's thread. `rawkvm bench suite` measures each against a C baseline.
 //!
 //! # Where the `unsafe` is
 //!
-//! `unsafe_code` is denied for the crate; the files of [`sys`] allow it, and only they talk to
-//! the kernel or to raw memory: `sys/ioctl.rs` (every `ioctl(2)`), `sys/memory.rs` (`mmap`,
-//! `munmap`, copies into guest RAM), `sys/run_page.rs` (the `kvm_run` page) and
-//! `sys/thread.rs` (the signal that kicks a vCPU thread out of `KVM_RUN`, and helper threads' scheduling class). Everything else is safe
-//! Rust over them.
+//! `unsafe_code` is denied for the crate; the files of the crate-private `sys` module allow
+//! it, and only they talk to the kernel or to raw memory: `sys/ioctl.rs` (every `ioctl(2)`),
+//! `sys/memory.rs` (`mmap`, `munmap`, copies into guest RAM), `sys/run_page.rs` (the
+//! `kvm_run` page) and `sys/thread.rs` (the signal that kicks a vCPU thread out of
+//! `KVM_RUN`, signal dispositions, and helper threads' scheduling class). Everything else is
+//! safe Rust over them; `UNSAFE.md` lists every block.
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -91,13 +107,14 @@ pub mod arch;
 pub mod devices;
 pub mod error;
 pub mod exit;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod kvm;
 pub mod machine;
 pub mod run_loop;
 #[cfg(target_arch = "x86_64")]
 pub mod snapshot;
-pub mod sys;
+pub(crate) mod sys;
 pub mod trace;
 pub mod units;
 

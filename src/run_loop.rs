@@ -17,7 +17,9 @@
 //!
 //! Per exit this does one `ioctl` and no allocation: the exit is decoded in place, the handler
 //! writes IN and MMIO-read answers straight into the page, and the observer (tracing, stats)
-//! is a type parameter that compiles to nothing when it is [`NoObserver`].
+//! is a type parameter that compiles to nothing when it is [`NoObserver`]. An observer that
+//! fails (a trace whose reader went away) ends the run at that exit, as a console write that
+//! fails does.
 
 use crate::devices::bus::{Claim, IoHandler, dispatch_mmio, dispatch_msr};
 use crate::devices::coalesced;
@@ -45,6 +47,15 @@ pub trait Observer {
     /// `KVM_RUN` returned `EINTR`; `stopping` says whether a stop was requested.
     #[inline(always)]
     fn interrupted(&mut self, _vcpu: u32, _stopping: bool) {}
+
+    /// Asked after every [`Observer::exit`]: an error that must end the run now, such as a
+    /// trace that can no longer be written (its reader went away, its disk is full). The
+    /// loop returns it as the vCPU's error. An observer reports its failure once; `None`
+    /// (the default, which compiles to nothing) carries on.
+    #[inline(always)]
+    fn failure(&mut self) -> Option<Error> {
+        None
+    }
 }
 
 /// How a run loop ended without an error.
@@ -143,7 +154,7 @@ where
         .register_thread()
         .map_err(|errno| Error::Signal { errno })?;
     // Present only once a coalesced zone is registered: the plain loop pays nothing for it.
-    let ring = vcpu.vcpu_fd().coalesced_ring();
+    let ring = vcpu.coalesced_ring();
     loop {
         observer.before_run(id);
         let result = vcpu.run();
@@ -176,6 +187,9 @@ where
         .transpose()
         .map_err(Error::Console)?;
         observer.exit(id, &exit, dispatch);
+        if let Some(error) = observer.failure() {
+            return Err(error);
+        }
         if let Some(Claim::Finish(code)) = dispatch {
             return Ok(Outcome::Finished(code));
         }

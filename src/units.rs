@@ -16,10 +16,16 @@ const SUFFIXES: [(&str, u64); 4] = [
 /// are allowed. Overflow is an error, never a wrap.
 pub fn parse_u64(text: &str) -> Result<u64, String> {
     let clean: String = text.trim().chars().filter(|&c| c != '_').collect();
-    let parsed = match clean
+    let hex = clean
         .strip_prefix("0x")
-        .or_else(|| clean.strip_prefix("0X"))
-    {
+        .or_else(|| clean.strip_prefix("0X"));
+    // Rust's parsers take a leading `+` (and `0x+10`); nobody writes a size or count so.
+    if hex.unwrap_or(&clean).starts_with('+') {
+        return Err(format!(
+            "{text:?} is not a number (write decimal, or hex with 0x)"
+        ));
+    }
+    let parsed = match hex {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => clean.parse::<u64>(),
     };
@@ -30,6 +36,20 @@ pub fn parse_u64(text: &str) -> Result<u64, String> {
         std::num::IntErrorKind::Empty => "an empty value is not a number".to_string(),
         _ => format!("{text:?} is not a number (write decimal, or hex with 0x)"),
     })
+}
+
+/// The value of hex `digits` with at most one `0x`/`0X` prefix: at least one digit, digits
+/// only (no sign, no second prefix: `0x0x1000` and `+1000` are typos, not addresses). `None`
+/// when it is not such a number or does not fit in 64 bits.
+pub fn parse_hex(digits: &str) -> Option<u64> {
+    let digits = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+        .unwrap_or(digits);
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(digits, 16).ok()
 }
 
 /// Parses a byte size: a number (decimal or `0x` hex) with an optional binary suffix
@@ -152,6 +172,27 @@ mod tests {
         assert_eq!(parse_size("0x10_0000"), Ok(0x100000));
         assert_eq!(parse_size("4097"), Ok(4097));
         assert_eq!(parse_size("0"), Ok(0));
+    }
+
+    #[test]
+    fn hex_takes_one_prefix_and_digits_only() {
+        assert_eq!(parse_hex("1000"), Some(0x1000));
+        assert_eq!(parse_hex("0x1000"), Some(0x1000));
+        assert_eq!(parse_hex("0XfF"), Some(0xFF));
+        for bad in [
+            "", "0x", "+1000", "0x+1000", "0x0x1000", "-1", " 1", "1 ", "g",
+        ] {
+            assert_eq!(parse_hex(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_hex("10000000000000000"), None, "above 64 bits");
+    }
+
+    #[test]
+    fn no_number_takes_a_sign() {
+        for bad in ["+1", "0x+1", "+0x1"] {
+            assert!(parse_u64(bad).is_err(), "{bad:?} parsed");
+            assert!(parse_size(bad).is_err(), "{bad:?} parsed");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The hot path allocates nothing: 10,000 exits of `pio_loop` under a counting allocator, on
-//! the plain loop and on the path `rawkvm run` takes (`Machine::run_all`, a `Mutex<Watcher>`
+//! the plain loop and on the path `rawkvm run` takes (`Machine::run_all`, a `Mutex<TraceObserver>`
 //! with the flight recorder, `Mutex<Devices>`); and `--stats` stops allocating once its
 //! per-address tables are full, whatever the guest does.
 //!
@@ -24,7 +24,7 @@ use rawkvm::machine::Machine;
 use rawkvm::machine::supervisor::RunControl;
 use rawkvm::run_loop::ExitCounter;
 use rawkvm::trace::stats::DISTINCT;
-use rawkvm::trace::{Stats, WatchOptions, Watcher};
+use rawkvm::trace::{Stats, TraceObserver, WatchOptions};
 
 /// Counts allocations made while `COUNTING` is set.
 struct CountingAllocator;
@@ -165,7 +165,7 @@ fn vcpu_thread_allocations<T>(run: impl FnOnce() -> T) -> (T, u64) {
 }
 
 /// What `rawkvm run` does: every vCPU on a thread of `Machine::run_all`, watched through a
-/// `Mutex<Watcher>` with the flight recorder on and no trace, the devices behind a `Mutex`.
+/// `Mutex<TraceObserver>` with the flight recorder on and no trace, the devices behind a `Mutex`.
 /// Everything the vCPU thread allocates counts, from its start to its end, except std's own
 /// thread start-up; what `run_all` does on the calling thread to start it does not.
 #[test]
@@ -180,15 +180,15 @@ fn ten_thousand_exits_through_run_all_and_the_flight_recorder_allocate_nothing()
         flight_recorder: true,
         ..WatchOptions::default()
     };
-    let mut watcher = Watcher::new(options, std::io::sink());
-    watcher.expect_vcpus(1);
-    let watcher = Mutex::new(watcher);
+    let mut observer = TraceObserver::new(options, std::io::sink());
+    observer.expect_vcpus(1);
+    let observer = Mutex::new(observer);
     let (result, allocations) =
-        vcpu_thread_allocations(|| machine.run_all(&devices, &watcher, None, &RunControl::new()));
+        vcpu_thread_allocations(|| machine.run_all(&devices, &observer, None, &RunControl::new()));
     result.unwrap();
-    let watcher = watcher.into_inner().unwrap();
-    assert_eq!(watcher.exits(), 10_001, "10,000 OUT exits and the HLT");
-    assert_eq!(watcher.recorder().unwrap().recorded(), 10_001);
+    let observer = observer.into_inner().unwrap();
+    assert_eq!(observer.exits(), 10_001, "10,000 OUT exits and the HLT");
+    assert_eq!(observer.recorder().unwrap().recorded(), 10_001);
     assert_eq!(allocations, 0, "heap allocations on the vCPU thread");
 }
 

@@ -366,8 +366,8 @@ fn bench_stats_print_the_last_traced_runs_table() {
 }
 
 #[test]
-fn repeated_runs_are_watched_by_one_watcher() {
-    if !common::kvm_present("repeated_runs_are_watched_by_one_watcher") {
+fn repeated_runs_are_watched_by_one_observer() {
+    if !common::kvm_present("repeated_runs_are_watched_by_one_observer") {
         return;
     }
     // mutate: 9 console bytes and a HLT per run, numbered on across the three runs.

@@ -5,11 +5,11 @@ mod common;
 
 use common::json::{self, Json};
 use rawkvm::bindings as abi;
+use rawkvm::exit::GuardedBuffer;
+use rawkvm::exit::RunPage;
 use rawkvm::exit::{Exit, decode};
 use rawkvm::run_loop::Observer;
-use rawkvm::sys::memory::GuardedBuffer;
-use rawkvm::sys::run_page::RunPage;
-use rawkvm::trace::{TraceFormat, WatchOptions, Watcher};
+use rawkvm::trace::{TraceFormat, TraceObserver, WatchOptions};
 
 /// A page for `reason` with every payload byte non-zero, and the fields that are validated
 /// set to valid values; text-hostile bytes (quotes, backslashes, control characters) in the
@@ -39,16 +39,16 @@ fn page_for(reason: u32) -> GuardedBuffer {
 }
 
 fn trace(options: WatchOptions, reasons: &[u32]) -> String {
-    let mut watcher = Watcher::new(options, Vec::new());
+    let mut observer = TraceObserver::new(options, Vec::new());
     for &reason in reasons {
         let mut page = page_for(reason);
         let exit = decode(RunPage::from_bytes(page.bytes()).unwrap()).unwrap();
-        watcher.before_run(0);
-        watcher.after_run(0);
-        watcher.exit(0, &exit, None);
+        observer.before_run(0);
+        observer.after_run(0);
+        observer.exit(0, &exit, None);
     }
-    watcher.flush().unwrap();
-    String::from_utf8(watcher.into_sink()).unwrap()
+    observer.flush().unwrap();
+    String::from_utf8(observer.into_sink()).unwrap()
 }
 
 fn all_reasons() -> Vec<u32> {
@@ -134,7 +134,7 @@ fn every_reason_has_a_text_line_an_explanation_and_a_recorder_entry() {
     );
 
     // With the recorder on and no trace, the ring formats the same lines later.
-    let mut watcher = Watcher::new(
+    let mut observer = TraceObserver::new(
         WatchOptions {
             flight_recorder: true,
             ..WatchOptions::default()
@@ -144,9 +144,9 @@ fn every_reason_has_a_text_line_an_explanation_and_a_recorder_entry() {
     for &reason in &reasons {
         let mut page = page_for(reason);
         let exit: Exit<'_> = decode(RunPage::from_bytes(page.bytes()).unwrap()).unwrap();
-        watcher.exit(0, &exit, None);
+        observer.exit(0, &exit, None);
     }
-    let kept = watcher.recorder().unwrap().lines();
+    let kept = observer.recorder().unwrap().lines();
     assert_eq!(kept.len(), 32);
     let untimed = |line: &str| line.rsplit_once(" run_ns=").unwrap().0.to_string();
     let expected: Vec<String> = heads[heads.len() - 32..]
@@ -164,7 +164,7 @@ fn the_recorder_keeps_the_length_of_data_it_cuts() {
     page.bytes()[32..34].copy_from_slice(&[0, 1]);
     page.bytes()[36..40].copy_from_slice(&1024u32.to_le_bytes());
     let exit = decode(RunPage::from_bytes(page.bytes()).unwrap()).unwrap();
-    let mut traced = Watcher::new(
+    let mut traced = TraceObserver::new(
         WatchOptions {
             trace: Some(TraceFormat::Text),
             ..WatchOptions::default()
@@ -172,7 +172,7 @@ fn the_recorder_keeps_the_length_of_data_it_cuts() {
         Vec::new(),
     );
     traced.exit(0, &exit, None);
-    let mut recorded = Watcher::new(
+    let mut recorded = TraceObserver::new(
         WatchOptions {
             flight_recorder: true,
             ..WatchOptions::default()

@@ -11,9 +11,9 @@
 //!
 //! It also fails when:
 //!
-//! 1. library code (`src/`, `bindings/src/`) holds `unsafe` outside the five files of
-//!    `src/sys/` that may (`ioctl.rs`, `memory.rs`, `run_page.rs`, `state.rs`, `thread.rs`), or any other
-//!    library file says `allow(unsafe_code)`; test code (`tests/`, `bindings/tests/`, benches,
+//! 1. library code (`src/`, `bindings/src/`) holds `unsafe` outside the files of `src/sys/`
+//!    that may (`ioctl.rs` and `ioctl/flex.rs`, `memory.rs`, `run_page.rs`, `state.rs`,
+//!    `thread.rs`), or any other library file says `allow(unsafe_code)`; test code (`tests/`, `bindings/tests/`, benches,
 //!    fuzz targets, examples, build scripts) is listed separately and may hold `unsafe`;
 //! 2. an `unsafe` block or impl has no `// SAFETY:` comment right above the line that holds it,
 //!    or a library `unsafe fn` has no `# Safety` section in its doc comment (whose guarantor is
@@ -35,8 +35,9 @@ use std::path::{Path, PathBuf};
 use unsafe_scan::{Kind, Site, blank_comments_and_strings, find_sites};
 
 /// The library files allowed to hold `unsafe`.
-const UNSAFE_FILES: [&str; 5] = [
+const UNSAFE_FILES: [&str; 6] = [
     "src/sys/ioctl.rs",
+    "src/sys/ioctl/flex.rs",
     "src/sys/memory.rs",
     "src/sys/run_page.rs",
     "src/sys/state.rs",
@@ -83,7 +84,7 @@ fn the_unsafe_ledger_is_true() {
             }
             if blank_comments_and_strings(&text).contains("allow(unsafe_code)") {
                 problems.push(format!(
-                    "{file}: allow(unsafe_code) outside the five src/sys files"
+                    "{file}: allow(unsafe_code) outside the src/sys files allowed"
                 ));
             }
         }

@@ -38,10 +38,11 @@ pub struct ArchAbi {
 }
 
 /// Declares an architecture module's `STRUCT_LAYOUTS` (its own structs, `kvm_run` first, then
-/// the common ones) and `IOCTLS` (the common requests re-encoded in `encoding` with its own,
-/// grouped by fd level).
+/// the common ones) and `IOCTLS` (the common requests with its own, grouped by fd level; nix's
+/// numbers when `target_arch` is the host, else re-encoded in `encoding`).
 macro_rules! arch_tables {
-    ($arch:literal, $encoding:expr, $structs:ident, $ioctls:ident) => {
+    ($arch:literal, target_arch = $target_arch:literal, $encoding:expr, $structs:ident,
+        $ioctls:ident) => {
         #[doc = concat!("Every kernel-named struct of the ", $arch, " ABI this crate defines, ",
             "`kvm_run` first: the ", $arch, " structs, then the architecture-neutral ones. ",
             "Field order is declaration order; `kvm_run` lists each exit-union member and its ",
@@ -55,7 +56,12 @@ macro_rules! arch_tables {
             "(system, then VM, then vCPU), with request codes in its encoding.")]
         pub const IOCTLS: &[$crate::ioctls::IoctlInfo] = &$crate::ioctls::grouped_by_level::<
             { $crate::ioctls::COMMON_IOCTLS.len() + $ioctls.len() },
-        >($encoding, $crate::ioctls::COMMON_IOCTLS, $ioctls);
+        >(
+            $encoding,
+            cfg!(target_arch = $target_arch),
+            $crate::ioctls::COMMON_IOCTLS,
+            $ioctls,
+        );
     };
 }
 pub(crate) use arch_tables;

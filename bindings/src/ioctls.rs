@@ -11,11 +11,21 @@
 //!
 //! The four parts are packed differently on some architectures ([`IoctlEncoding`]): x86, arm64,
 //! riscv64, s390 and loongarch share the generic layout; powerpc (and mips, sparc) put the
-//! direction in three bits and leave 13 for the size. nix's `request_code_*!` macros only know
-//! the host's layout, so the request codes here are computed by [`IoctlEncoding::encode`], a
-//! `const fn` that can build any architecture's numbers on any host (a test proves it equals
-//! nix's macros for every request of the host). The table records direction, number and size
-//! separately, so a whole table can be re-encoded for another architecture.
+//! direction in three bits and leave 13 for the size. So there are two sources of numbers:
+//!
+//! - **the host's numbers come from nix.** Every request code `ioctl(2)` is called with (the
+//!   common table and the host architecture's, which `src/sys/ioctl.rs` calls through) is built
+//!   in const context by nix's `request_code_none!`/`read!`/`write!`/`readwrite!`, the same
+//!   macros nix's own ioctl wrappers use, so the running VMM's numbers are the well-trodden
+//!   ones and not this crate's arithmetic.
+//! - **every other architecture's numbers come from [`IoctlEncoding::encode`]**, a `const fn`,
+//!   because nix's macros only know the layout of the host they are compiled on: the tables
+//!   of `rawkvm abi --arch` and the cross-header proofs need powerpc numbers on an x86 host.
+//!
+//! The two are tied together: a test proves the encoder gives nix's number for every request
+//! of the host, and the header proofs check each architecture's table against that
+//! architecture's own header. The table records direction, number and size separately, so a
+//! whole table can be re-encoded for another architecture.
 //!
 //! The requests listed for every architecture are here; each architecture module lists its own.
 
@@ -186,9 +196,9 @@ pub struct IoctlInfo {
 ///
 /// ```text
 /// ioctls! {
-///     encoding = IoctlEncoding::Powerpc;    // optional; the generic encoding otherwise
+///     arch = "powerpc64", encoding = IoctlEncoding::Powerpc;   // encoding optional: generic
 ///     /// Table doc.
-///     pub const COMMON_IOCTLS;
+///     pub const PPC_IOCTLS;
 ///     /// Doc of the request.
 ///     KVM_GET_DIRTY_LOG = _IOW(0x42, kvm_dirty_log), Vm;
 ///     KVM_CLEAR_DIRTY_LOG = _IOWR(0xc0, kvm_clear_dirty_log), Vm,
@@ -196,23 +206,25 @@ pub struct IoctlInfo {
 /// }
 /// ```
 ///
-/// The capability is a path to its `KVM_CAP_*` constant, so a misspelt name does not compile.
-/// Request codes are computed with [`IoctlEncoding::encode`] in the table's encoding.
+/// `arch` is the table's `target_arch` (`host` for the common table, which is always the
+/// host's). When the crate is compiled for that architecture each request code is nix's
+/// `request_code_none!`/`read!`/`write!`/`readwrite!` of [`KVMIO`], the number and
+/// `size_of` the argument struct: the number `ioctl(2)` is called with. On any other host the
+/// code is [`IoctlEncoding::encode`] of the same three in the table's encoding, which nix
+/// cannot produce. The capability is a path to its `KVM_CAP_*` constant, so a misspelt name
+/// does not compile.
 macro_rules! ioctls {
     (
-        $(#[$table_attr:meta])*
-        pub const $table:ident;
+        arch = $arch:tt;
         $($rest:tt)*
     ) => {
         $crate::ioctls::ioctls! {
-            encoding = $crate::ioctls::IoctlEncoding::Generic;
-            $(#[$table_attr])*
-            pub const $table;
+            arch = $arch, encoding = $crate::ioctls::IoctlEncoding::Generic;
             $($rest)*
         }
     };
     (
-        encoding = $encoding:expr;
+        arch = $arch:tt, encoding = $encoding:expr;
         $(#[$table_attr:meta])*
         pub const $table:ident;
         $(
@@ -225,12 +237,8 @@ macro_rules! ioctls {
             #[doc = concat!("\n\n`", stringify!($kind), "(KVMIO, ", stringify!($nr)
                 $(, ", ", stringify!($arg))?, ")` on ", $crate::ioctls::ioctls!(@level_doc $level),
                 $(", needs `", stringify!($cap), "`",)? ".")]
-            pub const $name: $crate::ioctls::Request = $encoding.encode(
-                $crate::ioctls::ioctls!(@direction $kind),
-                $crate::common::KVMIO,
-                $nr,
-                $crate::ioctls::ioctls!(@size $($arg)?),
-            ) as $crate::ioctls::Request;
+            pub const $name: $crate::ioctls::Request =
+                $crate::ioctls::ioctls!(@request $arch, $encoding, $kind($nr $(, $arg)?));
         )*
 
         $(#[$table_attr])*
@@ -245,6 +253,34 @@ macro_rules! ioctls {
                 capability: $crate::ioctls::ioctls!(@capability $($cap)?),
             }
         ),*];
+    };
+
+    // The host's request codes come from nix; another architecture's from the encoder.
+    (@request host, $encoding:expr, $kind:ident($($call:tt)*)) => {
+        $crate::ioctls::ioctls!(@nix $kind($($call)*))
+    };
+    (@request $arch:literal, $encoding:expr, $kind:ident($nr:literal $(, $arg:ty)?)) => {
+        if cfg!(target_arch = $arch) {
+            $crate::ioctls::ioctls!(@nix $kind($nr $(, $arg)?))
+        } else {
+            $encoding.encode(
+                $crate::ioctls::ioctls!(@direction $kind),
+                $crate::common::KVMIO,
+                $nr,
+                $crate::ioctls::ioctls!(@size $($arg)?),
+            ) as $crate::ioctls::Request
+        }
+    };
+
+    (@nix _IO($nr:literal)) => { nix::request_code_none!($crate::common::KVMIO, $nr) };
+    (@nix _IOR($nr:literal, $arg:ty)) => {
+        nix::request_code_read!($crate::common::KVMIO, $nr, core::mem::size_of::<$arg>())
+    };
+    (@nix _IOW($nr:literal, $arg:ty)) => {
+        nix::request_code_write!($crate::common::KVMIO, $nr, core::mem::size_of::<$arg>())
+    };
+    (@nix _IOWR($nr:literal, $arg:ty)) => {
+        nix::request_code_readwrite!($crate::common::KVMIO, $nr, core::mem::size_of::<$arg>())
     };
 
     (@direction _IO) => { $crate::ioctls::IoctlDirection::None };
@@ -270,17 +306,19 @@ macro_rules! ioctls {
 }
 pub(crate) use ioctls;
 
-/// The common table followed by an architecture's, every request re-encoded in that
-/// architecture's `encoding` (the common constants are the host's), stably sorted so system
-/// ioctls come first, then VM, then vCPU ones.
+/// The common table followed by an architecture's, stably sorted so system ioctls come first,
+/// then VM, then vCPU ones. For the host's table (`is_host`) every request code stays nix's;
+/// for another architecture's, every request is re-encoded in that architecture's `encoding`
+/// (the common constants are the host's).
 pub(crate) const fn grouped_by_level<const N: usize>(
     encoding: IoctlEncoding,
+    is_host: bool,
     common: &[IoctlInfo],
     arch: &[IoctlInfo],
 ) -> [IoctlInfo; N] {
     let mut table: [IoctlInfo; N] = crate::layout::concat(common, arch);
     let mut row = 0;
-    while row < N {
+    while row < N && !is_host {
         let info = table[row];
         table[row].request =
             encoding.encode(info.direction, crate::common::KVMIO, info.nr, info.size) as Request;
@@ -302,8 +340,8 @@ pub(crate) const fn grouped_by_level<const N: usize>(
 }
 
 ioctls! {
-    encoding = HOST_IOCTL_ENCODING;
-    /// The ioctls of every architecture, in header order, with the host's request codes.
+    arch = host, encoding = HOST_IOCTL_ENCODING;
+    /// The ioctls of every architecture, in header order, with the host's request codes (nix's).
     pub const COMMON_IOCTLS;
 
     /// `ioctl(kvm_fd, KVM_GET_API_VERSION, 0)`: returns
@@ -394,8 +432,9 @@ mod tests {
         assert_eq!(row.capability, Some("KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2"));
     }
 
-    /// nix's `request_code_*!` macros know only the host's encoding; the `const fn` encoder must
-    /// give exactly their numbers for every request of the host's table.
+    /// The host's request codes are nix's (`ioctls!` builds them with `request_code_*!`); the
+    /// `const fn` encoder, which builds every other architecture's, must give exactly those
+    /// numbers for every request of the host's table, and the table must hold nix's numbers.
     #[test]
     fn the_encoder_equals_nix_for_every_host_ioctl() {
         use crate::common::KVMIO;
@@ -409,7 +448,13 @@ mod tests {
                 IoctlDirection::Write => nix::request_code_write!(KVMIO, nr, size),
                 IoctlDirection::ReadWrite => nix::request_code_readwrite!(KVMIO, nr, size),
             };
-            assert_eq!(info.request, nix, "{}", info.name);
+            assert_eq!(info.request, nix, "{} is not nix's number", info.name);
+            let encoded = HOST_IOCTL_ENCODING.encode(info.direction, KVMIO, nr, size);
+            assert_eq!(
+                encoded as Request, nix,
+                "the encoder differs on {}",
+                info.name
+            );
         }
     }
 

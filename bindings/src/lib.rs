@@ -83,8 +83,9 @@
 //!   own encoding. Architecture modules compile on every host, so layouts of another
 //!   architecture can be checked and printed anywhere; the host's one is re-exported at the root
 //!   and as `arch`. [`ARCHES`] lists them with their encoding, byte order and page sizes.
-//! - [`ioctls`]: request-code types, [`IoctlEncoding`] (generic and powerpc packing, as `const
-//!   fn`s), the common requests, the [`IoctlInfo`] table type.
+//! - [`ioctls`](mod@ioctls): request-code types, the common requests (the host's numbers built by nix's
+//!   `request_code_*!`), [`IoctlEncoding`] (generic and powerpc packing, as `const fn`s, for
+//!   the other architectures' numbers), the [`IoctlInfo`] table type.
 //! - [`layout`]: [`StructLayout`] and [`FieldLayout`], the tables tools print.
 //!
 //! ```

@@ -28,12 +28,8 @@ impl Default for FlatEntry {
 impl FlatEntry {
     /// Parses a hex guest physical address (`1000`, `0x80001000`).
     pub fn parse(text: &str) -> Result<FlatEntry, String> {
-        let digits = text
-            .trim()
-            .trim_start_matches("0x")
-            .trim_start_matches("0X");
-        let pc = u64::from_str_radix(digits, 16)
-            .map_err(|_| format!("entry {text:?} is not a hex address (for example 0x1000)"))?;
+        let pc = crate::units::parse_hex(text.trim())
+            .ok_or_else(|| format!("entry {text:?} is not a hex address (for example 0x1000)"))?;
         Ok(FlatEntry {
             pc,
             ..FlatEntry::default()
@@ -62,7 +58,15 @@ mod tests {
         assert_eq!(FlatEntry::parse("80001000").map(|e| e.pc), Ok(0x8000_1000));
         assert_eq!(FlatEntry::parse("0x40").unwrap().to_string(), "0x40");
         assert_eq!(FlatEntry::default().stack_pointer, 0x0F00);
-        for bad in ["", "0x", "g", "0000:1000", "10000000000000000"] {
+        for bad in [
+            "",
+            "0x",
+            "g",
+            "0000:1000",
+            "10000000000000000",
+            "+1000",
+            "0x0x1000",
+        ] {
             assert!(FlatEntry::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -65,6 +65,27 @@ impl Args {
     }
 }
 
+/// `[--json] [--kvm-device PATH]`, the flags of the commands that query the device (`caps`,
+/// `cpuid`, `msrs`): whether JSON was asked for, and the device.
+pub fn query_flags(
+    command: &str,
+    mut args: Args,
+) -> Result<(bool, std::path::PathBuf), super::status::CliError> {
+    use super::status::CliError;
+    let mut json = false;
+    let mut device = std::path::PathBuf::from(rawkvm::kvm::DEFAULT_DEVICE);
+    while let Some(arg) = args.next_arg() {
+        match arg {
+            Arg::Flag(flag, None) if flag == "--json" => json = true,
+            Arg::Flag(flag, inline) if flag == "--kvm-device" => {
+                device = args.value(&flag, inline).map_err(CliError::Usage)?.into();
+            }
+            other => return Err(super::unexpected(command, other)),
+        }
+    }
+    Ok((json, device))
+}
+
 /// Parses `text` with `parse`, prefixing any error with the flag it came from.
 pub fn parse_flag<T>(
     flag: &str,

@@ -6,23 +6,24 @@
 //! /sys/module/kvm_{intel,amd,pvm}               the backend module
 //! ioctl(kvm, KVM_CHECK_EXTENSION, cap)          for every KVM_CAP_* the bindings know
 //! ioctl(vm, KVM_CHECK_EXTENSION, cap)           the same on a VM fd (KVM_CAP_CHECK_EXTENSION_VM)
+//! ioctl(vcpu, KVM_GET_TSC_KHZ, 0)               x86: a fresh vCPU's TSC rate (the host's)
 //! ```
 //!
-//! `--json` writes `{"api_version","vcpu_mmap_size","backend","capabilities":[{"name","nr",
-//! "value","vm_value"}]}`; `vm_value` is `null` when the VM fd cannot be asked.
+//! `--json` writes `{"api_version","vcpu_mmap_size","backend","tsc_khz","capabilities":
+//! [{"name","nr","value","vm_value"}]}`; `vm_value` is `null` when the VM fd cannot be asked,
+//! `tsc_khz` when there is no such rate (another architecture, or the ioctl failed).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use crate::cli::status::CliError;
 use rawkvm::bindings as abi;
 use rawkvm::exit::hardware::kvm_backend;
 use rawkvm::exit::text::{push_dec, push_list};
-use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
-use rawkvm::trace::json::{push_key, push_string};
+use rawkvm::kvm::{Kvm, Vm};
+use rawkvm::trace::json::{push_key, push_optional_dec, push_string};
 
-use super::args::{Arg, Args};
-use super::{print_out, unexpected};
+use super::args::{Args, query_flags};
+use super::print_out;
 
 /// One capability and what the kernel answered.
 struct Answer {
@@ -33,18 +34,8 @@ struct Answer {
 }
 
 /// `rawkvm caps`.
-pub fn command(mut args: Args) -> Result<i32, CliError> {
-    let mut json = false;
-    let mut device = PathBuf::from(DEFAULT_DEVICE);
-    while let Some(arg) = args.next_arg() {
-        match arg {
-            Arg::Flag(flag, None) if flag == "--json" => json = true,
-            Arg::Flag(flag, inline) if flag == "--kvm-device" => {
-                device = PathBuf::from(args.value(&flag, inline).map_err(CliError::Usage)?);
-            }
-            other => return Err(unexpected("caps", other)),
-        }
-    }
+pub fn command(args: Args) -> Result<i32, CliError> {
+    let (json, device) = query_flags("caps", args)?;
     let kvm = Kvm::open_path(&device)?;
     // A VM fd answers per VM; without KVM_CAP_CHECK_EXTENSION_VM it cannot be asked.
     let vm = (kvm.check_extension(abi::KVM_CAP_CHECK_EXTENSION_VM) > 0)
@@ -60,15 +51,27 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
         })
         .collect();
     let backend = kvm_backend().unwrap_or("unknown");
+    let tsc_khz = vm.as_ref().and_then(tsc_khz);
     let text = if json {
-        to_json(&kvm, backend, &answers)
+        to_json(&kvm, backend, tsc_khz, &answers)
     } else {
-        to_text(&kvm, backend, &answers)
+        to_text(&kvm, backend, tsc_khz, &answers)
     };
     print_out(&text)
 }
 
-fn to_text(kvm: &Kvm, backend: &str, answers: &[Answer]) -> String {
+/// `KVM_GET_TSC_KHZ` on a fresh vCPU of `vm` (x86), if it answers.
+#[cfg(target_arch = "x86_64")]
+fn tsc_khz(vm: &Vm) -> Option<u32> {
+    vm.create_vcpu(0).and_then(|vcpu| vcpu.tsc_khz()).ok()
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn tsc_khz(_: &Vm) -> Option<u32> {
+    None
+}
+
+fn to_text(kvm: &Kvm, backend: &str, tsc_khz: Option<u32>, answers: &[Answer]) -> String {
     let mut out = String::new();
     let size = kvm.vcpu_mmap_size();
     // Writing into a String cannot fail.
@@ -80,6 +83,12 @@ fn to_text(kvm: &Kvm, backend: &str, answers: &[Answer]) -> String {
     );
     let _ = writeln!(out, "backend module    {backend}");
     let _ = writeln!(out, "device            {}", kvm.path().display());
+    if let Some(khz) = tsc_khz {
+        let _ = writeln!(
+            out,
+            "TSC rate          {khz} kHz (KVM_GET_TSC_KHZ on a fresh vCPU)"
+        );
+    }
     let present = answers.iter().filter(|a| a.value > 0).count();
     let _ = writeln!(
         out,
@@ -112,7 +121,7 @@ fn push_int(out: &mut Vec<u8>, value: i32) {
     push_dec(out, u64::from(value.unsigned_abs()));
 }
 
-fn to_json(kvm: &Kvm, backend: &str, answers: &[Answer]) -> String {
+fn to_json(kvm: &Kvm, backend: &str, tsc_khz: Option<u32>, answers: &[Answer]) -> String {
     let mut out = Vec::new();
     out.extend_from_slice(b"{\"api_version\":");
     push_int(&mut out, kvm.api_version());
@@ -120,6 +129,8 @@ fn to_json(kvm: &Kvm, backend: &str, answers: &[Answer]) -> String {
     push_dec(&mut out, kvm.vcpu_mmap_size() as u64);
     push_key(&mut out, "backend");
     push_string(&mut out, backend);
+    push_key(&mut out, "tsc_khz");
+    push_optional_dec(&mut out, tsc_khz.map(u64::from));
     push_key(&mut out, "capabilities");
     push_list(&mut out, answers, |out, answer| {
         out.extend_from_slice(b"{\"name\":");

@@ -7,6 +7,10 @@ mod args;
 mod bench;
 mod caps;
 mod console_out;
+#[cfg(target_arch = "x86_64")]
+mod cpuid;
+#[cfg(target_arch = "x86_64")]
+mod msrs;
 mod repeat;
 #[cfg(target_arch = "x86_64")]
 mod resume;
@@ -16,6 +20,7 @@ mod snapshot;
 #[cfg(target_arch = "x86_64")]
 mod snapshot_info;
 mod status;
+mod trace_file;
 mod trace_flags;
 
 use std::ffi::OsString;
@@ -49,7 +54,14 @@ Usage:
                                         continue a snapshot's guest in a new VM (x86-64)
   rawkvm snapshot-info PATH [--json]    a snapshot file's sections, checked and decoded
   rawkvm caps [--json] [--kvm-device PATH]
-                                        API version, mmap size, backend, every KVM_CAP_*
+                                        API version, mmap size, backend, TSC rate, every
+                                        KVM_CAP_*
+  rawkvm cpuid [--json] [--kvm-device PATH]
+                                        the supported CPUID table decoded (vendor, brand,
+                                        feature bits by name) and what a guest gets of it
+  rawkvm msrs [--json] [--kvm-device PATH]
+                                        every MSR KVM handles, by name, with its value on a
+                                        fresh vCPU; the feature MSRs
   rawkvm help | --help | --version
 
 Run options:
@@ -66,6 +78,11 @@ Run options:
   --repeat N          run N times on one VM, restored in place between runs (dirty pages
                       copied back, registers reset); the output of every run is printed,
                       and the trace options watch all the runs
+  --cpuid-vendor STR  leaf 0's vendor string, exactly 12 bytes (default: the host's); every
+                      vCPU gets KVM_SET_CPUID2 with the supported table, its hypervisor leaf
+                      0x40000000 saying \"rawkvmrawkvm\"
+  --tsc-khz N         the guest TSC rate (KVM_SET_TSC_KHZ); refused with status 5 where the
+                      host cannot honour it (without TSC scaling: any other rate)
   --no-coalesce       every console write exits (default: port 0xE9 is coalesced
                       when the kernel has KVM_CAP_COALESCED_PIO; --trace and --explain
                       imply --no-coalesce, since they show every exit)
@@ -78,7 +95,8 @@ Run options:
 
 Trace options (run, and bench pio|mmio, which then also reports the overhead ratio):
   --trace[=text|json] one line (or JSON object) per exit, with every payload field
-  --trace-file PATH   write the trace there instead of stderr
+  --trace-file PATH   write the trace there instead of stderr (a regular file, truncated;
+                      a pipe with a reader or a terminal; never the --image)
   --explain           after each exit: the kvm_run fields read and written, with offsets,
                       and what the guest did
   --stats             at the end: exits, time in KVM_RUN and in rawkvm per reason, top
@@ -91,9 +109,11 @@ The guest's console (port 0xE9, COM1 at 0x3F8, and the MMIO console at GPA
 errors, the trace and the statistics go to stderr. When a run ends in a guest fault, the
 last 32 exits (the flight recorder) are printed before the error. SIGINT, SIGTERM and
 SIGHUP stop every vCPU, flush the console and exit with 128 + the signal number (a second
-one exits at once). If stdout's reader goes away (`rawkvm run | head -c1`), the guest is
-stopped and the status is 141; so it is if rawkvm's own output (help, lists, bench lines)
-cannot be written because its reader went away.
+one exits at once, with the first one's status); a signal the parent ignored (nohup) stays
+ignored. If stdout's reader goes away (`rawkvm run | head -c1`), the guest is stopped and the
+status is 141; so it is if the trace's reader goes away, or rawkvm's own output (help,
+lists, bench lines) cannot be written because its reader went away. A trace that cannot be
+written stops the guest at once.
 
 Exit status:
   0  the guest halted normally
@@ -108,7 +128,7 @@ Exit status:
   8  the guest reported failure: it wrote a code other than 0 to the exit device
      (a byte to port 0xF4, or 32 bits to GPA 0xD000_0008)
   130, 143, 129  stopped by SIGINT, SIGTERM, SIGHUP (128 + the signal number)
-  141  stdout's reader went away (EPIPE; 128 + SIGPIPE)
+  141  stdout's or the trace's reader went away (EPIPE; 128 + SIGPIPE)
 ";
 
 /// Runs the command line and returns the process exit status.
@@ -156,9 +176,18 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, CliError> {
         ))),
         "abi" => abi::command(args),
         "caps" => caps::command(args),
+        #[cfg(target_arch = "x86_64")]
+        "cpuid" => cpuid::command(args),
+        #[cfg(target_arch = "x86_64")]
+        "msrs" => msrs::command(args),
+        #[cfg(not(target_arch = "x86_64"))]
+        "cpuid" | "msrs" => Err(CliError::Usage(format!(
+            "{command} shows x86 CPUID and MSRs; there are none on {}",
+            rawkvm::bindings::HOST_ARCH
+        ))),
         "help" => print_out(USAGE),
         other => Err(CliError::Usage(format!(
-            "unknown command {other:?}; commands are run, list, bench, abi, caps and help"
+            "unknown command {other:?}; commands are run, list, bench, abi, caps, cpuid, msrs and help"
         ))),
     }
 }

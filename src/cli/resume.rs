@@ -67,7 +67,7 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     stop_on_signals(&control);
     // The file first: a bad snapshot is status 4 on any host, KVM or not.
     let snapshot = Snapshot::load(&path)?;
-    let sink = options.trace.open_sink()?;
+    let sink = options.trace.open_sink(Some(&path))?;
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = snapshot.restore(&kvm)?;
     let support = if options.coalesce {

@@ -27,7 +27,7 @@ use super::args::{Arg, Args, parse_flag};
 use super::console_out::ConsoleOut;
 use super::signals::stop_on_signals;
 use super::snapshot::{self, SnapshotFlags};
-use super::trace_flags::{self, SharedWatcher, TraceFlags, TraceSink};
+use super::trace_flags::{self, SharedTraceObserver, TraceFlags, TraceSink};
 use super::{repeat, unexpected};
 
 /// Where the guest's code comes from.
@@ -67,7 +67,7 @@ pub struct RunOptions {
 }
 
 /// The flags that shape the machine, each taking a value.
-const MACHINE_FLAGS: [&str; 7] = [
+const MACHINE_FLAGS: [&str; 9] = [
     "--mem",
     "--load-addr",
     "--entry",
@@ -75,6 +75,8 @@ const MACHINE_FLAGS: [&str; 7] = [
     "--kvm-device",
     "--vcpus",
     "--timeout",
+    "--cpuid-vendor",
+    "--tsc-khz",
 ];
 
 /// Applies one of [`MACHINE_FLAGS`] with its value.
@@ -108,9 +110,36 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
                 .map_err(|_| format!("{flag} {value}: KVM allows far fewer vCPUs"))?;
         }
         "--timeout" => options.timeout = Some(parse_flag(flag, value, parse_duration)?),
+        "--cpuid-vendor" | "--tsc-khz" => apply_cpu_flag(flag, value, config)?,
         _ => options.device = PathBuf::from(value),
     }
     Ok(())
+}
+
+/// `--cpuid-vendor STR` (12 bytes) and `--tsc-khz N` (x86 only).
+#[cfg(target_arch = "x86_64")]
+fn apply_cpu_flag(flag: &str, value: &str, config: &mut MachineConfig) -> Result<(), String> {
+    use rawkvm::arch::x86_64::cpuid::parse_vendor;
+    if flag == "--cpuid-vendor" {
+        config.cpu.cpuid_vendor = Some(parse_flag(flag, value, parse_vendor)?);
+    } else {
+        let khz = parse_flag(flag, value, parse_u64)?;
+        config.cpu.tsc_khz = Some(
+            u32::try_from(khz)
+                .ok()
+                .filter(|&khz| khz > 0)
+                .ok_or_else(|| format!("{flag} {value}: a rate in kHz, 1 up to 2^32-1"))?,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn apply_cpu_flag(flag: &str, _: &str, _: &mut MachineConfig) -> Result<(), String> {
+    Err(format!(
+        "{flag} sets x86 CPUID or TSC; there is none on {}",
+        rawkvm::bindings::HOST_ARCH
+    ))
 }
 
 fn parse(mut args: Args) -> Result<RunOptions, CliError> {
@@ -123,9 +152,13 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
         match arg {
             Arg::Positional(word) if name.is_none() => name = Some(word),
             Arg::Flag(flag, inline) if flag == "--image" => {
-                image = Some(PathBuf::from(
-                    args.value(&flag, inline).map_err(CliError::Usage)?,
-                ));
+                let path = args.value(&flag, inline).map_err(CliError::Usage)?;
+                if path.is_empty() {
+                    return Err(CliError::Usage(
+                        "--image: the path is empty; give the flat binary to run".to_string(),
+                    ));
+                }
+                image = Some(PathBuf::from(path));
             }
             Arg::Flag(flag, inline) if MACHINE_FLAGS.contains(&flag.as_str()) => {
                 let value = args.value(&flag, inline).map_err(CliError::Usage)?;
@@ -216,13 +249,17 @@ fn load_image(options: &RunOptions) -> Result<Image, CliError> {
 /// `rawkvm run`: every vCPU on a thread of its own, the devices shared, `SIGINT`/`SIGTERM`/
 /// `SIGHUP` and the deadline stopping them all.
 pub fn command(args: Args) -> Result<i32, CliError> {
-    let options = parse(args)?;
     let control = RunControl::new();
-    // Before any other thread exists (see signals.rs); a signal during setup stops the run
-    // before the guest starts.
+    // First, before any other thread exists (see signals.rs): a signal during start-up waits
+    // for the signal thread and stops the run before the guest starts.
     stop_on_signals(&control);
+    let options = parse(args)?;
     let image = load_image(&options)?;
-    let sink = options.trace.open_sink()?;
+    let image_path = match &options.source {
+        Source::File(path) => Some(path.as_path()),
+        Source::Embedded(_) | Source::Snapshot(_) => None,
+    };
+    let sink = options.trace.open_sink(image_path)?;
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
     let zones = coalesce(&machine, options.coalesce)?;
@@ -240,14 +277,14 @@ pub fn drive(
     zones: Vec<WriteOnlyZone>,
 ) -> Result<i32, CliError> {
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one
-    // watcher sees every run, so the trace and the statistics cover them all.
-    let mut watcher = options.trace.watcher(sink);
+    // observer sees every run, so the trace and the statistics cover them all.
+    let mut observer = options.trace.observer(sink);
     // Every vCPU's clock exists before the first entry: the watched run allocates nothing.
-    watcher.expect_vcpus(options.config.vcpus);
-    let watcher = Mutex::new(watcher);
+    observer.expect_vcpus(options.config.vcpus);
+    let observer = Mutex::new(observer);
     let paused = Mutex::new(None);
     let run = |machine: &mut Machine, _first: bool| {
-        let line_control = run_once(machine, options, &watcher, control)?;
+        let line_control = run_once(machine, options, &observer, control)?;
         *paused.lock().unwrap_or_else(PoisonError::into_inner) = line_control;
         Ok(())
     };
@@ -268,10 +305,12 @@ pub fn drive(
         run(machine, true)
     };
     drop(timer);
-    let mut watcher = watcher.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut observer = observer
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     // The console (flushed by each run) and the trace are complete before any report or error.
-    let traced = watcher.flush();
-    trace_flags::report_run(&options.trace, &watcher, machine, &outcome);
+    let traced = observer.flush();
+    trace_flags::report_run(&options.trace, &observer, machine, &outcome);
     outcome?;
     traced.map_err(|error| options.trace.output_error(error))?;
     if let Some(line_control) = paused.into_inner().unwrap_or_else(PoisonError::into_inner) {
@@ -281,19 +320,19 @@ pub fn drive(
 }
 
 /// One run of every vCPU on fresh devices (behind the snapshot port, if armed), watched by
-/// `watcher`. The console is flushed before any error is returned. Returns COM1's line
+/// `observer`. The console is flushed before any error is returned. Returns COM1's line
 /// control register if the run stopped for a snapshot.
 fn run_once(
     machine: &mut Machine,
     options: &RunOptions,
-    watcher: &SharedWatcher,
+    observer: &SharedTraceObserver,
     control: &RunControl,
 ) -> Result<Option<u8>, CliError> {
     let mut devices = Devices::new(ConsoleOut::new(control.clone()));
     devices.com1 = Serial::with_line_control(options.line_control);
     let devices = SnapshotPort::new(devices, options.snapshot.port, control.clone());
     let devices = Mutex::new(devices);
-    let outcome = machine.run_all(&devices, watcher, options.timeout, control);
+    let outcome = machine.run_all(&devices, observer, options.timeout, control);
     let mut devices = devices
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner)

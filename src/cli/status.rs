@@ -28,8 +28,8 @@ pub const GUEST_FAULT: i32 = 6;
 pub const TIMEOUT: i32 = 7;
 /// The guest reported failure through the exit device (a code other than 0).
 pub const GUEST_FAILURE: i32 = 8;
-/// The reader of the console or of rawkvm's own output went away (`EPIPE`): 128 +
-/// `SIGPIPE`, what a shell reports for a program that `SIGPIPE` ended.
+/// The reader of the console, of the trace or of rawkvm's own output went away (`EPIPE`):
+/// 128 + `SIGPIPE`, what a shell reports for a program that `SIGPIPE` ended.
 pub const BROKEN_PIPE: i32 = 128 + 13;
 
 /// A run stopped by signal `signal` (`SIGINT`, `SIGTERM`, ...): 128 + its number, as a
@@ -44,6 +44,7 @@ pub const FLAG_NAMES: SettingNames = SettingNames {
     load_address: "--load-addr",
     vcpus: "--vcpus",
     kvm_device: "--kvm-device PATH",
+    tsc_khz: "--tsc-khz",
 };
 
 /// Everything a command can fail with: a command line that makes no sense, or a library

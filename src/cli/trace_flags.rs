@@ -3,15 +3,16 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::status::CliError;
-use rawkvm::error::{Error, IoErrorDisplay};
+use rawkvm::error::Error;
 use rawkvm::machine::Machine;
 use rawkvm::trace::kernel_stats::KernelStats;
-use rawkvm::trace::{KernelCounters, TraceFormat, WatchOptions, Watcher};
+use rawkvm::trace::{KernelCounters, TraceFormat, TraceObserver, WatchOptions};
 
 use super::args::Args;
+use super::trace_file;
 
 /// Trace output is buffered in blocks this large: one `write(2)` per few hundred exits.
 const TRACE_BUFFER: usize = 64 << 10;
@@ -32,8 +33,8 @@ pub struct TraceFlags {
 /// The writer a trace goes to.
 pub type TraceSink = BufWriter<Box<dyn Write + Send>>;
 
-/// A watcher the threads of every vCPU share.
-pub type SharedWatcher = std::sync::Mutex<Watcher<TraceSink>>;
+/// A observer the threads of every vCPU share.
+pub type SharedTraceObserver = std::sync::Mutex<TraceObserver<TraceSink>>;
 
 impl TraceFlags {
     /// Whether `flag` is one of these.
@@ -66,9 +67,14 @@ impl TraceFlags {
                 });
             }
             "--trace-file" => {
-                self.file = Some(PathBuf::from(
-                    args.value(flag, inline).map_err(CliError::Usage)?,
-                ));
+                let path = args.value(flag, inline).map_err(CliError::Usage)?;
+                if path.is_empty() {
+                    return Err(CliError::Usage(
+                        "--trace-file: the path is empty; give the file to write the trace to"
+                            .to_string(),
+                    ));
+                }
+                self.file = Some(PathBuf::from(path));
             }
             "--explain" => self.explain = true,
             _ => self.stats = true,
@@ -87,7 +93,7 @@ impl TraceFlags {
         self.options(false).trace.is_some()
     }
 
-    /// The watcher's options. `--explain` and `--trace-file` imply a text trace.
+    /// The observer's options. `--explain` and `--trace-file` imply a text trace.
     pub fn options(&self, flight_recorder: bool) -> WatchOptions {
         let implied = (self.explain || self.file.is_some()).then_some(TraceFormat::Text);
         WatchOptions {
@@ -98,35 +104,37 @@ impl TraceFlags {
         }
     }
 
-    /// Where the trace goes: the `--trace-file` (created or truncated), else stderr. Open it
-    /// before the KVM device: a path that cannot be created is a usage error on any host.
-    pub fn open_sink(&self) -> Result<TraceSink, CliError> {
+    /// Where the trace goes: the `--trace-file` (see [`trace_file::open`]: never the `image`,
+    /// truncated only if a regular file), else stderr. Open it before the KVM device: a path
+    /// that cannot be used is a usage error on any host.
+    pub fn open_sink(&self, image: Option<&Path>) -> Result<TraceSink, CliError> {
         let sink: Box<dyn Write + Send> = match &self.file {
-            Some(path) => Box::new(File::create(path).map_err(|e| {
-                CliError::Usage(format!(
-                    "--trace-file {}: cannot create it: {}",
-                    path.display(),
-                    IoErrorDisplay(&e)
-                ))
-            })?),
+            Some(path) => Box::new(trace_file::open(path, image)?),
             None => Box::new(io::stderr()),
         };
         Ok(BufWriter::with_capacity(TRACE_BUFFER, sink))
     }
 
-    /// A watcher writing to `sink` (from [`TraceFlags::open_sink`]): these options plus the
+    /// A observer writing to `sink` (from [`TraceFlags::open_sink`]): these options plus the
     /// flight recorder.
-    pub fn watcher(&self, sink: TraceSink) -> Watcher<TraceSink> {
-        Watcher::new(self.options(true), sink)
+    pub fn observer(&self, sink: TraceSink) -> TraceObserver<TraceSink> {
+        TraceObserver::new(self.options(true), sink).with_sink_name(self.sink_name())
     }
 
     /// The error for a failed write of the trace: to the `--trace-file`, or to stderr.
     pub fn output_error(&self, error: io::Error) -> Error {
-        let target = match &self.file {
+        Error::Output {
+            target: self.sink_name(),
+            error,
+        }
+    }
+
+    /// What the trace is written to, in errors: `the trace file PATH`, or `stderr`.
+    fn sink_name(&self) -> String {
+        match &self.file {
             Some(path) => format!("the trace file {}", path.display()),
             None => "stderr".to_string(),
-        };
-        Error::Output { target, error }
+        }
     }
 }
 
@@ -134,7 +142,7 @@ impl TraceFlags {
 /// Report failures on stderr are ignored: the run's own result matters more.
 pub fn report_run<T>(
     flags: &TraceFlags,
-    watcher: &Watcher<TraceSink>,
+    observer: &TraceObserver<TraceSink>,
     machine: &mut Machine,
     outcome: &Result<T, CliError>,
 ) {
@@ -144,28 +152,28 @@ pub fn report_run<T>(
         Err(CliError::Vmm(
             Error::GuestFault { .. } | Error::Decode { .. }
         ))
-    ) && let Some(recorder) = watcher.recorder()
+    ) && let Some(recorder) = observer.recorder()
     {
         let _ = recorder.write_to(&mut stderr);
     }
     if flags.stats {
-        let _ = write_stats(watcher, machine, &mut stderr);
+        let _ = write_stats(observer, machine, &mut stderr);
     }
 }
 
-/// The statistics table of `watcher`, which watched every vCPU of `machine`, with the
+/// The statistics table of `observer`, which watched every vCPU of `machine`, with the
 /// kernel's own counters of the same vCPUs beside rawkvm's where the kernel has them.
 pub fn write_stats(
-    watcher: &Watcher<TraceSink>,
+    observer: &TraceObserver<TraceSink>,
     machine: &mut Machine,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let vcpus = machine.vcpus_mut().len();
     let kernel = kernel_counters(machine);
-    watcher.stats().write_table(out, vcpus, kernel.as_ref())
+    observer.stats().write_table(out, vcpus, kernel.as_ref())
 }
 
-/// The kernel's counters of the VM and of its vCPUs summed (the watcher counts the exits of
+/// The kernel's counters of the VM and of its vCPUs summed (the observer counts the exits of
 /// all of them), if the kernel has binary statistics. The vCPU side is `None` unless every
 /// vCPU's file could be read: a partial sum would not compare with rawkvm's count.
 pub fn kernel_counters(machine: &mut Machine) -> Option<KernelCounters> {

@@ -112,12 +112,7 @@ pub fn register(vm: &Vm, zones: &[WriteOnlyZone], support: Support) -> Result<Re
             size: zone.len,
             pio: u32::from(zone.space == Space::Port),
         };
-        vm.vm_fd()
-            .register_coalesced_zone(&request)
-            .map_err(|errno| Error::Ioctl {
-                ioctl: "KVM_REGISTER_COALESCED_MMIO",
-                errno,
-            })?;
+        vm.register_coalesced_zone(&request)?;
         registered.coalesced.push(*zone);
     }
     Ok(registered)

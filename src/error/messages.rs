@@ -241,6 +241,7 @@ impl fmt::Display for Described<'_> {
             Error::GuestFault { vcpu, fault } => write!(f, "vCPU {vcpu}: {fault}"),
             Error::Image(error) => error.describe(f, names),
             Error::Config(error) => error.describe(f, names),
+            Error::Cpu(error) => error.describe(f, names),
             Error::GuestReportedFailure { vcpu, code } => {
                 write!(f, "vCPU {vcpu}: guest reported failure (code {code})")
             }

@@ -9,7 +9,9 @@
 
 use rawkvm_bindings::{StructLayout, kvm_run};
 
-use crate::sys::run_page::{Field, RunPage, Scalar};
+/// A typed `kvm_run` member at a fixed offset, read and written through a [`RunPage`].
+pub use crate::sys::run_page::Field;
+use crate::sys::run_page::{RunPage, Scalar};
 
 /// A member of `struct kvm_run`: the C designator `offsetof()` accepts, offset and size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

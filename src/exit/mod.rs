@@ -1,7 +1,7 @@
 //! Decoding `kvm_run` into an [`Exit`], in place.
 //!
 //! After `ioctl(vcpu, KVM_RUN, 0)` returns 0, `kvm_run.exit_reason` says why, and the member of
-//! the exit union that goes with it says the rest (api.rst, "The kvm_run structure"). [`decode`]
+//! the exit union that goes with it says the rest (api.rst, "The kvm_run structure"). [`decode()`]
 //! reads those fields straight from the mapped page and hands out views that borrow it: an
 //! `out` instruction's bytes are a slice of the PIO data page, an MMIO read is answered by
 //! writing into `kvm_run.mmio.data`, an `rdmsr` by [`MsrAccess::set_data`]. Nothing is
@@ -42,6 +42,12 @@ use std::fmt;
 
 use rawkvm_bindings as abi;
 
+/// A buffer followed by a `PROT_NONE` page, to decode synthetic pages with an out-of-bounds
+/// oracle (the `fuzzing` feature).
+#[cfg(any(test, feature = "fuzzing"))]
+pub use crate::sys::memory::GuardedBuffer;
+/// The `kvm_run` page [`decode()`] reads: a vCPU's mapping, or (for tests and fuzzing) bytes.
+pub use crate::sys::run_page::RunPage;
 pub use decode::decode;
 pub use payload::{Item, Source, Value};
 pub use views::{

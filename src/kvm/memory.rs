@@ -3,7 +3,7 @@
 //!
 //! Every access goes through [`GuestMemory::read`] or [`GuestMemory::write`]: find the one
 //! region that holds `[gpa, gpa + len)` (checked arithmetic), then a bounds-checked volatile
-//! copy in [`Mapping`]. No Rust reference into guest RAM is ever made, because a running vCPU
+//! copy in the region's mapping (`sys::memory::Mapping`). No Rust reference into guest RAM is ever made, because a running vCPU
 //! may write it at any moment.
 
 use std::sync::Arc;

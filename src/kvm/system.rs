@@ -9,7 +9,7 @@
 //! ```
 
 use std::fs::OpenOptions;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -71,6 +71,10 @@ pub struct Kvm {
     /// Capabilities every VM wants, asked once: a VM created in a hurry should not pay
     /// system calls for constants.
     vm_caps: OnceLock<VmCaps>,
+    /// `KVM_GET_SUPPORTED_CPUID`, asked once (see [`crate::arch::x86_64::cpuid`]): every
+    /// vCPU of every VM starts from it.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) supported_cpuid: OnceLock<Vec<abi::kvm_cpuid_entry2>>,
 }
 
 impl Kvm {
@@ -105,6 +109,8 @@ impl Kvm {
             path,
             vcpu_mmap_size: 0,
             vm_caps: OnceLock::new(),
+            #[cfg(target_arch = "x86_64")]
+            supported_cpuid: OnceLock::new(),
         };
         check_required_capabilities(|cap| kvm.check_extension(cap))?;
         kvm.vcpu_mmap_size = kvm.read_vcpu_mmap_size()?;
@@ -126,6 +132,12 @@ impl Kvm {
             });
         }
         Ok(size)
+    }
+
+    /// Borrows the fd for the system ioctls of the architecture modules (CPUID, MSR lists).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     /// The device path this was opened from.

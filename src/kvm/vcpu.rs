@@ -73,6 +73,9 @@ pub struct Vcpu {
     /// Whether the last `KVM_RUN` may have left an instruction half done, which the kernel
     /// finishes at the next entry (see [`Vcpu::complete_pending_operation`]).
     completion_pending: bool,
+    /// Whether `KVM_RUN` has been called on this vCPU: from then on the kernel accepts
+    /// `KVM_SET_CPUID2` only with the table it already has (see [`Vcpu::has_run`]).
+    has_run: bool,
 }
 
 impl Vcpu {
@@ -90,6 +93,7 @@ impl Vcpu {
             id,
             queued_interrupt: None,
             completion_pending: false,
+            has_run: false,
         }
     }
 
@@ -130,6 +134,13 @@ impl Vcpu {
         state.requested.load(Ordering::SeqCst)
     }
 
+    /// Whether `KVM_RUN` has been called on this vCPU (even one that returned `EINTR` at once).
+    /// After the first run the kernel refuses a `KVM_SET_CPUID2` that would change the table
+    /// (`EINVAL`), so `Vcpu::set_cpuid` (x86) checks this first.
+    pub fn has_run(&self) -> bool {
+        self.has_run
+    }
+
     /// The vCPU id given to `KVM_CREATE_VCPU`.
     pub fn id(&self) -> u32 {
         self.id
@@ -165,21 +176,30 @@ impl Vcpu {
             })
     }
 
-    /// The vCPU fd and its mapping, for the modules that read the page outside an exit
-    /// (registers in place, the coalesced ring).
-    pub(crate) fn vcpu_fd(&self) -> &VcpuFd {
-        &self.fd
+    /// The coalesced-MMIO ring of this vCPU's mapping, once a zone is registered (the run loop
+    /// drains it after every `KVM_RUN`).
+    pub(crate) fn coalesced_ring(&self) -> Option<crate::sys::run_page::CoalescedRing> {
+        self.fd.coalesced_ring()
     }
 
-    /// As [`Vcpu::vcpu_fd`], exclusively: for page views between runs.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // sync regs are x86-only so far
-    pub(crate) fn vcpu_fd_mut(&mut self) -> &mut VcpuFd {
-        &mut self.fd
+    /// `ioctl(vm, KVM_CHECK_EXTENSION, cap)` on this vCPU's VM: 0 when absent or refused.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn vm_check_extension(&self, cap: u32) -> i32 {
+        crate::sys::ioctl::vm::CHECK_EXTENSION
+            .call(self.fd.vm().fd(), libc::c_ulong::from(cap))
+            .unwrap_or(0)
+    }
+
+    /// Which register sets the VM can keep in `kvm_run.s` (`KVM_CAP_SYNC_REGS`, asked once).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn sync_regs_supported(&self) -> u64 {
+        self.fd.vm().sync_regs_supported()
     }
 
     /// `ioctl(vcpu, KVM_RUN, 0)`, then decodes the exit in place. Exactly one syscall, no
     /// allocation.
     pub fn run(&mut self) -> Result<Exit<'_>, RunError> {
+        self.has_run = true;
         let returned = self.fd.run().map(drop);
         let exit = exit_of(returned, self.fd.run_page());
         self.completion_pending = !leaves_nothing_pending(&exit);

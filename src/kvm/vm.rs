@@ -19,6 +19,7 @@ use rawkvm_bindings::{self as abi, MemoryRegionFlags};
 use crate::error::{Error, RegionProblem};
 use crate::kvm::memory::{GuestMemory, Region};
 use crate::kvm::vcpu::Vcpu;
+pub use crate::sys::ioctl::DirtyLogError;
 use crate::sys::ioctl::{CreateVcpuError, VmFd, vm};
 use crate::sys::memory::Mapping;
 use crate::sys::memory::page_size;
@@ -74,14 +75,45 @@ impl Vm {
         }
     }
 
+    /// The VM fd, for the VM-level ioctls of other modules (the machine-state ones of
+    /// `arch::x86_64::state`).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.fd()
+    }
+
     /// The VM's memory slots, for host reads and writes by guest physical address.
     pub fn memory(&self) -> &GuestMemory {
         &self.memory
     }
 
-    /// The VM fd, for the modules that add VM-level operations (restart, coalescing).
-    pub(crate) fn vm_fd(&self) -> &Arc<VmFd> {
-        &self.fd
+    /// `ioctl(vm, KVM_GET_DIRTY_LOG, &{ slot, dirty_bitmap })`: one bit per page of `slot`
+    /// (bit `i` of word `w`: page `64 w + i`) written since the last call, which clears the log.
+    /// The slot must have been added with [`MemoryRegionFlags::LOG_DIRTY_PAGES`], and `bitmap`
+    /// must hold [`Vm::dirty_bitmap_words`] words: both are checked before the kernel is asked.
+    pub fn get_dirty_log(&self, slot: u32, bitmap: &mut [u64]) -> Result<(), DirtyLogError> {
+        self.fd.get_dirty_log(slot, bitmap)
+    }
+
+    /// How many 64-bit words [`Vm::get_dirty_log`] needs for a slot of `size` bytes.
+    pub fn dirty_bitmap_words(size: u64) -> usize {
+        crate::sys::ioctl::dirty_bitmap_words(usize::try_from(size).unwrap_or(usize::MAX))
+    }
+
+    /// `ioctl(vm, KVM_REGISTER_COALESCED_MMIO, &zone)` (`zone.pio = 1`: ports, with
+    /// `KVM_CAP_COALESCED_PIO`): from now on the kernel records guest writes inside the zone in
+    /// each vCPU's coalesced ring instead of exiting, and every run loop started afterwards
+    /// drains that ring after each `KVM_RUN` ([`crate::devices::coalesced`]).
+    pub fn register_coalesced_zone(
+        &self,
+        zone: &abi::kvm_coalesced_mmio_zone,
+    ) -> Result<(), Error> {
+        self.fd
+            .register_coalesced_zone(zone)
+            .map_err(|errno| Error::Ioctl {
+                ioctl: vm::REGISTER_COALESCED_MMIO.name,
+                errno,
+            })
     }
 
     /// `ioctl(vm, KVM_CHECK_EXTENSION, cap)` on the VM fd: the answer for this VM.

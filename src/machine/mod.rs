@@ -3,6 +3,9 @@
 //! The conventions (see `asm-guests/README.md`): one slot of RAM at guest physical address 0
 //! (1 MiB unless configured), the image at `0x1000`, a parameter block the host may fill at
 //! `0x0F00`, and every vCPU entering in real mode at `0000:1000` with its index in `ESI`.
+//! On x86 every vCPU gets `KVM_SET_CPUID2` before anything else (the supported table, the
+//! hypervisor leaf naming rawkvm; see [`crate::arch::x86_64::cpu_setup`]), so a guest can
+//! switch to long mode by itself.
 
 pub mod guests;
 pub mod image;
@@ -74,6 +77,10 @@ pub struct MachineConfig {
     /// RAM logs the pages the guest writes (`KVM_MEM_LOG_DIRTY_PAGES`), so the machine can be
     /// restarted in place ([`crate::machine::restart`]).
     pub restartable: bool,
+    /// CPUID and TSC set-up beyond the defaults (`--cpuid-vendor`, `--tsc-khz`); every vCPU
+    /// gets `KVM_SET_CPUID2` whatever this holds.
+    #[cfg(target_arch = "x86_64")]
+    pub cpu: arch::x86_64::cpu_setup::CpuSetup,
 }
 
 impl Default for MachineConfig {
@@ -88,6 +95,8 @@ impl Default for MachineConfig {
             user_space_msr: false,
             inject_irq: None,
             restartable: false,
+            #[cfg(target_arch = "x86_64")]
+            cpu: Default::default(),
         }
     }
 }
@@ -204,10 +213,15 @@ impl Machine {
         if let Some(param) = config.param {
             vm.memory().write_u32(PARAM_BLOCK, param)?;
         }
+        // One table for every vCPU: a guest sees the same CPU whichever vCPU it runs on.
+        #[cfg(target_arch = "x86_64")]
+        let cpuid = config.cpu.cpuid_table(kvm)?;
         let vcpus = (0..config.vcpus)
             .map(|index| {
                 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
                 let mut vcpu = vm.create_vcpu(index)?;
+                #[cfg(target_arch = "x86_64")]
+                config.cpu.apply(&vcpu, &cpuid)?;
                 arch::reset_vcpu(&vcpu, &config.entry, index)?;
                 #[cfg(target_arch = "x86_64")]
                 if let Some(vector) = config.inject_irq {

@@ -19,6 +19,8 @@
 //!   run->kvm_dirty_regs |= SREGS | REGS | EVENTS         the next KVM_RUN loads them
 //!     (or KVM_SET_SREGS + KVM_SET_REGS + KVM_SET_VCPU_EVENTS  without it, or when asked)
 //!   ioctl(vcpu, KVM_SET_XSAVE, &entry_xsave)             the FPU as it was at the entry
+//!   run->request_interrupt_window = 1 if an interrupt    the vector queued at capture (the
+//!     was queued at capture                              guest's irq= setup) waits again
 //! ```
 //!
 //! What a restore puts back: the general registers with RIP and RFLAGS (so a guest that ended
@@ -26,9 +28,10 @@
 //! descriptor-table registers, the pending events (exceptions, interrupts, NMIs, the interrupt
 //! shadow; in place too, `KVM_SYNC_X86_EVENTS`), the x87/MMX/SSE/AVX state (`KVM_SET_XSAVE`:
 //! no sync-regs set carries it, so this is the one system call a restore always makes), the
-//! interrupt user space had queued, and every page of every writable slot. What it does not:
-//! MSRs, the TSC, debug registers, and host-side device state (the caller owns its
-//! [`crate::devices::IoHandler`] and resets it as it sees fit). Guest
+//! interrupt rawkvm had queued for the guest's interrupt window ([`Vcpu::queue_interrupt`]),
+//! and every page of every writable slot. What it does not: MSRs, the TSC, debug registers,
+//! and host-side device state (the caller owns its [`crate::devices::IoHandler`] and resets
+//! it as it sees fit). Guest
 //! memory that a device writes from the host is not in the dirty log either; rawkvm's devices
 //! never write guest memory.
 //!
@@ -49,9 +52,10 @@ use rawkvm_bindings::{MemoryRegionFlags, kvm_regs, kvm_sregs, kvm_vcpu_events, k
 use crate::arch::x86_64::sync_regs::SyncRegs;
 use crate::error::{Error, RestartError};
 use crate::kvm::vcpu::Vcpu;
+use crate::kvm::vm::DirtyLogError;
 use crate::kvm::vm::Vm;
 use crate::machine::Machine;
-use crate::sys::ioctl::{DirtyLogError, dirty_bitmap_words};
+use crate::sys::ioctl::{dirty_bitmap_words, vm};
 use crate::sys::memory::Mapping;
 use crate::sys::memory::page_size;
 
@@ -90,7 +94,8 @@ struct EntryRegisters {
     events: kvm_vcpu_events,
     /// x87, MMX, SSE, AVX state: a run that used the FPU must not leave it to the next.
     xsave: Box<kvm_xsave>,
-    /// The vector user space was waiting to inject (`irq=` setups).
+    /// [`Vcpu::queue_interrupt`]'s vector (the guest's `irq=` setup), queued again at every
+    /// restore: a run that took it must not leave the next one waiting forever.
     queued_interrupt: Option<u8>,
 }
 
@@ -243,7 +248,7 @@ impl RestartPoint {
             }
             // No sync-regs set carries the FPU: one ioctl, whatever the reset.
             vcpu.set_xsave(&entry.xsave)?;
-            vcpu.set_queued_interrupt(entry.queued_interrupt);
+            vcpu.requeue_interrupt(entry.queued_interrupt);
         }
         Ok(Restored { dirty_pages })
     }
@@ -251,17 +256,15 @@ impl RestartPoint {
 
 /// `KVM_GET_DIRTY_LOG` of `slot` into `bitmap`.
 fn fetch_dirty_log(vm: &Vm, slot: u32, bitmap: &mut [u64]) -> Result<(), Error> {
-    vm.vm_fd()
-        .get_dirty_log(slot, bitmap)
-        .map_err(|error| match error {
-            DirtyLogError::Ioctl(errno) => Error::Ioctl {
-                ioctl: "KVM_GET_DIRTY_LOG",
-                errno,
-            },
-            DirtyLogError::UnknownSlot(_) | DirtyLogError::BitmapTooSmall { .. } => {
-                RestartError::DirtyBitmap { slot }.into()
-            }
-        })
+    vm.get_dirty_log(slot, bitmap).map_err(|error| match error {
+        DirtyLogError::Ioctl(errno) => Error::Ioctl {
+            ioctl: vm::GET_DIRTY_LOG,
+            errno,
+        },
+        DirtyLogError::UnknownSlot(_) | DirtyLogError::BitmapTooSmall { .. } => {
+            RestartError::DirtyBitmap { slot }.into()
+        }
+    })
 }
 
 /// The error for a page of `slot` the mapping refused (slots are whole pages, so never).
@@ -335,8 +338,8 @@ impl Machine {
 mod tests {
     use super::*;
     use crate::kvm::Kvm;
+    use crate::kvm::vm::DirtyLogError;
     use crate::kvm::vm::MemoryRegion;
-    use crate::sys::ioctl::DirtyLogError;
 
     #[test]
     fn dirty_bitmaps_have_one_bit_per_page_in_whole_words() {
@@ -373,27 +376,26 @@ mod tests {
             };
             vm.add_memory_region(region).unwrap();
         }
-        let fd = vm.vm_fd();
         let mut bitmap = [u64::MAX; 2];
-        assert_eq!(fd.get_dirty_log(0, &mut bitmap), Ok(()));
+        assert_eq!(vm.get_dirty_log(0, &mut bitmap), Ok(()));
         assert_eq!(
             bitmap,
             [0, 0],
             "nothing written yet; the kernel wrote both words"
         );
         assert_eq!(
-            fd.get_dirty_log(0, &mut bitmap[..1]),
+            vm.get_dirty_log(0, &mut bitmap[..1]),
             Err(DirtyLogError::BitmapTooSmall {
                 needed: 2,
                 given: 1
             })
         );
         assert_eq!(
-            fd.get_dirty_log(7, &mut bitmap),
+            vm.get_dirty_log(7, &mut bitmap),
             Err(DirtyLogError::UnknownSlot(7))
         );
         assert_eq!(
-            fd.get_dirty_log(1, &mut bitmap),
+            vm.get_dirty_log(1, &mut bitmap),
             Err(DirtyLogError::Ioctl(nix::errno::Errno::ENOENT)),
             "a slot that does not log"
         );

@@ -34,6 +34,10 @@ use crate::kvm::vcpu::{StopHandle, Vcpu};
 use crate::machine::Machine;
 use crate::run_loop::{self, NoObserver, Observer, Outcome};
 
+/// Whether a signal was left ignored by whoever started this process (`nohup`, `trap ''`):
+/// a program that turns signals into [`RunControl::request_stop`] should leave those alone.
+pub use crate::sys::thread::signal_is_ignored;
+
 /// Why a run was asked to stop from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -253,17 +257,25 @@ impl<O: Observer + Send> SharedObserver for Mutex<O> {
         O: 'a;
 
     fn local(&self) -> Locked<'_, O> {
-        Locked(self)
+        Locked {
+            observer: self,
+            failure: None,
+        }
     }
 }
 
 /// An observer reached through a lock.
 #[derive(Debug)]
-pub struct Locked<'a, O>(&'a Mutex<O>);
+pub struct Locked<'a, O> {
+    observer: &'a Mutex<O>,
+    /// The shared observer's failure, taken under the lock of the exit that caused it, so
+    /// asking for it after every exit costs no second lock.
+    failure: Option<Error>,
+}
 
 impl<O: Observer> Locked<'_, O> {
     fn lock(&self) -> MutexGuard<'_, O> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.observer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -277,11 +289,17 @@ impl<O: Observer> Observer for Locked<'_, O> {
     }
 
     fn exit(&mut self, vcpu: u32, exit: &crate::exit::Exit<'_>, dispatch: Option<Claim>) {
-        self.lock().exit(vcpu, exit, dispatch);
+        let mut observer = self.observer.lock().unwrap_or_else(PoisonError::into_inner);
+        observer.exit(vcpu, exit, dispatch);
+        self.failure = observer.failure();
     }
 
     fn interrupted(&mut self, vcpu: u32, stopping: bool) {
         self.lock().interrupted(vcpu, stopping);
+    }
+
+    fn failure(&mut self) -> Option<Error> {
+        self.failure.take()
     }
 }
 

@@ -122,7 +122,7 @@ pub(crate) fn apply_vcpu(vcpu: &mut Vcpu, state: &VcpuState) -> Result<(), Error
     vcpu.set_events(&state.events)?;
     vcpu.set_mp_state(&state.mp_state)?;
     vcpu.set_debugregs(&state.debugregs)?;
-    vcpu.set_queued_interrupt(state.queued_interrupt);
+    vcpu.requeue_interrupt(state.queued_interrupt);
     Ok(())
 }
 

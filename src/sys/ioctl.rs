@@ -36,6 +36,11 @@
 //!   [`VmFd::get_dirty_log`] sizes the bitmap from the slot as this `VmFd` registered it, and
 //!   refuses a buffer that is too small before the kernel sees it.
 //!
+//! * `KVM_GET_SUPPORTED_CPUID`, `KVM_SET_CPUID2`, `KVM_GET_MSRS`, ... take a header whose
+//!   count says how many entries follow it; the request encodes only the header's size.
+//!   [`flex`] holds the buffer ([`FlexArray`]) whose count can never exceed its room, checked
+//!   again just before each call.
+//!
 //! This file holds `unsafe`: the `libc::ioctl` calls and `OwnedFd::from_raw_fd`. Each block
 //! says which kernel contract (api.rst) makes it sound.
 #![allow(unsafe_code)]
@@ -53,6 +58,10 @@ use rawkvm_bindings as abi;
 use super::memory::Mapping;
 use super::memory::page_size;
 use super::run_page::{CoalescedRing, RunMapping, RunPage};
+
+mod flex;
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))] // only x86 has such ioctls yet
+pub(crate) use flex::{FlexArray, FlexError, FlexReads, FlexReadsWrites};
 
 /// The way an ioctl's third argument travels; a type-level tag, never constructed.
 pub(crate) trait ArgKind {}
@@ -200,6 +209,26 @@ pub(crate) mod system {
     /// `KVM_GET_VCPU_MMAP_SIZE`: the size of the region to `mmap` on a vCPU fd.
     pub(crate) const GET_VCPU_MMAP_SIZE: Ioctl<NoArg> =
         Ioctl::entry("KVM_GET_VCPU_MMAP_SIZE", abi::KVM_GET_VCPU_MMAP_SIZE);
+    /// `KVM_GET_SUPPORTED_CPUID`: the CPUID leaves KVM can give a guest (`E2BIG`: more room).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const GET_SUPPORTED_CPUID: Ioctl<FlexReadsWrites<abi::kvm_cpuid2>> =
+        Ioctl::flex_reads_writes("KVM_GET_SUPPORTED_CPUID", abi::KVM_GET_SUPPORTED_CPUID);
+    /// `KVM_GET_MSR_INDEX_LIST`: the MSRs `KVM_GET_MSRS`/`KVM_SET_MSRS` handle (`E2BIG` with
+    /// the count needed).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const GET_MSR_INDEX_LIST: Ioctl<FlexReadsWrites<abi::kvm_msr_list>> =
+        Ioctl::flex_reads_writes("KVM_GET_MSR_INDEX_LIST", abi::KVM_GET_MSR_INDEX_LIST);
+    /// `KVM_GET_MSR_FEATURE_INDEX_LIST` (`KVM_CAP_GET_MSR_FEATURES`): the feature MSRs.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const GET_MSR_FEATURE_INDEX_LIST: Ioctl<FlexReadsWrites<abi::kvm_msr_list>> =
+        Ioctl::flex_reads_writes(
+            "KVM_GET_MSR_FEATURE_INDEX_LIST",
+            abi::KVM_GET_MSR_FEATURE_INDEX_LIST,
+        );
+    /// `KVM_GET_MSRS` on `/dev/kvm`: the feature MSRs' values; returns how many were read.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const GET_FEATURE_MSRS: Ioctl<FlexReadsWrites<abi::kvm_msrs>> =
+        Ioctl::flex_reads_writes("KVM_GET_MSRS", abi::KVM_GET_MSRS);
 }
 
 /// The ioctls of a VM fd that are safe whatever their argument.
@@ -221,11 +250,16 @@ pub(crate) mod vm {
     /// `KVM_REGISTER_COALESCED_MMIO` (`KVM_CAP_COALESCED_MMIO`): writes to the zone are
     /// recorded in the VM's ring instead of exiting. Through [`VmFd::register_coalesced_zone`],
     /// which also tells the vCPUs to drain the ring.
-    pub(super) const REGISTER_COALESCED_MMIO: Ioctl<Reads<abi::kvm_coalesced_mmio_zone>> =
+    pub(crate) const REGISTER_COALESCED_MMIO: Ioctl<Reads<abi::kvm_coalesced_mmio_zone>> =
         Ioctl::reads(
             "KVM_REGISTER_COALESCED_MMIO",
             abi::KVM_REGISTER_COALESCED_MMIO,
         );
+    /// `KVM_GET_DIRTY_LOG`: its argument points at a bitmap the kernel fills, so it is no
+    /// table entry but [`VmFd::get_dirty_log`], which checks the bitmap first; this is its
+    /// name for messages.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart (in place) is x86-only so far
+    pub(crate) const GET_DIRTY_LOG: &str = "KVM_GET_DIRTY_LOG";
 }
 
 /// The ioctls of a vCPU fd.
@@ -273,12 +307,36 @@ pub(crate) mod vcpu {
     #[cfg(target_arch = "x86_64")]
     pub(crate) const SET_VCPU_EVENTS: Ioctl<Reads<abi::kvm_vcpu_events>> =
         Ioctl::reads("KVM_SET_VCPU_EVENTS", abi::KVM_SET_VCPU_EVENTS);
+    /// `KVM_SET_CPUID2`: the CPUID the guest sees (after the first run: only the same table).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const SET_CPUID2: Ioctl<FlexReads<abi::kvm_cpuid2>> =
+        Ioctl::flex_reads("KVM_SET_CPUID2", abi::KVM_SET_CPUID2);
+    /// `KVM_GET_CPUID2`: the CPUID the vCPU has, as the kernel adjusted it.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const GET_CPUID2: Ioctl<FlexReadsWrites<abi::kvm_cpuid2>> =
+        Ioctl::flex_reads_writes("KVM_GET_CPUID2", abi::KVM_GET_CPUID2);
+    /// `KVM_GET_MSRS` on a vCPU: reads the entries' MSRs; returns how many were read.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const GET_MSRS: Ioctl<FlexReadsWrites<abi::kvm_msrs>> =
+        Ioctl::flex_reads_writes("KVM_GET_MSRS", abi::KVM_GET_MSRS);
+    /// `KVM_SET_MSRS`: writes the entries; returns how many were written (stops at a refusal).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const SET_MSRS: Ioctl<FlexReads<abi::kvm_msrs>> =
+        Ioctl::flex_reads("KVM_SET_MSRS", abi::KVM_SET_MSRS);
+    /// `KVM_GET_TSC_KHZ` (`KVM_CAP_GET_TSC_KHZ`): returns the guest's TSC rate in kHz.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const GET_TSC_KHZ: Ioctl<NoArg> =
+        Ioctl::entry("KVM_GET_TSC_KHZ", abi::KVM_GET_TSC_KHZ);
+    /// `KVM_SET_TSC_KHZ` (`KVM_CAP_TSC_CONTROL`): the guest's TSC rate in kHz, by value.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) const SET_TSC_KHZ: Ioctl<Value> =
+        Ioctl::entry("KVM_SET_TSC_KHZ", abi::KVM_SET_TSC_KHZ);
 }
 
-/// Why [`VmFd::get_dirty_log`] refused to ask the kernel, or what the kernel said.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart and sync regs are x86-only so far
+/// Why `KVM_GET_DIRTY_LOG` was not asked (the slot and the bitmap are checked first), or
+/// what the kernel said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DirtyLogError {
+pub enum DirtyLogError {
     /// This VM fd never registered that slot, so its size (and the bitmap's) is unknown.
     UnknownSlot(u32),
     /// The bitmap has fewer 64-bit words than the slot has pages / 64, rounded up.
@@ -295,7 +353,6 @@ pub(crate) enum DirtyLogError {
 /// The 64-bit words of a dirty bitmap for a slot of `slot_len` bytes: one bit per page. The
 /// kernel copies `ALIGN(npages, BITS_PER_LONG) / 8` bytes; with pages of at least 4 KiB (every
 /// Linux architecture) and longs of at most 64 bits, this many words always hold them.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart and sync regs are x86-only so far
 pub(crate) fn dirty_bitmap_words(slot_len: usize) -> usize {
     slot_len.div_ceil(page_size()).div_ceil(64)
 }

@@ -96,11 +96,6 @@ impl Mapping {
         self.len
     }
 
-    /// Always false: a mapping has at least one byte.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
     /// Address of the first byte (for handing to the kernel, never to dereference directly).
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
@@ -149,6 +144,7 @@ impl Mapping {
 
     /// Checks that `offset` is 8-byte aligned and that `words` 64-bit words from it lie inside
     /// the mapping; returns the byte length.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart (in place) is x86-only so far
     fn check_words(&self, offset: usize, words: usize) -> Result<usize, OutOfBounds> {
         let out_of_bounds = OutOfBounds {
             offset,
@@ -164,6 +160,7 @@ impl Mapping {
 
     /// Copies `buf.len()` 64-bit words starting at `offset` (a multiple of 8) out of the
     /// mapping: a page in 512 volatile loads instead of 4096.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart (in place) is x86-only so far
     pub fn read_words(&self, offset: usize, buf: &mut [u64]) -> Result<(), OutOfBounds> {
         self.check_words(offset, buf.len())?;
         let src = self.ptr.as_ptr().wrapping_add(offset).cast::<u64>();
@@ -177,6 +174,7 @@ impl Mapping {
     }
 
     /// Copies `words` into the mapping starting at `offset` (a multiple of 8).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart (in place) is x86-only so far
     pub fn write_words(&self, offset: usize, words: &[u64]) -> Result<(), OutOfBounds> {
         self.check_words(offset, words.len())?;
         let dst = self.ptr.as_ptr().wrapping_add(offset).cast::<u64>();
@@ -227,6 +225,7 @@ impl Drop for Mapping {
 /// is no guard page: the buffer ends exactly where the allocation does (Miri's `mmap` rounds
 /// the length up to a page, so the buffer sits at the end of the rounded pages, as above), and
 /// one byte past it is out of the allocation: the same oracle.
+#[cfg(any(test, feature = "fuzzing"))]
 #[derive(Debug)]
 pub struct GuardedBuffer {
     mapping: Mapping,
@@ -234,6 +233,7 @@ pub struct GuardedBuffer {
     len: usize,
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 impl GuardedBuffer {
     /// A zeroed buffer of `len` bytes (at least 1) followed by a guard page.
     pub fn new(len: usize) -> Result<GuardedBuffer, Errno> {

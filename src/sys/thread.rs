@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! sigaction(SIGRTMIN, { handler: does nothing, flags: no SA_RESTART })   once, before any kick
+//! sigaction(SIGHUP, NULL, &old)                                           is it ignored?
 //! tid = gettid()                                                          the vCPU thread, once
 //! run->immediate_exit = 1                                                 the kicker, first
 //! tgkill(getpid(), tid, SIGRTMIN)                                         the kicker, then
@@ -23,6 +24,9 @@
 //! longer names a thread of this process gives `ESRCH`. So a kick can never be unsound, even
 //! if the thread it names is gone; at worst a thread of this process that reused the id gets
 //! one do-nothing signal (a blocking call there returns `EINTR` once).
+//!
+//! `sigaction(signal, NULL, &old)` reads a signal's inherited disposition, so the CLI leaves
+//! a signal its parent ignored alone ([`signal_is_ignored`]).
 //!
 //! It also holds the one other call that steers a thread rather than memory or the kernel's
 //! VM objects: `sched_setscheduler(0, SCHED_IDLE)`, which helper threads (the VM reaper) use
@@ -66,6 +70,20 @@ pub fn install_kick_handler() -> Result<(), Errno> {
         Errno::result(unsafe { libc::sigaction(kick_signal(), &action, std::ptr::null_mut()) })
             .map(drop)
     })
+}
+
+/// Whether `signal` is ignored (`SIG_IGN`), as a parent leaves it for its child across
+/// `exec` (`nohup` ignores `SIGHUP`, `trap '' INT` in a shell `SIGINT`): a program that takes
+/// such a signal over would undo what whoever started it asked for. `sigaction(signal, NULL,
+/// &old)` only reads the disposition; nothing changes, so no signal can slip through a window.
+pub fn signal_is_ignored(signal: libc::c_int) -> Result<bool, Errno> {
+    // SAFETY: all-zero is a valid `sigaction` (plain data, see `install_kick_handler`); the
+    // kernel overwrites it.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: POSIX allows a null new action, which makes `sigaction` only store the current
+    // one in `old`, a valid, exclusive `&mut` for the duration of the call.
+    Errno::result(unsafe { libc::sigaction(signal, std::ptr::null(), &mut old) })?;
+    Ok(old.sa_sigaction == libc::SIG_IGN)
 }
 
 /// A thread of this process as the kernel names it (`gettid()`): what a kick is sent to.

@@ -69,6 +69,14 @@ pub fn push_optional_string(out: &mut Vec<u8>, text: Option<&str>) {
     }
 }
 
+/// Appends `null` or the number in decimal.
+pub fn push_optional_dec(out: &mut Vec<u8>, value: Option<u64>) {
+    match value {
+        Some(value) => push_dec(out, value),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
 /// Appends `,"key":`.
 pub fn push_key(out: &mut Vec<u8>, key: &str) {
     out.push(b',');

@@ -13,7 +13,8 @@
 //! answered it (so an IN shows the bytes the guest will see): there is one decoder. The
 //! payload comes from [`Exit::visit`]; [`text`] and [`json`] turn it into lines in a reused
 //! buffer, written through the caller's (buffered) writer, so tracing an exit allocates
-//! nothing once the buffer has grown. With no watcher (`NoObserver`) none of this runs.
+//! nothing once the buffer has grown. With no observer (`NoObserver`) none of this runs. A
+//! write that fails (`EPIPE`, `ENOSPC`) ends the run at that exit ([`Observer::failure`]).
 
 pub mod explain;
 pub mod json;
@@ -26,6 +27,7 @@ use std::io::{self, Write};
 use std::time::Instant;
 
 use crate::devices::bus::Claim;
+use crate::error::Error;
 use crate::exit::Exit;
 use crate::run_loop::Observer;
 
@@ -42,7 +44,7 @@ pub enum TraceFormat {
     Json,
 }
 
-/// What a [`Watcher`] does with each exit.
+/// What a [`TraceObserver`] does with each exit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WatchOptions {
     /// Write each exit in this format.
@@ -71,23 +73,29 @@ struct RunClock {
 
 /// The observer behind `--trace`, `--explain`, `--stats` and the flight recorder.
 #[derive(Debug)]
-pub struct Watcher<W: Write> {
+pub struct TraceObserver<W: Write> {
     options: WatchOptions,
     sink: W,
     line: Vec<u8>,
     seq: u64,
-    /// When each vCPU (by id) last entered and left `KVM_RUN`: one watcher can serve the
+    /// When each vCPU (by id) last entered and left `KVM_RUN`: one observer can serve the
     /// threads of several vCPUs (behind a lock), each timed on its own.
     clocks: Vec<RunClock>,
     stats: Stats,
     recorder: Option<FlightRecorder>,
+    /// The first failed write of the trace, until [`Observer::failure`] or
+    /// [`TraceObserver::flush`] reports it.
     error: Option<io::Error>,
+    /// Whether the trace failed: once it has, nothing more is written to it.
+    failed: bool,
+    /// What the sink is, for the error that stops the run (`the trace file PATH`, `stderr`).
+    sink_name: String,
 }
 
-impl<W: Write> Watcher<W> {
-    /// A watcher writing its trace (if any) to `sink`; give it a buffered writer.
-    pub fn new(options: WatchOptions, sink: W) -> Watcher<W> {
-        Watcher {
+impl<W: Write> TraceObserver<W> {
+    /// A observer writing its trace (if any) to `sink`; give it a buffered writer.
+    pub fn new(options: WatchOptions, sink: W) -> TraceObserver<W> {
+        TraceObserver {
             options,
             sink,
             line: Vec::with_capacity(1024),
@@ -96,7 +104,16 @@ impl<W: Write> Watcher<W> {
             stats: Stats::default(),
             recorder: options.flight_recorder.then(FlightRecorder::default),
             error: None,
+            failed: false,
+            sink_name: String::from("the trace"),
         }
+    }
+
+    /// Names the sink in the error a failed write ends the run with (`the trace file
+    /// out.txt`, `stderr`; "the trace" unless named).
+    pub fn with_sink_name(mut self, name: impl Into<String>) -> TraceObserver<W> {
+        self.sink_name = name.into();
+        self
     }
 
     /// Makes room for vCPUs with ids below `count` now, so that watching them allocates
@@ -124,21 +141,25 @@ impl<W: Write> Watcher<W> {
         self.seq
     }
 
-    /// The trace's writer (after [`Watcher::flush`], everything written is in it).
+    /// The trace's writer (after [`TraceObserver::flush`], everything written is in it).
     pub fn into_sink(self) -> W {
         self.sink
     }
 
-    /// Flushes the trace, reporting the first write error of the run, if any.
+    /// Flushes the trace, reporting the first write error of the run unless
+    /// [`Observer::failure`] already ended the run with it.
     pub fn flush(&mut self) -> io::Result<()> {
         if let Some(error) = self.error.take() {
             return Err(error);
+        }
+        if self.failed {
+            return Ok(());
         }
         self.sink.flush()
     }
 
     /// The clock of vCPU `vcpu`; grows the table the first time a vCPU is seen, unless
-    /// [`Watcher::expect_vcpus`] made room for it.
+    /// [`TraceObserver::expect_vcpus`] made room for it.
     fn clock(&mut self, vcpu: u32) -> &mut RunClock {
         let index = usize::try_from(vcpu).unwrap_or(usize::MAX);
         if index >= self.clocks.len() {
@@ -181,15 +202,16 @@ impl<W: Write> Watcher<W> {
                 json::push_object_end(&mut self.line);
             }
         }
-        if self.error.is_none()
+        if !self.failed
             && let Err(error) = self.sink.write_all(&self.line)
         {
+            self.failed = true;
             self.error = Some(error);
         }
     }
 }
 
-impl<W: Write> Observer for Watcher<W> {
+impl<W: Write> Observer for TraceObserver<W> {
     fn before_run(&mut self, vcpu: u32) {
         if self.options.timed() {
             self.clock(vcpu).before = Some(Instant::now());
@@ -233,6 +255,17 @@ impl<W: Write> Observer for Watcher<W> {
             self.stats.record_interrupted(run_ns);
         }
     }
+
+    /// The trace's write error, once: the run stops at the exit whose line could not be
+    /// written (`EPIPE` is status 141, as for the console). Checking costs a branch on the
+    /// result `write_all` already returned; the untraced run never asks.
+    fn failure(&mut self) -> Option<Error> {
+        let error = self.error.take()?;
+        Some(Error::Output {
+            target: self.sink_name.clone(),
+            error,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -240,7 +273,7 @@ mod tests {
     use super::*;
     use crate::exit::{Io, IoDirection};
 
-    /// Two vCPUs through one watcher: each exit numbered once, on the vCPU that made it, in
+    /// Two vCPUs through one observer: each exit numbered once, on the vCPU that made it, in
     /// the trace, the flight recorder and the statistics alike.
     fn watch(trace: TraceFormat) -> (String, Vec<String>, u64) {
         let options = WatchOptions {
@@ -249,8 +282,8 @@ mod tests {
             stats: true,
             flight_recorder: true,
         };
-        let mut watcher = Watcher::new(options, Vec::new());
-        watcher.expect_vcpus(2);
+        let mut observer = TraceObserver::new(options, Vec::new());
+        observer.expect_vcpus(2);
         let mut data = [b'A'];
         let out = Exit::Io(Io {
             direction: IoDirection::Out,
@@ -261,17 +294,17 @@ mod tests {
             data: &mut data,
         });
         for (vcpu, exit) in [(1, &out), (0, &Exit::Hlt), (1, &Exit::Hlt)] {
-            watcher.before_run(vcpu);
-            watcher.after_run(vcpu);
+            observer.before_run(vcpu);
+            observer.after_run(vcpu);
             let dispatch = matches!(exit, Exit::Io(_)).then_some(Claim::Claimed);
-            watcher.exit(vcpu, exit, dispatch);
+            observer.exit(vcpu, exit, dispatch);
         }
-        watcher.flush().unwrap();
+        observer.flush().unwrap();
         let (exits, lines) = (
-            watcher.stats().total().count,
-            watcher.recorder().unwrap().lines(),
+            observer.stats().total().count,
+            observer.recorder().unwrap().lines(),
         );
-        let trace = String::from_utf8(watcher.into_sink()).unwrap();
+        let trace = String::from_utf8(observer.into_sink()).unwrap();
         (trace, lines, exits)
     }
 

@@ -8,6 +8,7 @@ use super::{
 use crate::ioctls::ioctls;
 
 ioctls! {
+    arch = "aarch64";
     /// The arm64-only ioctls, in header order.
     pub const ARM64_IOCTLS;
 

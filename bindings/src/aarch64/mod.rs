@@ -72,6 +72,7 @@ const ARM64_STRUCT_LAYOUTS: &[StructLayout] = &[
 
 crate::arches::arch_tables!(
     "arm64",
+    target_arch = "aarch64",
     IoctlEncoding::Generic,
     ARM64_STRUCT_LAYOUTS,
     ARM64_IOCTLS

@@ -33,7 +33,7 @@ pub const KVM_VM_PPC_HV: u64 = 1;
 pub const KVM_VM_PPC_PR: u64 = 2;
 
 ioctls! {
-    encoding = IoctlEncoding::Powerpc;
+    arch = "powerpc64", encoding = IoctlEncoding::Powerpc;
     /// The ppc-only ioctls, in header order.
     pub const PPC_IOCTLS;
 
@@ -90,6 +90,7 @@ const PPC_STRUCT_LAYOUTS: &[StructLayout] = &[
 
 crate::arches::arch_tables!(
     "ppc64le",
+    target_arch = "powerpc64",
     IoctlEncoding::Powerpc,
     PPC_STRUCT_LAYOUTS,
     PPC_IOCTLS

@@ -39,6 +39,7 @@ named_constants! {
 }
 
 ioctls! {
+    arch = "riscv64";
     /// The riscv-only ioctls.
     pub const RISCV_IOCTLS;
 
@@ -65,6 +66,7 @@ const RISCV_STRUCT_LAYOUTS: &[StructLayout] = &[
 
 crate::arches::arch_tables!(
     "riscv64",
+    target_arch = "riscv64",
     IoctlEncoding::Generic,
     RISCV_STRUCT_LAYOUTS,
     RISCV_IOCTLS

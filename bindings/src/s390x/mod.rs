@@ -39,6 +39,7 @@ pub const KVM_VM_S390_UCONTROL: u64 = 1;
 pub const KVM_S390_SIE_PAGE_OFFSET: usize = 1;
 
 ioctls! {
+    arch = "s390x";
     /// The s390-only ioctls, in header order.
     pub const S390_IOCTLS;
 
@@ -100,6 +101,7 @@ const S390_STRUCT_LAYOUTS: &[StructLayout] = &[
 
 crate::arches::arch_tables!(
     "s390x",
+    target_arch = "s390x",
     IoctlEncoding::Generic,
     S390_STRUCT_LAYOUTS,
     S390_IOCTLS

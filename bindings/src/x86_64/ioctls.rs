@@ -8,6 +8,7 @@ use crate::common::kvm_interrupt;
 use crate::ioctls::ioctls;
 
 ioctls! {
+    arch = "x86_64";
     /// The x86-only ioctls, in header order.
     pub const X86_IOCTLS;
 
@@ -15,6 +16,9 @@ ioctls! {
     KVM_GET_MSR_INDEX_LIST = _IOWR(0x02, kvm_msr_list), System;
     /// `ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, &cpuid2)`: the CPUID leaves KVM can expose.
     KVM_GET_SUPPORTED_CPUID = _IOWR(0x05, kvm_cpuid2), System, KVM_CAP_EXT_CPUID;
+    /// `ioctl(kvm_fd, KVM_GET_MSR_FEATURE_INDEX_LIST, &list)`: the feature MSRs `KVM_GET_MSRS`
+    /// reads on `/dev/kvm` (what the host lets a guest see of its MSR-reported features).
+    KVM_GET_MSR_FEATURE_INDEX_LIST = _IOWR(0x0a, kvm_msr_list), System, KVM_CAP_GET_MSR_FEATURES;
 
     /// `ioctl(vm_fd, KVM_SET_TSS_ADDR, addr)`: three pages of guest physical space for the TSS
     /// VMX needs for real mode.
@@ -46,12 +50,19 @@ ioctls! {
     KVM_SET_FPU = _IOW(0x8d, kvm_fpu), Vcpu;
     /// `ioctl(vcpu_fd, KVM_SET_CPUID2, &cpuid2)`: the CPUID the guest sees.
     KVM_SET_CPUID2 = _IOW(0x90, kvm_cpuid2), Vcpu, KVM_CAP_EXT_CPUID;
+    /// `ioctl(vcpu_fd, KVM_GET_CPUID2, &cpuid2)`: the CPUID the vCPU has now (as the kernel
+    /// adjusted it).
+    KVM_GET_CPUID2 = _IOWR(0x91, kvm_cpuid2), Vcpu, KVM_CAP_EXT_CPUID;
     /// `ioctl(vcpu_fd, KVM_SET_GUEST_DEBUG, &dbg)`: single-step and breakpoints.
     KVM_SET_GUEST_DEBUG = _IOW(0x9b, kvm_guest_debug), Vcpu, KVM_CAP_SET_GUEST_DEBUG;
     /// `ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, &events)`.
     KVM_GET_VCPU_EVENTS = _IOR(0x9f, kvm_vcpu_events), Vcpu, KVM_CAP_VCPU_EVENTS;
     /// `ioctl(vcpu_fd, KVM_SET_VCPU_EVENTS, &events)`.
     KVM_SET_VCPU_EVENTS = _IOW(0xa0, kvm_vcpu_events), Vcpu, KVM_CAP_VCPU_EVENTS;
+    /// `ioctl(vcpu_fd, KVM_SET_TSC_KHZ, khz)`: the guest's TSC rate (needs TSC scaling).
+    KVM_SET_TSC_KHZ = _IO(0xa2), Vcpu, KVM_CAP_TSC_CONTROL;
+    /// `ioctl(vcpu_fd, KVM_GET_TSC_KHZ, 0)`: returns the guest's TSC rate in kHz.
+    KVM_GET_TSC_KHZ = _IO(0xa3), Vcpu, KVM_CAP_GET_TSC_KHZ;
 }
 
 #[cfg(test)]
@@ -65,5 +76,9 @@ mod tests {
         assert_eq!(KVM_GET_SUPPORTED_CPUID, 0xC008_AE05);
         assert_eq!(KVM_SET_GUEST_DEBUG, 0x4048_AE9B);
         assert_eq!(KVM_SET_TSS_ADDR, 0xAE47);
+        assert_eq!(KVM_SET_CPUID2, 0x4008_AE90);
+        assert_eq!(KVM_GET_CPUID2, 0xC008_AE91);
+        assert_eq!(KVM_GET_MSR_FEATURE_INDEX_LIST, 0xC004_AE0A);
+        assert_eq!(KVM_GET_TSC_KHZ, 0xAEA3);
     }
 }

@@ -79,6 +79,7 @@ const X86_REGISTER_LAYOUTS: &[StructLayout] = &[
 
 crate::arches::arch_tables!(
     "x86-64",
+    target_arch = "x86_64",
     IoctlEncoding::Generic,
     X86_STRUCT_LAYOUTS,
     X86_ALL_IOCTLS

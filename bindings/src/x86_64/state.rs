@@ -269,6 +269,7 @@ mod ioctls {
     use crate::ioctls::ioctls;
 
     ioctls! {
+        arch = "x86_64";
         /// The x86 ioctls that read and write machine state, in header order.
         pub const X86_STATE_IOCTLS;
 

@@ -11,6 +11,11 @@
 //! `CS.selector = 0xF000` with `CS.base = 0xFFFF0000`, `IP = 0xFFF0`. rawkvm moves it to the
 //! entry point given on the command line (default `0000:1000`).
 
+pub mod cpu_setup;
+pub mod cpuid;
+pub mod cpuid_names;
+pub mod msr;
+pub mod msr_names;
 pub mod state;
 pub mod sync_regs;
 
@@ -50,18 +55,15 @@ impl Default for Entry {
 }
 
 impl Entry {
-    /// Parses `SEG:OFF` in hex (`0000:1000`, `0x0:0x1000`).
+    /// Parses `SEG:OFF` in hex (`0000:1000`, `0x0:0x1000`): digits only, one `0x` at most.
     pub fn parse(text: &str) -> Result<Entry, String> {
         let (segment, offset) = text
             .split_once(':')
             .ok_or_else(|| format!("entry {text:?} is not SEG:OFF (for example 0000:1000)"))?;
         let hex16 = |part: &str| {
-            let digits = part
-                .trim()
-                .trim_start_matches("0x")
-                .trim_start_matches("0X");
-            u16::from_str_radix(digits, 16)
-                .map_err(|_| format!("{part:?} in entry {text:?} is not a 16-bit hex number"))
+            crate::units::parse_hex(part.trim())
+                .and_then(|value| u16::try_from(value).ok())
+                .ok_or_else(|| format!("{part:?} in entry {text:?} is not a 16-bit hex number"))
         };
         Ok(Entry {
             segment: hex16(segment)?,
@@ -187,6 +189,19 @@ impl Vcpu {
     pub fn queue_interrupt(&mut self, vector: u8) {
         self.queued_interrupt = Some(vector);
         self.run_page().set(REQUEST_INTERRUPT_WINDOW.field, 1);
+    }
+
+    /// Puts back what [`Vcpu::queue_interrupt`] had queued (`Some`), or clears the queue and
+    /// the window request (`None`): a restarted run waits for the same interrupt a fresh VM
+    /// would.
+    pub fn requeue_interrupt(&mut self, queued: Option<u8>) {
+        match queued {
+            Some(vector) => self.queue_interrupt(vector),
+            None => {
+                self.queued_interrupt = None;
+                self.run_page().set(REQUEST_INTERRUPT_WINDOW.field, 0);
+            }
+        }
     }
 
     /// At `KVM_EXIT_IRQ_WINDOW_OPEN`: injects the queued vector, if any, and stops asking for

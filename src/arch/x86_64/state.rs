@@ -23,7 +23,6 @@ use rawkvm_bindings::{
 
 use super::{get, set};
 use crate::error::Error;
-use crate::exit::fields::REQUEST_INTERRUPT_WINDOW;
 use crate::kvm::vcpu::Vcpu;
 use crate::kvm::vm::Vm;
 use crate::sys::ioctl::{Ioctl, Reads, Writes, vcpu as vcpu_ioctls};
@@ -79,18 +78,6 @@ impl Vcpu {
         set(self, &vcpu_ioctls::SET_VCPU_EVENTS, events)
     }
 
-    /// Sets or clears the vector waiting for the guest's interrupt window (user space's queue,
-    /// without an in-kernel irqchip), and `kvm_run.request_interrupt_window` with it.
-    pub fn set_queued_interrupt(&mut self, vector: Option<u8>) {
-        match vector {
-            Some(vector) => self.queue_interrupt(vector),
-            None => {
-                self.queued_interrupt = None;
-                self.run_page().set(REQUEST_INTERRUPT_WINDOW.field, 0);
-            }
-        }
-    }
-
     /// `ioctl(vcpu, KVM_GET_MP_STATE, &mp_state)`.
     pub fn mp_state(&self) -> Result<kvm_mp_state, Error> {
         get(self, &state::vcpu::GET_MP_STATE)
@@ -116,7 +103,7 @@ impl Vcpu {
 fn vm_get<T: PlainData>(vm: &Vm, ioctl: &Ioctl<Writes<T>>) -> Result<T, Error> {
     let mut value = T::ZERO;
     ioctl
-        .call(vm.vm_fd().fd(), &mut value)
+        .call(vm.fd(), &mut value)
         .map_err(|errno| Error::Ioctl {
             ioctl: ioctl.name,
             errno,
@@ -127,7 +114,7 @@ fn vm_get<T: PlainData>(vm: &Vm, ioctl: &Ioctl<Writes<T>>) -> Result<T, Error> {
 /// `ioctl(vm, SET, &value)`.
 fn vm_set<T: PlainData>(vm: &Vm, ioctl: &Ioctl<Reads<T>>, value: &T) -> Result<(), Error> {
     ioctl
-        .call(vm.vm_fd().fd(), value)
+        .call(vm.fd(), value)
         .map(drop)
         .map_err(|errno| Error::Ioctl {
             ioctl: ioctl.name,
@@ -146,7 +133,7 @@ impl Vm {
         };
         let ioctl = &state::vm::GET_IRQCHIP;
         let got = ioctl
-            .call(self.vm_fd().fd(), &mut chip)
+            .call(self.fd(), &mut chip)
             .map_err(|errno| Error::Ioctl {
                 ioctl: ioctl.name,
                 errno,

@@ -101,12 +101,12 @@ impl Vcpu {
     /// `KVM_CHECK_EXTENSION(KVM_CAP_SYNC_REGS)` on this vCPU's VM: the sets the page can carry.
     /// Asked once per VM.
     pub fn supported_sync_regs(&self) -> SyncRegs {
-        SyncRegs::from_bits_truncate(self.vcpu_fd().vm().sync_regs_supported())
+        SyncRegs::from_bits_truncate(self.sync_regs_supported())
     }
 
     /// The sets the kernel stores in the page at every exit (`kvm_run.kvm_valid_regs`).
     pub fn sync_regs_enabled(&mut self) -> SyncRegs {
-        let page = self.vcpu_fd_mut().run_page();
+        let page = self.run_page();
         SyncRegs::from_bits_truncate(page.get(sync_regs::VALID_REGS))
     }
 
@@ -122,7 +122,7 @@ impl Vcpu {
             });
         }
         let (valid, dirty) = {
-            let page = self.vcpu_fd_mut().run_page();
+            let page = self.run_page();
             (
                 page.get(sync_regs::VALID_REGS),
                 page.get(sync_regs::DIRTY_REGS),
@@ -133,9 +133,7 @@ impl Vcpu {
         self.refresh::<kvm_regs>(stale)?;
         self.refresh::<kvm_sregs>(stale)?;
         self.refresh::<kvm_vcpu_events>(stale)?;
-        self.vcpu_fd_mut()
-            .run_page()
-            .set(sync_regs::VALID_REGS, sets.bits());
+        self.run_page().set(sync_regs::VALID_REGS, sets.bits());
         Ok(())
     }
 
@@ -143,7 +141,7 @@ impl Vcpu {
     fn refresh<T: SyncedSet>(&mut self, stale: SyncRegs) -> Result<(), Error> {
         if stale.contains(T::SET) {
             let value = T::get_by_ioctl(self)?;
-            self.vcpu_fd_mut().run_page().set(T::FIELD, value);
+            self.run_page().set(T::FIELD, value);
         }
         Ok(())
     }
@@ -177,7 +175,7 @@ pub struct Registers<'a> {
 impl Registers<'_> {
     /// Whether the page holds the current value of `set`.
     fn current_in_page(&mut self, set: SyncRegs) -> bool {
-        let page = self.vcpu.vcpu_fd_mut().run_page();
+        let page = self.vcpu.run_page();
         let fresh = page.get(sync_regs::VALID_REGS) | page.get(sync_regs::DIRTY_REGS);
         fresh & set.bits() != 0
     }
@@ -185,7 +183,7 @@ impl Registers<'_> {
     /// Reads set `T`: from the page if current there, else by its ioctl.
     pub fn get<T: SyncedSet>(&mut self) -> Result<T, Error> {
         if self.current_in_page(T::SET) {
-            Ok(self.vcpu.vcpu_fd_mut().run_page().get(T::FIELD))
+            Ok(self.vcpu.run_page().get(T::FIELD))
         } else {
             T::get_by_ioctl(self.vcpu)
         }
@@ -204,7 +202,7 @@ impl Registers<'_> {
 
     /// Writes set `T` in place and marks it dirty; the caller knows the kernel syncs it.
     pub(crate) fn set_in_place<T: SyncedSet>(&mut self, value: &T) {
-        let mut page = self.vcpu.vcpu_fd_mut().run_page();
+        let mut page = self.vcpu.run_page();
         page.set(T::FIELD, *value);
         let dirty = page.get(sync_regs::DIRTY_REGS);
         page.set(sync_regs::DIRTY_REGS, dirty | T::SET.bits());

@@ -196,7 +196,7 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
     let options = parse(workload(&name)?, args)?;
     if options.trace.any() {
         // What watching costs: untraced and traced runs paired (see `traced`).
-        let sink = options.trace.open_sink()?;
+        let sink = options.trace.open_sink(None)?;
         let kvm = Kvm::open_path(&options.device)?;
         let report = traced::traced_loop(&kvm, &options, sink)?;
         return print_out(&report);

@@ -86,23 +86,23 @@ struct TracedRuns<'a> {
 impl TracedRuns<'_> {
     /// One run watched as `rawkvm run` watches (trace, flight recorder, stats if asked for).
     fn run(&mut self, kvm: &Kvm, guest: &Guest, count: u64) -> Result<Timing, CliError> {
-        // The watcher owns the sink during the run and hands it back after.
+        // The observer owns the sink during the run and hands it back after.
         let sink = std::mem::replace(&mut self.sink, BufWriter::new(Box::new(io::sink())));
-        let mut watcher = self.flags.watcher(sink);
-        let (total_ns, mut machine) = timed_run(kvm, guest, count, &mut watcher)?;
+        let mut observer = self.flags.observer(sink);
+        let (total_ns, mut machine) = timed_run(kvm, guest, count, &mut observer)?;
         let timing = Timing {
-            exits: watcher.exits(),
+            exits: observer.exits(),
             total_ns,
         };
-        watcher
+        observer
             .flush()
             .map_err(|error| self.flags.output_error(error))?;
         if self.flags.stats {
             self.last_stats.clear();
             // Writing into a Vec cannot fail.
-            let _ = write_stats(&watcher, &mut machine, &mut self.last_stats);
+            let _ = write_stats(&observer, &mut machine, &mut self.last_stats);
         }
-        self.sink = watcher.into_sink();
+        self.sink = observer.into_sink();
         Ok(timing)
     }
 }
