@@ -157,7 +157,7 @@ fn the_snapshot_seeds_mean_what_their_names_say() {
     );
     let error = failure("bad_checksum");
     assert!(matches!(error.problem, Problem::Checksum { .. }), "{error}");
-    assert_eq!(error.section, "section 8 (memory, slot 0)");
+    assert_eq!(error.section, "section 10 (memory, slot 0)");
     let error = failure("slot_too_large");
     assert!(
         matches!(error.problem, Problem::MemoryDoesNotFit(_)),

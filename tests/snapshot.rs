@@ -8,6 +8,7 @@ mod common;
 use std::sync::Mutex;
 
 use rawkvm::Kvm;
+use rawkvm::arch::x86_64::msr::Msr;
 use rawkvm::devices::Devices;
 use rawkvm::machine::Machine;
 use rawkvm::machine::supervisor::RunControl;
@@ -34,9 +35,9 @@ fn run(machine: &mut Machine) -> (Vec<u8>, bool) {
     (output, control.stopped_for_snapshot())
 }
 
-fn snapshot_of(machine: &mut Machine) -> Snapshot {
+fn snapshot_of(kvm: &Kvm, machine: &mut Machine) -> Snapshot {
     machine
-        .snapshot(&DeviceState::default())
+        .snapshot(kvm, &DeviceState::default())
         .expect("a stopped machine can be snapshotted")
 }
 
@@ -73,7 +74,7 @@ fn a_guest_snapshotted_half_way_finishes_as_if_never_stopped() {
         first_half,
         b"0001\n0002\n0003\n0004\n0005\n0006\n0007\n0008\n"
     );
-    let snapshot = snapshot_of(&mut machine);
+    let snapshot = snapshot_of(&kvm, &mut machine);
     drop(machine);
     assert_eq!(snapshot.vcpus.len(), 1);
     assert_eq!(snapshot.vm.slots.len(), 1);
@@ -82,7 +83,7 @@ fn a_guest_snapshotted_half_way_finishes_as_if_never_stopped() {
 }
 
 #[test]
-fn fpu_debug_registers_and_xcrs_set_before_a_snapshot_come_back() {
+fn fpu_debug_registers_xcrs_msrs_and_cpuid_set_before_a_snapshot_come_back() {
     let Some(kvm) = common::kvm_or_skip("snapshot state") else {
         return;
     };
@@ -99,7 +100,10 @@ fn fpu_debug_registers_and_xcrs_set_before_a_snapshot_come_back() {
     let mut debugregs = vcpu.debugregs().unwrap();
     debugregs.db[0] = 0x1234_5678;
     vcpu.set_debugregs(&debugregs).unwrap();
-    let snapshot = snapshot_of(&mut machine);
+    // IA32_SYSENTER_EIP, an MSR of the index list no reset sets.
+    vcpu.set_msrs(&[Msr::new(0x176, 0xFEED_F00D)]).unwrap();
+    let cpuid = vcpu.cpuid().unwrap();
+    let snapshot = snapshot_of(&kvm, &mut machine);
     drop(machine);
     assert_eq!(snapshot.vcpus[0].xsave.region[6], 0x7F80);
     let mut restored = snapshot.restore(&kvm).expect("restores and verifies");
@@ -107,6 +111,9 @@ fn fpu_debug_registers_and_xcrs_set_before_a_snapshot_come_back() {
     assert_eq!(vcpu.xsave().unwrap().region[40], 0xDEAD_BEEF);
     assert_eq!(vcpu.xsave().unwrap().region[6], 0x7F80);
     assert_eq!(vcpu.debugregs().unwrap().db[0], 0x1234_5678);
+    assert_eq!(vcpu.msrs(&[0x176]).unwrap(), [Msr::new(0x176, 0xFEED_F00D)]);
+    assert!(!cpuid.entries().is_empty(), "rawkvm sets a CPUID table");
+    assert!(vcpu.cpuid().unwrap().same_as(&cpuid));
     assert_eq!(
         vcpu.xcrs().unwrap().xcrs[0].value,
         snapshot.vcpus[0].xcrs.unwrap().xcrs[0].value

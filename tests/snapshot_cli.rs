@@ -133,7 +133,7 @@ fn bad_snapshot_files_are_status_4_naming_the_section_and_byte() {
         let output = run(&[command, &seed("truncated")]);
         assert_fails(&output, 4, "section 3 at byte 4728: the file is truncated");
         let output = run(&[command, &seed("bad_checksum")]);
-        assert_fails(&output, 4, "section 8 (memory, slot 0) at byte");
+        assert_fails(&output, 4, "section 10 (memory, slot 0) at byte");
         assert_fails(&output, 4, "checksum mismatch");
         assert_fails(
             &run(&[command, &seed("newer_version")]),

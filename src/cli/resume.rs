@@ -80,5 +80,5 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     options.config.vcpus = snapshot.vcpus.len() as u32;
     options.line_control = snapshot.devices.serial_line_control;
     drop(snapshot);
-    drive(&options, &mut machine, sink, &control, zones)
+    drive(&kvm, &options, &mut machine, sink, &control, zones)
 }

@@ -263,13 +263,14 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
     let zones = coalesce(&machine, options.coalesce)?;
-    drive(&options, &mut machine, sink, &control, zones)
+    drive(&kvm, &options, &mut machine, sink, &control, zones)
 }
 
 /// Runs `machine` as `options` say (once, `--repeat` times, or until a snapshot is asked
 /// for), watched and reported on; saves the snapshot if the run stopped for one. `zones` are
 /// the coalesced zones registered for the machine, which a snapshot records.
 pub fn drive(
+    kvm: &Kvm,
     options: &RunOptions,
     machine: &mut Machine,
     sink: TraceSink,
@@ -314,7 +315,7 @@ pub fn drive(
     outcome?;
     traced.map_err(|error| options.trace.output_error(error))?;
     if let Some(line_control) = paused.into_inner().unwrap_or_else(PoisonError::into_inner) {
-        snapshot::save(machine, &options.snapshot, line_control, zones)?;
+        snapshot::save(kvm, machine, &options.snapshot, line_control, zones)?;
     }
     Ok(status::HALTED)
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rawkvm::devices::WriteOnlyZone;
+use rawkvm::kvm::Kvm;
 use rawkvm::machine::Machine;
 use rawkvm::units::{parse_duration, parse_u64};
 
@@ -77,6 +78,7 @@ impl SnapshotFlags {
 /// Saves `machine` (stopped for a snapshot) to the flags' path and says so on stderr.
 #[cfg(target_arch = "x86_64")]
 pub fn save(
+    kvm: &Kvm,
     machine: &mut Machine,
     flags: &SnapshotFlags,
     line_control: u8,
@@ -91,7 +93,7 @@ pub fn save(
         serial_line_control: line_control,
         coalesced_zones: zones,
     };
-    let snapshot = machine.snapshot(&devices)?;
+    let snapshot = machine.snapshot(kvm, &devices)?;
     let bytes = snapshot.save(path)?;
     let pages: u64 = snapshot
         .vm
@@ -113,6 +115,7 @@ pub fn save(
 /// Elsewhere the flags were refused.
 #[cfg(not(target_arch = "x86_64"))]
 pub fn save(
+    _kvm: &Kvm,
     _machine: &mut Machine,
     _flags: &SnapshotFlags,
     _line_control: u8,

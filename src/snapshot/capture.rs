@@ -1,10 +1,11 @@
 //! Taking a snapshot of a stopped machine.
 //!
 //! ```text
+//! ioctl(kvm, KVM_GET_MSR_INDEX_LIST)   the MSRs to save
 //! for each vCPU:  (re-enter with immediate_exit = 1 if its last exit left I/O half done)
 //!                 KVM_GET_REGS/SREGS/VCPU_EVENTS (or kvm_run.s.regs when current there),
 //!                 KVM_GET_XSAVE, KVM_GET_XCRS, KVM_GET_LAPIC, KVM_GET_MP_STATE,
-//!                 KVM_GET_DEBUGREGS
+//!                 KVM_GET_DEBUGREGS, KVM_GET_CPUID2, KVM_GET_MSRS (every listed MSR)
 //! for each slot:  read every page; keep the ones that are not all zero, in runs
 //! the VM:         KVM_GET_IRQCHIP x3, KVM_GET_PIT2 (ENXIO: none), KVM_GET_CLOCK
 //! ```
@@ -16,6 +17,7 @@ use super::state::{
     DeviceState, IrqchipState, Origin, PageRun, SlotState, Snapshot, VcpuState, VmState,
 };
 use crate::error::Error;
+use crate::kvm::Kvm;
 use crate::kvm::memory::Region;
 use crate::kvm::vcpu::Vcpu;
 use crate::kvm::vm::Vm;
@@ -27,7 +29,10 @@ impl Machine {
     /// running: `run_all` returned); an instruction a vCPU's last exit left half done (an IN
     /// waiting for its value) is completed first, so the saved registers are the ones the
     /// guest would see next. `devices` is the host-side device state, which the caller owns.
-    pub fn snapshot(&mut self, devices: &DeviceState) -> Result<Snapshot, Error> {
+    ///
+    /// `kvm` gives the MSR index list (`KVM_GET_MSR_INDEX_LIST`): every MSR in it is saved.
+    pub fn snapshot(&mut self, kvm: &Kvm, devices: &DeviceState) -> Result<Snapshot, Error> {
+        let msr_indices = kvm.msr_index_list()?;
         let (vm, vcpus) = self.parts_mut();
         let xsave = vm.xsave_size();
         if xsave > abi::KVM_XSAVE_SIZE {
@@ -36,7 +41,7 @@ impl Machine {
         let has_xcrs = vm.check_extension(abi::KVM_CAP_XCRS) > 0;
         let vcpus = vcpus
             .iter_mut()
-            .map(|vcpu| capture_vcpu(vcpu, has_xcrs))
+            .map(|vcpu| capture_vcpu(vcpu, has_xcrs, &msr_indices))
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(Snapshot {
             origin: Origin::here(),
@@ -62,7 +67,11 @@ impl Origin {
 }
 
 /// One vCPU's state, after completing what its last exit left pending.
-pub(crate) fn capture_vcpu(vcpu: &mut Vcpu, has_xcrs: bool) -> Result<VcpuState, Error> {
+pub(crate) fn capture_vcpu(
+    vcpu: &mut Vcpu,
+    has_xcrs: bool,
+    msr_indices: &[u32],
+) -> Result<VcpuState, Error> {
     let id = vcpu.id();
     match vcpu.complete_pending_operation() {
         Ok(true) => {}
@@ -83,6 +92,8 @@ pub(crate) fn capture_vcpu(vcpu: &mut Vcpu, has_xcrs: bool) -> Result<VcpuState,
         events,
         mp_state: vcpu.mp_state()?,
         debugregs: vcpu.debugregs()?,
+        cpuid: vcpu.cpuid()?.entries().to_vec(),
+        msrs: vcpu.msrs(msr_indices)?,
         queued_interrupt: vcpu.queued_interrupt,
     })
 }

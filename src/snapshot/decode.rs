@@ -15,6 +15,7 @@ use super::format::{
 use super::state::{
     DeviceState, IrqchipState, Origin, PageRun, SlotState, Snapshot, VcpuState, VmState,
 };
+use crate::arch::x86_64::msr::Msr;
 use crate::devices::{Space, WriteOnlyZone};
 use crate::error::{FormatError, Problem};
 use crate::sys::state::{PlainData, from_bytes, words_from_bytes};
@@ -332,6 +333,25 @@ impl Piece<'_> {
         })
     }
 
+    /// A payload of `n` structs `T` back to back.
+    fn array<T: PlainData>(&self) -> Result<Vec<T>, FormatError> {
+        let size = size_of::<T>();
+        if self.payload.len() % size != 0 {
+            return Err(self.error(
+                0,
+                Problem::Length {
+                    expected: (self.payload.len() / size) as u64 * size as u64,
+                    found: self.payload.len() as u64,
+                },
+            ));
+        }
+        Ok(self
+            .payload
+            .chunks_exact(size)
+            .filter_map(from_bytes::<T>)
+            .collect())
+    }
+
     fn small_u32(&self) -> Result<u32, FormatError> {
         if self.payload.len() != 4 {
             return Err(self.error(
@@ -374,6 +394,8 @@ struct PartialVcpu {
     events: Option<abi::kvm_vcpu_events>,
     mp_state: Option<abi::kvm_mp_state>,
     debugregs: Option<abi::kvm_debugregs>,
+    cpuid: Option<Vec<abi::kvm_cpuid_entry2>>,
+    msrs: Option<Vec<Msr>>,
     queued_interrupt: Option<Option<u8>>,
 }
 
@@ -397,6 +419,18 @@ impl PartialVcpu {
             SectionKind::VcpuEvents => piece.store(&mut self.events, piece.plain()?),
             SectionKind::VcpuMpState => piece.store(&mut self.mp_state, piece.plain()?),
             SectionKind::VcpuDebugregs => piece.store(&mut self.debugregs, piece.plain()?),
+            SectionKind::VcpuCpuid => {
+                let entries = piece.array::<abi::kvm_cpuid_entry2>()?;
+                piece.store(&mut self.cpuid, entries)
+            }
+            SectionKind::VcpuMsrs => {
+                let entries = piece.array::<abi::kvm_msr_entry>()?;
+                let msrs = entries
+                    .iter()
+                    .map(|entry| Msr::new(entry.index, entry.data))
+                    .collect();
+                piece.store(&mut self.msrs, msrs)
+            }
             SectionKind::VcpuQueuedInterrupt => {
                 let value = piece.small_u32()?;
                 let queued = match value {
@@ -433,6 +467,8 @@ impl PartialVcpu {
             events: self.events.ok_or_else(|| missing("vcpu.events"))?,
             mp_state: self.mp_state.ok_or_else(|| missing("vcpu.mp_state"))?,
             debugregs: self.debugregs.ok_or_else(|| missing("vcpu.debugregs"))?,
+            cpuid: self.cpuid.unwrap_or_default(),
+            msrs: self.msrs.unwrap_or_default(),
             queued_interrupt: self.queued_interrupt.unwrap_or(None),
         })
     }

@@ -69,6 +69,10 @@ pub enum SectionKind {
     VcpuMpState,
     /// `kvm_debugregs`.
     VcpuDebugregs,
+    /// `kvm_cpuid_entry2` × n: the CPUID table.
+    VcpuCpuid,
+    /// `kvm_msr_entry` × n: every MSR of the index list and its value.
+    VcpuMsrs,
     /// A `u32`: `0x100 | vector` if rawkvm had an interrupt queued for the vCPU.
     VcpuQueuedInterrupt,
     /// A memory slot and its non-zero pages.
@@ -148,6 +152,18 @@ pub const SECTION_KINDS: &[KindInfo] = &[
         0x08,
         "vcpu.debugregs",
         Some(abi::kvm_debugregs::LAYOUT),
+    ),
+    kind(
+        SectionKind::VcpuCpuid,
+        0x0A,
+        "vcpu.cpuid",
+        Some(abi::kvm_cpuid_entry2::LAYOUT),
+    ),
+    kind(
+        SectionKind::VcpuMsrs,
+        0x0B,
+        "vcpu.msrs",
+        Some(abi::kvm_msr_entry::LAYOUT),
     ),
     kind(
         SectionKind::VcpuQueuedInterrupt,
@@ -335,6 +351,25 @@ fn sections_of(snapshot: &Snapshot) -> Vec<Pieces<'_>> {
             id,
             as_bytes(&vcpu.debugregs).to_vec(),
         );
+        let cpuid: Vec<u8> = vcpu
+            .cpuid
+            .iter()
+            .flat_map(|entry| as_bytes(entry).to_vec())
+            .collect();
+        add(SectionKind::VcpuCpuid, id, cpuid);
+        let msrs: Vec<u8> = vcpu
+            .msrs
+            .iter()
+            .flat_map(|msr| {
+                let entry = abi::kvm_msr_entry {
+                    index: msr.index,
+                    reserved: 0,
+                    data: msr.value,
+                };
+                as_bytes(&entry).to_vec()
+            })
+            .collect();
+        add(SectionKind::VcpuMsrs, id, msrs);
         let queued = vcpu.queued_interrupt.map_or(0, |v| 0x100 | u32::from(v));
         add(
             SectionKind::VcpuQueuedInterrupt,
@@ -374,7 +409,9 @@ fn sections_of(snapshot: &Snapshot) -> Vec<Pieces<'_>> {
     // Memory after the vCPUs, before the VM devices: the order `snapshot-info` lists.
     let first_vm_section = sections
         .iter()
-        .position(|(kind, _, _)| *kind > SectionKind::VcpuQueuedInterrupt.info().number)
+        .position(|(kind, _, _)| {
+            SectionKind::from_number(*kind).is_some_and(|k| k > SectionKind::VcpuQueuedInterrupt)
+        })
         .unwrap_or(sections.len());
     let number = SectionKind::Memory.info().number;
     sections.splice(

@@ -31,6 +31,15 @@ fn small(payload: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(bytes))
 }
 
+/// Leaf 0's vendor string: EBX, EDX, ECX.
+fn vendor(leaf0: &abi::kvm_cpuid_entry2) -> [u8; 12] {
+    let mut vendor = [0u8; 12];
+    vendor[..4].copy_from_slice(&leaf0.ebx.to_le_bytes());
+    vendor[4..8].copy_from_slice(&leaf0.edx.to_le_bytes());
+    vendor[8..].copy_from_slice(&leaf0.ecx.to_le_bytes());
+    vendor
+}
+
 fn summarise(kind: SectionKind, payload: &[u8], page_size: u32) -> Option<String> {
     Some(match kind {
         SectionKind::VcpuRegs => {
@@ -126,6 +135,28 @@ fn summarise(kind: SectionKind, payload: &[u8], page_size: u32) -> Option<String
         SectionKind::VcpuDebugregs => {
             let d: abi::kvm_debugregs = plain(payload)?;
             format!("dr0={:#x} dr6={:#x} dr7={:#x}", d.db[0], d.dr6, d.dr7)
+        }
+        SectionKind::VcpuCpuid => {
+            let entries = payload.len() / size_of::<abi::kvm_cpuid_entry2>();
+            let leaf0: Option<abi::kvm_cpuid_entry2> = payload.get(..40).and_then(plain);
+            match leaf0 {
+                Some(leaf0) => format!(
+                    "{entries} leaves, max leaf {:#x}, vendor {}",
+                    leaf0.eax,
+                    crate::arch::x86_64::cpuid::cpuid_string(&vendor(&leaf0))
+                ),
+                None => "no table (none was set)".to_string(),
+            }
+        }
+        SectionKind::VcpuMsrs => {
+            let entries: Vec<abi::kvm_msr_entry> =
+                payload.chunks_exact(16).filter_map(plain).collect();
+            let efer = entries.iter().find(|e| e.index == 0xC000_0080);
+            format!(
+                "{} MSRs{}",
+                entries.len(),
+                efer.map_or_else(String::new, |e| format!(", EFER={:#x}", e.data))
+            )
         }
         SectionKind::VcpuQueuedInterrupt => match small(payload)? {
             0 => "none".to_string(),

@@ -10,10 +10,11 @@
 //!                               verify.rs    then KVM_GET_* again, compared field by field
 //! ```
 //!
-//! x86-64 only, like the state it saves. What is not saved: the TSC (on kvm_pvm the guest TSC
-//! is the host's and cannot be set), CPUID and MSRs (not yet: the ioctls come with the CPUID
-//! work), nested-virtualisation state, and anything a caller's own devices hold beyond
-//! [`DeviceState`].
+//! x86-64 only, like the state it saves. Per vCPU also the CPUID table and every MSR of
+//! `KVM_GET_MSR_INDEX_LIST`. What is not saved: the TSC (on kvm_pvm the guest TSC is the
+//! host's and cannot be set), nested-virtualisation state, and anything a caller's own devices
+//! hold beyond [`DeviceState`]. A snapshot with in-kernel interrupt controllers is captured
+//! whole, but restoring one needs `KVM_CREATE_IRQCHIP`, which this build does not make yet.
 
 pub mod capture;
 pub mod crc32;

@@ -4,10 +4,11 @@
 //! ```text
 //! vm = ioctl(kvm, KVM_CREATE_VM, 0)
 //! for each slot: mmap + KVM_SET_USER_MEMORY_REGION, copy the stored page runs in
-//! for each vCPU: KVM_CREATE_VCPU, then
-//!   KVM_SET_SREGS, KVM_SET_REGS, KVM_SET_XSAVE (not KVM_SET_FPU: lost on a fresh vCPU under
-//!   PVM), KVM_SET_XCRS, KVM_SET_LAPIC, KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE,
-//!   KVM_SET_DEBUGREGS
+//! for each vCPU: KVM_CREATE_VCPU, then KVM_SET_CPUID2 (first: it decides which MSRs and XSAVE
+//!   components are valid), KVM_SET_SREGS, KVM_SET_REGS, KVM_SET_XSAVE (not KVM_SET_FPU: lost
+//!   on a fresh vCPU under PVM), KVM_SET_XCRS, KVM_SET_MSRS (the MSRs whose value differs
+//!   from the fresh vCPU's, read with KVM_GET_MSRS), KVM_SET_LAPIC,
+//!   KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE, KVM_SET_DEBUGREGS
 //! the VM: KVM_SET_IRQCHIP x3, KVM_SET_PIT2, KVM_SET_CLOCK
 //! then read every piece back and compare it with the snapshot (verify.rs)
 //! ```
@@ -19,6 +20,7 @@ use rawkvm_bindings::MemoryRegionFlags;
 use super::SnapshotError;
 use super::state::{SlotState, Snapshot, VcpuState, VmState};
 use super::verify;
+use crate::arch::x86_64::cpuid::CpuidTable;
 use crate::error::Error;
 use crate::kvm::Kvm;
 use crate::kvm::vcpu::Vcpu;
@@ -110,11 +112,29 @@ pub(crate) fn write_runs(
 
 /// Applies a vCPU's state, in the working order.
 pub(crate) fn apply_vcpu(vcpu: &mut Vcpu, state: &VcpuState) -> Result<(), Error> {
+    // CPUID first: which MSRs and XSAVE components the vCPU accepts depends on it.
+    if !state.cpuid.is_empty() {
+        vcpu.set_cpuid(&CpuidTable::new(state.cpuid.clone()))?;
+    }
     vcpu.set_sregs(&state.sregs)?;
     vcpu.set_regs(&state.regs)?;
     vcpu.set_xsave(&state.xsave)?;
     if let Some(xcrs) = &state.xcrs {
         vcpu.set_xcrs(xcrs)?;
+    }
+    // Only the MSRs whose value differs from a fresh vCPU's: the kernel refuses some at their
+    // defaults in some configurations (MSR_KVM_ASYNC_PF_INT without an in-kernel LAPIC).
+    let indices: Vec<u32> = state.msrs.iter().map(|msr| msr.index).collect();
+    let fresh = vcpu.msrs(&indices)?;
+    let changed: Vec<_> = state
+        .msrs
+        .iter()
+        .zip(&fresh)
+        .filter(|(saved, fresh)| saved.value != fresh.value)
+        .map(|(saved, _)| *saved)
+        .collect();
+    if !changed.is_empty() {
+        vcpu.set_msrs(&changed)?;
     }
     if let Some(lapic) = &state.lapic {
         vcpu.set_lapic(lapic)?;

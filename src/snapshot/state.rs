@@ -2,9 +2,11 @@
 //! clock), and the host-side devices', as the kernel's own structs.
 
 use rawkvm_bindings::{
-    kvm_clock_data, kvm_debugregs, kvm_irqchip, kvm_lapic_state, kvm_mp_state, kvm_pit_state2,
-    kvm_regs, kvm_sregs, kvm_vcpu_events, kvm_xcrs, kvm_xsave,
+    kvm_clock_data, kvm_cpuid_entry2, kvm_debugregs, kvm_irqchip, kvm_lapic_state, kvm_mp_state,
+    kvm_pit_state2, kvm_regs, kvm_sregs, kvm_vcpu_events, kvm_xcrs, kvm_xsave,
 };
+
+use crate::arch::x86_64::msr::Msr;
 
 use crate::devices::WriteOnlyZone;
 
@@ -56,6 +58,10 @@ pub struct VcpuState {
     pub mp_state: kvm_mp_state,
     /// DR0-DR3, DR6, DR7 as the guest set them.
     pub debugregs: kvm_debugregs,
+    /// The CPUID table (`KVM_GET_CPUID2`; empty if none was ever set).
+    pub cpuid: Vec<kvm_cpuid_entry2>,
+    /// Every MSR of `KVM_GET_MSR_INDEX_LIST` with its value (`KVM_GET_MSRS`).
+    pub msrs: Vec<Msr>,
     /// The vector rawkvm was waiting to inject at the guest's next interrupt window (user
     /// space's interrupt queue, without an in-kernel irqchip).
     pub queued_interrupt: Option<u8>,

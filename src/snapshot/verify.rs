@@ -22,6 +22,10 @@ use crate::sys::state::{PlainData, as_bytes};
 /// How much later than the saved value the kvmclock may read right after `KVM_SET_CLOCK`.
 pub const CLOCK_SLACK_NS: u64 = 5_000_000_000;
 
+/// MSRs that change on their own between the write and the read: the TSC (which on kvm_pvm
+/// is the host's and cannot be set at all) and its adjustment.
+const MOVING_MSRS: &[u32] = &[0x10, 0x3b];
+
 /// The local APIC's timer current count register (`TMCCT`), bytes 0x390..0x394.
 const LAPIC_CURRENT_COUNT: std::ops::Range<usize> = 0x390..0x394;
 
@@ -43,7 +47,8 @@ pub(crate) fn verify(machine: &mut Machine, snapshot: &Snapshot) -> Result<(), E
     }
     let has_xcrs = snapshot.vcpus.iter().any(|vcpu| vcpu.xcrs.is_some());
     for (vcpu, saved) in vcpus.iter_mut().zip(&snapshot.vcpus) {
-        let mut got = capture_vcpu(vcpu, has_xcrs)?;
+        let indices: Vec<u32> = saved.msrs.iter().map(|msr| msr.index).collect();
+        let mut got = capture_vcpu(vcpu, has_xcrs, &indices)?;
         compare_vcpu(saved, &mut got)?;
     }
     for (region, saved) in vm.memory().regions().iter().zip(&snapshot.vm.slots) {
@@ -83,6 +88,24 @@ fn compare_vcpu(saved: &VcpuState, got: &mut VcpuState) -> Result<(), Error> {
         }
         (None, None) => {}
         _ => return Err(mismatch(&piece("lapic"), "(presence)", 0, &[], &[])),
+    }
+    if saved.cpuid != got.cpuid {
+        let first = saved.cpuid.iter().zip(&got.cpuid).position(|(a, b)| a != b);
+        let leaf = first.map_or(saved.cpuid.len() as u64, |at| {
+            u64::from(saved.cpuid[at].function)
+        });
+        return Err(mismatch(&piece("cpuid"), "leaf", leaf, &[], &[]));
+    }
+    for (saved, got) in saved.msrs.iter().zip(&got.msrs) {
+        if saved.value != got.value && !MOVING_MSRS.contains(&saved.index) {
+            return Err(mismatch(
+                &piece("msrs"),
+                &format!("MSR {:#x}", saved.index),
+                u64::from(saved.index),
+                &saved.value.to_le_bytes(),
+                &got.value.to_le_bytes(),
+            ));
+        }
     }
     compare(&piece("events"), &saved.events, &got.events)?;
     compare(&piece("mp_state"), &saved.mp_state, &got.mp_state)?;
