@@ -72,13 +72,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn help_and_version() {
-    for line in [
-        &["--help"][..],
-        &["-h"],
-        &["help"],
-        &["run", "--help"],
-        &["bench", "suite", "-h"],
-    ] {
+    for line in [&["--help"][..], &["-h"], &["help"]] {
         let help = run(line);
         assert_eq!(help.status.code(), Some(0), "{line:?}");
         let text = String::from_utf8_lossy(&help.stdout);
@@ -89,9 +83,56 @@ fn help_and_version() {
             "--markdown",
             "rawkvm bench restart [--guest NAME]",
             "--load-addr",
+            "  --timeout DURATION  stop the guest if it has not halted after DURATION, which needs a\n",
         ] {
             assert!(text.contains(needle), "{line:?}: {needle:?} not in\n{text}");
         }
+    }
+    // A command's help: its own usage lines and options, not the others'.
+    let per_command: [(&[&str], &str, &str); 4] = [
+        (&["run", "--help"], "--load-addr", "--markdown"),
+        (
+            &["help", "run"],
+            "  rawkvm run --image PATH",
+            "rawkvm bench",
+        ),
+        (&["bench", "suite", "-h"], "--markdown", "--load-addr"),
+        (&["help", "caps"], "  rawkvm caps [--json]", "--trace-file"),
+    ];
+    for (line, has, lacks) in per_command {
+        let help = run(line);
+        assert_eq!(help.status.code(), Some(0), "{line:?}");
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            text.starts_with("rawkvm: a virtual machine monitor"),
+            "{line:?}: {text}"
+        );
+        assert!(text.contains(has), "{line:?}: {has:?} not in\n{text}");
+        assert!(!text.contains(lacks), "{line:?}: {lacks:?} in\n{text}");
+        assert!(text.contains("Exit status:"), "{line:?}");
+    }
+    // Extra words are refused, as `list extra` is.
+    for (line, message) in [
+        (
+            &["--version", "extra"][..],
+            "rawkvm: error: --version: unexpected argument \"extra\"\n",
+        ),
+        (
+            &["help", "nope"],
+            "rawkvm: error: help: no command \"nope\"; try rawkvm --help\n",
+        ),
+        (
+            &["help", "run", "x"],
+            "rawkvm: error: help: unexpected argument \"x\"\n",
+        ),
+    ] {
+        let output = run(line);
+        assert_eq!(output.status.code(), Some(2), "{line:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!("{message}(see rawkvm --help)\n"),
+            "{line:?}"
+        );
     }
     let version = run(&["--version"]);
     assert_eq!(

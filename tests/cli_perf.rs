@@ -172,8 +172,23 @@ fn bench_suite_runs_a_workload_against_the_c_baseline() {
         rows[0].contains("sync-regs") && rows[1].contains("ioctl"),
         "{out}"
     );
+    // A --quick run is a smoke run: figures shown, no verdict.
+    let smoke: Vec<&str> = out.lines().filter(|l| l.starts_with("smoke   ")).collect();
     assert!(
-        out.contains("target  restart: C's fastest cycle / rawkvm restart (sync-regs)"),
+        smoke
+            .iter()
+            .any(|l| l
+                .starts_with("smoke   restart: C's fastest cycle / rawkvm restart (sync-regs)")),
+        "{out}"
+    );
+    assert!(
+        smoke
+            .iter()
+            .all(|l| l.ends_with(": not judged (--quick)") || l.ends_with(": n/a (not measured)")),
+        "{out}"
+    );
+    assert!(
+        !out.contains("target  ") && !out.contains("MISSED"),
         "{out}"
     );
     if out.contains("no C baseline") {

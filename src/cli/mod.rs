@@ -9,6 +9,7 @@ mod caps;
 mod console_out;
 #[cfg(target_arch = "x86_64")]
 mod cpuid;
+mod help;
 #[cfg(target_arch = "x86_64")]
 mod msrs;
 mod repeat;
@@ -33,104 +34,6 @@ use status::CliError;
 
 use args::{Arg, Args};
 
-const USAGE: &str = "\
-rawkvm: a virtual machine monitor on raw /dev/kvm ioctls
-
-Usage:
-  rawkvm run [GUEST] [OPTIONS]          run an embedded guest (default: hello)
-  rawkvm run --image PATH [OPTIONS]     run a flat binary instead
-  rawkvm list                           list the embedded guests
-  rawkvm bench WORKLOAD [--variant V] [--count N] [--kvm-device PATH] [TRACE OPTIONS]
-                                        WORKLOAD: pio mmio start start-async restart console
-                                        (trace options: pio and mmio, what watching costs)
-  rawkvm bench restart [--guest NAME] ...
-                                        restart another embedded guest (default hlt)
-  rawkvm bench suite [--reps R] [--quick] [--no-baseline] [--workload W] [--markdown]
-                                        every workload and variant, against a C baseline
-                                        (--markdown: the table as Markdown)
-  rawkvm abi [STRUCT|IOCTL...] [--json] [--arch ARCH]
-                                        struct layouts and ioctl numbers of the KVM ABI
-  rawkvm resume PATH [--timeout D] [--no-coalesce] [--kvm-device PATH] [TRACE OPTIONS]
-                                        continue a snapshot's guest in a new VM (x86-64)
-  rawkvm snapshot-info PATH [--json]    a snapshot file's sections, checked and decoded
-  rawkvm caps [--json] [--kvm-device PATH]
-                                        API version, mmap size, backend, TSC rate, every
-                                        KVM_CAP_*
-  rawkvm cpuid [--json] [--kvm-device PATH]
-                                        the supported CPUID table decoded (vendor, brand,
-                                        feature bits by name) and what a guest gets of it
-  rawkvm msrs [--json] [--kvm-device PATH]
-                                        every MSR KVM handles, by name, with its value on a
-                                        fresh vCPU; the feature MSRs
-  rawkvm help | --help | --version
-
-Run options:
-  --image PATH        flat binary to load instead of an embedded guest
-  --mem SIZE          guest RAM at address 0 (default 1M; accepts 64K, 2M, 0x100000, 1048576)
-  --load-addr ADDR    where the --image is loaded (default 0x1000; the embedded guests
-                      are linked at 0x1000 and run only there)
-  --entry SEG:OFF     real-mode entry point, hex (default 0000:1000)
-  --param N           32-bit value written at 0x0F00 before the run (a loop count, ...)
-  --kvm-device PATH   the KVM device (default /dev/kvm)
-  --vcpus N           vCPUs, each on its own thread, vCPU i entered with ESI = i
-                      (default 1, or the guest's own setup; at most KVM_CAP_MAX_VCPUS)
-  --timeout DURATION  stop the guest if it has not halted after 500ms, 2s, 1m, ...
-  --repeat N          run N times on one VM, restored in place between runs (dirty pages
-                      copied back, registers reset); the output of every run is printed,
-                      and the trace options watch all the runs
-  --cpuid-vendor STR  leaf 0's vendor string, exactly 12 bytes (default: the host's); every
-                      vCPU gets KVM_SET_CPUID2 with the supported table, its hypervisor leaf
-                      0x40000000 saying \"rawkvmrawkvm\"
-  --tsc-khz N         the guest TSC rate (KVM_SET_TSC_KHZ); refused with status 5 where the
-                      host cannot honour it (without TSC scaling: any other rate)
-  --no-coalesce       every console write exits (default: port 0xE9 is coalesced
-                      when the kernel has KVM_CAP_COALESCED_PIO; --trace and --explain
-                      imply --no-coalesce, since they show every exit)
-  --snapshot-on-port PORT PATH
-                      a guest write to PORT (0xF5 by convention) stops every vCPU, saves
-                      the machine to PATH and ends the run (status 0); `rawkvm resume
-                      PATH` continues it (run and resume; not with --repeat; x86-64)
-  --snapshot-after DURATION PATH
-                      the same, DURATION after the run starts
-
-Trace options (run, and bench pio|mmio, which then also reports the overhead ratio):
-  --trace[=text|json] one line (or JSON object) per exit, with every payload field
-  --trace-file PATH   write the trace there instead of stderr (a regular file, truncated;
-                      a pipe with a reader or a terminal; never the --image)
-  --explain           after each exit: the kvm_run fields read and written, with offsets,
-                      and what the guest did
-  --stats             at the end: exits, time in KVM_RUN and in rawkvm per reason, top
-                      ports and MMIO addresses, and the kernel's own counters (all vCPUs
-                      together; bench: of the last traced run)
-
-The guest's console (port 0xE9, COM1 at 0x3F8, and the MMIO console at GPA
-0xD000_0000..0xD000_0008) is written to stdout unchanged; a write to the exit device
-(port 0xF4: a byte; GPA 0xD000_0008: 32 bits) ends the run with that code (0: status 0);
-errors, the trace and the statistics go to stderr. When a run ends in a guest fault, the
-last 32 exits (the flight recorder) are printed before the error. SIGINT, SIGTERM and
-SIGHUP stop every vCPU, flush the console and exit with 128 + the signal number (a second
-one exits at once, with the first one's status); a signal the parent ignored (nohup) stays
-ignored. If stdout's reader goes away (`rawkvm run | head -c1`), the guest is stopped and the
-status is 141; so it is if the trace's reader goes away, or rawkvm's own output (help,
-lists, bench lines) cannot be written because its reader went away. A trace that cannot be
-written stops the guest at once.
-
-Exit status:
-  0  the guest halted normally
-  2  usage or configuration error (bad flag, bad size)
-  3  KVM unavailable or unusable (missing, permission, not a KVM device, API version,
-     capability)
-  4  guest image error (missing, empty, too large, not a regular file)
-  5  resource or setup failure (mmap, memory slot, vCPU creation, registers, threads),
-     a failed KVM_RUN, or output that could not be written (other than EPIPE)
-  6  guest fault (triple fault, failed entry, internal error, undecodable exit)
-  7  timeout: the guest was still running at the deadline
-  8  the guest reported failure: it wrote a code other than 0 to the exit device
-     (a byte to port 0xF4, or 32 bits to GPA 0xD000_0008)
-  130, 143, 129  stopped by SIGINT, SIGTERM, SIGHUP (128 + the signal number)
-  141  stdout's or the trace's reader went away (EPIPE; 128 + SIGPIPE)
-";
-
 /// Runs the command line and returns the process exit status.
 pub fn main(raw: Vec<OsString>) -> i32 {
     match dispatch(raw) {
@@ -145,8 +48,11 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, CliError> {
         None => return Err(CliError::Usage("no command given".into())),
         Some(Arg::Positional(command)) => command,
         Some(Arg::Flag(flag, _)) => match flag.as_str() {
-            "--help" | "-h" => return print_out(USAGE),
+            "--help" | "-h" => return print_out(&help::general()),
             "--version" | "-V" => {
+                if let Some(extra) = args.next_arg() {
+                    return Err(unexpected(&flag, extra));
+                }
                 return print_out(&format!("rawkvm {}\n", env!("CARGO_PKG_VERSION")));
             }
             _ => {
@@ -156,9 +62,10 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, CliError> {
             }
         },
     };
-    // `rawkvm run --help`, `rawkvm bench suite -h`: the usage, whatever else is on the line.
+    // `rawkvm run --help`, `rawkvm bench suite -h`: that command's usage, whatever else is
+    // on the line.
     if args.asks_for_help() {
-        return print_out(USAGE);
+        return print_out(&help::for_command(&command).unwrap_or_else(help::general));
     }
     match command.as_str() {
         "run" => run::command(args),
@@ -185,11 +92,26 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, CliError> {
             "{command} shows x86 CPUID and MSRs; there are none on {}",
             rawkvm::bindings::HOST_ARCH
         ))),
-        "help" => print_out(USAGE),
+        "help" => help_command(args),
         other => Err(CliError::Usage(format!(
             "unknown command {other:?}; commands are run, list, bench, abi, caps, cpuid, msrs and help"
         ))),
     }
+}
+
+/// `rawkvm help [COMMAND]`.
+fn help_command(mut args: Args) -> Result<i32, CliError> {
+    let text = match args.next_arg() {
+        None => help::general(),
+        Some(Arg::Positional(command)) => help::for_command(&command).ok_or_else(|| {
+            CliError::Usage(format!("help: no command {command:?}; try rawkvm --help"))
+        })?,
+        Some(other) => return Err(unexpected("help", other)),
+    };
+    if let Some(extra) = args.next_arg() {
+        return Err(unexpected("help", extra));
+    }
+    print_out(&text)
 }
 
 /// Writes rawkvm's own output (not the guest's) to stdout.

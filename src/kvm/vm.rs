@@ -270,7 +270,10 @@ mod tests {
     /// What the kernel says when rawkvm's own checks are bypassed: the errno explained in the
     /// message (RELIABILITY.md §8 A 12 and 13).
     #[test]
-    #[cfg_attr(miri, ignore)]
+    #[cfg_attr(
+        miri,
+        ignore = "opens /dev/kvm and makes ioctls, which Miri cannot run"
+    )]
     fn the_kernels_own_refusals_are_explained() {
         if !std::path::Path::new(crate::kvm::DEFAULT_DEVICE).exists() {
             println!("SKIPPED: /dev/kvm unavailable (the_kernels_own_refusals_are_explained)");

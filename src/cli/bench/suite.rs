@@ -141,7 +141,7 @@ pub fn command(args: Args) -> Result<i32, CliError> {
             rows.push(row);
         }
     }
-    out.targets(&rows)?;
+    out.targets(&rows, !options.quick)?;
     Ok(status::HALTED)
 }
 
@@ -274,7 +274,9 @@ impl Output {
         }
     }
 
-    fn targets(&mut self, rows: &[Row]) -> Result<(), CliError> {
+    /// The targets, judged, or (`judged` false: a `--quick` smoke run, whose few short
+    /// repetitions say nothing about speed) shown with their figures but no verdict.
+    fn targets(&mut self, rows: &[Row], judged: bool) -> Result<(), CliError> {
         let find = |w: &str, v: &str| rows.iter().find(|r| r.workload.name == w && r.variant == v);
         let rawkvm = |w, v| find(w, v).map(|r| r.rawkvm.median);
         let c = |w, v| find(w, v).and_then(|r| r.c).map(|s| s.median);
@@ -340,7 +342,17 @@ impl Output {
         }
         self.line("")?;
         for line in lines {
-            self.line(&line)?;
+            match line.strip_prefix("target  ") {
+                Some(target) if !judged && !target.ends_with("(not measured)") => {
+                    let figure = target
+                        .strip_suffix(": met")
+                        .or_else(|| target.strip_suffix(": MISSED"))
+                        .unwrap_or(target);
+                    self.line(&format!("smoke   {figure}: not judged (--quick)"))?;
+                }
+                Some(target) if !judged => self.line(&format!("smoke   {target}"))?,
+                _ => self.line(&line)?,
+            }
         }
         self.line(&format!("load average at the end: {}", load_average()))
     }
