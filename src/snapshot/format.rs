@@ -26,7 +26,7 @@
 //! A memory section's payload is `guest_phys_addr: u64, size: u64, flags: u32, runs: u32`,
 //! then per run `first_page: u64, pages: u64` and `pages * page_size` bytes: pages that are all
 //! zero are not stored. Decoding checks every length against what is left before it slices,
-//! so a truncated, corrupted or hostile file is a [`FormatError`] naming the section and the
+//! so a truncated, corrupted or hostile file is a [`FormatError`](crate::error::FormatError) naming the section and the
 //! byte offset, never a panic, and nothing is restored from a file that did not decode whole.
 
 use rawkvm_bindings::{self as abi, StructLayout};
