@@ -35,7 +35,7 @@ impl Machine {
         let msr_indices = kvm.msr_index_list()?;
         let (vm, vcpus) = self.parts_mut();
         let xsave = vm.xsave_size();
-        if xsave > abi::KVM_XSAVE_SIZE {
+        if xsave > size_of::<abi::kvm_xsave>() {
             return Err(SnapshotError::XsaveTooLarge { size: xsave }.into());
         }
         let has_xcrs = vm.check_extension(abi::KVM_CAP_XCRS) > 0;

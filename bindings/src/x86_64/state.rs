@@ -10,9 +10,6 @@
 use crate::layout::abi;
 use crate::names::named_constants;
 
-/// Bytes of the legacy XSAVE area `KVM_GET_XSAVE` copies (`sizeof(struct kvm_xsave)`); with
-/// `KVM_CAP_XSAVE2` larger areas come through `KVM_GET_XSAVE2`.
-pub const KVM_XSAVE_SIZE: usize = 4096;
 /// Extended control registers `kvm_xcrs` has room for.
 pub const KVM_MAX_XCRS: usize = 16;
 /// Bytes of the local APIC register page (`KVM_APIC_REG_SIZE`).

@@ -174,7 +174,7 @@ impl Vm {
     pub fn xsave_size(&self) -> usize {
         match usize::try_from(self.check_extension(abi::KVM_CAP_XSAVE2)) {
             Ok(size) if size > 0 => size,
-            _ => abi::KVM_XSAVE_SIZE,
+            _ => size_of::<kvm_xsave>(),
         }
     }
 }
