@@ -122,6 +122,8 @@ pub enum SnapshotError {
         /// Why.
         error: std::io::Error,
     },
+    /// Making the memfd a fork image keeps guest memory in failed (status 5).
+    Memfd(std::io::Error),
     /// A vCPU's last exit left an instruction half done that re-entering did not finish.
     PendingOperation {
         /// The vCPU.
@@ -174,6 +176,7 @@ impl SnapshotError {
             | SnapshotError::PageSize { .. }
             | SnapshotError::SlotFlags { .. } => ErrorKind::Image,
             SnapshotError::Write { .. }
+            | SnapshotError::Memfd(_)
             | SnapshotError::PendingOperation { .. }
             | SnapshotError::XsaveTooLarge { .. }
             | SnapshotError::NeedsIrqchip
@@ -196,6 +199,11 @@ impl fmt::Display for SnapshotError {
                 f,
                 "cannot write snapshot {}: {}",
                 path.display(),
+                IoErrorDisplay(error)
+            ),
+            SnapshotError::Memfd(error) => write!(
+                f,
+                "cannot put the snapshot's memory in a memfd for forking: {}",
                 IoErrorDisplay(error)
             ),
             SnapshotError::PendingOperation { vcpu } => write!(

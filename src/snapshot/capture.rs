@@ -161,7 +161,12 @@ pub(crate) fn capture_slot(region: &Region) -> Result<SlotState, Error> {
     let mut buffer = vec![0u64; words_per_page];
     let mut runs: Vec<PageRun> = Vec::new();
     let pages = region.mapping.len() / page;
-    let untouched = untouched_pages(region.mapping.as_ptr() as usize, pages);
+    // Only anonymous memory reads as zeros where untouched (a fork's pages come from a file).
+    let untouched = region
+        .mapping
+        .is_anonymous()
+        .then(|| untouched_pages(region.mapping.as_ptr() as usize, pages))
+        .flatten();
     for index in 0..pages {
         if untouched.as_ref().is_some_and(|untouched| untouched[index]) {
             continue;

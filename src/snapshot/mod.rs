@@ -19,6 +19,7 @@
 pub mod capture;
 pub mod crc32;
 pub mod decode;
+pub mod fork;
 pub mod format;
 pub mod info;
 pub mod restore;

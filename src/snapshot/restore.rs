@@ -146,7 +146,7 @@ pub(crate) fn apply_vcpu(vcpu: &mut Vcpu, state: &VcpuState) -> Result<(), Error
     Ok(())
 }
 
-fn apply_vm(vm: &Vm, state: &VmState) -> Result<(), Error> {
+pub(crate) fn apply_vm(vm: &Vm, state: &VmState) -> Result<(), Error> {
     if let Some(irqchip) = &state.irqchip {
         for chip in irqchip.chips() {
             vm.set_irqchip(chip)?;
