@@ -36,6 +36,13 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "bench",
+        "  rawkvm bench fork [--count N] [--kvm-device PATH]
+                                        time to the first instruction of N children forked
+                                        from one snapshot (RAM copy-on-write) vs cold starts
+",
+    ),
+    (
+        "bench",
         "  rawkvm bench suite [--reps R] [--quick] [--no-baseline] [--workload W] [--markdown]
                                         every workload and variant, against a C baseline
                                         (--markdown: the table as Markdown)

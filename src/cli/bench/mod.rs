@@ -22,6 +22,7 @@
 //! Absolute numbers depend on the host; compare ratios measured in one run (the suite).
 
 mod baseline;
+mod fork;
 mod suite;
 mod traced;
 mod workloads;
@@ -192,6 +193,9 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
     };
     if name == "suite" {
         return suite::command(args);
+    }
+    if name == "fork" {
+        return fork::command(args);
     }
     let options = parse(workload(&name)?, args)?;
     if options.trace.any() {
