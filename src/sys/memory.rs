@@ -89,6 +89,7 @@ impl Mapping {
     }
 
     /// Whether this is private anonymous memory, whose untouched pages read as zeros.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // snapshots are x86-only
     pub fn is_anonymous(&self) -> bool {
         self.anonymous
     }
