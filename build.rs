@@ -1,15 +1,29 @@
-//! Build script: turns every real-mode guest in `asm-guests/*.S` into a flat binary and
-//! generates `OUT_DIR/guests.rs`, the table that `src/guests.rs` includes.
+//! Build script: turns every guest in `asm-guests/` into an image and generates
+//! `OUT_DIR/guests.rs`, the table that `src/machine/guests.rs` includes.
 //!
-//! For each guest `NAME.S`:
+//! For each guest `DIR/NAME.S` (the folder gives the CPU mode and the tools):
 //!
-//! 1. `as --32 --fatal-warnings -I asm-guests -o OUT_DIR/NAME.o asm-guests/NAME.S`
-//! 2. `ld -m elf_i386 -T asm-guests/guest.ld -o OUT_DIR/NAME.elf OUT_DIR/NAME.o`
+//! | folder | mode | assembled, linked |
+//! |---|---|---|
+//! | `asm-guests/` | real (16-bit; may switch modes itself) | `as --32`, `ld -m elf_i386 -T guest.ld` |
+//! | `asm-guests/protected/` | 32-bit protected | `as --32`, `ld -m elf_i386 -T guest.ld` |
+//! | `asm-guests/long/`, `user/` | 64-bit, CPL 0 / CPL 3 | `as --64`, `ld -m elf_x86_64 -T guest64.ld` |
+//! | `asm-guests/c/` | `NAME.S` (start, header) + `NAME.c` | `gcc -m64 -ffreestanding -nostdlib -static -fno-pic -T c/guest_c.ld` |
+//!
+//! 1. `as --32|--64 --fatal-warnings -I asm-guests -o OUT_DIR/NAME.o DIR/NAME.S`
+//! 2. `ld -m elf_i386|elf_x86_64 -T LINKER_SCRIPT -o OUT_DIR/NAME.elf OUT_DIR/NAME.o`
 //! 3. `objcopy -O binary OUT_DIR/NAME.elf OUT_DIR/NAME.bin`
 //!
-//! The tools are GNU binutils; `AS`, `LD` and `OBJCOPY` in the environment replace them. The
-//! header comment at the top of each guest (format in `asm-guests/README.md`) gives its name,
-//! description, setup and exits; this script checks it and copies it into the table.
+//! A C guest stays an ELF executable (embedded as such: rawkvm loads its `PT_LOAD` segments
+//! like any `--image` ELF). The exception stub of long and user mode,
+//! `asm-guests/stubs/exception_stub.S`, is built the same way into `OUT_DIR/exception_stub.bin`
+//! (linked at its address in the system area by `stubs/stub.ld`), and is not a guest.
+//!
+//! The tools are GNU binutils and GCC; `AS`, `LD`, `OBJCOPY` and `CC` in the environment
+//! replace them. The header comment at the top of each guest (format in `asm-guests/README.md`)
+//! gives its name, description, setup and exits; this script checks it (a guest outside the
+//! top folder must say `mode=FOLDER` in its setup, `c/` guests `mode=user` or `mode=long`) and
+//! copies it into the table.
 //!
 //! Only `std` is used: no build dependencies.
 
@@ -43,6 +57,8 @@ const SETUP_KEYS: &[(&str, bool)] = &[
     ("user-msr", false),
     ("vcpus", true),
     ("irq", true),
+    ("mode", true),
+    ("irqchip", true),
 ];
 
 /// One GNU binutils program, with the environment variable that overrides it.
@@ -70,6 +86,75 @@ const OBJCOPY: Tool = Tool {
     env_var: "OBJCOPY",
     what: "GNU objcopy",
 };
+const CC: Tool = Tool {
+    default: "gcc",
+    env_var: "CC",
+    what: "the GNU C compiler",
+};
+
+/// How the guests of one folder are built.
+struct Folder {
+    /// The folder inside [`GUEST_DIR`] (`""`: the top one).
+    dir: &'static str,
+    /// The `mode=` their setup must name (`None`: real mode, no `mode=` allowed).
+    modes: &'static [&'static str],
+    /// `as --32` or `as --64`.
+    as_flag: &'static str,
+    /// `ld -m ...`.
+    emulation: &'static str,
+    /// Linker script inside [`GUEST_DIR`].
+    script: &'static str,
+    /// Compiled from `NAME.S` + `NAME.c` with [`CC`] into an ELF executable.
+    c: bool,
+}
+
+const FOLDERS: &[Folder] = &[
+    Folder {
+        dir: "",
+        modes: &[],
+        as_flag: "--32",
+        emulation: "elf_i386",
+        script: LINKER_SCRIPT,
+        c: false,
+    },
+    Folder {
+        dir: "protected",
+        modes: &["protected"],
+        as_flag: "--32",
+        emulation: "elf_i386",
+        script: LINKER_SCRIPT,
+        c: false,
+    },
+    Folder {
+        dir: "long",
+        modes: &["long"],
+        as_flag: "--64",
+        emulation: "elf_x86_64",
+        script: "guest64.ld",
+        c: false,
+    },
+    Folder {
+        dir: "user",
+        modes: &["user"],
+        as_flag: "--64",
+        emulation: "elf_x86_64",
+        script: "guest64.ld",
+        c: false,
+    },
+    Folder {
+        dir: "c",
+        modes: &["user", "long"],
+        as_flag: "--64",
+        emulation: "elf_x86_64",
+        script: "c/guest_c.ld",
+        c: true,
+    },
+];
+
+/// The exception stub: source and linker script inside [`GUEST_DIR`], and the image's name.
+const STUB_SOURCE: &str = "stubs/exception_stub.S";
+const STUB_SCRIPT: &str = "stubs/stub.ld";
+const STUB_IMAGE: &str = "exception_stub.bin";
 
 /// What the header comment of one guest says.
 #[derive(Debug, PartialEq)]
@@ -104,7 +189,7 @@ fn run() -> Result<(), String> {
     // Cargo scans a directory given here for any change inside it: an edited, added or removed
     // guest, include file or linker script.
     println!("cargo:rerun-if-changed={}", guest_dir.display());
-    for tool in [&AS, &LD, &OBJCOPY] {
+    for tool in [&AS, &LD, &OBJCOPY, &CC] {
         println!("cargo:rerun-if-env-changed={}", tool.env_var);
     }
 
@@ -116,27 +201,26 @@ fn run() -> Result<(), String> {
             .map_err(|e| format!("cannot write {}: {e}", table.display()));
     }
 
-    let mut sources = Vec::new();
-    let entries = fs::read_dir(&guest_dir)
-        .map_err(|e| format!("cannot list {}: {e}", guest_dir.display()))?;
-    for entry in entries {
-        let path = entry
-            .map_err(|e| format!("cannot list {}: {e}", guest_dir.display()))?
-            .path();
-        if path.extension().is_some_and(|ext| ext == "S") {
-            sources.push(path);
+    let mut built = Vec::new();
+    for folder in FOLDERS {
+        for source in sources_in(&guest_dir.join(folder.dir))? {
+            built.push(build_guest(&source, folder, &guest_dir, &out_dir)?);
         }
     }
-    sources.sort();
-    if sources.is_empty() {
+    if built.is_empty() {
         return Err(format!("no guest sources (*.S) in {}", guest_dir.display()));
     }
-
-    let mut built = Vec::new();
-    for source in &sources {
-        built.push(build_guest(source, &guest_dir, &out_dir)?);
-    }
     built.sort_by(|a, b| a.header.name.cmp(&b.header.name));
+    if let Some(pair) = built
+        .windows(2)
+        .find(|pair| pair[0].header.name == pair[1].header.name)
+    {
+        return Err(format!(
+            "two guests are called {:?}; names must be unique across the folders",
+            pair[0].header.name
+        ));
+    }
+    build_stub(&guest_dir, &out_dir)?;
 
     let table = out_dir.join("guests.rs");
     fs::write(&table, render_table(&built)?)
@@ -148,8 +232,34 @@ fn env_var(name: &str) -> Result<OsString, String> {
     env::var_os(name).ok_or_else(|| format!("{name} is not set (is this run by Cargo?)"))
 }
 
-/// Checks the header of `source`, then assembles, links and flattens it into `NAME.bin`.
-fn build_guest(source: &Path, guest_dir: &Path, out_dir: &Path) -> Result<Built, String> {
+/// The `*.S` files directly inside `dir`, sorted (none if `dir` does not exist).
+fn sources_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
+    };
+    let mut sources = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+            .path();
+        if path.extension().is_some_and(|ext| ext == "S") {
+            sources.push(path);
+        }
+    }
+    sources.sort();
+    Ok(sources)
+}
+
+/// Checks the header of `source`, then builds it as its folder says: a flat `NAME.bin`, or
+/// for a C guest an ELF executable `NAME.elf`.
+fn build_guest(
+    source: &Path,
+    folder: &Folder,
+    guest_dir: &Path,
+    out_dir: &Path,
+) -> Result<Built, String> {
     let text =
         fs::read_to_string(source).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
     let header = parse_header(&text).map_err(|e| format!("{}: {e}", source.display()))?;
@@ -164,28 +274,14 @@ fn build_guest(source: &Path, guest_dir: &Path, out_dir: &Path) -> Result<Built,
             header.name
         ));
     }
+    check_mode(&header.setup, folder).map_err(|e| format!("{}: {e}", source.display()))?;
 
-    let object = out_dir.join(format!("{stem}.o"));
-    let elf = out_dir.join(format!("{stem}.elf"));
-    let image = out_dir.join(format!("{stem}.bin"));
-
-    let mut assemble = tool_command(&AS);
-    assemble
-        .args(["--32", "--fatal-warnings", "-I"])
-        .arg(guest_dir);
-    assemble.arg("-o").arg(&object).arg(source);
-    run_tool(&AS, assemble)?;
-
-    let mut link = tool_command(&LD);
-    link.args(["-m", "elf_i386", "-T"])
-        .arg(guest_dir.join(LINKER_SCRIPT));
-    link.arg("-o").arg(&elf).arg(&object);
-    run_tool(&LD, link)?;
-
-    let mut flatten = tool_command(&OBJCOPY);
-    flatten.args(["-O", "binary"]).arg(&elf).arg(&image);
-    run_tool(&OBJCOPY, flatten)?;
-
+    let image = if folder.c {
+        compile_c(source, stem, guest_dir, out_dir)?
+    } else {
+        let script = guest_dir.join(folder.script);
+        assemble_flat(source, stem, folder, &script, guest_dir, out_dir)?
+    };
     let len = fs::metadata(&image)
         .map_err(|e| format!("cannot stat {}: {e}", image.display()))?
         .len();
@@ -204,6 +300,111 @@ fn build_guest(source: &Path, guest_dir: &Path, out_dir: &Path) -> Result<Built,
         ));
     }
     Ok(Built { header, image })
+}
+
+/// A guest outside the top folder names its folder's mode in its setup; one in the top folder
+/// names none (it starts in real mode, whatever it switches to).
+fn check_mode(setup: &str, folder: &Folder) -> Result<(), String> {
+    let mode = setup
+        .split_whitespace()
+        .find_map(|item| item.strip_prefix("mode="));
+    match (mode, folder.modes) {
+        (None, []) => Ok(()),
+        (Some(mode), []) => Err(format!(
+            "`mode={mode}` in a guest of the top folder, which starts in real mode; move it to \
+             asm-guests/{mode}/"
+        )),
+        (Some(mode), modes) if modes.contains(&mode) => Ok(()),
+        (_, modes) => Err(format!(
+            "a guest in asm-guests/{}/ needs `# setup: mode=...` with one of {modes:?}",
+            folder.dir
+        )),
+    }
+}
+
+/// `as`, `ld -T script`, `objcopy -O binary`: the flat image `OUT_DIR/STEM.bin`.
+fn assemble_flat(
+    source: &Path,
+    stem: &str,
+    folder: &Folder,
+    script: &Path,
+    guest_dir: &Path,
+    out_dir: &Path,
+) -> Result<PathBuf, String> {
+    let object = out_dir.join(format!("{stem}.o"));
+    let elf = out_dir.join(format!("{stem}.elf"));
+    let image = out_dir.join(format!("{stem}.bin"));
+
+    let mut assemble = tool_command(&AS);
+    assemble
+        .args([folder.as_flag, "--fatal-warnings", "-I"])
+        .arg(guest_dir);
+    assemble.arg("-o").arg(&object).arg(source);
+    run_tool(&AS, assemble)?;
+
+    let mut link = tool_command(&LD);
+    link.args(["-m", folder.emulation, "-T"]).arg(script);
+    link.arg("-o").arg(&elf).arg(&object);
+    run_tool(&LD, link)?;
+
+    let mut flatten = tool_command(&OBJCOPY);
+    flatten.args(["-O", "binary"]).arg(&elf).arg(&image);
+    run_tool(&OBJCOPY, flatten)?;
+    Ok(image)
+}
+
+/// `gcc` of `STEM.S` (the start code and header) and `STEM.c` into the static ELF executable
+/// `OUT_DIR/STEM.elf`, stripped.
+fn compile_c(
+    source: &Path,
+    stem: &str,
+    guest_dir: &Path,
+    out_dir: &Path,
+) -> Result<PathBuf, String> {
+    let c_source = source.with_extension("c");
+    let elf = out_dir.join(format!("{stem}.elf"));
+    let mut compile = tool_command(&CC);
+    compile.args([
+        "-m64",
+        "-ffreestanding",
+        "-nostdlib",
+        "-static",
+        "-fno-pic",
+        "-no-pie",
+        "-O2",
+        "-Wall",
+        "-Werror",
+        "-fno-stack-protector",
+        "-fno-asynchronous-unwind-tables",
+        "-mno-red-zone",
+        "-s",
+        "-Wl,--build-id=none",
+        "-I",
+    ]);
+    compile
+        .arg(guest_dir)
+        .arg("-T")
+        .arg(guest_dir.join("c/guest_c.ld"));
+    compile.arg("-o").arg(&elf).arg(source).arg(&c_source);
+    run_tool(&CC, compile)?;
+    Ok(elf)
+}
+
+/// The exception stub of long and user mode: `OUT_DIR/exception_stub.bin`.
+fn build_stub(guest_dir: &Path, out_dir: &Path) -> Result<(), String> {
+    // Built like a long-mode guest: `as --64`, `ld -m elf_x86_64`.
+    let folder = &FOLDERS[2];
+    let source = guest_dir.join(STUB_SOURCE);
+    let image = assemble_flat(
+        &source,
+        "exception_stub",
+        folder,
+        &guest_dir.join(STUB_SCRIPT),
+        guest_dir,
+        out_dir,
+    )?;
+    debug_assert!(image.ends_with(STUB_IMAGE));
+    Ok(())
 }
 
 /// The command for `tool`: the program named by its environment variable, or its default.

@@ -17,7 +17,9 @@ use crate::exit::DecodeError;
 mod config;
 mod cpu;
 mod details;
+mod elf;
 mod image;
+mod irq;
 mod messages;
 #[cfg(target_arch = "x86_64")]
 mod restart;
@@ -26,7 +28,9 @@ mod snapshot;
 pub use config::ConfigError;
 pub use cpu::CpuError;
 pub use details::{IP_NAME, LISTED_VCPUS, StoppedVcpu};
+pub use elf::{ElfClass, ElfProblem};
 pub use image::ImageError;
+pub use irq::IrqError;
 pub use messages::Described;
 #[cfg(target_arch = "x86_64")]
 pub use restart::RestartError;
@@ -288,6 +292,15 @@ pub enum Error {
     },
     /// The guest image cannot be used.
     Image(ImageError),
+    /// The KVM backend cannot run the CPU mode asked for (`--mode paged` on PVM).
+    UnsupportedMode {
+        /// The mode's name.
+        mode: &'static str,
+        /// The backend's module (`kvm_pvm`).
+        backend: &'static str,
+        /// Why, as measured on that backend.
+        reason: &'static str,
+    },
     /// A vCPU's CPUID, MSRs or TSC rate could not be set up as asked (x86).
     Cpu(CpuError),
     /// A configuration value is wrong; found before the kernel was asked.
@@ -319,6 +332,8 @@ pub enum Error {
     Reaper(std::io::Error),
     /// The thread that asks for a snapshot after a delay could not be started.
     SnapshotTimer(std::io::Error),
+    /// Interrupt set-up or delivery failed, or broke an ordering rule of the irqchip.
+    Irq(IrqError),
     /// The coalesced-MMIO ring held something the ABI does not allow.
     CoalescedRing {
         /// The vCPU whose run loop was draining it.
@@ -388,6 +403,24 @@ pub enum GuestFault {
         /// `system_event.data[..ndata]`.
         data: Vec<u64>,
     },
+    /// A CPU exception in `--mode long` or `--mode user`, reported by rawkvm's exception stub
+    /// (x86).
+    CpuException {
+        /// The vector, 0..=31.
+        vector: u8,
+        /// Its mnemonic (`#PF`).
+        mnemonic: &'static str,
+        /// Its name (`page fault`).
+        name: &'static str,
+        /// The error code, for the vectors that push one.
+        error_code: Option<u64>,
+        /// RIP of the faulting instruction.
+        rip: u64,
+        /// The privilege level the exception came from (CS's low bits).
+        cpl: u8,
+        /// CR2, the faulting address, for a page fault.
+        cr2: Option<u64>,
+    },
     /// An exit rawkvm has no handler for.
     Unhandled {
         /// The `KVM_EXIT_*` number.
@@ -405,6 +438,7 @@ impl Error {
             | Error::NotKvm { .. }
             | Error::ApiVersion { .. }
             | Error::MissingCapability { .. }
+            | Error::UnsupportedMode { .. }
             | Error::VcpuMmapSize { .. } => ErrorKind::KvmUnavailable,
             Error::Config(_) | Error::InvalidRegion { .. } => ErrorKind::Config,
             Error::Image(_) => ErrorKind::Image,
@@ -421,6 +455,7 @@ impl Error {
             | Error::RegistersRejected { .. }
             | Error::Run { .. }
             | Error::Signal { .. }
+            | Error::Irq(_)
             | Error::SpawnThread { .. }
             | Error::Reaper(_)
             | Error::SnapshotTimer(_) => ErrorKind::Setup,
@@ -445,6 +480,12 @@ impl Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<IrqError> for Error {
+    fn from(error: IrqError) -> Self {
+        Error::Irq(error)
+    }
+}
 
 impl From<CpuError> for Error {
     fn from(error: CpuError) -> Self {

@@ -23,6 +23,7 @@
 
 use crate::devices::bus::{Claim, IoHandler, dispatch_mmio, dispatch_msr};
 use crate::devices::coalesced;
+use crate::devices::pic::{PicPorts, UserPic};
 use crate::error::{Error, GuestFault};
 use crate::exit::Exit;
 use crate::kvm::vcpu::{RunError, Vcpu};
@@ -47,6 +48,11 @@ pub trait Observer {
     /// `KVM_RUN` returned `EINTR`; `stopping` says whether a stop was requested.
     #[inline(always)]
     fn interrupted(&mut self, _vcpu: u32, _stopping: bool) {}
+
+    /// rawkvm injected `vector` with `KVM_INTERRUPT` (the user-space PIC, or a queued
+    /// vector at the interrupt window), before the next `KVM_RUN`.
+    #[inline(always)]
+    fn injected(&mut self, _vcpu: u32, _vector: u8) {}
 
     /// Asked after every [`Observer::exit`]: an error that must end the run now, such as a
     /// trace that can no longer be written (its reader went away, its disk is full). The
@@ -149,6 +155,44 @@ where
     H: IoHandler + ?Sized,
     O: Observer + ?Sized,
 {
+    run_with(vcpu, handler, observer, None)
+}
+
+/// As [`run_vcpu`], with the user-space 8259 pair `pic` (`--irqchip user`) answering its
+/// ports and injecting: before every `KVM_RUN`, a pending vector is injected with
+/// `KVM_INTERRUPT` if the last exit reported `ready_for_interrupt_injection` and `if_flag`,
+/// and `request_interrupt_window` is set exactly while one is pending. A `hlt` with
+/// interrupts enabled waits for a line instead of ending the run.
+pub fn run_vcpu_with_pic<H, O>(
+    vcpu: &mut Vcpu,
+    handler: &mut H,
+    observer: &mut O,
+    pic: Option<&UserPic>,
+) -> Result<Outcome, Error>
+where
+    H: IoHandler + ?Sized,
+    O: Observer + ?Sized,
+{
+    match pic {
+        Some(pic) => {
+            pic.attach(vcpu.stop_handle());
+            let mut ports = PicPorts::new(pic, handler);
+            run_with(vcpu, &mut ports, observer, Some(pic))
+        }
+        None => run_with(vcpu, handler, observer, None),
+    }
+}
+
+fn run_with<H, O>(
+    vcpu: &mut Vcpu,
+    handler: &mut H,
+    observer: &mut O,
+    pic: Option<&UserPic>,
+) -> Result<Outcome, Error>
+where
+    H: IoHandler + ?Sized,
+    O: Observer + ?Sized,
+{
     let id = vcpu.id();
     let _registration = vcpu
         .register_thread()
@@ -156,6 +200,9 @@ where
     // Present only once a coalesced zone is registered: the plain loop pays nothing for it.
     let ring = vcpu.coalesced_ring();
     loop {
+        if let Some(pic) = pic {
+            service_pic(vcpu, pic, observer)?;
+        }
         observer.before_run(id);
         let result = vcpu.run();
         observer.after_run(id);
@@ -201,7 +248,15 @@ where
                 ready_for_interrupt_injection,
                 ..
             } => ready_for_interrupt_injection,
-            Exit::Hlt => return Ok(Outcome::Halted),
+            Exit::Hlt => match pic {
+                Some(pic) if vcpu_if_flag(vcpu) => {
+                    if wait_for_line(vcpu, pic) {
+                        return Ok(Outcome::Stopped);
+                    }
+                    false
+                }
+                _ => return halted(vcpu),
+            },
             Exit::Debug(_) => return Ok(Outcome::Debug),
             other => {
                 let fault = fault(&other);
@@ -209,21 +264,95 @@ where
             }
         };
         if window_open {
-            deliver_queued_interrupt(vcpu)?;
+            deliver_queued_interrupt(vcpu, observer)?;
         }
     }
+}
+
+/// Before a `KVM_RUN` with the user-space PIC: inject if the guest is ready and a vector is
+/// pending, and ask for the window exactly while one (still) is.
+#[cfg(target_arch = "x86_64")]
+fn service_pic<O: Observer + ?Sized>(
+    vcpu: &mut Vcpu,
+    pic: &UserPic,
+    observer: &mut O,
+) -> Result<(), Error> {
+    use crate::exit::fields::{IF_FLAG, READY_FOR_INTERRUPT_INJECTION, REQUEST_INTERRUPT_WINDOW};
+    let page = vcpu.run_page();
+    let ready = page.get(READY_FOR_INTERRUPT_INJECTION.field) != 0 && page.get(IF_FLAG.field) != 0;
+    let service = pic.service(ready);
+    if let Some(vector) = service.inject {
+        vcpu.interrupt(vector)?;
+        observer.injected(vcpu.id(), vector);
+    }
+    vcpu.run_page().set(
+        REQUEST_INTERRUPT_WINDOW.field,
+        u8::from(service.request_window),
+    );
+    Ok(())
+}
+
+/// Only x86 has the 8259 pair.
+#[cfg(not(target_arch = "x86_64"))]
+fn service_pic<O: Observer + ?Sized>(
+    _vcpu: &mut Vcpu,
+    _pic: &UserPic,
+    _observer: &mut O,
+) -> Result<(), Error> {
+    Ok(())
+}
+
+/// `kvm_run.if_flag` as the last exit left it.
+fn vcpu_if_flag(vcpu: &mut Vcpu) -> bool {
+    vcpu.run_page().get(crate::exit::fields::IF_FLAG.field) != 0
+}
+
+/// The guest ran `hlt` with interrupts enabled: wait until a line is pending, or a stop is
+/// requested (returns `true`).
+fn wait_for_line(vcpu: &Vcpu, pic: &UserPic) -> bool {
+    const POLL: std::time::Duration = std::time::Duration::from_millis(5);
+    loop {
+        if vcpu.stop_handle_ref().stop_requested() {
+            return true;
+        }
+        if pic.wait_pending(POLL) {
+            return false;
+        }
+    }
+}
+
+/// At `KVM_EXIT_HLT`: the end of the run, unless rawkvm's exception stub halted to report a
+/// CPU exception (x86 `--mode long|user`), which is a guest fault.
+#[cfg(target_arch = "x86_64")]
+fn halted(vcpu: &Vcpu) -> Result<Outcome, Error> {
+    crate::arch::x86_64::exception::check_halt(vcpu).map(|()| Outcome::Halted)
+}
+
+/// Elsewhere a halt always ends the run.
+#[cfg(not(target_arch = "x86_64"))]
+fn halted(_vcpu: &Vcpu) -> Result<Outcome, Error> {
+    Ok(Outcome::Halted)
 }
 
 /// At `KVM_EXIT_IRQ_WINDOW_OPEN`: injects the vector queued with
 /// [`Vcpu::queue_interrupt`] (`KVM_INTERRUPT`), and stops asking for the window once nothing
 /// is queued.
 #[cfg(target_arch = "x86_64")]
-fn deliver_queued_interrupt(vcpu: &mut Vcpu) -> Result<(), Error> {
-    vcpu.deliver_queued_interrupt()
+fn deliver_queued_interrupt<O: Observer + ?Sized>(
+    vcpu: &mut Vcpu,
+    observer: &mut O,
+) -> Result<(), Error> {
+    if let Some(vector) = vcpu.deliver_queued_interrupt()? {
+        observer.injected(vcpu.id(), vector);
+    }
+    Ok(())
 }
 
 /// Only x86 injects interrupts with `KVM_INTERRUPT` from this loop.
 #[cfg(not(target_arch = "x86_64"))]
-fn deliver_queued_interrupt(_vcpu: &mut Vcpu) -> Result<(), Error> {
+fn deliver_queued_interrupt<O: Observer + ?Sized>(
+    _vcpu: &mut Vcpu,
+    _observer: &mut O,
+) -> Result<(), Error> {
     Ok(())
 }

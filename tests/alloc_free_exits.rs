@@ -18,6 +18,7 @@ use std::sync::{Mutex, PoisonError};
 
 use common::kvm_or_skip;
 use rawkvm::devices::Devices;
+use rawkvm::devices::bus::Claim;
 use rawkvm::devices::coalesced;
 use rawkvm::exit::{Exit, Mmio};
 use rawkvm::machine::Machine;
@@ -218,4 +219,61 @@ fn stats_allocate_nothing_even_for_100000_distinct_addresses() {
     assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "heap allocations");
     assert_eq!(stats.distinct().1, DISTINCT);
     assert_eq!(stats.other_mmio(), 100_000 - first);
+}
+
+/// Ends the run at the `left`-th write to port 0x510 (`pio_loop`'s), through the exit
+/// device's answer: with an in-kernel irqchip the guest's final `hlt` would never exit.
+struct FinishAfter {
+    devices: Devices<std::io::Sink>,
+    left: u32,
+}
+
+impl rawkvm::devices::bus::IoHandler for FinishAfter {
+    fn pio_read(&mut self, port: u16, data: &mut [u8]) -> std::io::Result<Claim> {
+        self.devices.pio_read(port, data)
+    }
+    fn pio_write(&mut self, port: u16, data: &[u8]) -> std::io::Result<Claim> {
+        if port != 0x510 {
+            return self.devices.pio_write(port, data);
+        }
+        self.left -= 1;
+        Ok(if self.left == 0 {
+            Claim::Finish(0)
+        } else {
+            Claim::Claimed
+        })
+    }
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> std::io::Result<Claim> {
+        self.devices.mmio_read(addr, data)
+    }
+    fn mmio_write(&mut self, addr: u64, data: &[u8]) -> std::io::Result<Claim> {
+        self.devices.mmio_write(addr, data)
+    }
+}
+
+#[test]
+fn ten_thousand_exits_with_the_in_kernel_irqchip_allocate_nothing() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
+    let test = "ten_thousand_exits_with_the_in_kernel_irqchip_allocate_nothing";
+    let Some(kvm) = kvm_or_skip(test) else {
+        return;
+    };
+    let mut machine = common::guest_machine(&kvm, "pio_loop", |config| {
+        config.param = Some(10_000);
+        config.irqchip = rawkvm::machine::irq::IrqChip::Kernel;
+    })
+    .unwrap();
+    assert!(machine.vm().has_irqchip());
+    let mut handler = FinishAfter {
+        devices: Devices::new(std::io::sink()),
+        left: 10_000,
+    };
+    let mut counter = ExitCounter::default();
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNTING.with(|counting| counting.set(true));
+    let result = machine.run(&mut handler, &mut counter);
+    COUNTING.with(|counting| counting.set(false));
+    assert_eq!(result.unwrap(), rawkvm::run_loop::Outcome::Finished(0));
+    assert_eq!(counter.exits, 10_000);
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "heap allocations");
 }

@@ -79,7 +79,9 @@ fn help_and_version() {
         // Every status and every flag a command takes is there.
         for needle in [
             "Exit status:",
-            "API version,\n     capability)",
+            "API version,\n     capability, a CPU mode the backend cannot run)",
+            "--mode MODE",
+            "--entry ADDR",
             "--markdown",
             "rawkvm bench restart [--guest NAME]",
             "--load-addr",
@@ -146,18 +148,28 @@ fn list_names_every_embedded_guest_with_its_description() {
     let output = run(&["list"]);
     assert_eq!(output.status.code(), Some(0));
     let list = String::from_utf8(output.stdout).unwrap();
-    let listed: Vec<(&str, &str)> = list
+    // NAME  MODE  DESCRIPTION per guest, then a blank line and the conventions.
+    let listed: Vec<(&str, &str, &str)> = list
         .lines()
+        .take_while(|line| !line.is_empty())
         .map(|line| {
-            let (name, description) = line.split_once(' ').expect("NAME  DESCRIPTION");
-            (name, description.trim_start())
+            let (name, rest) = line.split_once(' ').expect("NAME  MODE  DESCRIPTION");
+            let (mode, description) = rest.trim_start().split_once(' ').expect("MODE");
+            (name, mode, description.trim_start())
         })
         .collect();
-    let embedded: Vec<(&str, &str)> = rawkvm::machine::guests::all()
+    let embedded: Vec<(&str, &str, &str)> = rawkvm::machine::guests::all()
         .iter()
-        .map(|guest| (guest.name, guest.description))
+        .map(|guest| (guest.name, guest.mode(), guest.description))
         .collect();
     assert_eq!(listed, embedded);
+    for convention in [
+        "MMIO console at GPA 0xD000_0000",
+        "\n  user       64-bit CPL 3 (CS 0x33)",
+        "\n  0x00090000      0x48  GDT\n",
+    ] {
+        assert!(list.contains(convention), "{convention:?} in {list}");
+    }
 }
 
 /// `rawkvm ARGS | true`: the reader is gone before rawkvm writes. The write fails with

@@ -1,4 +1,4 @@
-//! RELIABILITY.md §8 A, as a user meets it: a missing, forbidden or wrong KVM device, images
+//! `docs/TEST-PLAN.md` §8 A, as a user meets it: a missing, forbidden or wrong KVM device, images
 //! that are not images, sizes that are not sizes. Each ends with its documented status and a
 //! message naming what was wrong, never a panic and never a hang (every run has a watchdog).
 

@@ -1,4 +1,4 @@
-//! A guest flooding its console (RELIABILITY.md §8 E 33, the CVE-2020-27174 class): 100 MB
+//! A guest flooding its console (`docs/TEST-PLAN.md` §8 E 33, the CVE-2020-27174 class): 100 MB
 //! towards a slow reader. rawkvm's memory stays under a fixed cap (the console holds at most
 //! 4 KiB; a slow reader slows the guest down instead of growing a queue), what arrives is
 //! byte-exact, and the run still stops cleanly on SIGTERM.

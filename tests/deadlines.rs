@@ -1,4 +1,4 @@
-//! Deadlines, signals and a closed stdout (RELIABILITY.md §8 B 14, E 32): every way a run can
+//! Deadlines, signals and a closed stdout (`docs/TEST-PLAN.md` §8 B 14, E 32): every way a run can
 //! be cut short ends with every vCPU stopped, the console flushed, a message and a documented
 //! status. Timing is never asserted beyond a generous watchdog.
 // These run the embedded x86 real-mode guests.

@@ -167,3 +167,23 @@ fn the_snapshot_seeds_mean_what_their_names_say() {
         "{error}"
     );
 }
+
+#[test]
+fn elf_corpus() {
+    replay("elf", rawkvm::fuzzing::elf);
+}
+
+/// The ELF seeds: the embedded C guest (accepted, two segments) and broken copies of it.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn the_elf_seeds_parse_as_their_names_say() {
+    let seed = |name: &str| {
+        let path = corpus_dir("elf").join(format!("seed_{name}"));
+        rawkvm::fuzzing::elf(&std::fs::read(path).unwrap())
+    };
+    let c_hello = seed("c_hello").expect("the C guest parses");
+    assert_eq!((c_hello.entry, c_hello.segments.len()), (0x1000, 2));
+    for broken in ["truncated", "bad_class", "overlap"] {
+        assert!(seed(broken).is_none(), "{broken}");
+    }
+}

@@ -1,5 +1,5 @@
-//! Guest faults end the run with status 6 and a message naming the exit (RELIABILITY.md §8 B
-//! 15, 17, 18), and never take rawkvm down with them.
+//! Guest faults end the run with status 6 and a message naming the exit (`docs/TEST-PLAN.md`
+//! §8 B 15, 17, 18), and never take rawkvm down with them.
 // These run the embedded x86 real-mode guests.
 #![cfg(target_arch = "x86_64")]
 

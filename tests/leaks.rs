@@ -1,4 +1,4 @@
-//! Nothing leaks (RELIABILITY.md §8 C 27, G4): thousands of VMs built, run and dropped, and
+//! Nothing leaks (`docs/TEST-PLAN.md` §8 C 27, G4): thousands of VMs built, run and dropped, and
 //! every error path driven a thousand times, leave the counts of open fds, mappings and
 //! threads exactly where they were, and no KVM object (`anon_inode:kvm-vm`, `kvm-vcpu:N`)
 //! behind.
@@ -145,7 +145,7 @@ fn nothing_leaks_on_success_or_on_any_error_path() {
             run: Box::new(|| {
                 let image = Image::from_file(too_large_file, 0xF000).unwrap();
                 assert!(matches!(
-                    image.check_fits(0x1000, 64 << 10),
+                    image.check_fits(0x1000, 64 << 10, &[]),
                     Err(ImageError::TooLarge { size: 0xF001, .. })
                 ));
                 assert!(matches!(

@@ -1,4 +1,4 @@
-//! RELIABILITY.md §8 A and B through the library: memory slots that overlap, wrap or reuse a
+//! `docs/TEST-PLAN.md` §8 A and B through the library: memory slots that overlap, wrap or reuse a
 //! slot, a slot number past `KVM_CAP_NR_MEMSLOTS`, address space that cannot be reserved,
 //! register values the kernel refuses, vCPU ids taken twice, devices that are not KVM. Each
 //! is a named error variant with its exit status and message; none leaves anything behind

@@ -1,5 +1,5 @@
 //! VMs dropped on the reaper thread are all released once it is joined: fds, mappings and
-//! threads return to where they were (RELIABILITY.md §8 item 27).
+//! threads return to where they were (`docs/TEST-PLAN.md` §8 C 27).
 //!
 //! One test in this binary on purpose: the counts are per process, and tests of one binary
 //! run in parallel threads.

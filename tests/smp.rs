@@ -1,4 +1,4 @@
-//! Several vCPUs (RELIABILITY.md §8 C 26): one thread each, all entering the same image with
+//! Several vCPUs (`docs/TEST-PLAN.md` §8 C 26): one thread each, all entering the same image with
 //! their index in ESI, the devices shared; the run ends when all have halted, or at the first
 //! fault with the others stopped; more vCPUs than `KVM_CAP_MAX_VCPUS` is an error naming the cap.
 // These run the embedded x86 real-mode guests.

@@ -77,6 +77,13 @@ fn trace_json_parses_and_carries_the_fields_the_issue_names() {
         assert_eq!(output.status.code(), Some(0), "{guest}");
         let stderr = text(&output.stderr);
         let objects = json::parse_lines(&stderr);
+        // --explain opens with the CPU mode and the registers rawkvm set (tests/cpu_modes_cli.rs).
+        let (mode, objects) = objects.split_first().unwrap();
+        assert_eq!(
+            mode.get("mode").and_then(Json::as_str),
+            Some("real"),
+            "{guest}"
+        );
         for (i, object) in objects.iter().enumerate() {
             assert_eq!(object.get("seq").and_then(Json::as_u64), Some(i as u64 + 1));
             assert_eq!(object.get("vcpu").and_then(Json::as_u64), Some(0));
@@ -119,7 +126,12 @@ fn explain_gives_each_field_read_with_its_offset_and_a_sentence() {
     let output = run(&["run", "hello", "--explain"]);
     assert_eq!(output.status.code(), Some(0));
     let stderr = text(&output.stderr);
-    let lines: Vec<&str> = stderr.lines().collect();
+    // The explanation opens with the CPU mode (tests/cpu_modes_cli.rs), then the exits.
+    assert!(stderr.starts_with("mode real: "), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .skip_while(|line| !line.starts_with("#1 "))
+        .collect();
     assert_eq!(
         lines[1],
         "    read  exit_reason @ +8 (4), io.direction @ +32 (1), io.size @ +33 (1), \

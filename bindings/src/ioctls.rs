@@ -33,8 +33,9 @@
 use crate::common::KVMIO;
 use crate::common::{
     kvm_clear_dirty_log, kvm_coalesced_mmio_zone, kvm_create_device, kvm_device_attr,
-    kvm_dirty_log, kvm_enable_cap, kvm_irq_level, kvm_mp_state, kvm_one_reg, kvm_reg_list,
-    kvm_userspace_memory_region, kvm_userspace_memory_region2,
+    kvm_dirty_log, kvm_enable_cap, kvm_ioeventfd, kvm_irq_level, kvm_irq_routing, kvm_irqfd,
+    kvm_mp_state, kvm_one_reg, kvm_reg_list, kvm_userspace_memory_region,
+    kvm_userspace_memory_region2,
 };
 
 /// An ioctl request code as `ioctl(2)` takes it on this host.
@@ -374,6 +375,14 @@ ioctls! {
     KVM_REGISTER_COALESCED_MMIO = _IOW(0x67, kvm_coalesced_mmio_zone), Vm, KVM_CAP_COALESCED_MMIO;
     /// `ioctl(vm_fd, KVM_UNREGISTER_COALESCED_MMIO, &zone)`.
     KVM_UNREGISTER_COALESCED_MMIO = _IOW(0x68, kvm_coalesced_mmio_zone), Vm, KVM_CAP_COALESCED_MMIO;
+    /// `ioctl(vm_fd, KVM_SET_GSI_ROUTING, &routing)`: replaces the GSI routing table with the
+    /// `routing.nr` entries that follow the header.
+    KVM_SET_GSI_ROUTING = _IOW(0x6a, kvm_irq_routing), Vm, KVM_CAP_IRQ_ROUTING;
+    /// `ioctl(vm_fd, KVM_IRQFD, &irqfd)`: a write to the eventfd raises the GSI in the kernel.
+    KVM_IRQFD = _IOW(0x76, kvm_irqfd), Vm, KVM_CAP_IRQFD;
+    /// `ioctl(vm_fd, KVM_IOEVENTFD, &ioeventfd)`: a guest write to the address signals the
+    /// eventfd instead of exiting.
+    KVM_IOEVENTFD = _IOW(0x79, kvm_ioeventfd), Vm, KVM_CAP_IOEVENTFD;
     /// `ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &clear)`: re-protects pages after a manual-protect read.
     KVM_CLEAR_DIRTY_LOG = _IOWR(0xc0, kvm_clear_dirty_log), Vm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
     /// `ioctl(vm_fd, KVM_CREATE_DEVICE, &create)`: an in-kernel device; `create.fd` is its fd.

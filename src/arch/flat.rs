@@ -36,6 +36,20 @@ impl FlatEntry {
         })
     }
 
+    /// This entry with the program counter `text` (a hex address), the stack kept.
+    pub fn parsed_in(self, text: &str) -> Result<FlatEntry, String> {
+        Ok(FlatEntry {
+            pc: FlatEntry::parse(text)?.pc,
+            ..self
+        })
+    }
+
+    /// The same entry: the program counter and stack pointer stay where they were given (only
+    /// x86's CPU modes move the stack to the top of RAM).
+    pub fn with_stack_at_top(self, _ram_end: u64, _image_entry: u64) -> FlatEntry {
+        self
+    }
+
     /// The guest physical address the first instruction is fetched from.
     pub fn linear_address(&self) -> u64 {
         self.pc

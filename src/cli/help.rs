@@ -13,18 +13,22 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "run",
-        "  rawkvm run --image PATH [OPTIONS]     run a flat binary instead
+        "  rawkvm run --image PATH [OPTIONS]     run a flat binary or an ELF executable instead
 ",
     ),
     (
         "list",
-        "  rawkvm list                           list the embedded guests
+        "  rawkvm list                           the embedded guests, their CPU modes, the guest
+                                        conventions of each mode and the system area
 ",
     ),
     (
         "bench",
         "  rawkvm bench WORKLOAD [--variant V] [--count N] [--kvm-device PATH] [TRACE OPTIONS]
                                         WORKLOAD: pio mmio start start-async restart console
+                                        modes (--variant user|long|protected|real: the
+                                        same loop per CPU mode) user (CPL3 vs CPL0 ratio)
+                                        doorbell
                                         (trace options: pio and mmio, what watching costs)
 ",
     ),
@@ -96,11 +100,21 @@ const COMMANDS: &[(&str, &str)] = &[
 /// The options of `run`.
 const RUN_OPTIONS: &str = "\
 Run options:
-  --image PATH        flat binary to load instead of an embedded guest
+  --image PATH        flat binary, or ELF32/ELF64 executable (PT_LOAD segments at their
+                      physical addresses, .bss zeroed, entered at e_entry), instead of
+                      an embedded guest
+  --mode MODE         the CPU mode every vCPU starts in, set up by the host: real
+                      (default), protected (32-bit flat, no paging), paged (32-bit
+                      paging; refused on kvm_pvm), long (64-bit CPL 0, RAM
+                      identity-mapped), user (64-bit CPL 3; exceptions end the run with
+                      status 6 naming vector, error code, RIP, CR2); an ELF image picks
+                      protected (ELF32) or long (ELF64), an embedded guest its own
   --mem SIZE          guest RAM at address 0 (default 1M; accepts 64K, 2M, 0x100000, 1048576)
   --load-addr ADDR    where the --image is loaded (default 0x1000; the embedded guests
                       are linked at 0x1000 and run only there)
   --entry SEG:OFF     real-mode entry point, hex (default 0000:1000)
+  --entry ADDR        the entry in the other modes, hex (default the load address or
+                      the ELF's e_entry); RSP starts at the top of RAM
   --param N           32-bit value written at 0x0F00 before the run (a loop count, ...)
   --kvm-device PATH   the KVM device (default /dev/kvm)
   --vcpus N           vCPUs, each on its own thread, vCPU i entered with ESI = i
@@ -112,9 +126,16 @@ Run options:
                       and the trace options watch all the runs
   --cpuid-vendor STR  leaf 0's vendor string, exactly 12 bytes (default: the host's); every
                       vCPU gets KVM_SET_CPUID2 with the supported table, its hypervisor leaf
-                      0x40000000 saying \\\"rawkvmrawkvm\\\"
+                      0x40000000 saying \"rawkvmrawkvm\"
   --tsc-khz N         the guest TSC rate (KVM_SET_TSC_KHZ); refused with status 5 where the
                       host cannot honour it (without TSC scaling: any other rate)
+  --irqchip MODE      the interrupt controller: kernel (KVM_CREATE_IRQCHIP + KVM_CREATE_PIT2:
+                      in-kernel PIC, IOAPIC, LAPIC and PIT), user (rawkvm's 8259 pair,
+                      injecting with KVM_INTERRUPT) or none (default: the guest's setup, else
+                      none, because every guest written to rawkvm's conventions ends with
+                      hlt, and with an in-kernel LAPIC hlt waits in the kernel for an
+                      interrupt instead of ending the run: such runs end through the exit
+                      device, port 0xF4 or GPA 0xD0000008, or at --timeout)
   --no-coalesce       every console write exits (default: port 0xE9 is coalesced
                       when the kernel has KVM_CAP_COALESCED_PIO; --trace and --explain
                       imply --no-coalesce, since they show every exit)
@@ -160,11 +181,13 @@ Exit status:
   0  the guest halted normally
   2  usage or configuration error (bad flag, bad size)
   3  KVM unavailable or unusable (missing, permission, not a KVM device, API version,
-     capability)
-  4  guest image error (missing, empty, too large, not a regular file)
+     capability, a CPU mode the backend cannot run)
+  4  guest image error (missing, empty, too large, not a regular file, a bad ELF,
+     overlapping the system area 0x90000..0xa0000)
   5  resource or setup failure (mmap, memory slot, vCPU creation, registers, threads),
      a failed KVM_RUN, or output that could not be written (other than EPIPE)
-  6  guest fault (triple fault, failed entry, internal error, undecodable exit)
+  6  guest fault (triple fault, failed entry, internal error, undecodable exit, a CPU
+     exception in long or user mode)
   7  timeout: the guest was still running at the deadline
   8  the guest reported failure: it wrote a code other than 0 to the exit device
      (a byte to port 0xF4, or 32 bits to GPA 0xD000_0008)

@@ -144,10 +144,45 @@ fn list(mut args: Args) -> Result<i32, CliError> {
         .unwrap_or(0);
     let mut text = String::new();
     for guest in guests::all() {
-        text.push_str(&format!("{:width$}  {}\n", guest.name, guest.description));
+        text.push_str(&format!(
+            "{:width$}  {:<9}  {}\n",
+            guest.name,
+            guest.mode(),
+            guest.description
+        ));
+    }
+    text.push('\n');
+    text.push_str(CONVENTIONS);
+    #[cfg(target_arch = "x86_64")]
+    {
+        text.push_str(
+            "\nThe system area (0x90000..0xa0000, written by the host outside real mode) and the \
+             device window:\n",
+        );
+        for (address, size, what) in rawkvm::arch::x86_64::layout::ROWS {
+            text.push_str(&format!("  {address:#010x}  {size:#8x}  {what}\n"));
+        }
     }
     print_out(&text)
 }
+
+/// The guest conventions of each CPU mode, printed by `rawkvm list` (and in the README).
+const CONVENTIONS: &str = "\
+Guest conventions (every mode): RAM at GPA 0 (1 MiB unless --mem), the image at 0x1000
+(an ELF at its PT_LOAD addresses), the parameter block at 0x0F00, ESI = vCPU index (outside
+real mode vCPU i's stack starts i * 16 KiB below the top of RAM); the
+MMIO console at GPA 0xD000_0000 (each byte written goes to stdout) and the exit device
+(32 bits to GPA 0xD000_0008, or a byte to port 0xF4: 0 ends with status 0, else 8).
+  real       CS:IP 0000:1000, SS:SP 0000:0F00; console ports 0xE9 and COM1 0x3F8; hlt ends
+  protected  32-bit flat (CS 0x08, data 0x10), no paging, EIP 0x1000, ESP top of RAM; ports
+             work; no IDT: an exception is a triple fault (status 6); hlt ends
+  paged      protected with 32-bit paging (4 MiB pages, identity); refused on kvm_pvm
+  long       64-bit CPL 0 (CS 0x18), RAM identity-mapped, RIP 0x1000, RSP top of RAM; ports
+             work; an exception ends the run with status 6 naming it; hlt ends
+  user       64-bit CPL 3 (CS 0x33), user pages; in/out and hlt raise #GP, so: the MMIO
+             console and the exit device; an exception ends the run with status 6 naming
+             vector, error code, RIP and CR2
+";
 
 /// Rejects an unexpected word in a subcommand's arguments.
 fn unexpected(command: &str, arg: Arg) -> CliError {

@@ -56,6 +56,8 @@ fn parse(mut args: Args) -> Result<(PathBuf, RunOptions), CliError> {
         timeout,
         snapshot,
         line_control: 0,
+        mode_given: false,
+        entry: None,
     };
     Ok((path, options))
 }

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use rawkvm::arch::Entry;
 use rawkvm::devices::coalesced::{self, Support};
 use rawkvm::devices::{Devices, Serial, WriteOnlyZone};
 use rawkvm::error::Error;
@@ -18,6 +17,7 @@ use crate::cli::status::{self, CliError};
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::machine::guests::{self, Guest};
 use rawkvm::machine::image::Image;
+use rawkvm::machine::irq::IrqChip;
 use rawkvm::machine::supervisor::RunControl;
 use rawkvm::machine::trigger::{SnapshotPort, SnapshotTimer};
 use rawkvm::machine::{DEFAULT_LOAD_ADDR, Machine, MachineConfig};
@@ -64,10 +64,15 @@ pub struct RunOptions {
     pub snapshot: SnapshotFlags,
     /// COM1's line control register at the start (a resumed snapshot's).
     pub line_control: u8,
+    /// `--mode` was given (else an ELF image picks the mode from its class).
+    pub mode_given: bool,
+    /// `--entry`, parsed once the mode is known (an ELF image may still choose it).
+    pub entry: Option<String>,
 }
 
 /// The flags that shape the machine, each taking a value.
-const MACHINE_FLAGS: [&str; 9] = [
+const MACHINE_FLAGS: [&str; 11] = [
+    "--mode",
     "--mem",
     "--load-addr",
     "--entry",
@@ -75,6 +80,7 @@ const MACHINE_FLAGS: [&str; 9] = [
     "--kvm-device",
     "--vcpus",
     "--timeout",
+    "--irqchip",
     "--cpuid-vendor",
     "--tsc-khz",
 ];
@@ -97,7 +103,13 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
                 ));
             }
         }
-        "--entry" => config.entry = parse_flag(flag, value, Entry::parse)?,
+        "--entry" => options.entry = Some(value.to_string()),
+        "--mode" => {
+            config
+                .set_mode(value)
+                .map_err(|e| format!("{flag} {value}: {e}"))?;
+            options.mode_given = true;
+        }
         "--param" => {
             let number = parse_flag(flag, value, parse_u64)?;
             let param =
@@ -110,6 +122,7 @@ fn apply_machine_flag(flag: &str, value: &str, options: &mut RunOptions) -> Resu
                 .map_err(|_| format!("{flag} {value}: KVM allows far fewer vCPUs"))?;
         }
         "--timeout" => options.timeout = Some(parse_flag(flag, value, parse_duration)?),
+        "--irqchip" => config.irqchip = parse_flag(flag, value, IrqChip::parse)?,
         "--cpuid-vendor" | "--tsc-khz" => apply_cpu_flag(flag, value, config)?,
         _ => options.device = PathBuf::from(value),
     }
@@ -218,17 +231,57 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
         timeout: None,
         snapshot,
         line_control: 0,
+        mode_given: false,
+        entry: None,
     };
     for (flag, value) in flags {
         apply_machine_flag(&flag, &value, &mut options).map_err(CliError::Usage)?;
+    }
+    // A file without --mode may be an ELF image, which picks the mode the entry is parsed in:
+    // `load_image` parses it then. Otherwise a bad entry shows before any file is read.
+    if options.mode_given || !matches!(options.source, Source::File(_)) {
+        apply_entry(&mut options)?;
     }
     options.config.validate()?;
     Ok(options)
 }
 
-/// Loads the image the options name, an embedded guest or a file, and checks that it fits
-/// in RAM at the load address (a file is never read past what could fit).
-fn load_image(options: &RunOptions) -> Result<Image, CliError> {
+/// Parses `--entry` in the configured mode: `SEG:OFF` in real mode, an address otherwise.
+fn apply_entry(options: &mut RunOptions) -> Result<(), CliError> {
+    if let Some(text) = &options.entry {
+        let entry = options.config.entry;
+        options.config.entry =
+            parse_flag("--entry", text, |text| entry.parsed_in(text)).map_err(CliError::Usage)?;
+    }
+    Ok(())
+}
+
+/// An ELF image without `--mode` runs in the mode of its class (ELF32: protected, ELF64:
+/// long), entered at its `e_entry` unless `--entry` says otherwise.
+#[cfg(target_arch = "x86_64")]
+fn adopt_image_mode(options: &mut RunOptions, image: &Image) -> Result<(), CliError> {
+    if options.mode_given || !matches!(options.source, Source::File(_)) {
+        return Ok(());
+    }
+    let elf = image.elf()?;
+    let mode = rawkvm::machine::modes::default_mode_for(elf.as_ref());
+    options.config.entry = options.config.entry.in_mode(mode);
+    apply_entry(options)?;
+    Ok(options.config.validate()?)
+}
+
+/// Elsewhere there are no modes; the entry is an address.
+#[cfg(not(target_arch = "x86_64"))]
+fn adopt_image_mode(options: &mut RunOptions, _image: &Image) -> Result<(), CliError> {
+    if options.mode_given || !matches!(options.source, Source::File(_)) {
+        return Ok(());
+    }
+    apply_entry(options)
+}
+
+/// Loads the image the options name, an embedded guest or a file, lets an ELF image pick
+/// the mode, and checks that it fits in RAM (a flat file is never read past what could fit).
+fn load_image(options: &mut RunOptions) -> Result<Image, CliError> {
     let config = &options.config;
     let image = match &options.source {
         Source::Embedded(guest) => Image::embedded(guest.name, guest.image),
@@ -242,7 +295,9 @@ fn load_image(options: &RunOptions) -> Result<Image, CliError> {
             )));
         }
     };
-    image.check_fits(config.load_addr, config.mem_size)?;
+    adopt_image_mode(options, &image)?;
+    let config = &options.config;
+    image.check_fits(config.load_addr, config.mem_size, &config.reserved())?;
     Ok(image)
 }
 
@@ -253,15 +308,19 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     // First, before any other thread exists (see signals.rs): a signal during start-up waits
     // for the signal thread and stops the run before the guest starts.
     stop_on_signals(&control);
-    let options = parse(args)?;
-    let image = load_image(&options)?;
+    let mut options = parse(args)?;
+    let image = load_image(&mut options)?;
     let image_path = match &options.source {
         Source::File(path) => Some(path.as_path()),
         Source::Embedded(_) | Source::Snapshot(_) => None,
     };
-    let sink = options.trace.open_sink(image_path)?;
+    let mut sink = options.trace.open_sink(image_path)?;
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
+    if options.trace.explain {
+        explain_mode(&mut machine, &options, &mut sink)
+            .map_err(|error| options.trace.output_error(error))?;
+    }
     let zones = coalesce(&machine, options.coalesce)?;
     drive(&kvm, &options, &mut machine, sink, &control, zones)
 }
@@ -318,6 +377,47 @@ pub fn drive(
         snapshot::save(kvm, machine, &options.snapshot, line_control, zones)?;
     }
     Ok(status::HALTED)
+}
+
+/// `--explain`, before the first exit: the CPU mode and every `kvm_sregs` field rawkvm set,
+/// as vCPU 0 holds them (`KVM_GET_SREGS`, `KVM_GET_REGS`); one JSON object with `--trace=json`.
+#[cfg(target_arch = "x86_64")]
+fn explain_mode(
+    machine: &mut Machine,
+    options: &RunOptions,
+    sink: &mut trace_flags::TraceSink,
+) -> std::io::Result<()> {
+    use std::io::Write;
+
+    use rawkvm::arch::x86_64::modes;
+
+    let Some(vcpu) = machine.vcpus_mut().first() else {
+        return Ok(());
+    };
+    let (Ok(sregs), Ok(regs)) = (vcpu.sregs(), vcpu.regs()) else {
+        return Ok(());
+    };
+    let mode = options.config.entry.mode;
+    let text = modes::explain(mode, &sregs, regs.rip, regs.rsp);
+    if options.trace.format == Some(rawkvm::trace::TraceFormat::Json) {
+        let mut line = Vec::new();
+        line.extend_from_slice(format!("{{\"mode\":\"{mode}\",\"explain\":").as_bytes());
+        rawkvm::trace::json::push_string(&mut line, &text);
+        line.extend_from_slice(b"}\n");
+        sink.write_all(&line)
+    } else {
+        sink.write_all(text.as_bytes())
+    }
+}
+
+/// Elsewhere a vCPU has no modes to explain.
+#[cfg(not(target_arch = "x86_64"))]
+fn explain_mode(
+    _machine: &mut Machine,
+    _options: &RunOptions,
+    _sink: &mut trace_flags::TraceSink,
+) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// One run of every vCPU on fresh devices (behind the snapshot port, if armed), watched by

@@ -13,8 +13,8 @@
 //! }
 //! ```
 //!
-//! An exit costs about 8 µs on this project's hosts; a coalesced write costs the kernel a few
-//! hundred nanoseconds. The ring is one page: with 4 KiB pages it holds 170 entries, 169
+//! A coalesced write costs the kernel a small fraction of what an exit costs (`docs/BACKEND.md`,
+//! "Measured costs"). The ring is one page: with 4 KiB pages it holds 170 entries, 169
 //! usable (682 with 16 KiB pages, 2730 with 64 KiB): when it is full the kernel
 //! turns the next write into an ordinary exit. Draining before *every* exit is handled (the
 //! full-ring one included, and `EINTR`) is what keeps the device's view in program order, so

@@ -19,6 +19,7 @@
 pub mod bus;
 pub mod coalesced;
 pub mod console;
+pub mod pic;
 pub mod serial;
 
 use std::io::{self, Write};

@@ -36,6 +36,15 @@ pub enum ConfigError {
     },
     /// No vCPUs.
     NoVcpus,
+    /// Too little RAM for the system area of an x86 CPU mode (`0x9_0000..0xA_0000`).
+    RamTooSmallForMode {
+        /// The mode's name.
+        mode: &'static str,
+        /// The RAM size.
+        size: u64,
+        /// The least RAM the mode needs.
+        needed: u64,
+    },
     /// A device declared a write-only zone that runs past the end of its address space
     /// (ports end at `0x10000`, guest physical addresses at 2^64).
     ZoneOutOfSpace {
@@ -89,6 +98,13 @@ impl ConfigError {
                  {load_address} or raise {memory}"
             ),
             ConfigError::NoVcpus => f.write_str("the number of vCPUs must be at least 1"),
+            ConfigError::RamTooSmallForMode { mode, size, needed } => write!(
+                f,
+                "RAM size {} is too small for --mode {mode}: its tables live at \
+                 0x90000..0xa0000, so RAM must be at least {} ({needed:#x}); raise {memory}",
+                Size(size),
+                Size(needed)
+            ),
             ConfigError::ZoneOutOfSpace { space, start, len } => write!(
                 f,
                 "write-only zone WriteOnlyZone {{ space: {space}, start: {start}, len: {len} }} \

@@ -6,7 +6,7 @@ use std::fmt;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use super::{IoErrorDisplay, SettingNames};
+use super::{ElfProblem, IoErrorDisplay, SettingNames};
 
 /// Why a guest image cannot be used.
 #[derive(Debug)]
@@ -42,6 +42,24 @@ pub enum ImageError {
         load_addr: u64,
         /// End of RAM (exclusive).
         ram_end: u64,
+    },
+    /// A flat image overlaps a region rawkvm reserves (the system area of the CPU modes).
+    Reserved {
+        /// The path (or the embedded guest's name).
+        path: PathBuf,
+        /// Where the image would be.
+        image: std::ops::Range<u64>,
+        /// The reserved range.
+        reserved: std::ops::Range<u64>,
+        /// What the reserved range holds.
+        what: &'static str,
+    },
+    /// An ELF executable that cannot be loaded.
+    Elf {
+        /// The path (or the embedded guest's name).
+        path: PathBuf,
+        /// What is wrong.
+        problem: ElfProblem,
     },
 }
 
@@ -95,6 +113,27 @@ impl ImageError {
                 path.display(),
                 names.memory,
                 names.load_address
+            ),
+            ImageError::Reserved {
+                path,
+                image,
+                reserved,
+                what,
+            } => write!(
+                f,
+                "guest image {} at {:#x}..{:#x} overlaps {:#x}..{:#x}, which rawkvm reserves \
+                 for the {what}; make the image smaller or load it above {:#x}",
+                path.display(),
+                image.start,
+                image.end,
+                reserved.start,
+                reserved.end,
+                reserved.end
+            ),
+            ImageError::Elf { path, problem } => write!(
+                f,
+                "guest image {} is not a loadable ELF executable: {problem}",
+                path.display()
             ),
         }
     }

@@ -65,6 +65,14 @@ impl fmt::Display for Described<'_> {
                 "kernel reports KVM API version {found}, rawkvm requires {expected}; this \
                  kernel's KVM is not the stable API rawkvm speaks"
             ),
+            Error::UnsupportedMode {
+                mode,
+                backend,
+                reason,
+            } => write!(
+                f,
+                "--mode {mode} is not supported by this host's KVM backend {backend}: {reason}"
+            ),
             Error::MissingCapability {
                 capability,
                 needed_for,
@@ -268,6 +276,7 @@ impl fmt::Display for Described<'_> {
             #[cfg(target_arch = "x86_64")]
             Error::Snapshot(error) => error.fmt(f),
             Error::CoalescedRing { vcpu, error } => write!(f, "vCPU {vcpu}: {error}"),
+            Error::Irq(error) => error.fmt(f),
             Error::Reaper(error) => write!(f, "cannot start the VM reaper thread: {error}"),
             Error::SnapshotTimer(error) => {
                 write!(f, "cannot start the snapshot timer thread: {error}")
@@ -329,6 +338,31 @@ impl fmt::Display for GuestFault {
                 "system event (KVM_EXIT_SYSTEM_EVENT) type {event_type} ({}), data {data:x?}",
                 rawkvm_bindings::system_event_name(*event_type).unwrap_or("unknown")
             ),
+            GuestFault::CpuException {
+                vector,
+                mnemonic,
+                name,
+                error_code,
+                rip,
+                cpl,
+                cr2,
+            } => {
+                write!(
+                    f,
+                    "CPU exception {mnemonic} ({name}, vector {vector}) at CPL {cpl}, RIP \
+                     {rip:#018x}"
+                )?;
+                if let Some(code) = error_code {
+                    write!(f, ", error code {code:#x}")?;
+                    if *vector == PAGE_FAULT {
+                        write!(f, " ({})", page_fault_cause(*code))?;
+                    }
+                }
+                if let Some(address) = cr2 {
+                    write!(f, ", CR2 {address:#018x}")?;
+                }
+                Ok(())
+            }
             GuestFault::Unhandled { reason, payload } => {
                 write!(
                     f,
@@ -342,4 +376,31 @@ impl fmt::Display for GuestFault {
             }
         }
     }
+}
+
+/// The x86 page-fault vector.
+const PAGE_FAULT: u8 = 14;
+
+/// What a page fault's error code says: `not present, write, user`.
+fn page_fault_cause(error_code: u64) -> String {
+    let mut parts = vec![
+        if error_code & 1 != 0 {
+            "protection violation"
+        } else {
+            "not present"
+        },
+        if error_code & 2 != 0 { "write" } else { "read" },
+        if error_code & 4 != 0 {
+            "user"
+        } else {
+            "supervisor"
+        },
+    ];
+    if error_code & 8 != 0 {
+        parts.push("reserved bit set");
+    }
+    if error_code & 16 != 0 {
+        parts.push("instruction fetch");
+    }
+    parts.join(", ")
 }

@@ -440,7 +440,7 @@ mod tests {
 
     #[test]
     fn offsets_are_the_kernel_headers() {
-        // The numbers HOST-NOTES.md measured against the host header.
+        // The offsets measured against the host header (`docs/BACKEND.md`, "The kvm_run mapping").
         assert_eq!(EXIT_REASON.member.offset, 8);
         assert_eq!(IO_PORT.member.offset, 34);
         assert_eq!(IO_DATA_OFFSET.member.offset, 40);

@@ -3,7 +3,8 @@
 //! `run_ns=8211` after, `crate::trace::text`), and the number formatting it is built with.
 //!
 //! Lines are built in a caller's reused `Vec<u8>` with hand-written number formatting, so a
-//! traced exit costs a few hundred nanoseconds and no allocation once the buffer has grown.
+//! traced exit costs little next to the exit itself and no allocation once the buffer has
+//! grown.
 
 use crate::exit::{Exit, Item, Value};
 

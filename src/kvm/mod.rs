@@ -5,6 +5,8 @@
 //!                                                  KVM_CREATE_VM, KVM_GET_VCPU_MMAP_SIZE
 //!  └ kvm-vm  KVM_CREATE_VM      vm.rs       Vm     KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU,
 //!                                                  KVM_GET_DIRTY_LOG, KVM_REGISTER_COALESCED_MMIO
+//!            irq.rs  (Vm)  KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, KVM_SET_GSI_ROUTING,
+//!                          KVM_IRQ_LINE, KVM_IRQFD, KVM_IOEVENTFD
 //!     └ kvm-vcpu:N  KVM_CREATE_VCPU  vcpu.rs  Vcpu  KVM_RUN (and the kvm_run mapping)
 //! guest RAM  mmap(2)            memory.rs   GuestMemory   bounds-checked host access
 //! ```
@@ -13,6 +15,7 @@
 //! the level above (never a reference back up). Nothing here knows about devices, machines or
 //! the run loop; the architecture's register set-up is in [`crate::arch`].
 
+pub mod irq;
 pub mod memory;
 pub mod system;
 pub mod vcpu;

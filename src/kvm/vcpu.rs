@@ -61,7 +61,7 @@ pub enum RunError {
 ///
 /// Field order is drop order: `stop` lets go of its share of the `kvm_run` mapping first, so
 /// that (with no other stop handle left) `fd` unmaps it before closing the vCPU fd, the
-/// teardown order of DESIGN.md.
+/// teardown order of `docs/ARCHITECTURE.md` ("Teardown order").
 #[derive(Debug)]
 pub struct Vcpu {
     stop: StopHandle,
@@ -70,6 +70,13 @@ pub struct Vcpu {
     /// The vector waiting for the guest's interrupt window (`Vcpu::queue_interrupt`, x86).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) queued_interrupt: Option<u8>,
+    /// Whether the vCPU's mode installed rawkvm's exception stub (x86 `--mode long|user`): a
+    /// halt is then checked for an exception report (`arch::x86_64::exception`).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) exception_stub: bool,
+    /// Whether the VM had an in-kernel irqchip when this vCPU was made (then `KVM_INTERRUPT`
+    /// is refused: the kernel's PIC and LAPIC inject).
+    pub(crate) in_kernel_irqchip: bool,
     /// Whether the last `KVM_RUN` may have left an instruction half done, which the kernel
     /// finishes at the next entry (see [`Vcpu::complete_pending_operation`]).
     completion_pending: bool,
@@ -92,6 +99,8 @@ impl Vcpu {
             fd,
             id,
             queued_interrupt: None,
+            exception_stub: false,
+            in_kernel_irqchip: false,
             completion_pending: false,
             has_run: false,
         }
@@ -100,6 +109,11 @@ impl Vcpu {
     /// A handle other threads can use to stop this vCPU.
     pub fn stop_handle(&self) -> StopHandle {
         self.stop.clone()
+    }
+
+    /// This vCPU's own stop handle, borrowed (no clone: for the run loop's checks).
+    pub(crate) fn stop_handle_ref(&self) -> &StopHandle {
+        &self.stop
     }
 
     /// Registers the calling thread as the one running this vCPU, so kicks reach it, until the

@@ -13,6 +13,7 @@
 //! every `Vcpu` are gone; guest RAM is unmapped after that (see `src/sys/ioctl.rs`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use rawkvm_bindings::{self as abi, MemoryRegionFlags};
 
@@ -37,6 +38,24 @@ pub struct MemoryRegion {
     pub flags: MemoryRegionFlags,
 }
 
+/// What the VM has, for the ordering rules; shared by `&self` methods, so atomics.
+#[derive(Debug, Default)]
+pub(crate) struct IrqState {
+    pub(crate) irqchip: AtomicBool,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the PIT is x86's
+    pub(crate) pit: AtomicBool,
+    pub(crate) vcpus: AtomicU32,
+    /// GSIs are below this (the routing table's highest GSI + 1), once there is a chip.
+    pub(crate) gsi_limit: AtomicU32,
+}
+
+impl IrqState {
+    /// Counts a vCPU made (the irqchip must come before the first).
+    pub(crate) fn vcpu_created(&self) {
+        self.vcpus.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// A virtual machine: its fd, its memory, and what is needed to make vCPUs.
 #[derive(Debug)]
 pub struct Vm {
@@ -46,6 +65,8 @@ pub struct Vm {
     coalesced_ring_page: Option<usize>,
     max_vcpus: Option<u32>,
     nr_memslots: Option<u32>,
+    /// Irqchip, PIT and vCPU count, for the ordering rules (`crate::kvm::irq`).
+    pub(crate) irq: IrqState,
 }
 
 /// What the system fd knows that every VM needs: the answers to the system-level
@@ -72,6 +93,7 @@ impl Vm {
             coalesced_ring_page: positive(caps.coalesced_mmio).map(|p| p as usize),
             max_vcpus: positive(caps.max_vcpus),
             nr_memslots: positive(caps.nr_memslots),
+            irq: IrqState::default(),
         }
     }
 
@@ -234,7 +256,10 @@ impl Vm {
                     errno: None,
                 },
             })?;
-        Ok(Vcpu::new(fd, id))
+        self.irq.vcpu_created();
+        let mut vcpu = Vcpu::new(fd, id);
+        vcpu.in_kernel_irqchip = self.has_irqchip();
+        Ok(vcpu)
     }
 
     /// `ioctl(vm, KVM_GET_STATS_FD, 0)`: the VM's binary statistics file
@@ -260,6 +285,11 @@ impl Vm {
         self.vcpu_mmap_size
     }
 
+    /// The VM fd, for the interrupt ioctls of the sibling module `kvm::irq` only.
+    pub(super) fn irq_fd(&self) -> &Arc<VmFd> {
+        &self.fd
+    }
+
     /// `KVM_CAP_MAX_VCPUS`: the most vCPUs this VM may have, if the kernel says.
     pub fn max_vcpus(&self) -> Option<u32> {
         self.max_vcpus
@@ -278,7 +308,7 @@ mod tests {
     use super::*;
 
     /// What the kernel says when rawkvm's own checks are bypassed: the errno explained in the
-    /// message (RELIABILITY.md §8 A 12 and 13).
+    /// message (`docs/TEST-PLAN.md` §8 A 12 and 13).
     #[test]
     #[cfg_attr(
         miri,

@@ -1,6 +1,7 @@
-//! The real-mode guests built into rawkvm.
+//! The guests built into rawkvm: real-mode ones, and (in subfolders) protected, long, user
+//! and C ones that name their CPU mode in their setup (`mode=long`).
 //!
-//! `build.rs` assembles every `asm-guests/*.S` into a flat image and generates the table
+//! `build.rs` assembles every `asm-guests/**/*.S` into an image and generates the table
 //! [`EMBEDDED`] from the header comment of each source. `asm-guests/README.md` gives the
 //! conventions the VMM guarantees to every guest (memory, entry state, ports, setup keys) and
 //! the header format.
@@ -20,9 +21,10 @@ pub struct Guest {
     pub exits: &'static str,
     /// Space-separated `key=value` (or bare `key`) items the VMM applies before the run, or
     /// `""`. Keys: `mem=SIZE`, `readonly=GPA+SIZE:BYTE`, `param=N`, `user-msr`, `vcpus=N`,
-    /// `irq=VECTOR` (meanings in `asm-guests/README.md`).
+    /// `irq=VECTOR`, `mode=protected|long|user` (meanings in `asm-guests/README.md`).
     pub setup: &'static str,
-    /// The flat image, to be loaded at GPA `0x1000` and entered at `CS:IP = 0000:1000`.
+    /// The image: a flat binary loaded at GPA `0x1000` and entered there (at `CS:IP =
+    /// 0000:1000` in real mode), or (`asm-guests/c/`) an ELF executable.
     pub image: &'static [u8],
 }
 
@@ -37,6 +39,15 @@ impl Guest {
                 Some((key, value)) => (key, Some(value)),
                 None => (item, None),
             })
+    }
+}
+
+impl Guest {
+    /// The CPU mode it runs in: its `mode=` setup item, or `real`.
+    pub fn mode(&self) -> &'static str {
+        self.setup_items()
+            .find_map(|(key, value)| (key == "mode").then_some(value).flatten())
+            .unwrap_or("real")
     }
 }
 
@@ -134,5 +145,26 @@ mod tests {
         );
         let msr = find("msr").unwrap();
         assert_eq!(msr.setup_items().collect::<Vec<_>>(), [("user-msr", None)]);
+        assert_eq!(msr.mode(), "real");
+        assert_eq!(find("user_hello").unwrap().mode(), "user");
+        assert_eq!(find("long_hello").unwrap().mode(), "long");
+    }
+
+    #[test]
+    fn the_c_guest_is_an_elf64_executable_and_the_others_flat() {
+        use crate::machine::elf::{Elf, ElfClass, is_elf};
+        let c_hello = find("c_hello").unwrap();
+        let elf = Elf::parse(c_hello.image).expect("c_hello parses");
+        assert_eq!((elf.class, elf.entry), (ElfClass::Elf64, 0x1000));
+        // Code at 0x1000, then data with its .bss (memory larger than the file's bytes).
+        assert_eq!(elf.segments[0].paddr, 0x1000);
+        let data = &elf.segments[1];
+        assert!(data.mem_size > data.file.len() as u64, "{data:?}");
+        let flat: Vec<&str> = all()
+            .iter()
+            .filter(|guest| !is_elf(guest.image))
+            .map(|guest| guest.name)
+            .collect();
+        assert_eq!(flat.len(), all().len() - 1, "only c_hello is an ELF");
     }
 }

@@ -7,23 +7,31 @@
 //! hypervisor leaf naming rawkvm; see [`crate::arch::x86_64::cpu_setup`]), so a guest can
 //! switch to long mode by itself.
 
+pub mod elf;
 pub mod guests;
 pub mod image;
+pub mod irq;
+#[cfg(target_arch = "x86_64")]
+pub mod modes;
 pub mod reaper;
 #[cfg(target_arch = "x86_64")]
 pub mod restart;
 pub mod supervisor;
 pub mod trigger;
 
+use std::sync::Arc;
+
 use rawkvm_bindings::MemoryRegionFlags;
 
 use crate::arch::{self, Entry};
 use crate::devices::IoHandler;
+use crate::devices::pic::UserPic;
 use crate::error::{ConfigError, Error};
 use crate::kvm::Kvm;
 use crate::kvm::vcpu::Vcpu;
 use crate::kvm::vm::{MemoryRegion, Vm};
 use crate::machine::image::Image;
+use crate::machine::irq::IrqChip;
 use crate::run_loop::{self, Observer, Outcome};
 use crate::sys::memory::page_size;
 use crate::units::{parse_size, parse_u64};
@@ -36,8 +44,8 @@ pub const DEFAULT_LOAD_ADDR: u64 = 0x1000;
 pub const PARAM_BLOCK: u64 = 0x0F00;
 /// The most guest RAM a machine may have: 4 GiB, all a real-mode or 32-bit guest can address.
 /// Larger sizes would cost the host without use: the RAM itself is reserved with
-/// `MAP_NORESERVE` and costs nothing until touched, but KVM allocates about 2 MiB of kernel
-/// memory per GiB of memory slot (measured: 1 TiB took 2.1 GiB of vmalloc and 6 s to set up).
+/// `MAP_NORESERVE` and costs nothing until touched, but KVM allocates kernel memory and set-up
+/// time in proportion to the size of a memory slot (`docs/BACKEND.md`, "Measured costs").
 pub const MAX_MEM_SIZE: u64 = 4 << 30;
 
 /// An extra memory slot beyond RAM, pre-filled with one byte value.
@@ -77,6 +85,9 @@ pub struct MachineConfig {
     /// RAM logs the pages the guest writes (`KVM_MEM_LOG_DIRTY_PAGES`), so the machine can be
     /// restarted in place ([`crate::machine::restart`]).
     pub restartable: bool,
+    /// The interrupt controller ([`crate::machine::irq`]): none unless the guest's setup or
+    /// `--irqchip` asks.
+    pub irqchip: IrqChip,
     /// CPUID and TSC set-up beyond the defaults (`--cpuid-vendor`, `--tsc-khz`); every vCPU
     /// gets `KVM_SET_CPUID2` whatever this holds.
     #[cfg(target_arch = "x86_64")]
@@ -95,6 +106,7 @@ impl Default for MachineConfig {
             user_space_msr: false,
             inject_irq: None,
             restartable: false,
+            irqchip: IrqChip::None,
             #[cfg(target_arch = "x86_64")]
             cpu: Default::default(),
         }
@@ -103,7 +115,8 @@ impl Default for MachineConfig {
 
 impl MachineConfig {
     /// Applies a guest's `setup` line (see `asm-guests/README.md`): space-separated
-    /// `mem=SIZE`, `readonly=GPA+SIZE:BYTE`, `param=N`, `vcpus=N`, `user-msr`, `irq=VECTOR`.
+    /// `mem=SIZE`, `readonly=GPA+SIZE:BYTE`, `param=N`, `vcpus=N`, `user-msr`, `irq=VECTOR`,
+    /// `irqchip=kernel|user|none`.
     pub fn apply_setup(&mut self, setup: &str) -> Result<(), String> {
         for item in setup.split_whitespace() {
             let (key, value) = item.split_once('=').unwrap_or((item, ""));
@@ -129,6 +142,11 @@ impl MachineConfig {
                         })?)
                 }
                 "user-msr" => self.user_space_msr = true,
+                "mode" => self.set_mode(value)?,
+                "irqchip" => {
+                    self.irqchip =
+                        IrqChip::parse(value).map_err(|e| format!("setup {item:?}: {e}"))?
+                }
                 "irq" => {
                     self.inject_irq = Some(
                         u8::try_from(number(value)?)
@@ -139,6 +157,37 @@ impl MachineConfig {
             }
         }
         Ok(())
+    }
+
+    /// `--mode NAME` or the setup key `mode=NAME`: the CPU mode every vCPU starts in (x86).
+    #[cfg(target_arch = "x86_64")]
+    pub fn set_mode(&mut self, name: &str) -> Result<(), String> {
+        let mode = arch::x86_64::CpuMode::parse(name)?;
+        self.entry = self.entry.in_mode(mode);
+        Ok(())
+    }
+
+    /// `--mode` exists on x86 only.
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn set_mode(&mut self, name: &str) -> Result<(), String> {
+        Err(format!(
+            "CPU mode {name:?}: CPU modes are x86's; this architecture starts every guest at \
+             an address"
+        ))
+    }
+
+    /// The regions of guest memory rawkvm writes for itself, which an image must leave alone:
+    /// the system area of the x86 CPU modes.
+    pub fn reserved(&self) -> Vec<image::Reserved> {
+        #[cfg(target_arch = "x86_64")]
+        if self.entry.mode.uses_system_area() {
+            use arch::x86_64::layout::{SYSTEM_AREA, SYSTEM_AREA_END};
+            return vec![(
+                SYSTEM_AREA..SYSTEM_AREA_END,
+                "system area of the CPU modes (GDT, TSS, IDT, exception stub, page tables)",
+            )];
+        }
+        Vec::new()
     }
 
     /// Checks what can be checked without the kernel.
@@ -164,6 +213,8 @@ impl MachineConfig {
         } else if self.vcpus == 0 {
             ConfigError::NoVcpus
         } else {
+            #[cfg(target_arch = "x86_64")]
+            modes::validate(self)?;
             return Ok(());
         };
         Err(Error::Config(problem))
@@ -175,6 +226,8 @@ impl MachineConfig {
 pub struct Machine {
     vcpus: Vec<Vcpu>,
     vm: Vm,
+    /// The user-space 8259 pair, with `IrqChip::User`.
+    user_pic: Option<Arc<UserPic>>,
 }
 
 impl Machine {
@@ -182,11 +235,22 @@ impl Machine {
     /// On failure everything built so far is released.
     pub fn new(kvm: &Kvm, config: &MachineConfig, image: &Image) -> Result<Machine, Error> {
         config.validate()?;
-        image.check_fits(config.load_addr, config.mem_size)?;
+        image.check_fits(config.load_addr, config.mem_size, &config.reserved())?;
+        let elf = image.elf()?;
+        #[cfg(target_arch = "x86_64")]
+        modes::check_image(config, image, elf.as_ref())?;
+        let image_entry = elf.as_ref().map_or(config.load_addr, |elf| elf.entry);
+        let entry = config.entry.with_stack_at_top(config.mem_size, image_entry);
         let mut vm = kvm.create_vm()?;
         if config.user_space_msr {
             enable_user_space_msr(&vm)?;
         }
+        // Before any vCPU: KVM_CREATE_IRQCHIP after one is EINVAL.
+        #[cfg(target_arch = "x86_64")]
+        if config.irqchip == IrqChip::Kernel {
+            irq::create_kernel_irqchip(&vm)?;
+        }
+        let user_pic = (config.irqchip == IrqChip::User).then(irq::create_user_pic);
         let ram = MemoryRegion {
             slot: 0,
             guest_phys_addr: 0,
@@ -209,7 +273,9 @@ impl Machine {
             let len = usize::try_from(extra.size).unwrap_or(usize::MAX);
             vm.memory().fill(extra.guest_phys_addr, len, extra.fill)?;
         }
-        vm.memory().write(config.load_addr, &image.bytes)?;
+        image.load(vm.memory(), config.load_addr, elf.as_ref())?;
+        #[cfg(target_arch = "x86_64")]
+        modes::write_system_area(&vm, &entry, config.mem_size)?;
         if let Some(param) = config.param {
             vm.memory().write_u32(PARAM_BLOCK, param)?;
         }
@@ -222,26 +288,44 @@ impl Machine {
                 let mut vcpu = vm.create_vcpu(index)?;
                 #[cfg(target_arch = "x86_64")]
                 config.cpu.apply(&vcpu, &cpuid)?;
-                arch::reset_vcpu(&vcpu, &config.entry, index)?;
+                arch::reset_vcpu(&vcpu, &entry, index)?;
                 #[cfg(target_arch = "x86_64")]
                 if let Some(vector) = config.inject_irq {
                     vcpu.queue_interrupt(vector);
                 }
+                #[cfg(target_arch = "x86_64")]
+                {
+                    vcpu.exception_stub = entry.mode.has_exception_stub();
+                }
                 Ok(vcpu)
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        Ok(Machine { vcpus, vm })
+        Ok(Machine {
+            vcpus,
+            vm,
+            user_pic,
+        })
     }
 
     /// A machine of an existing VM and its vCPUs (a restored snapshot, say).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // snapshots are x86-only
     pub(crate) fn from_parts(vm: Vm, vcpus: Vec<Vcpu>) -> Machine {
-        Machine { vcpus, vm }
+        Machine {
+            vcpus,
+            vm,
+            user_pic: None,
+        }
     }
 
     /// The VM (for its memory).
     pub fn vm(&self) -> &Vm {
         &self.vm
+    }
+
+    /// The user-space 8259 pair, if the machine has one (`IrqChip::User`): device threads
+    /// raise its lines with [`UserPic::raise`].
+    pub fn user_pic(&self) -> Option<&Arc<UserPic>> {
+        self.user_pic.as_ref()
     }
 
     /// The vCPUs.
@@ -265,7 +349,7 @@ impl Machine {
         let [vcpu, ..] = self.vcpus.as_mut_slice() else {
             unreachable!("a Machine always has vCPU 0")
         };
-        run_loop::run_vcpu(vcpu, handler, observer)
+        run_loop::run_vcpu_with_pic(vcpu, handler, observer, self.user_pic.as_deref())
     }
 }
 

@@ -10,20 +10,20 @@
 //! reaper.join()                               every queued drop done, thread exited
 //! ```
 //!
-//! On this project's hosts a whole create-run-destroy cycle takes about 1 ms, and closing the
-//! VM fd alone about 0.43 ms of it (HOST-NOTES.md): the kernel tears the VM down
-//! synchronously in `close`. A caller that makes VM after VM need not wait for that; it only
-//! needs it done before the process ends. The queue is bounded, so a caller that outruns the
-//! reaper waits for it instead of piling up fds and mappings, and [`Reaper::join`] (or
-//! dropping the reaper) waits until everything handed over has been released.
+//! Closing the VM fd is a large part of a whole create-run-destroy cycle (`docs/BACKEND.md`,
+//! "Measured costs"): the kernel tears the VM down synchronously in `close`. A caller that
+//! makes VM after VM need not wait for that; it only needs it done before the process ends.
+//! The queue is bounded, so a caller that outruns the reaper waits for it instead of piling
+//! up fds and mappings, and [`Reaper::join`] (or dropping the reaper) waits until everything
+//! handed over has been released.
 //!
 //! The reaper runs in the `SCHED_IDLE` class: tearing a VM down is mostly kernel work on the
 //! CPU, and on a machine whose CPUs are busy a reaper at normal priority takes that CPU time
 //! from the very thread it was meant to spare. Idle, it works in the gaps, and when it falls
-//! behind, the full queue makes the caller wait for it. Measured here with the C baseline's
-//! equivalent, on 2 CPUs with one busy: time from the start of a creation to the VM's HLT
-//! about 650 µs with a normal-priority destroyer, 360 µs with an idle one, for the same
-//! throughput.
+//! behind, the full queue makes the caller wait for it. With the C baseline's equivalent on
+//! 2 CPUs with one busy, an idle destroyer brought the time from the start of a creation to
+//! the VM's HLT down by almost half against a normal-priority one, for the same throughput
+//! (`docs/BACKEND.md`, "Measured costs").
 //!
 //! The risk that comes with it is priority inversion. Dropping a machine `munmap`s its
 //! `kvm_run` mappings and guest RAM, and `munmap` holds the process's `mmap_lock` while it

@@ -1,6 +1,6 @@
 //! Restart in place: run a guest again and again on one VM and its vCPUs, every run starting
-//! from exactly the state a fresh VM would, in microseconds instead of the millisecond a new
-//! VM costs.
+//! from exactly the state a fresh VM would, for a small fraction of what a new VM costs
+//! (`docs/BACKEND.md`, "Measured costs").
 //!
 //! ```text
 //! once, after the image is loaded (RestartPoint::capture):

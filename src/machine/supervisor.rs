@@ -298,6 +298,10 @@ impl<O: Observer> Observer for Locked<'_, O> {
         self.lock().interrupted(vcpu, stopping);
     }
 
+    fn injected(&mut self, vcpu: u32, vector: u8) {
+        self.lock().injected(vcpu, vector);
+    }
+
     fn failure(&mut self) -> Option<Error> {
         self.failure.take()
     }
@@ -327,6 +331,8 @@ impl Machine {
         H: IoHandler + Send,
         S: SharedObserver,
     {
+        let pic = self.user_pic().cloned();
+        let pic = pic.as_deref();
         let vcpus = self.vcpus_mut();
         // Before any thread exists, so no kick can ever meet the signal's default action.
         crate::sys::thread::install_kick_handler().map_err(|errno| Error::Signal { errno })?;
@@ -355,7 +361,10 @@ impl Machine {
                     .spawn_scoped(scope, move || {
                         let run = AssertUnwindSafe(|| {
                             let mut local = observer.local();
-                            run_loop::run_vcpu(vcpu, &mut SharedHandler(handler), &mut local)
+                            // The user-space PIC delivers to vCPU 0, as a PC's 8259 does.
+                            let pic = pic.filter(|_| index == 0);
+                            let handler = &mut SharedHandler(handler);
+                            run_loop::run_vcpu_with_pic(vcpu, handler, &mut local, pic)
                         });
                         match panic::catch_unwind(run) {
                             Ok(result) => control.finish(index, result),

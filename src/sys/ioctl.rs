@@ -60,8 +60,11 @@ use super::memory::page_size;
 use super::run_page::{CoalescedRing, RunMapping, RunPage};
 
 mod flex;
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))] // only x86 has such ioctls yet
+mod irq;
+mod one_reg;
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))] // CPUID and MSRs are x86's
 pub(crate) use flex::{FlexArray, FlexError, FlexReads, FlexReadsWrites};
+pub(crate) use one_reg::{OneRegError, get_one_reg, set_one_reg};
 
 /// The way an ioctl's third argument travels; a type-level tag, never constructed.
 pub(crate) trait ArgKind {}
@@ -247,6 +250,9 @@ pub(crate) mod vm {
     /// `KVM_GET_STATS_FD` on a VM fd (`KVM_CAP_BINARY_STATS_FD`): the VM's statistics file.
     pub(crate) const GET_STATS_FD: Ioctl<NewFd> =
         Ioctl::entry("KVM_GET_STATS_FD", abi::KVM_GET_STATS_FD);
+    // The interrupt ioctls: KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, KVM_IRQ_LINE,
+    // KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_IOEVENTFD.
+    pub(crate) use super::irq::*;
     /// `KVM_REGISTER_COALESCED_MMIO` (`KVM_CAP_COALESCED_MMIO`): writes to the zone are
     /// recorded in the VM's ring instead of exiting. Through [`VmFd::register_coalesced_zone`],
     /// which also tells the vCPUs to drain the ring.
@@ -355,61 +361,6 @@ pub enum DirtyLogError {
 /// Linux architecture) and longs of at most 64 bits, this many words always hold them.
 pub(crate) fn dirty_bitmap_words(slot_len: usize) -> usize {
     slot_len.div_ceil(page_size()).div_ceil(64)
-}
-
-/// Why a `KVM_GET_ONE_REG`/`KVM_SET_ONE_REG` did not happen or failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OneRegError {
-    /// The buffer is not `KVM_REG_SIZE(id)` bytes; the ioctl was not made.
-    Size {
-        /// The size the register id encodes.
-        register: usize,
-    },
-    /// The kernel refused (an unknown id is `ENOENT` or `EINVAL`).
-    Kernel(Errno),
-}
-
-/// `ioctl(vcpu, KVM_GET_ONE_REG, &{ id, addr: value })`: the register's bytes, in the host's
-/// byte order, into `value`, which must be exactly `KVM_REG_SIZE(id)` bytes.
-pub(crate) fn get_one_reg(
-    vcpu: BorrowedFd<'_>,
-    id: u64,
-    value: &mut [u8],
-) -> Result<(), OneRegError> {
-    let register = abi::kvm_reg_size(id);
-    if value.len() != register {
-        return Err(OneRegError::Size { register });
-    }
-    let arg = abi::kvm_one_reg {
-        id,
-        addr: value.as_mut_ptr() as u64,
-    };
-    let ptr: *const abi::kvm_one_reg = &arg;
-    // The kernel reads one `kvm_one_reg` from `ptr` (the request's size is that struct's), then
-    // writes at most `KVM_REG_SIZE(id)` bytes at `addr` (api.rst 4.69, "KVM_GET_ONE_REG").
-    // SAFETY: `ptr` is a live local; `addr` is `value`, an exclusive borrow of exactly
-    // `KVM_REG_SIZE(id)` bytes (checked above), and any bytes are valid `u8`s.
-    let ret = unsafe { libc::ioctl(vcpu.as_raw_fd(), abi::KVM_GET_ONE_REG, ptr) };
-    check(ret).map(drop).map_err(OneRegError::Kernel)
-}
-
-/// `ioctl(vcpu, KVM_SET_ONE_REG, &{ id, addr: value })`: `value` must be exactly
-/// `KVM_REG_SIZE(id)` bytes, in the host's byte order.
-pub(crate) fn set_one_reg(vcpu: BorrowedFd<'_>, id: u64, value: &[u8]) -> Result<(), OneRegError> {
-    let register = abi::kvm_reg_size(id);
-    if value.len() != register {
-        return Err(OneRegError::Size { register });
-    }
-    let arg = abi::kvm_one_reg {
-        id,
-        addr: value.as_ptr() as u64,
-    };
-    let ptr: *const abi::kvm_one_reg = &arg;
-    // SAFETY: the kernel reads one `kvm_one_reg` from `ptr` (a live local) and then reads at
-    // most `KVM_REG_SIZE(id)` bytes from `addr` (api.rst 4.68, "KVM_SET_ONE_REG"); `addr` is
-    // `value`, a live borrow of exactly that many bytes (checked above). Nothing is written.
-    let ret = unsafe { libc::ioctl(vcpu.as_raw_fd(), abi::KVM_SET_ONE_REG, ptr) };
-    check(ret).map(drop).map_err(OneRegError::Kernel)
 }
 
 /// Why [`VmFd::create_vcpu`] failed: the ioctl, or mapping its `kvm_run` region.
@@ -602,8 +553,8 @@ impl VmFd {
 /// the kernel vCPU, and with it the VM, stays alive until the last holder is gone, possibly
 /// after the VM fd is closed and the slot memory unmapped. Nothing can use that VM then: with
 /// both fds closed there is no `KVM_RUN` and no ioctl through which the kernel would touch
-/// guest memory, and rawkvm sets up nothing (irqfd, Xen shared pages) that the kernel writes
-/// on its own.
+/// guest memory, and rawkvm sets up nothing that the kernel writes guest memory through on its
+/// own (an irqfd or ioeventfd only raises lines and signals eventfds; no Xen shared pages).
 #[derive(Debug)]
 pub(crate) struct VcpuFd {
     run: Arc<RunMapping>,

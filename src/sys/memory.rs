@@ -96,7 +96,8 @@ impl Mapping {
 
     /// Maps `len` bytes of `fd` from offset 0, shared and read/write: the `kvm_run` region of
     /// a vCPU fd. `MAP_PRIVATE` would be accepted by the kernel but is a trap: writes to
-    /// `immediate_exit` would land in a private copy the kernel never sees (HOST-NOTES.md).
+    /// `immediate_exit` would land in a private copy the kernel never sees (`docs/BACKEND.md`,
+    /// "The kvm_run mapping").
     pub(crate) fn shared_fd(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping, Errno> {
         Self::map(len, libc::MAP_SHARED, fd.as_raw_fd())
     }
@@ -240,7 +241,7 @@ impl Drop for Mapping {
 
 /// A byte buffer that ends exactly where a `PROT_NONE` page begins, so reading or writing one
 /// byte past its end faults at once instead of silently touching other memory: the oracle for
-/// tests and fuzzing of code that parses pages the kernel writes (RELIABILITY.md, "OOB
+/// tests and fuzzing of code that parses pages the kernel writes (`docs/TEST-PLAN.md`, "OOB
 /// oracle").
 ///
 /// ```text

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `ioctl.rs` | every `ioctl(2)`, and taking ownership of the fds they return |
 //! | `ioctl/flex.rs` | ioctls whose header counts a trailing array (`kvm_cpuid2`, `kvm_msrs`): the buffer and its checked count |
+//! | `ioctl/one_reg.rs` | `KVM_GET_ONE_REG`/`KVM_SET_ONE_REG`: the buffer behind their pointer checked against the register id |
 //! | `memory.rs` | `mmap`/`munmap`, and bounded volatile copies into and out of mappings |
 //! | `run_page.rs` | reads and writes of the `kvm_run` page, slices of it, `immediate_exit` |
 //! | `state.rs` | the byte view of plain ABI structs, and the `_IOWR` state ioctl (x86) |

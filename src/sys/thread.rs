@@ -62,8 +62,9 @@ pub fn install_kick_handler() -> Result<(), Errno> {
         // (no flags, empty mask, no handler, no restorer); the handler is set below.
         let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
         action.sa_sigaction = handler as libc::sighandler_t;
-        // No SA_RESTART: KVM_RUN is never restarted anyway (HOST-NOTES.md), and blocking
-        // calls elsewhere should see EINTR too. The mask is empty from zeroing.
+        // No SA_RESTART: KVM_RUN is never restarted anyway (`docs/BACKEND.md`, "Stopping a
+        // vCPU"), and blocking calls elsewhere should see EINTR too. The mask is empty from
+        // zeroing.
         action.sa_flags = 0;
         // SAFETY: POSIX asks for a valid `sigaction` and an async-signal-safe handler: `action`
         // is fully initialised and its handler does nothing; the old action is not asked for.

@@ -157,10 +157,32 @@ pub fn push_json(out: &mut Vec<u8>, exit: &Exit<'_>, dispatch: Option<Claim>) {
     }
 }
 
+/// After an injection: which `kvm_run` fields decided it, with their offsets.
+pub fn push_injection(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"    read  ");
+    push_location(out, fields::READY_FOR_INTERRUPT_INJECTION.member.into());
+    out.extend_from_slice(b", ");
+    push_location(out, fields::IF_FLAG.member.into());
+    out.extend_from_slice(b"\n    wrote ");
+    push_location(out, fields::REQUEST_INTERRUPT_WINDOW.member.into());
+    out.extend_from_slice(
+        b"\n    The last exit left the guest ready for an interrupt (both fields 1), so rawkvm \
+          injected the pending vector before re-entering; request_interrupt_window stays 1 \
+          only while another is pending, so an idle controller costs no exits.\n",
+    );
+}
+
 /// What the well-known ports are.
 fn port_name(port: u16) -> Option<&'static str> {
     Some(match port {
+        0x20 => "8259 master command: ICW1, EOI, OCW3",
+        0x21 => "8259 master data: ICW2-4, mask",
+        0x40 => "PIT channel 0",
+        0x43 => "PIT mode",
+        0xA0 => "8259 slave command",
+        0xA1 => "8259 slave data",
         0xE9 => "debug console",
+        0xF4 => "exit device",
         0x3F8 => "COM1 data",
         0x3F9 => "COM1 interrupt enable",
         0x3FA => "COM1 interrupt identification",

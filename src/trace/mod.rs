@@ -23,6 +23,7 @@ pub mod recorder;
 pub mod stats;
 pub mod text;
 
+use crate::kvm::irq::{LineEvent, LineObserver};
 use std::io::{self, Write};
 use std::time::Instant;
 
@@ -202,12 +203,40 @@ impl<W: Write> TraceObserver<W> {
                 json::push_object_end(&mut self.line);
             }
         }
+        self.write_line();
+    }
+
+    /// Writes the line just built, unless the trace already failed (then it stays failed,
+    /// and the error is kept for [`Observer::failure`]).
+    fn write_line(&mut self) {
         if !self.failed
             && let Err(error) = self.sink.write_all(&self.line)
         {
             self.failed = true;
             self.error = Some(error);
         }
+    }
+
+    /// A line a device raised or lowered outside any exit (`KVM_IRQ_LINE`, an irqfd write):
+    /// counted in the statistics, and in a text trace a line of its own.
+    pub fn line_event(&mut self, event: LineEvent) {
+        if self.options.stats {
+            self.stats.record_line_event();
+        }
+        if self.options.trace == Some(TraceFormat::Text) {
+            self.line.clear();
+            text::push_line_event(&mut self.line, event);
+            self.write_line();
+        }
+    }
+}
+
+/// Lines raised from device threads reach a shared watcher (`rawkvm run`'s) through its lock.
+impl<W: Write + Send> LineObserver for std::sync::Mutex<TraceObserver<W>> {
+    fn line(&self, event: LineEvent) {
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .line_event(event);
     }
 }
 
@@ -245,6 +274,22 @@ impl<W: Write> Observer for TraceObserver<W> {
                     recorder.record(header, exit);
                 }
             }
+        }
+    }
+
+    /// Counted in the statistics; in a text trace, an indented line after the exit it
+    /// follows (a JSON trace keeps one object per exit).
+    fn injected(&mut self, vcpu: u32, vector: u8) {
+        if self.options.stats {
+            self.stats.record_injection();
+        }
+        if self.options.trace == Some(TraceFormat::Text) {
+            self.line.clear();
+            text::push_injection(&mut self.line, vcpu, vector);
+            if self.options.explain {
+                explain::push_injection(&mut self.line);
+            }
+            self.write_line();
         }
     }
 

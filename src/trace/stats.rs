@@ -86,6 +86,10 @@ impl<K: Hash + Eq> Tally<K> {
 pub struct Stats {
     reasons: [ReasonStats; REASON_ROWS],
     interrupted: ReasonStats,
+    /// Vectors rawkvm injected with `KVM_INTERRUPT`.
+    injected: u64,
+    /// Lines raised or lowered by devices (`KVM_IRQ_LINE`, irqfd writes).
+    line_events: u64,
     ports: Tally<(u16, bool)>,
     mmio: Tally<(u64, bool)>,
 }
@@ -95,6 +99,8 @@ impl Default for Stats {
         Stats {
             reasons: [ReasonStats::default(); REASON_ROWS],
             interrupted: ReasonStats::default(),
+            injected: 0,
+            line_events: 0,
             ports: Tally::default(),
             mmio: Tally::default(),
         }
@@ -137,6 +143,26 @@ impl Stats {
             total.merge(reason);
         }
         total
+    }
+
+    /// Counts a vector rawkvm injected with `KVM_INTERRUPT`.
+    pub fn record_injection(&mut self) {
+        self.injected += 1;
+    }
+
+    /// Counts a line a device raised or lowered.
+    pub fn record_line_event(&mut self) {
+        self.line_events += 1;
+    }
+
+    /// Lines devices raised or lowered (`KVM_IRQ_LINE`, irqfd writes).
+    pub fn line_events(&self) -> u64 {
+        self.line_events
+    }
+
+    /// Vectors rawkvm injected with `KVM_INTERRUPT`.
+    pub fn injected(&self) -> u64 {
+        self.injected
     }
 
     /// `KVM_RUN` calls interrupted by a signal (`EINTR`, no exit).
@@ -254,6 +280,15 @@ fn top<K: Copy + Ord>(map: &HashMap<K, u64>, n: usize) -> Vec<(K, u64)> {
     entries
 }
 
+/// The vCPU counters of interrupts and halts the kernel handles without an exit.
+const IN_KERNEL: &[&str] = &[
+    "irq_injections",
+    "nmi_injections",
+    "halt_wakeup",
+    "halt_successful_poll",
+    "halt_wait_ns",
+];
+
 /// `; 1234 exits at other ports (not counted one by one past the first 256)`, or nothing.
 fn others_note(others: u64, what: &str) -> String {
     if others == 0 {
@@ -335,12 +370,27 @@ impl KernelCounters {
             };
             writeln!(out, "    {name:<38} {:>10} {mine:>10}", stat.total())?;
         }
+        // What the kernel did about interrupts without an exit to user space (with an
+        // in-kernel irqchip: every injection, every `hlt`), beside what rawkvm injected.
+        let in_kernel: Vec<String> = IN_KERNEL
+            .iter()
+            .filter_map(|&name| vcpu.get(name).map(|s| format!("{name}={}", s.total())))
+            .collect();
+        writeln!(
+            out,
+            "  interrupts: rawkvm injected {} (KVM_INTERRUPT), devices set {} lines \
+             (KVM_IRQ_LINE, irqfd); the kernel: {}",
+            ours.injected(),
+            ours.line_events(),
+            list_or_none(&in_kernel)
+        )?;
         for (label, stats) in [("vCPU", Some(vcpu)), ("VM", self.vm.as_ref())] {
             let Some(stats) = stats else { continue };
             let others: Vec<String> = stats
                 .stats
                 .iter()
                 .filter(|s| !SIDE_BY_SIDE.iter().any(|(name, _)| *name == s.name))
+                .filter(|s| !IN_KERNEL.contains(&s.name.as_str()))
                 .filter(|s| s.total() != 0)
                 .map(|s| format!("{}={}", s.name, s.total()))
                 .collect();

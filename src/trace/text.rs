@@ -3,7 +3,7 @@
 
 use crate::devices::bus::Claim;
 use crate::exit::Exit;
-use crate::exit::text::{push_dec, push_item, push_reason};
+use crate::exit::text::{push_dec, push_hex, push_item, push_reason};
 
 /// What the trace knows about one exit besides its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,4 +43,32 @@ pub fn push_line(out: &mut Vec<u8>, header: &LineHeader, exit: &Exit<'_>) {
     push_header_start(out, header, exit.reason());
     exit.visit(&mut |item| push_item(out, &item));
     push_header_end(out, header);
+}
+
+/// `    vcpu0 injected vector 0x20 with KVM_INTERRUPT\n`: the line after the exit at which
+/// rawkvm injected an interrupt.
+pub fn push_injection(out: &mut Vec<u8>, vcpu: u32, vector: u8) {
+    out.extend_from_slice(b"    vcpu");
+    push_dec(out, u64::from(vcpu));
+    out.extend_from_slice(b" injected vector ");
+    push_hex(out, u64::from(vector));
+    out.extend_from_slice(b" with KVM_INTERRUPT\n");
+}
+
+/// `    KVM_IRQ_LINE gsi=3 level=1\n` or `    irqfd gsi=4 (eventfd write)\n`: a line a device
+/// raised or lowered, outside any exit.
+pub fn push_line_event(out: &mut Vec<u8>, event: crate::kvm::irq::LineEvent) {
+    use crate::kvm::irq::LineEvent;
+    match event {
+        LineEvent::Level { gsi, level } => {
+            out.extend_from_slice(b"    KVM_IRQ_LINE gsi=");
+            push_dec(out, u64::from(gsi));
+            out.extend_from_slice(if level { b" level=1\n" } else { b" level=0\n" });
+        }
+        LineEvent::Irqfd { gsi } => {
+            out.extend_from_slice(b"    irqfd gsi=");
+            push_dec(out, u64::from(gsi));
+            out.extend_from_slice(b" (eventfd write, KVM_IRQFD)\n");
+        }
+    }
 }

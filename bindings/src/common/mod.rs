@@ -1,7 +1,7 @@
 //! What `<linux/kvm.h>` defines the same way on every architecture: exit reasons and
 //! capabilities, the exit-data members of `kvm_run`, memory slots, dirty logs, coalesced MMIO,
-//! `KVM_ENABLE_CAP`, binary statistics, registers by id (`KVM_GET_ONE_REG`), multiprocessing
-//! state and in-kernel devices.
+//! `KVM_ENABLE_CAP`, binary statistics, interrupt routing and eventfds, registers by id
+//! (`KVM_GET_ONE_REG`), multiprocessing state and in-kernel devices.
 //!
 //! Nothing here names an architecture's type; the parts of `kvm_run` that differ per architecture
 //! are filled in by the `kvm_run!` macro in each architecture module.
@@ -11,6 +11,7 @@ mod constants;
 mod control;
 mod exits;
 mod exits_other;
+mod irq;
 mod memory;
 mod one_reg;
 pub(crate) mod run;
@@ -20,6 +21,7 @@ pub use constants::*;
 pub use control::*;
 pub use exits::*;
 pub use exits_other::*;
+pub use irq::*;
 pub use memory::*;
 pub use one_reg::*;
 
@@ -39,6 +41,12 @@ pub const COMMON_STRUCT_LAYOUTS: &[StructLayout] = &[
     kvm_stats_desc::LAYOUT,
     kvm_irq_level::LAYOUT,
     kvm_interrupt::LAYOUT,
+    kvm_irq_routing_irqchip::LAYOUT,
+    kvm_irq_routing_msi::LAYOUT,
+    kvm_irq_routing_entry::LAYOUT,
+    kvm_irq_routing::LAYOUT,
+    kvm_irqfd::LAYOUT,
+    kvm_ioeventfd::LAYOUT,
     kvm_hyperv_exit::LAYOUT,
     kvm_xen_exit::LAYOUT,
     kvm_one_reg::LAYOUT,

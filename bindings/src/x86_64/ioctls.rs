@@ -1,8 +1,8 @@
 //! x86 ioctls of `<linux/kvm.h>`: the requests only x86 has, or whose argument is an x86 struct.
 
 use super::{
-    kvm_cpuid2, kvm_fpu, kvm_guest_debug, kvm_msr_filter, kvm_msr_list, kvm_msrs, kvm_regs,
-    kvm_sregs, kvm_vcpu_events,
+    kvm_cpuid2, kvm_fpu, kvm_guest_debug, kvm_msr_filter, kvm_msr_list, kvm_msrs, kvm_pit_config,
+    kvm_regs, kvm_sregs, kvm_vcpu_events,
 };
 use crate::common::kvm_interrupt;
 use crate::ioctls::ioctls;
@@ -26,6 +26,9 @@ ioctls! {
     /// `ioctl(vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &addr)`: one page for VMX's real-mode identity
     /// page table.
     KVM_SET_IDENTITY_MAP_ADDR = _IOW(0x48, u64), Vm, KVM_CAP_SET_IDENTITY_MAP_ADDR;
+    /// `ioctl(vm_fd, KVM_CREATE_PIT2, &config)`: the in-kernel 8254 PIT, after
+    /// `KVM_CREATE_IRQCHIP` (its channel 0 drives GSI 0).
+    KVM_CREATE_PIT2 = _IOW(0x77, kvm_pit_config), Vm, KVM_CAP_PIT2;
     /// `ioctl(vm_fd, KVM_X86_SET_MSR_FILTER, &filter)`: which MSR accesses exit to user space.
     KVM_X86_SET_MSR_FILTER = _IOW(0xc6, kvm_msr_filter), Vm, KVM_CAP_X86_MSR_FILTER;
 

@@ -7,11 +7,13 @@
 
 mod cpuid_msrs;
 mod ioctls;
+mod irq;
 mod regs;
 mod state;
 
 pub use cpuid_msrs::*;
 pub use ioctls::*;
+pub use irq::*;
 pub use regs::*;
 pub use state::*;
 
@@ -75,6 +77,7 @@ const X86_REGISTER_LAYOUTS: &[StructLayout] = &[
     kvm_msr_list::LAYOUT,
     kvm_msr_filter_range::LAYOUT,
     kvm_msr_filter::LAYOUT,
+    kvm_pit_config::LAYOUT,
 ];
 
 crate::arches::arch_tables!(

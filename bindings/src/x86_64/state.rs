@@ -14,8 +14,6 @@ use crate::names::named_constants;
 pub const KVM_MAX_XCRS: usize = 16;
 /// Bytes of the local APIC register page (`KVM_APIC_REG_SIZE`).
 pub const KVM_APIC_REG_SIZE: usize = 0x400;
-/// Redirection-table entries of the in-kernel IOAPIC (`KVM_IOAPIC_NUM_PINS`).
-pub const KVM_IOAPIC_NUM_PINS: usize = 24;
 
 abi! {
     /// `struct kvm_xsave`: the guest's XSAVE area in the standard (non-compacted) format.
@@ -139,7 +137,7 @@ abi! {
         pub pad: u32 => (20, "__u32"),
         /// The redirection table; each entry is a `union { __u64 bits; struct {...} fields; }`,
         /// kept here as its `bits`.
-        pub redirtbl: [u64; KVM_IOAPIC_NUM_PINS] => (24, "union {...}[24]"),
+        pub redirtbl: [u64; super::KVM_IOAPIC_NUM_PINS as usize] => (24, "union {...}[24]"),
     }
 }
 
@@ -159,17 +157,6 @@ abi! {
         /// it 8-byte aligned).
         pub chip: [u64; 64] => (8, "union {...}"),
     }
-}
-
-named_constants! {
-    /// `kvm_irqchip.chip_id` values.
-    pub const IRQCHIP_IDS: [u32];
-    /// The master 8259A (IRQ 0-7).
-    KVM_IRQCHIP_PIC_MASTER = 0,
-    /// The slave 8259A (IRQ 8-15).
-    KVM_IRQCHIP_PIC_SLAVE = 1,
-    /// The IOAPIC.
-    KVM_IRQCHIP_IOAPIC = 2,
 }
 
 abi! {

@@ -132,7 +132,8 @@ fn common_constants() -> Vec<Constant> {
         tables: [
             abi::EXIT_REASONS, abi::CAPABILITIES, abi::INTERNAL_ERRORS, abi::SYSTEM_EVENTS,
             abi::MSR_EXIT_REASONS, abi::MEMORY_FLAGS, abi::GUEST_DEBUG_FLAGS, abi::STATS_FLAGS,
-            abi::REG_ARCHES, abi::REG_SIZES, abi::MP_STATES,
+            abi::REG_ARCHES, abi::REG_SIZES, abi::MP_STATES, abi::IRQ_ROUTING_TYPES,
+            abi::IRQFD_FLAGS, abi::IOEVENTFD_FLAGS,
         ],
         single: [
             abi::KVM_API_VERSION, abi::KVMIO, abi::SYNC_REGS_SIZE_BYTES, abi::KVM_EXIT_IO_IN,
@@ -158,13 +159,14 @@ pub fn claims_for(arch: &str) -> Claims {
                 tables: [
                     x86::X86_GUEST_DEBUG_FLAGS, x86::X86_VCPU_EVENT_FLAGS, x86::X86_SYNC_REGS,
                     x86::X86_RUN_FLAGS, x86::CPUID_FLAGS, x86::MSR_FILTER_RANGE_FLAGS,
-                    x86::MSR_FILTER_FLAGS, x86::VCPU_MMAP_PAGE_OFFSETS, x86::IRQCHIP_IDS,
-                    x86::PIT_FLAGS, x86::CLOCK_FLAGS,
+                    x86::MSR_FILTER_FLAGS, x86::VCPU_MMAP_PAGE_OFFSETS, x86::PIT_CONFIG_FLAGS,
+                    x86::X86_IRQCHIPS, x86::X86_IRQCHIP_SIZES, x86::PIT_FLAGS,
+                    x86::CLOCK_FLAGS,
                 ],
                 single: [
                     x86::KVM_NR_INTERRUPTS, x86::KVM_SYNC_X86_VALID_FIELDS,
                     x86::KVM_MSR_FILTER_MAX_RANGES, x86::KVM_MSR_FILTER_MAX_BITMAP_SIZE,
-                    x86::KVM_MAX_XCRS, x86::KVM_APIC_REG_SIZE, x86::KVM_IOAPIC_NUM_PINS,
+                    x86::KVM_MAX_XCRS, x86::KVM_APIC_REG_SIZE,
                 ],
             });
         }

@@ -1,21 +1,28 @@
-//! x86-64: register access and the real-mode entry state.
+//! x86-64: register access and the entry state of every CPU mode.
 //!
 //! ```text
 //! ioctl(vcpu, KVM_GET_SREGS, &sregs)   keep what KVM's reset put there, then
-//!   sregs.cs = { selector: SEG, base: SEG << 4, ... }   real mode: base = selector * 16
+//!   real mode:  sregs.cs = { selector: SEG, base: SEG << 4, ... }   base = selector * 16
+//!   the others: flat segments, GDT/IDT/TR, CR0/CR3/CR4/EFER (modes.rs)
 //! ioctl(vcpu, KVM_SET_SREGS, &sregs)
-//! ioctl(vcpu, KVM_SET_REGS, &{ rip: OFF, rflags: 0x2, rsp, rsi: vcpu index })
+//! ioctl(vcpu, KVM_SET_REGS, &{ rip: entry, rflags: 0x2, rsp, rsi: vcpu index })
 //! ```
 //!
 //! A vCPU comes out of `KVM_CREATE_VCPU` in the architectural reset state: real mode,
 //! `CS.selector = 0xF000` with `CS.base = 0xFFFF0000`, `IP = 0xFFF0`. rawkvm moves it to the
-//! entry point given on the command line (default `0000:1000`).
+//! entry point given on the command line (default `0000:1000` in real mode, `0x1000` in the
+//! others), in the mode `--mode` names ([`modes::CpuMode`]).
 
 pub mod cpu_setup;
 pub mod cpuid;
 pub mod cpuid_names;
+pub mod exception;
+pub mod gdt;
+pub mod layout;
+pub mod modes;
 pub mod msr;
 pub mod msr_names;
+pub mod paging;
 pub mod state;
 pub mod sync_regs;
 
@@ -24,63 +31,126 @@ use std::fmt;
 use nix::errno::Errno;
 use rawkvm_bindings::{kvm_guest_debug, kvm_interrupt, kvm_regs, kvm_sregs};
 
-use crate::error::Error;
+use crate::error::{Error, IrqError};
 use crate::exit::fields::REQUEST_INTERRUPT_WINDOW;
 use crate::kvm::vcpu::Vcpu;
 use crate::sys::ioctl::{Ioctl, Reads, Writes, vcpu};
 
+pub use modes::CpuMode;
+
 /// Bit 1 of RFLAGS is reserved and always 1; everything else (IF included) starts clear.
 pub const RFLAGS_RESERVED: u64 = 0x2;
 
-/// Where a real-mode guest starts: `CS:IP`, and the initial stack pointer.
+/// Where a guest starts: the CPU mode, and in it `CS:IP` (real mode) or an address, and the
+/// initial stack pointer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
-    /// The code segment selector; real mode puts the segment base at `segment * 16`.
+    /// The CPU mode (`--mode`).
+    pub mode: CpuMode,
+    /// Real mode: the code segment selector; the segment base is `segment * 16`.
     pub segment: u16,
-    /// The instruction pointer within that segment.
+    /// Real mode: the instruction pointer within that segment.
     pub offset: u16,
-    /// `SP` (with `SS = 0`); below the parameter block at `0x0F00`.
-    pub stack_pointer: u16,
+    /// The other modes: RIP, or `None` for the image's own entry (an ELF's `e_entry`, else
+    /// the load address).
+    pub address: Option<u64>,
+    /// `RSP`: `0x0F00` (with `SS = 0`, below the parameter block) in real mode; in the others
+    /// the machine puts it at the top of RAM ([`Entry::with_stack_at_top`]).
+    pub stack_pointer: u64,
 }
 
 impl Default for Entry {
-    /// `0000:1000`, stack at `0000:0F00`: the conventions of `asm-guests/README.md`.
+    /// Real mode at `0000:1000`, stack at `0000:0F00`: the conventions of
+    /// `asm-guests/README.md`.
     fn default() -> Self {
         Entry {
+            mode: CpuMode::Real,
             segment: 0,
             offset: 0x1000,
+            address: None,
             stack_pointer: 0x0F00,
         }
     }
 }
 
 impl Entry {
-    /// Parses `SEG:OFF` in hex (`0000:1000`, `0x0:0x1000`): digits only, one `0x` at most.
+    /// Parses a real-mode `SEG:OFF` in hex (`0000:1000`, `0x0:0x1000`): digits only, one `0x`
+    /// at most.
     pub fn parse(text: &str) -> Result<Entry, String> {
+        Entry::default().parsed_in(text)
+    }
+
+    /// This entry's mode with the entry point `text`: `SEG:OFF` in real mode, a hex address
+    /// (`0x1000`, `1000`) in the others.
+    pub fn parsed_in(self, text: &str) -> Result<Entry, String> {
+        let hex = |part: &str| crate::units::parse_hex(part.trim());
+        if self.mode != CpuMode::Real {
+            let address = hex(text).ok_or_else(|| {
+                format!(
+                    "entry {text:?} is not a hex address (for example 0x1000); --mode {} takes \
+                     an address, real mode SEG:OFF",
+                    self.mode
+                )
+            })?;
+            return Ok(Entry {
+                address: Some(address),
+                ..self
+            });
+        }
         let (segment, offset) = text
             .split_once(':')
             .ok_or_else(|| format!("entry {text:?} is not SEG:OFF (for example 0000:1000)"))?;
         let hex16 = |part: &str| {
-            crate::units::parse_hex(part.trim())
+            hex(part)
                 .and_then(|value| u16::try_from(value).ok())
                 .ok_or_else(|| format!("{part:?} in entry {text:?} is not a 16-bit hex number"))
         };
         Ok(Entry {
             segment: hex16(segment)?,
             offset: hex16(offset)?,
-            ..Entry::default()
+            ..self
         })
     }
 
-    /// The guest physical address the first instruction is fetched from.
+    /// The same entry point in `mode` (the stack and real-mode fields kept).
+    pub fn in_mode(self, mode: CpuMode) -> Entry {
+        Entry { mode, ..self }
+    }
+
+    /// Outside real mode: the entry at `image_entry` unless an address was given, and RSP at
+    /// the top of RAM (`ram_end`, 16-byte aligned; below 4 GiB in the 32-bit modes).
+    pub fn with_stack_at_top(self, ram_end: u64, image_entry: u64) -> Entry {
+        if self.mode == CpuMode::Real {
+            return self;
+        }
+        let limit = if self.mode.is_64bit() {
+            u64::MAX
+        } else {
+            0xFFFF_FFF0
+        };
+        Entry {
+            address: Some(self.address.unwrap_or(image_entry)),
+            stack_pointer: (ram_end & !0xF).min(limit),
+            ..self
+        }
+    }
+
+    /// The guest physical address the first instruction is fetched from (the identity map
+    /// makes it the virtual one too).
     pub fn linear_address(&self) -> u64 {
-        (u64::from(self.segment) << 4) + u64::from(self.offset)
+        match self.mode {
+            CpuMode::Real => (u64::from(self.segment) << 4) + u64::from(self.offset),
+            _ => self.address.unwrap_or(0x1000),
+        }
     }
 }
 
 impl fmt::Display for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04x}:{:04x}", self.segment, self.offset)
+        match self.mode {
+            CpuMode::Real => write!(f, "{:04x}:{:04x}", self.segment, self.offset),
+            _ => write!(f, "{:#x}", self.linear_address()),
+        }
     }
 }
 
@@ -175,11 +245,19 @@ impl Vcpu {
     /// `ioctl(vcpu, KVM_INTERRUPT, &{ irq: vector })`: inject an external interrupt now. Only
     /// without an in-kernel irqchip, and only when the guest can take it
     /// (`ready_for_interrupt_injection`); see [`Vcpu::queue_interrupt`].
+    /// With an in-kernel irqchip it is refused before the kernel is asked
+    /// ([`crate::error::IrqError::InterruptWithIrqchip`]; the kernel would say `ENXIO`).
     pub fn interrupt(&self, vector: u8) -> Result<(), Error> {
+        if self.in_kernel_irqchip {
+            return Err(IrqError::InterruptWithIrqchip { vector }.into());
+        }
         let irq = kvm_interrupt {
             irq: u32::from(vector),
         };
-        call(self, &vcpu::INTERRUPT, &irq)
+        vcpu::INTERRUPT
+            .call(self.fd(), &irq)
+            .map(drop)
+            .map_err(|errno| IrqError::from_kernel(vcpu::INTERRUPT.name, errno).into())
     }
 
     /// Injects `vector` as soon as the guest can take an interrupt: sets
@@ -206,12 +284,14 @@ impl Vcpu {
 
     /// At `KVM_EXIT_IRQ_WINDOW_OPEN`: injects the queued vector, if any, and stops asking for
     /// the window.
-    pub(crate) fn deliver_queued_interrupt(&mut self) -> Result<(), Error> {
-        if let Some(vector) = self.queued_interrupt.take() {
+    /// Returns the vector injected, if one was queued.
+    pub(crate) fn deliver_queued_interrupt(&mut self) -> Result<Option<u8>, Error> {
+        let queued = self.queued_interrupt.take();
+        if let Some(vector) = queued {
             self.interrupt(vector)?;
         }
         self.run_page().set(REQUEST_INTERRUPT_WINDOW.field, 0);
-        Ok(())
+        Ok(queued)
     }
 }
 
@@ -220,25 +300,26 @@ pub fn instruction_pointer(vcpu: &Vcpu) -> Result<u64, Error> {
     Ok(vcpu.regs()?.rip)
 }
 
-/// Puts `vcpu` in real mode at `entry`, with `ESI` = `index` and the other general registers 0.
+/// Puts `vcpu` at `entry`, in its mode, with `ESI` = `index` and the other general
+/// registers 0; outside real mode vCPU `index` gets its own stack, `index` ×
+/// [`layout::STACK_PER_VCPU`] below the entry's. Outside real mode the system area must already be in guest memory
+/// ([`modes::system_area`]).
 pub fn reset_vcpu(vcpu: &Vcpu, entry: &Entry, index: u32) -> Result<(), Error> {
-    let mut sregs = vcpu.sregs()?;
-    sregs.cs.selector = entry.segment;
-    sregs.cs.base = u64::from(entry.segment) << 4;
-    for segment in [
-        &mut sregs.ds,
-        &mut sregs.es,
-        &mut sregs.fs,
-        &mut sregs.gs,
-        &mut sregs.ss,
-    ] {
-        segment.selector = 0;
-        segment.base = 0;
-    }
+    let sregs = modes::entry_sregs(entry.mode, vcpu.sregs()?, entry.segment, index);
+    let (rip, rsp) = match entry.mode {
+        CpuMode::Real => (u64::from(entry.offset), entry.stack_pointer),
+        _ => {
+            let below = u64::from(index) * layout::STACK_PER_VCPU;
+            (
+                entry.linear_address(),
+                entry.stack_pointer.saturating_sub(below),
+            )
+        }
+    };
     vcpu.set_sregs(&sregs)?;
     let regs = kvm_regs {
-        rip: u64::from(entry.offset),
-        rsp: u64::from(entry.stack_pointer),
+        rip,
+        rsp,
         rsi: u64::from(index),
         rflags: RFLAGS_RESERVED,
         ..kvm_regs::default()
@@ -268,5 +349,28 @@ mod tests {
         for bad in ["1000", "10000:0", "0:10000", "x:y", ":", ""] {
             assert!(Entry::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn other_modes_take_an_address_and_stack_at_the_top() {
+        let long = Entry::default().in_mode(CpuMode::Long);
+        assert_eq!(
+            long.parsed_in("0x2000").map(|e| e.address),
+            Ok(Some(0x2000))
+        );
+        assert!(long.parsed_in("0000:1000").is_err());
+        let placed = long.with_stack_at_top(0x10_0008, 0x1234);
+        assert_eq!(
+            (placed.address, placed.stack_pointer),
+            (Some(0x1234), 0x10_0000)
+        );
+        assert_eq!(placed.to_string(), "0x1234");
+        let protected = Entry::default().in_mode(CpuMode::Protected);
+        assert_eq!(
+            protected.with_stack_at_top(1 << 32, 0x1000).stack_pointer,
+            0xFFFF_FFF0
+        );
+        let real = Entry::default().with_stack_at_top(1 << 20, 0x1000);
+        assert_eq!((real.address, real.stack_pointer), (None, 0x0F00));
     }
 }

@@ -10,11 +10,11 @@
 //! run->kvm_dirty_regs |= REGS         loads the set and clears its bit
 //! ```
 //!
-//! A `KVM_GET_REGS` or `KVM_SET_SREGS` costs a system call each (about 5 µs apiece on this
-//! project's PVM hosts, HOST-NOTES.md); through the page they cost a copy. Storing the sets on
-//! every exit is not free for the kernel either, so `kvm_valid_regs` stays 0 unless someone
-//! asks: the plain run loop never pays for it (`rawkvm bench pio --variant valid-regs`
-//! measures what it costs).
+//! A `KVM_GET_REGS` or `KVM_SET_SREGS` costs a system call each, a large share of an exit on
+//! this project's PVM hosts (`docs/BACKEND.md`, "Measured costs"); through the page they cost
+//! a copy. Storing the sets on every exit is not free for the kernel either, so
+//! `kvm_valid_regs` stays 0 unless someone asks: the plain run loop never pays for it
+//! (`rawkvm bench pio --variant valid-regs` measures what it costs).
 //!
 //! [`Registers`] is the view that picks the cheap path: it reads a set from the page when the
 //! page holds its current value (the set is in `kvm_valid_regs`, or written in place and not

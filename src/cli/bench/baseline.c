@@ -126,7 +126,8 @@ static void vm_create(struct vm *vm, uint32_t slot_flags, uint32_t param)
 		die("KVM_SET_REGS");
 }
 
-/* The order DESIGN.md gives: unmap kvm_run, close the vCPU, close the VM, unmap RAM. */
+/* The teardown order of docs/ARCHITECTURE.md: unmap kvm_run, close the vCPU, close the VM,
+   unmap RAM. */
 static void vm_destroy(struct vm *vm)
 {
 	munmap(vm->run, mmap_size);

@@ -8,6 +8,9 @@
 //! start-async vms=K total_ns=T us_per_vm=X us_to_hlt=Y variant=reaper
 //! restart runs=N total_ns=T us_per_run=X dirty_pages=D variant=sync-regs
 //! console bytes=N total_ns=T ns_per_byte=X bytes_per_sec=R variant=coalesced
+//! modes iterations=N total_ns=T ns_per_iteration=X variant=user
+//! user iterations=N total_ns=T ns_per_iteration=X long_iterations=M long_ns_per_iteration=Y long_over_user=R variant=cpl3
+//! doorbell writes=2N total_ns=T ns_per_write=X exit_ns_per_write=Y ratio=R variant=ioeventfd
 //! ```
 //!
 //! | workload | what is timed | variants (the first, the fastest, is the default) |
@@ -17,12 +20,17 @@
 //! | `start-async` | the same, each VM dropped on the reaper thread; `us_to_hlt` is the median time from the start of a creation to that VM's HLT | `reaper` |
 //! | `restart` | N runs on one VM, each followed by a restore (dirty pages, registers) | `sync-regs`, `ioctl` |
 //! | `console` | N bytes to port 0xE9 (`console_burst`), first `KVM_RUN` to HLT | `coalesced`, `plain` |
+//! | `modes` | the `compute` loop (`add; dec; jnz`) in one CPU mode: N iterations, 10,000 N at CPL 3 (`modes.rs`) | `user`, `long`, `protected`, `real` |
+//! | `user` | N iterations at CPL 3 and N / 10,000 in long mode at CPL 0, and their ratio | `cpl3` |
+//! | `doorbell` | N writes each to port 0x512 and GPA 0x100000 (`doorbell`), first `KVM_RUN` to HLT; `ioeventfd` also times the full exits and gives `ratio` (no C baseline) | `ioeventfd` (`KVM_IOEVENTFD`, no exit), `exit` |
 //!
 //! `start`, `start-async` and `restart` run 10 untimed iterations first, like the C baseline.
 //! Absolute numbers depend on the host; compare ratios measured in one run (the suite).
 
 mod baseline;
+mod doorbell;
 mod fork;
+mod modes;
 mod suite;
 mod traced;
 mod workloads;
@@ -53,6 +61,8 @@ pub struct Workload {
     pub count: u64,
     /// Count the suite uses.
     pub suite_count: u64,
+    /// Whether `baseline.c` has it (the CPU-mode loops have no C counterpart).
+    pub c_baseline: bool,
 }
 
 /// Every workload, in the order the suite runs them.
@@ -64,6 +74,7 @@ pub const WORKLOADS: &[Workload] = &[
         metric: "ns_per_exit",
         count: 100_000,
         suite_count: 5_000,
+        c_baseline: true,
     },
     Workload {
         name: "mmio",
@@ -72,6 +83,7 @@ pub const WORKLOADS: &[Workload] = &[
         metric: "ns_per_exit",
         count: 100_000,
         suite_count: 5_000,
+        c_baseline: true,
     },
     Workload {
         name: "start",
@@ -80,6 +92,7 @@ pub const WORKLOADS: &[Workload] = &[
         metric: "us_per_vm",
         count: 1_000,
         suite_count: 100,
+        c_baseline: true,
     },
     Workload {
         name: "start-async",
@@ -88,6 +101,7 @@ pub const WORKLOADS: &[Workload] = &[
         metric: "us_to_hlt",
         count: 1_000,
         suite_count: 100,
+        c_baseline: true,
     },
     Workload {
         name: "restart",
@@ -96,6 +110,7 @@ pub const WORKLOADS: &[Workload] = &[
         metric: "us_per_run",
         count: 10_000,
         suite_count: 2_000,
+        c_baseline: true,
     },
     Workload {
         name: "console",
@@ -104,6 +119,34 @@ pub const WORKLOADS: &[Workload] = &[
         metric: "ns_per_byte",
         count: 100_000,
         suite_count: 10_000,
+        c_baseline: true,
+    },
+    Workload {
+        name: "modes",
+        variants: &["user", "long", "protected", "real"],
+        guest: "compute",
+        metric: "ns_per_iteration",
+        count: 100_000,
+        suite_count: 20_000,
+        c_baseline: false,
+    },
+    Workload {
+        name: "user",
+        variants: &["cpl3"],
+        guest: "compute",
+        metric: "ns_per_iteration",
+        count: 1_000_000_000,
+        suite_count: 200_000_000,
+        c_baseline: false,
+    },
+    Workload {
+        name: "doorbell",
+        variants: &["ioeventfd", "exit"],
+        guest: "doorbell",
+        metric: "ns_per_write",
+        count: 10_000,
+        suite_count: 2_000,
+        c_baseline: false,
     },
 ];
 
@@ -120,7 +163,7 @@ pub fn workload(name: &str) -> Result<&'static Workload, CliError> {
 
 impl Workload {
     /// Checks a `--count` before anything runs: at least 1, and, where the guest gets it as
-    /// its 32-bit parameter (`pio`, `mmio`, `console`), at most 2^32-1.
+    /// its 32-bit parameter (`pio`, `mmio`, `console`, `modes`, `user`), at most 2^32-1.
     pub fn check_count(&self, count: u64) -> Result<(), CliError> {
         if count == 0 {
             return Err(CliError::Usage(format!(
@@ -128,7 +171,11 @@ impl Workload {
                 self.name
             )));
         }
-        if matches!(self.name, "pio" | "mmio" | "console") && u32::try_from(count).is_err() {
+        if matches!(
+            self.name,
+            "pio" | "mmio" | "console" | "modes" | "user" | "doorbell"
+        ) && u32::try_from(count).is_err()
+        {
             return Err(CliError::Usage(format!(
                 "bench {}: --count {count}: at most {}",
                 self.name,
@@ -186,7 +233,8 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
         Some(other) => return Err(unexpected("bench", other)),
         None => {
             return Err(CliError::Usage(
-                "bench needs a workload: pio, mmio, start, start-async, restart, console or suite"
+                "bench needs a workload: pio, mmio, start, start-async, restart, console, modes, \
+                 user, doorbell or suite"
                     .into(),
             ));
         }
@@ -281,7 +329,10 @@ mod tests {
             assert!(matches!(workload.check_count(0), Err(CliError::Usage(_))));
             assert!(workload.check_count(u64::from(u32::MAX)).is_ok());
             // The guests that take the count as their 32-bit parameter refuse more.
-            let parameter = matches!(workload.name, "pio" | "mmio" | "console");
+            let parameter = matches!(
+                workload.name,
+                "pio" | "mmio" | "console" | "modes" | "user" | "doorbell"
+            );
             assert_eq!(
                 workload.check_count(1 << 32).is_err(),
                 parameter,

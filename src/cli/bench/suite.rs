@@ -158,6 +158,7 @@ fn measure_row(
         workload.suite_count
     };
     let guest = embedded(workload.guest)?;
+    let baseline = baseline.filter(|_| workload.c_baseline);
     let metric = |line: &str| {
         field(line, workload.metric)
             .ok_or_else(|| CliError::Usage(format!("no {} in the line {line:?}", workload.metric)))
@@ -165,6 +166,7 @@ fn measure_row(
     let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for rep in 0..options.reps {
         let mut c_value = None;
+        let baseline = baseline.filter(|_| workload.c_baseline);
         let run_c = || match baseline.map(|b| b.measure(workload, variant, count, guest)) {
             Some(Ok(line)) => field(&line, workload.metric),
             Some(Err(why)) => {
@@ -323,6 +325,12 @@ impl Output {
             ">=",
             4.0,
         ));
+        if let Some(ratio) = rawkvm("doorbell", "exit").zip(rawkvm("doorbell", "ioeventfd")) {
+            lines.push(format!(
+                "info    doorbell: a full exit / an ioeventfd write = {:.2}",
+                ratio.0 / ratio.1
+            ));
+        }
         if let Some(speedup) = c_cycle.zip(rawkvm("restart", "ioctl")).map(|(a, b)| a / b) {
             lines.push(format!(
                 "info    restart (ioctl): C's fastest cycle / rawkvm restart = {speedup:.1}"
@@ -339,6 +347,22 @@ impl Output {
                     ));
                 }
             }
+        }
+        let per_mode: Vec<String> = ["real", "protected", "long", "user"]
+            .iter()
+            .filter_map(|v| rawkvm("modes", v).map(|ns| format!("{v} {ns:.3}")))
+            .collect();
+        if !per_mode.is_empty() {
+            lines.push(format!(
+                "info    modes: ns per loop iteration: {}",
+                per_mode.join(", ")
+            ));
+        }
+        if let Some(ratio) = rawkvm("modes", "long").zip(rawkvm("modes", "user")) {
+            lines.push(format!(
+                "info    modes: long (CPL 0) / user (CPL 3) per iteration = {:.0}",
+                ratio.0 / ratio.1
+            ));
         }
         self.line("")?;
         for line in lines {

@@ -39,7 +39,10 @@ pub fn measure(
         "pio" | "mmio" => exit_loop(kvm, workload.name, variant, count, &image),
         "start" => start(kvm, count, &image),
         "start-async" => start_async(kvm, count, &image),
-        "restart" => restart(kvm, variant, count, &image),
+        "restart" => restart(kvm, variant, count, &image, guest.mode()),
+        "modes" => super::modes::modes(kvm, variant, count),
+        "user" => super::modes::user(kvm, count),
+        "doorbell" => super::doorbell::measure(kvm, variant, count, &image),
         _ => console(kvm, variant, count, &image),
     }
 }
@@ -208,13 +211,26 @@ fn start_async(kvm: &Kvm, vms: u64, image: &Image) -> Result<String, CliError> {
 }
 
 /// N runs on one VM, each followed by a restore of the pages it wrote and the registers.
-fn restart(kvm: &Kvm, variant: &str, runs: u64, image: &Image) -> Result<String, CliError> {
+fn restart(
+    kvm: &Kvm,
+    variant: &str,
+    runs: u64,
+    image: &Image,
+    mode: &str,
+) -> Result<String, CliError> {
     let reset = if variant == "ioctl" {
         RegisterReset::Ioctls
     } else {
         RegisterReset::SyncRegs
     };
-    let mut machine = machine(kvm, image, 0, true)?;
+    // The guest's CPU mode (`--guest long_hello`), the rest of its setup left as C's.
+    let mut config = MachineConfig {
+        restartable: true,
+        param: Some(0),
+        ..MachineConfig::default()
+    };
+    config.set_mode(mode).map_err(CliError::Usage)?;
+    let mut machine = Machine::new(kvm, &config, image)?;
     let mut point = machine.restart_point(reset)?;
     let mut devices = Devices::new(std::io::sink());
     let mut dirty_pages = 0;

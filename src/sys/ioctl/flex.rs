@@ -21,9 +21,9 @@
 //! [`FlexArray::entries`] never shows more than the capacity.
 //!
 //! [`FlexHeader`] names the count member of each header; a new flexible-array ioctl
-//! (`KVM_SET_GSI_ROUTING`'s `kvm_irq_routing`, ...) needs one impl here and one table entry.
+//! (`KVM_SET_GSI_ROUTING`'s `kvm_irq_routing`, below) needs one impl here and one table entry.
 
-#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only x86 has such ioctls yet
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // GSI routing is the only one elsewhere
 
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -31,7 +31,6 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use libc::c_int;
 use nix::errno::Errno;
 use nix::sys::ioctl::ioctl_num_type;
-#[cfg(target_arch = "x86_64")]
 use rawkvm_bindings as abi;
 
 use super::{ArgKind, Ioctl, check, encoded_size};
@@ -91,6 +90,20 @@ unsafe impl FlexHeader for abi::kvm_msr_list {
     }
     fn set_count(&mut self, count: u32) {
         self.nmsrs = count;
+    }
+}
+
+// SAFETY: `kvm_irq_routing` (8 bytes, align 8) is followed by `kvm_irq_routing_entry` (48
+// bytes, align 8), both of `__u32`s only (the entry's union `u` is `__u32[8]` wide, every member
+// plain integers); `nr` is the count (api.rst, "KVM_SET_GSI_ROUTING"); proved against the
+// header by the bindings' header proof.
+unsafe impl FlexHeader for abi::kvm_irq_routing {
+    type Entry = abi::kvm_irq_routing_entry;
+    fn count(&self) -> u32 {
+        self.nr
+    }
+    fn set_count(&mut self, count: u32) {
+        self.nr = count;
     }
 }
 
