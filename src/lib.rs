@@ -104,6 +104,8 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod arch;
+#[cfg(target_arch = "x86_64")]
+pub mod debug;
 pub mod devices;
 pub mod error;
 pub mod exit;

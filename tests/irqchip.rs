@@ -1,5 +1,5 @@
-//! `--irqchip kernel`: the in-kernel PIC and PIT tick a real-mode guest with no exit per tick
-//! and no `KVM_EXIT_HLT`; lines raised with `KVM_IRQ_LINE` from a device thread and through
+//! `--irqchip kernel`: the in-kernel PIC and PIT tick a real-mode guest, and the in-kernel
+//! LAPIC timer a long-mode one, with no exit per tick and no `KVM_EXIT_HLT`; lines raised with `KVM_IRQ_LINE` from a device thread and through
 //! an eventfd (`KVM_IRQFD`) all arrive; and the irqchip's ordering rules are refused by name.
 // The embedded guests are x86 real-mode code.
 #![cfg(target_arch = "x86_64")]
@@ -7,12 +7,13 @@
 mod common;
 
 use std::io;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Recorder, Seen, guest_machine, kvm_or_skip};
 use nix::errno::Errno;
+use rawkvm::arch::x86_64::CpuMode;
 use rawkvm::devices::Devices;
 use rawkvm::devices::bus::{Claim, IoHandler};
 use rawkvm::error::{Error, IrqError};
@@ -48,6 +49,55 @@ fn the_in_kernel_pit_ticks_without_exits_or_hlt() {
         assert_eq!(outcome, Outcome::Finished(0));
         assert_eq!(recorder.exits, prints_then_exits(text), "param {param:#x}");
         assert_eq!(devices.console.into_sink().unwrap(), text.as_bytes());
+    }
+}
+
+#[test]
+fn the_in_kernel_lapic_timer_ticks_a_long_mode_guest_without_exits_or_hlt() {
+    let Some(kvm) =
+        kvm_or_skip("the_in_kernel_lapic_timer_ticks_a_long_mode_guest_without_exits_or_hlt")
+    else {
+        return;
+    };
+    // The guest's setup (mode=long irqchip=kernel param=100), then 20 ticks.
+    for (param, text) in [
+        (None, "ticks 0000000000000064\n"),
+        (Some(20), "ticks 0000000000000014\n"),
+    ] {
+        let mut machine = guest_machine(&kvm, "timer_lapic", |config| {
+            assert_eq!(config.irqchip, IrqChip::Kernel);
+            assert_eq!(config.entry.mode, CpuMode::Long);
+            config.param = param.or(config.param);
+        })
+        .unwrap();
+        // A timer that never fires would leave the guest asleep in the kernel: stop it after
+        // a minute, so the run returns and the exits below say what went wrong.
+        let (done, watchdog) = mpsc::channel::<()>();
+        let stop = machine.vcpus_mut()[0].stop_handle();
+        let watchdog = thread::spawn(move || {
+            if watchdog.recv_timeout(Duration::from_secs(60)).is_err() {
+                stop.stop();
+            }
+        });
+        let mut devices = Devices::new(Vec::new());
+        let mut recorder = Recorder::default();
+        let started = Instant::now();
+        let outcome = machine.run(&mut devices, &mut recorder).unwrap();
+        let elapsed = started.elapsed();
+        done.send(()).unwrap();
+        watchdog.join().unwrap();
+        // Only the console bytes and the exit device: no exit per tick or per LAPIC access,
+        // no KVM_EXIT_HLT.
+        assert_eq!(recorder.exits, prints_then_exits(text), "param {param:?}");
+        assert_eq!(outcome, Outcome::Finished(0));
+        assert_eq!(devices.console.into_sink().unwrap(), text.as_bytes());
+        // Reported, not asserted: the rate depends on the host's load.
+        let ticks = u64::from(param.unwrap_or(100));
+        println!(
+            "timer_lapic ({}): {ticks} ticks in {elapsed:?}, {:.1} Hz for 1 kHz programmed",
+            common::backend(),
+            ticks as f64 / elapsed.as_secs_f64()
+        );
     }
 }
 

@@ -280,7 +280,7 @@ fn trace_flags_are_checked() {
     assert_fails(
         &run(&["run", "--trace=xml"]),
         2,
-        "--trace=xml: the formats are text and json",
+        "--trace=xml: the formats are text, json and chrome PATH",
     );
     assert_fails(&run(&["run", "--stats=yes"]), 2, "--stats takes no value");
     assert_fails(

@@ -158,6 +158,19 @@ Trace options (run, and bench pio|mmio, which then also reports the overhead rat
   --stats             at the end: exits, time in KVM_RUN and in rawkvm per reason, top
                       ports and MMIO addresses, and the kernel's own counters (all vCPUs
                       together; bench: of the last traced run)
+  --trace=chrome PATH (run only) write a Chrome trace-event timeline (Perfetto,
+                      chrome://tracing): a KVM_RUN slice and an exit event per exit
+";
+
+/// The debugger's options of `run`.
+const DEBUG_OPTIONS: &str = "\
+Debug options (run, x86-64, one vCPU):
+  --gdb ADDR          stop before the first instruction and wait for gdb on
+                      127.0.0.1:PORT (port 0: a free one, printed) or a Unix socket path;
+                      `k` ends the run with status 0, `D` lets the guest run on
+  --step[=text|json]  single-step: one line per instruction (CS:IP, its bytes, the
+                      registers it changed), the exits met on the way between them
+  --step-limit N      stop --step after N instructions
 ";
 
 /// What a run prints where, and how it stops.
@@ -201,7 +214,13 @@ pub fn general() -> String {
     for (_, lines) in COMMANDS {
         text.push_str(lines);
     }
-    for part in [RUN_OPTIONS, TRACE_OPTIONS, NOTES, EXIT_STATUS] {
+    for part in [
+        RUN_OPTIONS,
+        TRACE_OPTIONS,
+        DEBUG_OPTIONS,
+        NOTES,
+        EXIT_STATUS,
+    ] {
         text.push('\n');
         text.push_str(part);
     }
@@ -221,7 +240,13 @@ pub fn for_command(command: &str) -> Option<String> {
         return None;
     }
     let parts: &[&str] = match command {
-        "run" => &[RUN_OPTIONS, TRACE_OPTIONS, NOTES, EXIT_STATUS],
+        "run" => &[
+            RUN_OPTIONS,
+            TRACE_OPTIONS,
+            DEBUG_OPTIONS,
+            NOTES,
+            EXIT_STATUS,
+        ],
         "resume" => &[TRACE_OPTIONS, EXIT_STATUS],
         "bench" => &[TRACE_OPTIONS, EXIT_STATUS],
         _ => &[EXIT_STATUS],

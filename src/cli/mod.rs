@@ -9,6 +9,7 @@ mod caps;
 mod console_out;
 #[cfg(target_arch = "x86_64")]
 mod cpuid;
+mod debug_flags;
 mod help;
 #[cfg(target_arch = "x86_64")]
 mod msrs;

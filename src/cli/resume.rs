@@ -12,7 +12,7 @@ use rawkvm::snapshot::Snapshot;
 use rawkvm::units::parse_duration;
 
 use super::args::{Arg, Args, parse_flag};
-use super::run::{RunOptions, Source, drive};
+use super::run::{RunOptions, Source, Watching, drive};
 use super::signals::stop_on_signals;
 use super::snapshot::SnapshotFlags;
 use super::trace_flags::TraceFlags;
@@ -58,6 +58,7 @@ fn parse(mut args: Args) -> Result<(PathBuf, RunOptions), CliError> {
         line_control: 0,
         mode_given: false,
         entry: None,
+        debug: Default::default(),
     };
     Ok((path, options))
 }
@@ -82,5 +83,10 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     options.config.vcpus = snapshot.vcpus.len() as u32;
     options.line_control = snapshot.devices.serial_line_control;
     drop(snapshot);
-    drive(&kvm, &options, &mut machine, sink, &control, zones)
+    let watching = Watching {
+        sink,
+        timeline: None,
+        listener: None,
+    };
+    drive(&kvm, &options, &mut machine, watching, &control, zones)
 }

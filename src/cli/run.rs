@@ -9,6 +9,13 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+#[cfg(target_arch = "x86_64")]
+use rawkvm::debug::gdb::Listener;
+/// The gdb listener where there is one; elsewhere nothing is ever listened on.
+#[cfg(target_arch = "x86_64")]
+type ListenerRef = Listener;
+#[cfg(not(target_arch = "x86_64"))]
+type ListenerRef = ();
 use rawkvm::devices::coalesced::{self, Support};
 use rawkvm::devices::{Devices, Serial, WriteOnlyZone};
 use rawkvm::error::Error;
@@ -25,10 +32,15 @@ use rawkvm::units::{parse_duration, parse_size, parse_u64};
 
 use super::args::{Arg, Args, parse_flag};
 use super::console_out::ConsoleOut;
+use super::debug_flags::DebugFlags;
 use super::signals::stop_on_signals;
 use super::snapshot::{self, SnapshotFlags};
 use super::trace_flags::{self, SharedTraceObserver, TraceFlags, TraceSink};
 use super::{repeat, unexpected};
+
+/// Elsewhere there is no gdb stub, so never a listener.
+#[cfg(not(target_arch = "x86_64"))]
+type Listener = std::convert::Infallible;
 
 /// Where the guest's code comes from.
 #[derive(Debug)]
@@ -68,6 +80,8 @@ pub struct RunOptions {
     pub mode_given: bool,
     /// `--entry`, parsed once the mode is known (an ELF image may still choose it).
     pub entry: Option<String>,
+    /// `--gdb`, `--step`, `--step-limit`.
+    pub debug: DebugFlags,
 }
 
 /// The flags that shape the machine, each taking a value.
@@ -159,6 +173,7 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
     let (mut name, mut image, mut no_coalesce) = (None, None, false);
     let (mut trace, mut repeat) = (TraceFlags::default(), None);
     let mut snapshot = SnapshotFlags::default();
+    let mut debug = DebugFlags::default();
     // Explicit flags are applied after the guest's own setup, so they win.
     let mut flags = Vec::new();
     while let Some(arg) = args.next_arg() {
@@ -180,6 +195,9 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
             Arg::Flag(flag, inline) if TraceFlags::owns(&flag) => {
                 trace.apply(&flag, inline, &mut args)?;
             }
+            Arg::Flag(flag, inline) if DebugFlags::owns(&flag) => {
+                debug.apply(&flag, inline, &mut args)?;
+            }
             Arg::Flag(flag, inline) if flag == "--repeat" => {
                 let value = args.value(&flag, inline).map_err(CliError::Usage)?;
                 repeat = Some(repeat::parse_count(&flag, &value).map_err(CliError::Usage)?);
@@ -190,6 +208,11 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
             }
             other => return Err(unexpected("run", other)),
         }
+    }
+    if snapshot.armed() && debug.any() {
+        return Err(CliError::Usage(
+            "the debugger drives the vCPU itself; it cannot be combined with a snapshot".into(),
+        ));
     }
     if snapshot.armed() && repeat.is_some() {
         return Err(CliError::Usage(
@@ -215,6 +238,10 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
             Source::Embedded(guest)
         }
     };
+    // `--step` prints the exits met between the steps: a trace in its format.
+    if trace.format.is_none() {
+        trace.format = debug.implied_trace();
+    }
     let mut options = RunOptions {
         source,
         config: MachineConfig {
@@ -233,6 +260,7 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
         line_control: 0,
         mode_given: false,
         entry: None,
+        debug,
     };
     for (flag, value) in flags {
         apply_machine_flag(&flag, &value, &mut options).map_err(CliError::Usage)?;
@@ -243,6 +271,9 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
         apply_entry(&mut options)?;
     }
     options.config.validate()?;
+    let repeat = options.repeat.is_some();
+    let timeout = options.timeout.is_some();
+    options.debug.check(options.config.vcpus, repeat, timeout)?;
     Ok(options)
 }
 
@@ -315,6 +346,9 @@ pub fn command(args: Args) -> Result<i32, CliError> {
         Source::Embedded(_) | Source::Snapshot(_) => None,
     };
     let mut sink = options.trace.open_sink(image_path)?;
+    let timeline = options.trace.open_timeline(image_path)?;
+    #[cfg(target_arch = "x86_64")]
+    let listener = super::debug_flags::bind(&options.debug)?;
     let kvm = Kvm::open_path(&options.device)?;
     let mut machine = Machine::new(&kvm, &options.config, &image)?;
     if options.trace.explain {
@@ -322,7 +356,26 @@ pub fn command(args: Args) -> Result<i32, CliError> {
             .map_err(|error| options.trace.output_error(error))?;
     }
     let zones = coalesce(&machine, options.coalesce)?;
-    drive(&kvm, &options, &mut machine, sink, &control, zones)
+    #[cfg(target_arch = "x86_64")]
+    let listener = listener.as_ref();
+    #[cfg(not(target_arch = "x86_64"))]
+    let listener = None;
+    let watching = Watching {
+        sink,
+        timeline,
+        listener,
+    };
+    drive(&kvm, &options, &mut machine, watching, &control, zones)
+}
+
+/// Where a run's trace, timeline and debugger connection go.
+pub struct Watching<'a> {
+    /// The trace sink.
+    pub sink: TraceSink,
+    /// `--timeline`'s Chrome trace, if asked for.
+    pub timeline: Option<rawkvm::trace::chrome::ChromeTrace>,
+    /// The gdb listener (`--gdb`, x86-64), if asked for.
+    pub listener: Option<&'a ListenerRef>,
 }
 
 /// Runs `machine` as `options` say (once, `--repeat` times, or until a snapshot is asked
@@ -332,19 +385,27 @@ pub fn drive(
     kvm: &Kvm,
     options: &RunOptions,
     machine: &mut Machine,
-    sink: TraceSink,
+    watching: Watching<'_>,
     control: &RunControl,
     zones: Vec<WriteOnlyZone>,
 ) -> Result<i32, CliError> {
+    let Watching {
+        sink,
+        timeline,
+        listener,
+    } = watching;
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one
     // observer sees every run, so the trace and the statistics cover them all.
     let mut observer = options.trace.observer(sink);
+    if let Some(timeline) = timeline {
+        observer = observer.with_timeline(timeline);
+    }
     // Every vCPU's clock exists before the first entry: the watched run allocates nothing.
     observer.expect_vcpus(options.config.vcpus);
     let observer = Mutex::new(observer);
     let paused = Mutex::new(None);
     let run = |machine: &mut Machine, _first: bool| {
-        let line_control = run_once(machine, options, &observer, control)?;
+        let line_control = run_once(machine, options, &observer, control, listener)?;
         *paused.lock().unwrap_or_else(PoisonError::into_inner) = line_control;
         Ok(())
     };
@@ -428,9 +489,29 @@ fn run_once(
     options: &RunOptions,
     observer: &SharedTraceObserver,
     control: &RunControl,
+    listener: Option<&ListenerRef>,
 ) -> Result<Option<u8>, CliError> {
     let mut devices = Devices::new(ConsoleOut::new(control.clone()));
     devices.com1 = Serial::with_line_control(options.line_control);
+    // The debugger's loop drives the plain devices; snapshot flags were refused with it.
+    #[cfg(target_arch = "x86_64")]
+    if options.debug.any() {
+        let devices = Mutex::new(devices);
+        let outcome = super::debug_flags::run(
+            machine,
+            &devices,
+            observer,
+            control,
+            &options.debug,
+            listener,
+        );
+        let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let flushed = devices.console.flush().map_err(Error::Console);
+        outcome.and(flushed)?;
+        return Ok(None);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = listener;
     let devices = SnapshotPort::new(devices, options.snapshot.port, control.clone());
     let devices = Mutex::new(devices);
     let outcome = machine.run_all(&devices, observer, options.timeout, control);

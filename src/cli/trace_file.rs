@@ -29,7 +29,12 @@ use crate::cli::status::CliError;
 /// Opens `path` for the trace, truncated if it is a regular file. `image` is the `--image`
 /// file, which must not be the trace's. Every refusal is a usage error naming the path.
 pub fn open(path: &Path, image: Option<&Path>) -> Result<File, CliError> {
-    let refuse = |why: String| CliError::Usage(format!("--trace-file {}: {why}", path.display()));
+    open_for("--trace-file", path, image)
+}
+
+/// [`open`] for another flag that writes a file (`--trace=chrome PATH`), named in the errors.
+pub fn open_for(flag: &str, path: &Path, image: Option<&Path>) -> Result<File, CliError> {
+    let refuse = |why: String| CliError::Usage(format!("{flag} {}: {why}", path.display()));
     let file = OpenOptions::new()
         .write(true)
         .create(true)

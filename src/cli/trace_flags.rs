@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::status::CliError;
 use rawkvm::error::Error;
 use rawkvm::machine::Machine;
+use rawkvm::trace::chrome::ChromeTrace;
 use rawkvm::trace::kernel_stats::KernelStats;
 use rawkvm::trace::{KernelCounters, TraceFormat, TraceObserver, WatchOptions};
 
@@ -28,6 +29,8 @@ pub struct TraceFlags {
     pub explain: bool,
     /// `--stats`.
     pub stats: bool,
+    /// `--trace=chrome PATH`: the timeline file.
+    pub chrome: Option<PathBuf>,
 }
 
 /// The writer a trace goes to.
@@ -55,16 +58,15 @@ impl TraceFlags {
             return Err(CliError::Usage(format!("{flag} takes no value")));
         }
         match flag {
+            "--trace" if inline.as_deref() == Some("chrome") => {
+                let path = args
+                    .value("--trace=chrome", None)
+                    .map_err(|_| CliError::Usage("--trace=chrome needs a PATH to write".into()))?;
+                self.chrome = Some(PathBuf::from(path));
+            }
             "--trace" => {
-                self.format = Some(match inline.as_deref() {
-                    None | Some("text") => TraceFormat::Text,
-                    Some("json") => TraceFormat::Json,
-                    Some(other) => {
-                        return Err(CliError::Usage(format!(
-                            "--trace={other}: the formats are text and json"
-                        )));
-                    }
-                });
+                let formats = "text, json and chrome PATH";
+                self.format = Some(text_or_json(flag, inline.as_deref(), formats)?);
             }
             "--trace-file" => {
                 let path = args.value(flag, inline).map_err(CliError::Usage)?;
@@ -85,12 +87,16 @@ impl TraceFlags {
     /// Whether anything was asked for.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only bench asks
     pub fn any(&self) -> bool {
-        self.format.is_some() || self.file.is_some() || self.explain || self.stats
+        self.format.is_some()
+            || self.file.is_some()
+            || self.explain
+            || self.stats
+            || self.chrome.is_some()
     }
 
     /// Whether a trace (or its explanation) shows the exits one by one.
     pub fn shows_exits(&self) -> bool {
-        self.options(false).trace.is_some()
+        self.options(false).trace.is_some() || self.chrome.is_some()
     }
 
     /// The observer's options. `--explain` and `--trace-file` imply a text trace.
@@ -121,6 +127,17 @@ impl TraceFlags {
         TraceObserver::new(self.options(true), sink).with_sink_name(self.sink_name())
     }
 
+    /// The `--trace=chrome` timeline, its file opened now as the trace file is (truncated,
+    /// never the `image`, never blocking), before the KVM device. `rawkvm run` only.
+    pub fn open_timeline(&self, image: Option<&Path>) -> Result<Option<ChromeTrace>, CliError> {
+        let Some(path) = &self.chrome else {
+            return Ok(None);
+        };
+        let file = trace_file::open_for("--trace=chrome", path, image)?;
+        let writer = BufWriter::with_capacity(TRACE_BUFFER, file);
+        Ok(Some(ChromeTrace::new(Box::new(writer))))
+    }
+
     /// The error for a failed write of the trace: to the `--trace-file`, or to stderr.
     pub fn output_error(&self, error: io::Error) -> Error {
         Error::Output {
@@ -135,6 +152,21 @@ impl TraceFlags {
             Some(path) => format!("the trace file {}", path.display()),
             None => "stderr".to_string(),
         }
+    }
+}
+
+/// The value of `--trace` or `--step`: `text` (or none) or `json`; an error lists `formats`.
+pub fn text_or_json(
+    flag: &str,
+    value: Option<&str>,
+    formats: &str,
+) -> Result<TraceFormat, CliError> {
+    match value {
+        None | Some("text") => Ok(TraceFormat::Text),
+        Some("json") => Ok(TraceFormat::Json),
+        Some(other) => Err(CliError::Usage(format!(
+            "{flag}={other}: the formats are {formats}"
+        ))),
     }
 }
 

@@ -105,6 +105,11 @@ impl RunControl {
         self.lock().stopped_for_snapshot
     }
 
+    /// Why a stop was requested from outside, if it was.
+    pub fn stop_cause(&self) -> Option<StopCause> {
+        self.lock().cause
+    }
+
     /// Whether a stop was requested or the run has started stopping its vCPUs (deadline,
     /// fault). A console writer waiting for a slow reader gives up when this turns true.
     pub fn is_stopping(&self) -> bool {

@@ -56,14 +56,18 @@ use nix::sys::ioctl::ioctl_num_type;
 use rawkvm_bindings as abi;
 
 use super::memory::Mapping;
-use super::memory::page_size;
 use super::run_page::{CoalescedRing, RunMapping, RunPage};
 
+mod dirty_log;
 mod flex;
 mod irq;
 mod one_reg;
 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))] // CPUID and MSRs are x86's
-pub(crate) use flex::{FlexArray, FlexError, FlexReads, FlexReadsWrites};
+pub use dirty_log::DirtyLogError;
+pub(crate) use dirty_log::dirty_bitmap_words;
+#[cfg(target_arch = "x86_64")] // the CPUID and MSR tables
+pub(crate) use flex::FlexReadsWrites;
+pub(crate) use flex::{FlexArray, FlexError, FlexReads};
 pub(crate) use one_reg::{OneRegError, get_one_reg, set_one_reg};
 
 /// The way an ioctl's third argument travels; a type-level tag, never constructed.
@@ -337,30 +341,6 @@ pub(crate) mod vcpu {
     #[cfg(target_arch = "x86_64")]
     pub(crate) const SET_TSC_KHZ: Ioctl<Value> =
         Ioctl::entry("KVM_SET_TSC_KHZ", abi::KVM_SET_TSC_KHZ);
-}
-
-/// Why `KVM_GET_DIRTY_LOG` was not asked (the slot and the bitmap are checked first), or
-/// what the kernel said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DirtyLogError {
-    /// This VM fd never registered that slot, so its size (and the bitmap's) is unknown.
-    UnknownSlot(u32),
-    /// The bitmap has fewer 64-bit words than the slot has pages / 64, rounded up.
-    BitmapTooSmall {
-        /// Words the slot needs.
-        needed: usize,
-        /// Words given.
-        given: usize,
-    },
-    /// `KVM_GET_DIRTY_LOG` failed (`ENOENT`: the slot does not log dirty pages).
-    Ioctl(Errno),
-}
-
-/// The 64-bit words of a dirty bitmap for a slot of `slot_len` bytes: one bit per page. The
-/// kernel copies `ALIGN(npages, BITS_PER_LONG) / 8` bytes; with pages of at least 4 KiB (every
-/// Linux architecture) and longs of at most 64 bits, this many words always hold them.
-pub(crate) fn dirty_bitmap_words(slot_len: usize) -> usize {
-    slot_len.div_ceil(page_size()).div_ceil(64)
 }
 
 /// Why [`VmFd::create_vcpu`] failed: the ioctl, or mapping its `kvm_run` region.

@@ -16,6 +16,7 @@
 //! nothing once the buffer has grown. With no observer (`NoObserver`) none of this runs. A
 //! write that fails (`EPIPE`, `ENOSPC`) ends the run at that exit ([`Observer::failure`]).
 
+pub mod chrome;
 pub mod explain;
 pub mod json;
 pub mod kernel_stats;
@@ -86,6 +87,8 @@ pub struct TraceObserver<W: Write> {
     recorder: Option<FlightRecorder>,
     /// The first failed write of the trace, until [`Observer::failure`] or
     /// [`TraceObserver::flush`] reports it.
+    /// `--trace=chrome PATH`: the timeline being written.
+    timeline: Option<chrome::ChromeTrace>,
     error: Option<io::Error>,
     /// Whether the trace failed: once it has, nothing more is written to it.
     failed: bool,
@@ -104,6 +107,7 @@ impl<W: Write> TraceObserver<W> {
             clocks: Vec::new(),
             stats: Stats::default(),
             recorder: options.flight_recorder.then(FlightRecorder::default),
+            timeline: None,
             error: None,
             failed: false,
             sink_name: String::from("the trace"),
@@ -117,6 +121,17 @@ impl<W: Write> TraceObserver<W> {
         self
     }
 
+    /// Also writes the run as a Chrome trace-event timeline ([`chrome`]).
+    pub fn with_timeline(mut self, timeline: chrome::ChromeTrace) -> TraceObserver<W> {
+        self.timeline = Some(timeline);
+        self
+    }
+
+    /// Whether anything needs the clock.
+    fn timed(&self) -> bool {
+        self.options.timed() || self.timeline.is_some()
+    }
+
     /// Makes room for vCPUs with ids below `count` now, so that watching them allocates
     /// nothing later: without it the first exit of each new vCPU grows a table. Call it
     /// before the run with the machine's vCPU count (ids are 0, 1, ...).
@@ -124,6 +139,9 @@ impl<W: Write> TraceObserver<W> {
         let count = usize::try_from(count).unwrap_or(usize::MAX);
         if count > self.clocks.len() {
             self.clocks.resize(count, RunClock::default());
+        }
+        if let Some(timeline) = &mut self.timeline {
+            timeline.expect_vcpus(u32::try_from(count).unwrap_or(u32::MAX));
         }
     }
 
@@ -150,13 +168,29 @@ impl<W: Write> TraceObserver<W> {
     /// Flushes the trace, reporting the first write error of the run unless
     /// [`Observer::failure`] already ended the run with it.
     pub fn flush(&mut self) -> io::Result<()> {
+        // The timeline is its own file: closed whatever became of the trace.
+        let timeline = self
+            .timeline
+            .as_mut()
+            .map_or(Ok(()), chrome::ChromeTrace::finish);
         if let Some(error) = self.error.take() {
             return Err(error);
         }
-        if self.failed {
-            return Ok(());
+        if !self.failed {
+            self.sink.flush()?;
         }
-        self.sink.flush()
+        timeline
+    }
+
+    /// Writes `bytes` (a finished line of another report, such as `--step`'s) into the
+    /// trace between two exits; a failure is reported by [`TraceObserver::flush`].
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        if !self.failed
+            && let Err(error) = self.sink.write_all(bytes)
+        {
+            self.failed = true;
+            self.error = Some(error);
+        }
     }
 
     /// The clock of vCPU `vcpu`; grows the table the first time a vCPU is seen, unless
@@ -242,13 +276,13 @@ impl<W: Write + Send> LineObserver for std::sync::Mutex<TraceObserver<W>> {
 
 impl<W: Write> Observer for TraceObserver<W> {
     fn before_run(&mut self, vcpu: u32) {
-        if self.options.timed() {
+        if self.timed() {
             self.clock(vcpu).before = Some(Instant::now());
         }
     }
 
     fn after_run(&mut self, vcpu: u32) {
-        if self.options.timed() {
+        if self.timed() {
             self.clock(vcpu).after = Some(Instant::now());
         }
     }
@@ -267,6 +301,12 @@ impl<W: Write> Observer for TraceObserver<W> {
             let handle_ns = Self::elapsed_ns(clock.after, handled);
             self.stats.record(exit, header.run_ns, handle_ns);
         }
+        if let (Some(timeline), Some(before), Some(after)) =
+            (&mut self.timeline, clock.before, clock.after)
+        {
+            let handled = handled.unwrap_or_else(Instant::now);
+            timeline.run(&header, [before, after, handled], Some(exit));
+        }
         match self.options.trace {
             Some(format) => self.write_trace(format, &header, exit),
             None => {
@@ -280,6 +320,9 @@ impl<W: Write> Observer for TraceObserver<W> {
     /// Counted in the statistics; in a text trace, an indented line after the exit it
     /// follows (a JSON trace keeps one object per exit).
     fn injected(&mut self, vcpu: u32, vector: u8) {
+        if let Some(timeline) = &mut self.timeline {
+            timeline.injected(vcpu, vector, Instant::now());
+        }
         if self.options.stats {
             self.stats.record_injection();
         }
@@ -294,8 +337,19 @@ impl<W: Write> Observer for TraceObserver<W> {
     }
 
     fn interrupted(&mut self, vcpu: u32, _stopping: bool) {
+        let clock = *self.clock(vcpu);
+        if let (Some(timeline), Some(before), Some(after)) =
+            (&mut self.timeline, clock.before, clock.after)
+        {
+            let header = LineHeader {
+                seq: self.seq,
+                vcpu,
+                run_ns: Self::elapsed_ns(clock.before, clock.after),
+                dispatch: None,
+            };
+            timeline.run(&header, [before, after, after], None);
+        }
         if self.options.stats {
-            let clock = *self.clock(vcpu);
             let run_ns = Self::elapsed_ns(clock.before, clock.after);
             self.stats.record_interrupted(run_ns);
         }

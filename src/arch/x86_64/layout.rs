@@ -71,6 +71,11 @@ pub fn tss_of(vcpu: u32) -> (u64, u64) {
 /// exit device at `0xD000_0008` (2 MiB, uncached).
 pub const DEVICE_WINDOW: u64 = 0xD000_0000;
 
+/// The local APIC's page (`IA32_APIC_BASE` after reset), mapped in long and user mode as one
+/// 2 MiB page `0xFEE0_0000..0xFF00_0000`, uncached and supervisor-only: a CPL 0 guest with
+/// `--irqchip kernel` programs the in-kernel LAPIC there (timer, EOI), with no exit.
+pub const LAPIC: u64 = 0xFEE0_0000;
+
 /// Outside real mode vCPU `i` starts with its stack this much below vCPU 0's (the top of RAM),
 /// so that several vCPUs running the same image do not share one.
 pub const STACK_PER_VCPU: u64 = 0x4000;
@@ -103,6 +108,11 @@ pub const ROWS: &[(u64, u64, &str)] = &[
         DEVICE_WINDOW,
         0x20_0000,
         "device window (MMIO console, exit device)",
+    ),
+    (
+        LAPIC,
+        0x20_0000,
+        "local APIC page (CPL 0; in-kernel LAPIC with --irqchip kernel)",
     ),
 ];
 
@@ -163,7 +173,10 @@ mod tests {
 
     #[test]
     fn the_rows_of_the_system_area_do_not_overlap_and_stay_inside_it() {
-        let mut rows: Vec<_> = ROWS.iter().filter(|row| row.0 < DEVICE_WINDOW).collect();
+        let mut rows: Vec<_> = ROWS
+            .iter()
+            .filter(|row| row.0 < DEVICE_WINDOW.min(LAPIC))
+            .collect();
         rows.sort();
         for pair in rows.windows(2) {
             assert!(pair[0].0 + pair[0].1 <= pair[1].0, "{pair:?}");

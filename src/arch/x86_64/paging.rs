@@ -10,9 +10,10 @@
 //! PD g[i] -> a 2 MiB page, for every 2 MiB chunk wholly inside RAM
 //! a last chunk RAM fills only partly -> PT_HIGH, 4 KiB pages up to the end of RAM
 //! the 2 MiB chunk at 0xD000_0000 (device window), uncached, when RAM ends below it
+//! the 2 MiB chunk at 0xFEE0_0000 (local APIC), uncached, supervisor-only, likewise
 //! ```
 //!
-//! Nothing past the end of RAM is mapped (outside the device window), so a stray access is a
+//! Nothing past the end of RAM is mapped (outside the device window and the LAPIC page), so a stray access is a
 //! page fault naming its address in CR2. In user mode every entry is user-accessible except
 //! the system area's own pages: the program cannot overwrite the tables it runs on.
 //!
@@ -22,7 +23,7 @@
 //! This module makes no system calls.
 
 use super::layout::{
-    DEVICE_WINDOW, PD, PD_COUNT, PDPT, PML4, PT_HIGH, PT_LOW, SYSTEM_AREA, SYSTEM_AREA_END,
+    DEVICE_WINDOW, LAPIC, PD, PD_COUNT, PDPT, PML4, PT_HIGH, PT_LOW, SYSTEM_AREA, SYSTEM_AREA_END,
     SystemArea,
 };
 
@@ -65,12 +66,16 @@ pub fn identity_map_4level(area: &mut SystemArea, ram_end: u64, user: bool) {
         }
         chunk += MIB2;
     }
-    if ram_end <= DEVICE_WINDOW {
-        let entry = PD + (DEVICE_WINDOW / GIB1) * KIB4 + (DEVICE_WINDOW % GIB1) / MIB2 * 8;
-        area.put_u64(entry, DEVICE_WINDOW | table | LARGE | UNCACHED);
+    // Past the end of RAM: the device window (CPL 3 may reach it: the MMIO console) and the
+    // local APIC (CPL 0 only: the program must not reprogram the interrupt controller).
+    for (device, flags) in [(DEVICE_WINDOW, table), (LAPIC, table & !USER)] {
+        if ram_end <= device {
+            let entry = PD + (device / GIB1) * KIB4 + (device % GIB1) / MIB2 * 8;
+            area.put_u64(entry, device | flags | LARGE | UNCACHED);
+        }
     }
     for gib in 0..PD_COUNT {
-        let used = gib * GIB1 < ram_end || DEVICE_WINDOW / GIB1 == gib;
+        let used = gib * GIB1 < ram_end || [DEVICE_WINDOW, LAPIC].iter().any(|d| d / GIB1 == gib);
         if used {
             area.put_u64(PDPT + gib * 8, (PD + gib * KIB4) | table);
         }
@@ -147,6 +152,11 @@ mod tests {
         assert_eq!(walk_4level(&area, 0x4000_0000), None);
         assert_eq!(walk_4level(&area, 0xD000_0008), Some((0xD000_0008, true)));
         assert_eq!(walk_4level(&area, 0xD020_0000), None);
+        assert_eq!(walk_4level(&area, 0xFEE0_00B0), Some((0xFEE0_00B0, false)));
+        assert_eq!(walk_4level(&area, 0xFEDF_F000), None);
+        assert_eq!(walk_4level(&area, 0xFF00_0000), None);
+        let lapic = PD + 3 * 0x1000 + (0xFEE0_0000 % (1 << 30)) / 0x20_0000 * 8;
+        assert_eq!(area.u64_at(lapic), 0xFEE0_0000 | 0x9B);
     }
 
     #[test]

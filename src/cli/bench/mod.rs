@@ -246,6 +246,13 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
         return fork::command(args);
     }
     let options = parse(workload(&name)?, args)?;
+    if options.trace.chrome.is_some() {
+        return Err(CliError::Usage(
+            "--trace=chrome PATH is for rawkvm run (bench runs many rounds; one timeline \
+             would not say which)"
+                .into(),
+        ));
+    }
     if options.trace.any() {
         // What watching costs: untraced and traced runs paired (see `traced`).
         let sink = options.trace.open_sink(None)?;
