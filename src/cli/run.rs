@@ -11,11 +11,6 @@ use std::time::Duration;
 
 #[cfg(target_arch = "x86_64")]
 use rawkvm::debug::gdb::Listener;
-/// The gdb listener where there is one; elsewhere nothing is ever listened on.
-#[cfg(target_arch = "x86_64")]
-type ListenerRef = Listener;
-#[cfg(not(target_arch = "x86_64"))]
-type ListenerRef = ();
 use rawkvm::devices::coalesced::{self, Support};
 use rawkvm::devices::{Devices, Serial, WriteOnlyZone};
 use rawkvm::error::Error;
@@ -375,7 +370,7 @@ pub struct Watching<'a> {
     /// `--timeline`'s Chrome trace, if asked for.
     pub timeline: Option<rawkvm::trace::chrome::ChromeTrace>,
     /// The gdb listener (`--gdb`, x86-64), if asked for.
-    pub listener: Option<&'a ListenerRef>,
+    pub listener: Option<&'a Listener>,
 }
 
 /// Runs `machine` as `options` say (once, `--repeat` times, or until a snapshot is asked
@@ -489,7 +484,7 @@ fn run_once(
     options: &RunOptions,
     observer: &SharedTraceObserver,
     control: &RunControl,
-    listener: Option<&ListenerRef>,
+    listener: Option<&Listener>,
 ) -> Result<Option<u8>, CliError> {
     let mut devices = Devices::new(ConsoleOut::new(control.clone()));
     devices.com1 = Serial::with_line_control(options.line_control);
