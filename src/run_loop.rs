@@ -238,7 +238,8 @@ where
             return Err(error);
         }
         if let Some(Claim::Finish(code)) = dispatch {
-            return Ok(Outcome::Finished(code));
+            // The exception stub ends runs through the exit device too: check for its report.
+            return halted(vcpu).map(|_| Outcome::Finished(code));
         }
         let window_open = match exit {
             Exit::Io(_) | Exit::Mmio(_) | Exit::Intr | Exit::X86Rdmsr(_) | Exit::X86Wrmsr(_) => {

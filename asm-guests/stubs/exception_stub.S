@@ -9,9 +9,12 @@
 #   RAX = 0x5245_5045_5843_5045 ("EPCXEPER", the report's mark)   RBX = vector
 #   RCX = error code   RDX = RIP   RDI = CS (its low 2 bits: the CPL that faulted)
 #   RBP = RSP at the fault   RSI = CR2 (the faulting address of a #PF)
-# and halts at `halt` (offset 0x280). The host sees KVM_EXIT_HLT with RIP just past that `hlt`
-# and RAX holding the mark, reads the registers (KVM_GET_REGS) and reports the exception; it
-# never resumes the vCPU. Nothing here returns (`iretq` is never needed).
+# and ends the run at `halt` (offset 0x280): first a write of AL to the exit device's port 0xF4
+# (with an in-kernel irqchip `hlt` would block in the kernel and never reach the host), then
+# `cli; hlt` for a host whose devices do not decode that port. The host sees the exit device's
+# KVM_EXIT_IO (or KVM_EXIT_HLT) with RIP inside `halt` and RAX holding the mark, reads the
+# registers (KVM_GET_REGS) and reports the exception; it never resumes the vCPU. Nothing here
+# returns (`iretq` is never needed).
 
         .intel_syntax noprefix
         .code64
@@ -80,6 +83,7 @@ report:
 
         .org    0x280, 0xCC
 halt:
+        out     0xF4, al                # the exit device: ends the run (AL: the mark's low byte)
         cli
         hlt
         jmp     halt

@@ -82,8 +82,9 @@ pub fn vector_name(vector: u8) -> (&'static str, &'static str) {
 /// The exception a halted vCPU's registers report, if they are the stub's report.
 pub fn report_of(regs: &kvm_regs) -> Option<GuestFault> {
     let halt = layout::STUB + HALT_OFFSET;
-    // RIP is past the `hlt` (halt + 2), or at the `cli`/`hlt` if the halt was resumed.
-    if regs.rax != REPORT_MARK || !(halt..halt + 4).contains(&regs.rip) {
+    // RIP is past the exit device's `out` (halt + 2), past the `hlt` (halt + 4), or at the
+    // `cli`/`hlt` if the halt was resumed.
+    if regs.rax != REPORT_MARK || !(halt..=halt + 4).contains(&regs.rip) {
         return None;
     }
     let vector = u8::try_from(regs.rbx).ok().filter(|v| *v < 32)?;
@@ -99,8 +100,9 @@ pub fn report_of(regs: &kvm_regs) -> Option<GuestFault> {
     })
 }
 
-/// At `KVM_EXIT_HLT`: the exception the stub reported, as an error, or `Ok` for an ordinary
-/// halt. Only vCPUs whose mode installed the stub read their registers.
+/// At `KVM_EXIT_HLT` or the exit device's end of a run: the exception the stub reported, as
+/// an error, or `Ok` for an ordinary end. Only vCPUs whose mode installed the stub read their
+/// registers.
 pub(crate) fn check_halt(vcpu: &Vcpu) -> Result<(), Error> {
     if !vcpu.exception_stub {
         return Ok(());
@@ -127,7 +129,11 @@ mod tests {
         let pf = (14 * STUB_ENTRY_LEN) as usize;
         assert_eq!(&STUB_IMAGE[pf..pf + 2], &[0x6A, 14]);
         let halt = HALT_OFFSET as usize;
-        assert_eq!(&STUB_IMAGE[halt..halt + 2], &[0xFA, 0xF4], "cli; hlt");
+        assert_eq!(
+            &STUB_IMAGE[halt..halt + 4],
+            &[0xE6, 0xF4, 0xFA, 0xF4],
+            "out 0xF4, al; cli; hlt"
+        );
     }
 
     #[test]
