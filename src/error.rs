@@ -23,6 +23,8 @@ mod irq;
 mod messages;
 #[cfg(target_arch = "x86_64")]
 mod restart;
+#[cfg(target_arch = "x86_64")]
+mod snapshot;
 pub use config::ConfigError;
 pub use cpu::CpuError;
 pub use details::{IP_NAME, LISTED_VCPUS, StoppedVcpu};
@@ -32,6 +34,8 @@ pub use irq::IrqError;
 pub use messages::Described;
 #[cfg(target_arch = "x86_64")]
 pub use restart::RestartError;
+#[cfg(target_arch = "x86_64")]
+pub use snapshot::{FormatError, Problem, SnapshotError};
 
 /// What kind of failure an error is: what a caller (the CLI: which exit status) does about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,8 +325,13 @@ pub enum Error {
     /// Restarting a machine in place failed.
     #[cfg(target_arch = "x86_64")]
     Restart(RestartError),
+    /// Taking, saving, loading or restoring a snapshot failed.
+    #[cfg(target_arch = "x86_64")]
+    Snapshot(SnapshotError),
     /// The thread that drops VMs in the background could not be started.
     Reaper(std::io::Error),
+    /// The thread that asks for a snapshot after a delay could not be started.
+    SnapshotTimer(std::io::Error),
     /// Interrupt set-up or delivery failed, or broke an ordering rule of the irqchip.
     Irq(IrqError),
     /// The coalesced-MMIO ring held something the ABI does not allow.
@@ -448,7 +457,8 @@ impl Error {
             | Error::Signal { .. }
             | Error::Irq(_)
             | Error::SpawnThread { .. }
-            | Error::Reaper(_) => ErrorKind::Setup,
+            | Error::Reaper(_)
+            | Error::SnapshotTimer(_) => ErrorKind::Setup,
             Error::Console(error) | Error::Output { error, .. }
                 if error.kind() == std::io::ErrorKind::BrokenPipe =>
             {
@@ -461,6 +471,8 @@ impl Error {
             Error::GuestReportedFailure { .. } => ErrorKind::GuestFailure,
             #[cfg(target_arch = "x86_64")]
             Error::Restart(error) => error.kind(),
+            #[cfg(target_arch = "x86_64")]
+            Error::Snapshot(error) => error.kind(),
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Interrupted { signal, .. } => ErrorKind::Interrupted(*signal),
         }

@@ -7,6 +7,7 @@
 //! | harness | drives | checks |
 //! |---|---|---|
 //! | [`decode_exit`] | [`crate::exit::decode`] over arbitrary `kvm_run` bytes, then [`crate::devices::bus::dispatch_io`] / [`crate::devices::bus::dispatch_mmio`] into [`crate::devices::Devices`] with fuzzed IN and MMIO-read answers | slices lie where the page says and inside it, `len == size * count`, IN writes touch only `[data_offset, data_offset + size * count)`, MMIO reads only `data[..len]`, every decode error names a field that really is out of range |
+//! | [`snapshot_file`] (x86-64) | the snapshot loader ([`crate::snapshot::decode`]) over arbitrary file bytes | no panic, every error's offset inside the file, a file that loads encodes back to the same snapshot |
 //! | [`elf`] | [`crate::machine::elf::Elf::parse`] and `check_fits` over arbitrary bytes after the ELF magic | an accepted file's segments lie inside it, hold no more file bytes than memory, are sorted, apart and do not wrap; `check_fits` accepts only segments inside RAM |
 //! | [`com1`] | [`crate::devices::Serial`] and the port bus of [`crate::devices::Devices`] with (operation, offset, byte) tuples | every answer and every console byte equals a model of the UART |
 //!
@@ -19,10 +20,14 @@
 mod com1;
 mod decode;
 mod elf;
+#[cfg(target_arch = "x86_64")]
+mod snapshot_file;
 
 pub use com1::com1;
 pub use decode::{MAX_MAPPING, decode_exit};
 pub use elf::elf;
+#[cfg(target_arch = "x86_64")]
+pub use snapshot_file::snapshot_file;
 
 /// Reads the input front to back; past its end every read gives zeros, so any input is a
 /// complete one.

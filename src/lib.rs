@@ -114,6 +114,8 @@ pub mod fuzzing;
 pub mod kvm;
 pub mod machine;
 pub mod run_loop;
+#[cfg(target_arch = "x86_64")]
+pub mod snapshot;
 pub(crate) mod sys;
 pub mod trace;
 pub mod units;

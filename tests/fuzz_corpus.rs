@@ -107,6 +107,68 @@ fn com1_corpus() {
 }
 
 #[test]
+#[cfg(target_arch = "x86_64")]
+fn snapshot_file_corpus() {
+    replay("snapshot_file", rawkvm::fuzzing::snapshot_file);
+}
+
+/// Each hand-made snapshot seed fails (or loads) as its name says, naming the section and the
+/// byte where the problem is.
+#[test]
+#[cfg(target_arch = "x86_64")]
+#[cfg_attr(miri, ignore)]
+fn the_snapshot_seeds_mean_what_their_names_say() {
+    use rawkvm::snapshot::Problem;
+    let load = |name: &str| {
+        let path = corpus_dir("snapshot_file").join(format!("seed_{name}"));
+        rawkvm::fuzzing::snapshot_file(&std::fs::read(path).unwrap())
+    };
+    assert_eq!(load("valid"), Ok(1));
+    let failure = |name: &str| load(name).expect_err(name);
+    let error = failure("truncated");
+    assert!(
+        matches!(error.problem, Problem::Truncated { .. }),
+        "{error}"
+    );
+    assert_eq!((error.section.as_str(), error.offset), ("section 3", 4728));
+    let error = failure("header_only");
+    assert_eq!((error.section.as_str(), error.offset), ("section 0", 80));
+    assert!(matches!(
+        error.problem,
+        Problem::Truncated {
+            needed: 4,
+            available: 0
+        }
+    ));
+    assert_eq!(failure("bad_magic").problem, Problem::BadMagic);
+    assert_eq!(
+        failure("newer_version").problem,
+        Problem::NewerVersion {
+            found: 2,
+            supported: 1
+        }
+    );
+    let error = failure("other_arch");
+    assert_eq!(
+        (error.offset, error.problem),
+        (
+            16,
+            Problem::OtherArchitecture {
+                found: "aarch64".into()
+            }
+        )
+    );
+    let error = failure("bad_checksum");
+    assert!(matches!(error.problem, Problem::Checksum { .. }), "{error}");
+    assert_eq!(error.section, "section 10 (memory, slot 0)");
+    let error = failure("slot_too_large");
+    assert!(
+        matches!(error.problem, Problem::MemoryDoesNotFit(_)),
+        "{error}"
+    );
+}
+
+#[test]
 fn elf_corpus() {
     replay("elf", rawkvm::fuzzing::elf);
 }

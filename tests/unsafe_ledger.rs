@@ -12,8 +12,8 @@
 //! It also fails when:
 //!
 //! 1. library code (`src/`, `bindings/src/`) holds `unsafe` outside the files of `src/sys/`
-//!    that may (`ioctl.rs`, `ioctl/flex.rs` and `ioctl/one_reg.rs`, `memory.rs`, `run_page.rs`, `thread.rs`), or
-//!    any other library file says `allow(unsafe_code)`; test code (`tests/`, `bindings/tests/`, benches,
+//!    that may (`ioctl.rs`, `ioctl/flex.rs` and `ioctl/one_reg.rs`, `memory.rs`, `run_page.rs`,
+//!    `state.rs`, `thread.rs`), or any other library file says `allow(unsafe_code)`; test code (`tests/`, `bindings/tests/`, benches,
 //!    fuzz targets, examples, build scripts) is listed separately and may hold `unsafe`;
 //! 2. an `unsafe` block or impl has no `// SAFETY:` comment right above the line that holds it,
 //!    or a library `unsafe fn` has no `# Safety` section in its doc comment (whose guarantor is
@@ -35,12 +35,13 @@ use std::path::{Path, PathBuf};
 use unsafe_scan::{Kind, Site, blank_comments_and_strings, find_sites};
 
 /// The library files allowed to hold `unsafe`.
-const UNSAFE_FILES: [&str; 6] = [
+const UNSAFE_FILES: [&str; 7] = [
     "src/sys/ioctl.rs",
     "src/sys/ioctl/flex.rs",
     "src/sys/ioctl/one_reg.rs",
     "src/sys/memory.rs",
     "src/sys/run_page.rs",
+    "src/sys/state.rs",
     "src/sys/thread.rs",
 ];
 
@@ -84,7 +85,7 @@ fn the_unsafe_ledger_is_true() {
             }
             if blank_comments_and_strings(&text).contains("allow(unsafe_code)") {
                 problems.push(format!(
-                    "{file}: allow(unsafe_code) outside the four src/sys files"
+                    "{file}: allow(unsafe_code) outside the src/sys files allowed"
                 ));
             }
         }

@@ -40,6 +40,13 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "bench",
+        "  rawkvm bench fork [--count N] [--kvm-device PATH]
+                                        time to the first instruction of N children forked
+                                        from one snapshot (RAM copy-on-write) vs cold starts
+",
+    ),
+    (
+        "bench",
         "  rawkvm bench suite [--reps R] [--quick] [--no-baseline] [--workload W] [--markdown]
                                         every workload and variant, against a C baseline
                                         (--markdown: the table as Markdown)
@@ -49,6 +56,17 @@ const COMMANDS: &[(&str, &str)] = &[
         "abi",
         "  rawkvm abi [STRUCT|IOCTL...] [--json] [--arch ARCH]
                                         struct layouts and ioctl numbers of the KVM ABI
+",
+    ),
+    (
+        "resume",
+        "  rawkvm resume PATH [--timeout D] [--no-coalesce] [--kvm-device PATH] [TRACE OPTIONS]
+                                        continue a snapshot's guest in a new VM (x86-64)
+",
+    ),
+    (
+        "snapshot-info",
+        "  rawkvm snapshot-info PATH [--json]    a snapshot file's sections, checked and decoded
 ",
     ),
     (
@@ -121,6 +139,12 @@ Run options:
   --no-coalesce       every console write exits (default: port 0xE9 is coalesced
                       when the kernel has KVM_CAP_COALESCED_PIO; --trace and --explain
                       imply --no-coalesce, since they show every exit)
+  --snapshot-on-port PORT PATH
+                      a guest write to PORT (0xF5 by convention) stops every vCPU, saves
+                      the machine to PATH and ends the run (status 0); `rawkvm resume
+                      PATH` continues it (run and resume; not with --repeat; x86-64)
+  --snapshot-after DURATION PATH
+                      the same, DURATION after the run starts
 ";
 
 /// The trace options of `run` and `bench pio|mmio`.
@@ -223,6 +247,7 @@ pub fn for_command(command: &str) -> Option<String> {
             NOTES,
             EXIT_STATUS,
         ],
+        "resume" => &[TRACE_OPTIONS, EXIT_STATUS],
         "bench" => &[TRACE_OPTIONS, EXIT_STATUS],
         _ => &[EXIT_STATUS],
     };

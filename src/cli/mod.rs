@@ -14,8 +14,13 @@ mod help;
 #[cfg(target_arch = "x86_64")]
 mod msrs;
 mod repeat;
+#[cfg(target_arch = "x86_64")]
+mod resume;
 mod run;
 mod signals;
+mod snapshot;
+#[cfg(target_arch = "x86_64")]
+mod snapshot_info;
 mod status;
 mod trace_file;
 mod trace_flags;
@@ -65,6 +70,10 @@ fn dispatch(raw: Vec<OsString>) -> Result<i32, CliError> {
     }
     match command.as_str() {
         "run" => run::command(args),
+        #[cfg(target_arch = "x86_64")]
+        "resume" => resume::command(args),
+        #[cfg(target_arch = "x86_64")]
+        "snapshot-info" => snapshot_info::command(args),
         "list" => list(args),
         #[cfg(target_arch = "x86_64")]
         "bench" => bench::command(args),

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 #[cfg(target_arch = "x86_64")]
 use rawkvm::debug::gdb::Listener;
-use rawkvm::devices::Devices;
 use rawkvm::devices::coalesced::{self, Support};
+use rawkvm::devices::{Devices, Serial, WriteOnlyZone};
 use rawkvm::error::Error;
 
 use crate::cli::status::{self, CliError};
@@ -21,6 +21,7 @@ use rawkvm::machine::guests::{self, Guest};
 use rawkvm::machine::image::Image;
 use rawkvm::machine::irq::IrqChip;
 use rawkvm::machine::supervisor::RunControl;
+use rawkvm::machine::trigger::{SnapshotPort, SnapshotTimer};
 use rawkvm::machine::{DEFAULT_LOAD_ADDR, Machine, MachineConfig};
 use rawkvm::units::{parse_duration, parse_size, parse_u64};
 
@@ -28,7 +29,8 @@ use super::args::{Arg, Args, parse_flag};
 use super::console_out::ConsoleOut;
 use super::debug_flags::DebugFlags;
 use super::signals::stop_on_signals;
-use super::trace_flags::{self, SharedTraceObserver, TraceFlags};
+use super::snapshot::{self, SnapshotFlags};
+use super::trace_flags::{self, SharedTraceObserver, TraceFlags, TraceSink};
 use super::{repeat, unexpected};
 
 /// Elsewhere there is no gdb stub, so never a listener.
@@ -42,6 +44,9 @@ pub enum Source {
     Embedded(&'static Guest),
     /// A flat binary (`--image PATH`).
     File(PathBuf),
+    /// A snapshot (`rawkvm resume PATH`): the machine comes from it, not from an image.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // resume is x86-only
+    Snapshot(PathBuf),
 }
 
 /// What `rawkvm run` was asked to do.
@@ -62,6 +67,10 @@ pub struct RunOptions {
     pub coalesce: bool,
     /// Stop the guest (status 7) if it has not halted this long after the run starts.
     pub timeout: Option<Duration>,
+    /// `--snapshot-on-port PORT PATH`, `--snapshot-after DURATION PATH`.
+    pub snapshot: SnapshotFlags,
+    /// COM1's line control register at the start (a resumed snapshot's).
+    pub line_control: u8,
     /// `--mode` was given (else an ELF image picks the mode from its class).
     pub mode_given: bool,
     /// `--entry`, parsed once the mode is known (an ELF image may still choose it).
@@ -158,6 +167,7 @@ fn apply_cpu_flag(flag: &str, _: &str, _: &mut MachineConfig) -> Result<(), Stri
 fn parse(mut args: Args) -> Result<RunOptions, CliError> {
     let (mut name, mut image, mut no_coalesce) = (None, None, false);
     let (mut trace, mut repeat) = (TraceFlags::default(), None);
+    let mut snapshot = SnapshotFlags::default();
     let mut debug = DebugFlags::default();
     // Explicit flags are applied after the guest's own setup, so they win.
     let mut flags = Vec::new();
@@ -188,8 +198,21 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
                 repeat = Some(repeat::parse_count(&flag, &value).map_err(CliError::Usage)?);
             }
             Arg::Flag(flag, None) if flag == "--no-coalesce" => no_coalesce = true,
+            Arg::Flag(flag, inline) if SnapshotFlags::owns(&flag) => {
+                snapshot.apply(&flag, inline, &mut args)?;
+            }
             other => return Err(unexpected("run", other)),
         }
+    }
+    if snapshot.armed() && debug.any() {
+        return Err(CliError::Usage(
+            "the debugger drives the vCPU itself; it cannot be combined with a snapshot".into(),
+        ));
+    }
+    if snapshot.armed() && repeat.is_some() {
+        return Err(CliError::Usage(
+            "--repeat restarts the guest in place; it cannot be combined with a snapshot".into(),
+        ));
     }
     let mut config = MachineConfig::default();
     let source = match (name, image) {
@@ -228,6 +251,8 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
         trace,
         repeat,
         timeout: None,
+        snapshot,
+        line_control: 0,
         mode_given: false,
         entry: None,
         debug,
@@ -289,6 +314,12 @@ fn load_image(options: &mut RunOptions) -> Result<Image, CliError> {
         Source::File(path) => {
             Image::from_file(path, config.mem_size.saturating_sub(config.load_addr))?
         }
+        Source::Snapshot(path) => {
+            return Err(CliError::Usage(format!(
+                "{} is a snapshot: `rawkvm resume` restores it; there is no image to load",
+                path.display()
+            )));
+        }
     };
     adopt_image_mode(options, &image)?;
     let config = &options.config;
@@ -307,7 +338,7 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     let image = load_image(&mut options)?;
     let image_path = match &options.source {
         Source::File(path) => Some(path.as_path()),
-        Source::Embedded(_) => None,
+        Source::Embedded(_) | Source::Snapshot(_) => None,
     };
     let mut sink = options.trace.open_sink(image_path)?;
     let timeline = options.trace.open_timeline(image_path)?;
@@ -319,6 +350,45 @@ pub fn command(args: Args) -> Result<i32, CliError> {
         explain_mode(&mut machine, &options, &mut sink)
             .map_err(|error| options.trace.output_error(error))?;
     }
+    let zones = coalesce(&machine, options.coalesce)?;
+    #[cfg(target_arch = "x86_64")]
+    let listener = listener.as_ref();
+    #[cfg(not(target_arch = "x86_64"))]
+    let listener = None;
+    let watching = Watching {
+        sink,
+        timeline,
+        listener,
+    };
+    drive(&kvm, &options, &mut machine, watching, &control, zones)
+}
+
+/// Where a run's trace, timeline and debugger connection go.
+pub struct Watching<'a> {
+    /// The trace sink.
+    pub sink: TraceSink,
+    /// `--timeline`'s Chrome trace, if asked for.
+    pub timeline: Option<rawkvm::trace::chrome::ChromeTrace>,
+    /// The gdb listener (`--gdb`, x86-64), if asked for.
+    pub listener: Option<&'a Listener>,
+}
+
+/// Runs `machine` as `options` say (once, `--repeat` times, or until a snapshot is asked
+/// for), watched and reported on; saves the snapshot if the run stopped for one. `zones` are
+/// the coalesced zones registered for the machine, which a snapshot records.
+pub fn drive(
+    kvm: &Kvm,
+    options: &RunOptions,
+    machine: &mut Machine,
+    watching: Watching<'_>,
+    control: &RunControl,
+    zones: Vec<WriteOnlyZone>,
+) -> Result<i32, CliError> {
+    let Watching {
+        sink,
+        timeline,
+        listener,
+    } = watching;
     // Always watched: the flight recorder is printed if the guest faults. With --repeat one
     // observer sees every run, so the trace and the statistics cover them all.
     let mut observer = options.trace.observer(sink);
@@ -328,32 +398,40 @@ pub fn command(args: Args) -> Result<i32, CliError> {
     // Every vCPU's clock exists before the first entry: the watched run allocates nothing.
     observer.expect_vcpus(options.config.vcpus);
     let observer = Mutex::new(observer);
-    #[cfg(target_arch = "x86_64")]
-    let listener = listener.as_ref();
-    #[cfg(not(target_arch = "x86_64"))]
-    let listener = None;
-    let run = |machine: &mut Machine, first: bool| {
-        run_once(machine, first, &options, &observer, &control, listener)
+    let paused = Mutex::new(None);
+    let run = |machine: &mut Machine, _first: bool| {
+        let line_control = run_once(machine, options, &observer, control, listener)?;
+        *paused.lock().unwrap_or_else(PoisonError::into_inner) = line_control;
+        Ok(())
     };
+    let timer = options
+        .snapshot
+        .after
+        .map(|delay| SnapshotTimer::start(delay, control.clone()))
+        .transpose()?;
     #[cfg(target_arch = "x86_64")]
     let outcome = match options.repeat {
-        Some(runs) => repeat::run(&mut machine, runs, run),
-        None => run(&mut machine, true),
+        Some(runs) => repeat::run(machine, runs, run),
+        None => run(machine, true),
     };
     // Elsewhere `--repeat` was refused with the flags.
     #[cfg(not(target_arch = "x86_64"))]
     let outcome = {
         debug_assert!(options.repeat.is_none());
-        run(&mut machine, true)
+        run(machine, true)
     };
+    drop(timer);
     let mut observer = observer
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner);
     // The console (flushed by each run) and the trace are complete before any report or error.
     let traced = observer.flush();
-    trace_flags::report_run(&options.trace, &observer, &mut machine, &outcome);
+    trace_flags::report_run(&options.trace, &observer, machine, &outcome);
     outcome?;
     traced.map_err(|error| options.trace.output_error(error))?;
+    if let Some(line_control) = paused.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        snapshot::save(kvm, machine, &options.snapshot, line_control, zones)?;
+    }
     Ok(status::HALTED)
 }
 
@@ -398,57 +476,60 @@ fn explain_mode(
     Ok(())
 }
 
-/// One run of every vCPU on fresh devices, watched by `observer`. The console is flushed
-/// before any error is returned. The `first` run of a machine registers the console for
-/// coalescing (a registration lasts as long as the VM).
+/// One run of every vCPU on fresh devices (behind the snapshot port, if armed), watched by
+/// `observer`. The console is flushed before any error is returned. Returns COM1's line
+/// control register if the run stopped for a snapshot.
 fn run_once(
     machine: &mut Machine,
-    first: bool,
     options: &RunOptions,
     observer: &SharedTraceObserver,
     control: &RunControl,
     listener: Option<&Listener>,
-) -> Result<(), CliError> {
-    let devices = Devices::new(ConsoleOut::new(control.clone()));
-    if first {
-        coalesce(machine, &devices, options.coalesce)?;
-    }
-    let devices = Mutex::new(devices);
+) -> Result<Option<u8>, CliError> {
+    let mut devices = Devices::new(ConsoleOut::new(control.clone()));
+    devices.com1 = Serial::with_line_control(options.line_control);
+    // The debugger's loop drives the plain devices; snapshot flags were refused with it.
     #[cfg(target_arch = "x86_64")]
-    let outcome = if options.debug.any() {
-        super::debug_flags::run(
+    if options.debug.any() {
+        let devices = Mutex::new(devices);
+        let outcome = super::debug_flags::run(
             machine,
             &devices,
             observer,
             control,
             &options.debug,
             listener,
-        )
-    } else {
-        machine.run_all(&devices, observer, options.timeout, control)
-    };
+        );
+        let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let flushed = devices.console.flush().map_err(Error::Console);
+        outcome.and(flushed)?;
+        return Ok(None);
+    }
     #[cfg(not(target_arch = "x86_64"))]
-    let outcome = {
-        let _ = listener;
-        machine.run_all(&devices, observer, options.timeout, control)
-    };
-    let mut devices = devices.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let _ = listener;
+    let devices = SnapshotPort::new(devices, options.snapshot.port, control.clone());
+    let devices = Mutex::new(devices);
+    let outcome = machine.run_all(&devices, observer, options.timeout, control);
+    let mut devices = devices
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .inner;
     let flushed = devices.console.flush().map_err(Error::Console);
-    Ok(outcome.and(flushed)?)
+    outcome.and(flushed)?;
+    Ok(control
+        .stopped_for_snapshot()
+        .then(|| devices.com1.line_control()))
 }
 
-/// Registers the devices' write-only zones for coalescing, if `wanted` and the kernel can;
-/// otherwise every write keeps exiting.
-fn coalesce<W: std::io::Write>(
-    machine: &Machine,
-    devices: &Devices<W>,
-    wanted: bool,
-) -> Result<(), CliError> {
+/// Registers the devices' write-only zones for coalescing (they are declared by the device
+/// types, the same for every run), if `wanted` and the kernel can; otherwise every write
+/// keeps exiting. Returns the zones registered.
+fn coalesce(machine: &Machine, wanted: bool) -> Result<Vec<WriteOnlyZone>, CliError> {
     let support = if wanted {
         Support::of(machine.vm())
     } else {
         Support::NONE
     };
-    coalesced::register_declared(machine.vm(), devices, support)?;
-    Ok(())
+    let declaring = Devices::new(std::io::sink());
+    Ok(coalesced::register_declared(machine.vm(), &declaring, support)?.coalesced)
 }

@@ -274,7 +274,8 @@ fn push_json(
 fn interrupted(vcpu: &Vcpu, control: &RunControl) -> Error {
     let signal = match control.stop_cause() {
         Some(StopCause::Signal(signal)) => signal,
-        None => libc::SIGINT,
+        // A snapshot request cannot reach a debugged run (the flags are refused together).
+        Some(StopCause::Snapshot) | None => libc::SIGINT,
     };
     Error::Interrupted {
         signal,

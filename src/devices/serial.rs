@@ -34,6 +34,18 @@ impl Serial {
         Serial::default()
     }
 
+    /// The line control register: the UART's only state (snapshots save it).
+    pub fn line_control(&self) -> u8 {
+        self.line_control
+    }
+
+    /// A UART whose line control register holds `value` (a restored snapshot's).
+    pub fn with_line_control(value: u8) -> Serial {
+        Serial {
+            line_control: value,
+        }
+    }
+
     /// A guest read of register `offset` (0..=7; others read 0).
     pub fn read(&self, offset: u16) -> u8 {
         match offset {

@@ -273,9 +273,14 @@ impl fmt::Display for Described<'_> {
             ),
             #[cfg(target_arch = "x86_64")]
             Error::Restart(error) => error.fmt(f),
+            #[cfg(target_arch = "x86_64")]
+            Error::Snapshot(error) => error.fmt(f),
             Error::CoalescedRing { vcpu, error } => write!(f, "vCPU {vcpu}: {error}"),
             Error::Irq(error) => error.fmt(f),
             Error::Reaper(error) => write!(f, "cannot start the VM reaper thread: {error}"),
+            Error::SnapshotTimer(error) => {
+                write!(f, "cannot start the snapshot timer thread: {error}")
+            }
         }
     }
 }

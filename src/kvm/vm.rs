@@ -97,6 +97,13 @@ impl Vm {
         }
     }
 
+    /// The VM fd, for the VM-level ioctls of other modules (the machine-state ones of
+    /// `arch::x86_64::state`).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.fd()
+    }
+
     /// The VM's memory slots, for host reads and writes by guest physical address.
     pub fn memory(&self) -> &GuestMemory {
         &self.memory
@@ -161,6 +168,17 @@ impl Vm {
     /// mistakes get a precise message instead of the kernel's bare `EINVAL`/`EEXIST`; what the
     /// kernel still refuses is [`Error::SetMemoryRegion`] with the errno explained.
     pub fn add_memory_region(&mut self, region: MemoryRegion) -> Result<&Region, Error> {
+        self.add_memory_region_with(region, Mapping::anonymous)
+    }
+
+    /// [`Vm::add_memory_region`] with the slot's memory from `map` (given the length): a
+    /// private mapping of a snapshot's memfd, for a fork.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // fork is x86-only
+    pub(crate) fn add_memory_region_with(
+        &mut self,
+        region: MemoryRegion,
+        map: impl FnOnce(usize) -> Result<Mapping, nix::errno::Errno>,
+    ) -> Result<&Region, Error> {
         let MemoryRegion {
             slot,
             guest_phys_addr,
@@ -203,8 +221,7 @@ impl Vm {
             return Err(invalid(RegionProblem::SlotOutOfRange { limit }));
         }
         let len = usize::try_from(size).map_err(|_| invalid(RegionProblem::TooLarge))?;
-        let mapping =
-            Arc::new(Mapping::anonymous(len).map_err(|errno| Error::MapMemory { size, errno })?);
+        let mapping = Arc::new(map(len).map_err(|errno| Error::MapMemory { size, errno })?);
         self.fd
             .set_user_memory_region(slot, flags.bits(), guest_phys_addr, &mapping)
             .map_err(|errno| Error::SetMemoryRegion {

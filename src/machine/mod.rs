@@ -17,6 +17,7 @@ pub mod reaper;
 #[cfg(target_arch = "x86_64")]
 pub mod restart;
 pub mod supervisor;
+pub mod trigger;
 
 use std::sync::Arc;
 
@@ -304,6 +305,16 @@ impl Machine {
             vm,
             user_pic,
         })
+    }
+
+    /// A machine of an existing VM and its vCPUs (a restored snapshot, say).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // snapshots are x86-only
+    pub(crate) fn from_parts(vm: Vm, vcpus: Vec<Vcpu>) -> Machine {
+        Machine {
+            vcpus,
+            vm,
+            user_pic: None,
+        }
     }
 
     /// The VM (for its memory).

@@ -8,25 +8,30 @@
 //!   ioctl(vm, KVM_GET_DIRTY_LOG, &{ slot, bitmap })      arms the log: forgets earlier writes
 //!   copy every page of the slot                          the pristine image (zero pages: none)
 //!   ioctl(vcpu, KVM_GET_SREGS / KVM_GET_REGS)            each vCPU's entry registers
+//!   ioctl(vcpu, KVM_GET_VCPU_EVENTS / KVM_GET_XSAVE)     its pending events and FPU
 //! after each run (RestartPoint::restore):
 //!   if the run ended right after an I/O or MMIO exit:    (not after HLT, a fault or a stop)
 //!     run->immediate_exit = 1; ioctl(vcpu, KVM_RUN)      the kernel finishes the instruction,
 //!     == -1 EINTR; run->immediate_exit = 0                 then returns before the guest runs
 //!   ioctl(vm, KVM_GET_DIRTY_LOG, &{ slot, bitmap })      the pages the guest wrote since
 //!   copy those pages back from the pristine image        host writes are not logged
-//!   run->s.regs.sregs = entry; run->s.regs.regs = entry  KVM_CAP_SYNC_REGS: no system call;
-//!   run->kvm_dirty_regs |= SREGS | REGS                  the next KVM_RUN loads them
-//!     (or ioctl(vcpu, KVM_SET_SREGS) + KVM_SET_REGS      without it, or when asked)
+//!   run->s.regs.{sregs,regs,events} = entry              KVM_CAP_SYNC_REGS: no system call;
+//!   run->kvm_dirty_regs |= SREGS | REGS | EVENTS         the next KVM_RUN loads them
+//!     (or KVM_SET_SREGS + KVM_SET_REGS + KVM_SET_VCPU_EVENTS  without it, or when asked)
+//!   ioctl(vcpu, KVM_SET_XSAVE, &entry_xsave)             the FPU as it was at the entry
 //!   run->request_interrupt_window = 1 if an interrupt    the vector queued at capture (the
 //!     was queued at capture                              guest's irq= setup) waits again
 //! ```
 //!
 //! What a restore puts back: the general registers with RIP and RFLAGS (so a guest that ended
 //! on `hlt` starts at its entry again, not after the `hlt`), the segment, control and
-//! descriptor-table registers, every page of every writable slot, and the interrupt rawkvm
-//! had queued for the guest's interrupt window ([`Vcpu::queue_interrupt`]). What it does not: FPU
-//! and SSE state, MSRs, the TSC, debug registers, pending events, and host-side device state
-//! (the caller owns its [`crate::devices::IoHandler`] and resets it as it sees fit). Guest
+//! descriptor-table registers, the pending events (exceptions, interrupts, NMIs, the interrupt
+//! shadow; in place too, `KVM_SYNC_X86_EVENTS`), the x87/MMX/SSE/AVX state (`KVM_SET_XSAVE`:
+//! no sync-regs set carries it, so this is the one system call a restore always makes), the
+//! interrupt rawkvm had queued for the guest's interrupt window ([`Vcpu::queue_interrupt`]),
+//! and every page of every writable slot. What it does not: MSRs, the TSC, debug registers,
+//! and host-side device state (the caller owns its [`crate::devices::IoHandler`] and resets
+//! it as it sees fit). Guest
 //! memory that a device writes from the host is not in the dirty log either; rawkvm's devices
 //! never write guest memory.
 //!
@@ -42,7 +47,7 @@
 
 use std::sync::Arc;
 
-use rawkvm_bindings::{MemoryRegionFlags, kvm_regs, kvm_sregs};
+use rawkvm_bindings::{MemoryRegionFlags, kvm_regs, kvm_sregs, kvm_vcpu_events, kvm_xsave};
 
 use crate::arch::x86_64::sync_regs::SyncRegs;
 use crate::error::{Error, RestartError};
@@ -79,12 +84,16 @@ impl RegisterReset {
     }
 }
 
-/// One vCPU's registers at the entry, and the interrupt it was waiting to inject then.
-#[derive(Debug, Clone, Copy)]
+/// One vCPU's state at the entry: what a run can change besides memory.
+#[derive(Debug, Clone)]
 struct EntryRegisters {
     id: u32,
     regs: kvm_regs,
     sregs: kvm_sregs,
+    /// Pending exceptions, interrupts, NMIs and the interrupt shadow.
+    events: kvm_vcpu_events,
+    /// x87, MMX, SSE, AVX state: a run that used the FPU must not leave it to the next.
+    xsave: Box<kvm_xsave>,
     /// [`Vcpu::queue_interrupt`]'s vector (the guest's `irq=` setup), queued again at every
     /// restore: a run that took it must not leave the next one waiting forever.
     queued_interrupt: Option<u8>,
@@ -166,20 +175,24 @@ impl RestartPoint {
         }
         for vcpu in vcpus {
             let id = vcpu.id();
+            let xsave = vcpu.xsave()?;
+            let queued_interrupt = vcpu.queued_interrupt;
             let mut registers = vcpu.registers();
             point.vcpus.push(EntryRegisters {
                 id,
                 regs: registers.regs()?,
                 sregs: registers.sregs()?,
-                queued_interrupt: vcpu.queued_interrupt,
+                events: registers.events()?,
+                xsave,
+                queued_interrupt,
             });
         }
         Ok(point)
     }
 
-    /// `SyncRegs` if every vCPU's VM can sync both sets, else `Ioctls`.
+    /// `SyncRegs` if every vCPU's VM can sync the three sets, else `Ioctls`.
     fn resolve(wanted: RegisterReset, vcpus: &[Vcpu]) -> RegisterReset {
-        let both = SyncRegs::REGS | SyncRegs::SREGS;
+        let both = SyncRegs::REGS | SyncRegs::SREGS | SyncRegs::EVENTS;
         match wanted {
             RegisterReset::SyncRegs
                 if vcpus
@@ -225,12 +238,16 @@ impl RestartPoint {
                     let mut registers = vcpu.registers();
                     registers.set_in_place(&entry.sregs);
                     registers.set_in_place(&entry.regs);
+                    registers.set_in_place(&entry.events);
                 }
                 RegisterReset::Ioctls => {
                     vcpu.set_sregs(&entry.sregs)?;
                     vcpu.set_regs(&entry.regs)?;
+                    vcpu.set_events(&entry.events)?;
                 }
             }
+            // No sync-regs set carries the FPU: one ioctl, whatever the reset.
+            vcpu.set_xsave(&entry.xsave)?;
             vcpu.requeue_interrupt(entry.queued_interrupt);
         }
         Ok(Restored { dirty_pages })

@@ -45,6 +45,10 @@ pub enum StopCause {
     /// A signal (`SIGINT`, `SIGTERM`, ...) arrived; the run ends with
     /// [`Error::Interrupted`].
     Signal(i32),
+    /// Someone wants a snapshot (the guest pulled the snapshot port, or `--snapshot-after`
+    /// passed): every vCPU is stopped and the run ends with `Ok`; the caller asks
+    /// [`RunControl::stopped_for_snapshot`] and saves the machine.
+    Snapshot,
 }
 
 /// Stops a run of [`Machine::run_all`] from another thread (a signal-waiting thread, say), and
@@ -72,6 +76,12 @@ struct State {
     finished: Vec<(usize, Result<Outcome, Error>)>,
     /// A vCPU thread panicked (a bug): stop the others, join, and pass the panic on.
     panicked: bool,
+    /// The running vCPUs' stop handles: a request stops them at once, from the requesting
+    /// thread (a device on a vCPU thread must not let its guest run on until the waiting
+    /// thread wakes up).
+    stops: Vec<StopHandle>,
+    /// The last run ended on [`StopCause::Snapshot`].
+    stopped_for_snapshot: bool,
 }
 
 impl RunControl {
@@ -85,7 +95,14 @@ impl RunControl {
         let mut state = self.lock();
         state.cause.get_or_insert(cause);
         self.shared.stopping.store(true, Ordering::SeqCst);
+        state.stops.iter().for_each(StopHandle::stop);
         self.shared.changed.notify_all();
+    }
+
+    /// Whether the last run ended because of a [`StopCause::Snapshot`] (not merely whether one
+    /// was asked for: a request that comes after every vCPU halted changes nothing).
+    pub fn stopped_for_snapshot(&self) -> bool {
+        self.lock().stopped_for_snapshot
     }
 
     /// Why a stop was requested from outside, if it was.
@@ -308,7 +325,7 @@ impl<O: Observer> Observer for Locked<'_, O> {
 impl Machine {
     /// Runs every vCPU on a thread of its own until all have halted (`Ok`), one fails (its
     /// error; the others are stopped), `timeout` passes ([`Error::Timeout`]) or `control`
-    /// asks for a stop ([`Error::Interrupted`]). Every exit goes to `observer` (pass
+    /// asks for a stop ([`Error::Interrupted`] for a signal, `Ok` for a snapshot). Every exit goes to `observer` (pass
     /// [`NoObserver`] to watch nothing, at no cost). Every thread has been joined when this
     /// returns, whatever it returns.
     ///
@@ -336,7 +353,11 @@ impl Machine {
         crate::sys::thread::install_kick_handler().map_err(|errno| Error::Signal { errno })?;
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let stops: Vec<StopHandle> = vcpus.iter().map(Vcpu::stop_handle).collect();
-        control.lock().finished = Vec::with_capacity(vcpus.len());
+        {
+            let mut state = control.lock();
+            state.finished = Vec::with_capacity(vcpus.len());
+            state.stops = stops.clone();
+        }
         // Stops from before this run (an earlier run's, or a late `StopHandle::stop`) would
         // end it before any guest code ran; this run's stops go through `control`.
         vcpus.iter().for_each(Vcpu::reset_stop);
@@ -400,6 +421,8 @@ impl Machine {
         });
         let mut finished = {
             let mut state = control.lock();
+            state.stops.clear();
+            state.stopped_for_snapshot = ending == Ending::Requested(StopCause::Snapshot);
             // The exit device stopped the other vCPUs, but the run ended as the guest wanted:
             // a next run on this control (a restart) must not start out stopping.
             if ending == Ending::Reported && state.cause.is_none() {
@@ -439,6 +462,7 @@ impl Machine {
                 timeout: timeout.unwrap_or_default(),
                 stopped: stopped(),
             }),
+            Ending::Requested(StopCause::Snapshot) => Ok(()),
             Ending::Requested(StopCause::Signal(signal)) => Err(Error::Interrupted {
                 signal,
                 stopped: stopped(),

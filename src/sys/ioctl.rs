@@ -103,12 +103,18 @@ pub(crate) struct Ioctl<K: ArgKind> {
 
 /// The size field of a request code (`_IOC_SIZE`) in the host's encoding (14 bits on x86,
 /// arm64, riscv, s390; 13 on powerpc and mips).
-const fn encoded_size(request: ioctl_num_type) -> usize {
+pub(super) const fn encoded_size(request: ioctl_num_type) -> usize {
     abi::HOST_IOCTL_ENCODING.size_of(request as u32)
 }
 
 impl<K: ArgKind> Ioctl<K> {
-    const fn entry(name: &'static str, request: ioctl_num_type) -> Self {
+    /// The request code (for the other files of `sys` that make calls of new kinds).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only sys/state.rs, x86
+    pub(super) const fn request(&self) -> ioctl_num_type {
+        self.request
+    }
+
+    pub(super) const fn entry(name: &'static str, request: ioctl_num_type) -> Self {
         Ioctl {
             name,
             request,
@@ -118,7 +124,7 @@ impl<K: ArgKind> Ioctl<K> {
 }
 
 impl<T> Ioctl<Reads<T>> {
-    const fn reads(name: &'static str, request: ioctl_num_type) -> Self {
+    pub(super) const fn reads(name: &'static str, request: ioctl_num_type) -> Self {
         assert!(
             encoded_size(request) == size_of::<T>(),
             "request size differs from the struct"
@@ -129,7 +135,7 @@ impl<T> Ioctl<Reads<T>> {
 
 #[cfg_attr(target_arch = "riscv64", allow(dead_code))]
 impl<T> Ioctl<Writes<T>> {
-    const fn writes(name: &'static str, request: ioctl_num_type) -> Self {
+    pub(super) const fn writes(name: &'static str, request: ioctl_num_type) -> Self {
         assert!(
             encoded_size(request) == size_of::<T>(),
             "request size differs from the struct"
@@ -139,7 +145,7 @@ impl<T> Ioctl<Writes<T>> {
 }
 
 /// Turns the C convention (`-1` and `errno`) into a `Result`.
-fn check(ret: c_int) -> Result<c_int, Errno> {
+pub(super) fn check(ret: c_int) -> Result<c_int, Errno> {
     Errno::result(ret)
 }
 

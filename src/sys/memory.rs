@@ -36,6 +36,9 @@ pub struct OutOfBounds {
 pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    /// Private anonymous memory: a page never touched reads as zeros. (Not so for a private
+    /// mapping of a file, whose untouched pages are the file's.)
+    anonymous: bool,
 }
 
 // SAFETY: a `Mapping` owns its address range like a `Box<[u8]>` does, and nothing about it is
@@ -65,7 +68,30 @@ impl Mapping {
         // Miri models only MAP_PRIVATE|MAP_ANONYMOUS; without NORESERVE the memory is the same.
         let noreserve = if cfg!(miri) { 0 } else { libc::MAP_NORESERVE };
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | noreserve;
-        Self::map(len, flags, -1)
+        // Set in place: `Mapping { anonymous: true, ..mapping }` would copy the pointer out
+        // and then drop (unmap) `mapping`.
+        let mut mapping = Self::map(len, flags, -1)?;
+        mapping.anonymous = true;
+        Ok(mapping)
+    }
+
+    /// Maps `len` bytes of the file `fd` (a memfd holding a snapshot's RAM) from offset 0,
+    /// private and read/write: copy-on-write, so every mapping of the same file starts with its
+    /// contents and shares its pages until it writes them; writes never reach the file.
+    ///
+    /// ```text
+    /// mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_NORESERVE, memfd, 0)
+    /// ```
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // fork is x86-only
+    pub(crate) fn private_file(fd: BorrowedFd<'_>, len: usize) -> Result<Mapping, Errno> {
+        let noreserve = if cfg!(miri) { 0 } else { libc::MAP_NORESERVE };
+        Self::map(len, libc::MAP_PRIVATE | noreserve, fd.as_raw_fd())
+    }
+
+    /// Whether this is private anonymous memory, whose untouched pages read as zeros.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // snapshots are x86-only
+    pub fn is_anonymous(&self) -> bool {
+        self.anonymous
     }
 
     /// Maps `len` bytes of `fd` from offset 0, shared and read/write: the `kvm_run` region of
@@ -89,7 +115,11 @@ impl Mapping {
             return Err(Errno::last());
         }
         let ptr = NonNull::new(addr.cast::<u8>()).ok_or(Errno::ENOMEM)?;
-        Ok(Mapping { ptr, len })
+        Ok(Mapping {
+            ptr,
+            len,
+            anonymous: false,
+        })
     }
 
     /// Size of the mapping in bytes.

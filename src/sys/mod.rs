@@ -8,6 +8,7 @@
 //! | `ioctl/one_reg.rs` | `KVM_GET_ONE_REG`/`KVM_SET_ONE_REG`: the buffer behind their pointer checked against the register id |
 //! | `memory.rs` | `mmap`/`munmap`, and bounded volatile copies into and out of mappings |
 //! | `run_page.rs` | reads and writes of the `kvm_run` page, slices of it, `immediate_exit` |
+//! | `state.rs` | the byte view of plain ABI structs, and the `_IOWR` state ioctl (x86) |
 //! | `thread.rs` | `sigaction` for the kick signal, `tgkill` to send it, `sched_setscheduler` for idle helper threads |
 //!
 //! Each `unsafe` block carries a `// SAFETY:` comment naming the invariant it relies on and
@@ -17,4 +18,6 @@ pub(crate) mod ioctl;
 pub mod memory;
 pub(crate) mod ring;
 pub mod run_page;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod state;
 pub mod thread;

@@ -9,11 +9,13 @@ mod cpuid_msrs;
 mod ioctls;
 mod irq;
 mod regs;
+mod state;
 
 pub use cpuid_msrs::*;
 pub use ioctls::*;
 pub use irq::*;
 pub use regs::*;
+pub use state::*;
 
 use crate::common::run::kvm_run;
 use crate::ioctls::IoctlEncoding;
@@ -50,7 +52,13 @@ named_constants! {
 }
 
 /// Layouts of the x86 structs, `kvm_run` first.
-const X86_STRUCT_LAYOUTS: &[StructLayout] = &[
+const X86_STRUCT_LAYOUTS: &[StructLayout] = &crate::layout::concat::<
+    StructLayout,
+    { X86_REGISTER_LAYOUTS.len() + state::X86_STATE_LAYOUTS.len() },
+>(X86_REGISTER_LAYOUTS, &state::X86_STATE_LAYOUTS);
+
+/// Layouts of the x86 run page, register, CPUID and MSR structs.
+const X86_REGISTER_LAYOUTS: &[StructLayout] = &[
     kvm_run::LAYOUT,
     kvm_regs::LAYOUT,
     kvm_segment::LAYOUT,
@@ -77,8 +85,14 @@ crate::arches::arch_tables!(
     target_arch = "x86_64",
     IoctlEncoding::Generic,
     X86_STRUCT_LAYOUTS,
-    X86_IOCTLS
+    X86_ALL_IOCTLS
 );
+
+/// The x86 ioctls: registers, CPUID, MSRs, then machine state.
+const X86_ALL_IOCTLS: &[crate::ioctls::IoctlInfo] = &crate::layout::concat::<
+    crate::ioctls::IoctlInfo,
+    { X86_IOCTLS.len() + X86_STATE_IOCTLS.len() },
+>(X86_IOCTLS, X86_STATE_IOCTLS);
 
 #[cfg(test)]
 mod tests {
@@ -124,7 +138,10 @@ mod tests {
                 .all(|pair| pair[0].level.rank() <= pair[1].level.rank())
         );
         assert_eq!(IOCTLS[0].name, "KVM_GET_API_VERSION");
-        assert_eq!(IOCTLS.len(), COMMON_IOCTLS.len() + X86_IOCTLS.len());
+        assert_eq!(
+            IOCTLS.len(),
+            COMMON_IOCTLS.len() + X86_IOCTLS.len() + X86_STATE_IOCTLS.len()
+        );
     }
 
     #[test]

@@ -160,11 +160,13 @@ pub fn claims_for(arch: &str) -> Claims {
                     x86::X86_GUEST_DEBUG_FLAGS, x86::X86_VCPU_EVENT_FLAGS, x86::X86_SYNC_REGS,
                     x86::X86_RUN_FLAGS, x86::CPUID_FLAGS, x86::MSR_FILTER_RANGE_FLAGS,
                     x86::MSR_FILTER_FLAGS, x86::VCPU_MMAP_PAGE_OFFSETS, x86::PIT_CONFIG_FLAGS,
-                    x86::X86_IRQCHIPS, x86::X86_IRQCHIP_SIZES,
+                    x86::X86_IRQCHIPS, x86::X86_IRQCHIP_SIZES, x86::PIT_FLAGS,
+                    x86::CLOCK_FLAGS,
                 ],
                 single: [
                     x86::KVM_NR_INTERRUPTS, x86::KVM_SYNC_X86_VALID_FIELDS,
                     x86::KVM_MSR_FILTER_MAX_RANGES, x86::KVM_MSR_FILTER_MAX_BITMAP_SIZE,
+                    x86::KVM_MAX_XCRS, x86::KVM_APIC_REG_SIZE,
                 ],
             });
         }

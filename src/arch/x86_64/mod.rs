@@ -23,6 +23,7 @@ pub mod modes;
 pub mod msr;
 pub mod msr_names;
 pub mod paging;
+pub mod state;
 pub mod sync_regs;
 
 use std::fmt;

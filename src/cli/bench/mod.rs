@@ -29,6 +29,7 @@
 
 mod baseline;
 mod doorbell;
+mod fork;
 mod modes;
 mod suite;
 mod traced;
@@ -240,6 +241,9 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
     };
     if name == "suite" {
         return suite::command(args);
+    }
+    if name == "fork" {
+        return fork::command(args);
     }
     let options = parse(workload(&name)?, args)?;
     if options.trace.chrome.is_some() {

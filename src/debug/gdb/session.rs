@@ -388,7 +388,8 @@ impl<H: IoHandler + ?Sized, O: Observer + ?Sized> Session<'_, '_, H, O> {
     fn interrupted(&self) -> Error {
         let signal = match self.debuggee.control.stop_cause() {
             Some(StopCause::Signal(signal)) => signal,
-            None => libc::SIGINT,
+            // A snapshot request cannot reach a debugged run (the flags are refused together).
+            Some(StopCause::Snapshot) | None => libc::SIGINT,
         };
         let vcpu = &*self.debuggee.vcpu;
         Error::Interrupted {

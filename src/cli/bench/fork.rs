@@ -1,0 +1,85 @@
+//! `rawkvm bench fork [--count N] [--kvm-device PATH]`: the time from nothing to a guest's
+//! first exit for N children forked from one snapshot in memory (RAM shared copy-on-write,
+//! `ForkImage::spawn`) against N cold starts (`Machine::new`), alternating, in one run.
+//!
+//! The guest is `hlt`, whose first instruction exits: so the time to its `KVM_EXIT_HLT` is the
+//! time to the first instruction. The snapshot is taken of a machine at its entry that never
+//! ran. Medians are printed: `fork children=N fork_us=.. cold_us=.. cold/fork=..`.
+
+use std::time::{Duration, Instant};
+
+use rawkvm::devices::Devices;
+use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
+use rawkvm::machine::image::Image;
+use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::run_loop::{NoObserver, Outcome};
+use rawkvm::snapshot::DeviceState;
+use rawkvm::units::parse_u64;
+
+use super::embedded;
+use crate::cli::args::{Arg, Args, parse_flag};
+use crate::cli::status::CliError;
+use crate::cli::{print_out, unexpected};
+
+/// Runs `machine` to its HLT, which must be its first exit.
+fn to_first_exit(mut machine: Machine) -> Result<Machine, CliError> {
+    let outcome = machine.run(&mut Devices::new(std::io::sink()), &mut NoObserver)?;
+    if outcome != Outcome::Halted {
+        return Err(CliError::Usage(format!(
+            "the hlt guest ended with {outcome:?}"
+        )));
+    }
+    Ok(machine)
+}
+
+fn median(mut times: Vec<Duration>) -> f64 {
+    times.sort();
+    times[times.len() / 2].as_secs_f64() * 1e6
+}
+
+/// `rawkvm bench fork`.
+pub fn command(mut args: Args) -> Result<i32, CliError> {
+    let (mut count, mut device) = (20u64, DEFAULT_DEVICE.into());
+    while let Some(arg) = args.next_arg() {
+        match arg {
+            Arg::Flag(flag, inline) if flag == "--count" => {
+                let value = args.value(&flag, inline).map_err(CliError::Usage)?;
+                count = parse_flag(&flag, &value, parse_u64).map_err(CliError::Usage)?;
+                if !(1..=10_000).contains(&count) {
+                    return Err(CliError::Usage(format!("--count {value}: 1 to 10000")));
+                }
+            }
+            Arg::Flag(flag, inline) if flag == "--kvm-device" => {
+                device = args.value(&flag, inline).map_err(CliError::Usage)?;
+            }
+            other => return Err(unexpected("bench fork", other)),
+        }
+    }
+    let kvm = Kvm::open_path(&device)?;
+    let guest = embedded("hlt")?;
+    let image = Image::embedded(guest.name, guest.image);
+    let config = MachineConfig::default();
+    let mut parent = Machine::new(&kvm, &config, &image)?;
+    let fork_image = parent
+        .snapshot(&kvm, &DeviceState::default())?
+        .fork_image()?;
+    drop(parent);
+    let (mut fork, mut cold) = (Vec::new(), Vec::new());
+    for _ in 0..count {
+        let started = Instant::now();
+        let child = to_first_exit(fork_image.spawn(&kvm)?)?;
+        fork.push(started.elapsed());
+        drop(child);
+        let started = Instant::now();
+        let fresh = to_first_exit(Machine::new(&kvm, &config, &image)?)?;
+        cold.push(started.elapsed());
+        drop(fresh);
+    }
+    let (fork_us, cold_us) = (median(fork), median(cold));
+    print_out(&format!(
+        "fork children={count} fork_us={fork_us:.1} cold_us={cold_us:.1} cold/fork={:.2} \
+         backend={}\n",
+        cold_us / fork_us,
+        rawkvm::exit::hardware::kvm_backend().unwrap_or("unknown")
+    ))
+}

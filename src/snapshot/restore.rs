@@ -1,0 +1,159 @@
+//! Restoring a snapshot into a new VM, in the order that works on every backend measured
+//! (HOST-NOTES.md, "Saving and restoring state on kvm_pvm"):
+//!
+//! ```text
+//! vm = ioctl(kvm, KVM_CREATE_VM, 0)
+//! for each slot: mmap + KVM_SET_USER_MEMORY_REGION, copy the stored page runs in
+//! for each vCPU: KVM_CREATE_VCPU, then KVM_SET_CPUID2 (first: it decides which MSRs and XSAVE
+//!   components are valid), KVM_SET_SREGS, KVM_SET_REGS, KVM_SET_XSAVE (not KVM_SET_FPU: lost
+//!   on a fresh vCPU under PVM), KVM_SET_XCRS, KVM_SET_MSRS (the MSRs whose value differs
+//!   from the fresh vCPU's, read with KVM_GET_MSRS), KVM_SET_LAPIC,
+//!   KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE, KVM_SET_DEBUGREGS
+//! the VM: KVM_SET_IRQCHIP x3, KVM_SET_PIT2, KVM_SET_CLOCK
+//! then read every piece back and compare it with the snapshot (verify.rs)
+//! ```
+//!
+//! The TSC is not restored: on kvm_pvm the guest TSC is the host's and cannot be set.
+
+use rawkvm_bindings::MemoryRegionFlags;
+
+use super::SnapshotError;
+use super::state::{SlotState, Snapshot, VcpuState, VmState};
+use super::verify;
+use crate::arch::x86_64::cpuid::CpuidTable;
+use crate::error::Error;
+use crate::kvm::Kvm;
+use crate::kvm::vcpu::Vcpu;
+use crate::kvm::vm::{MemoryRegion, Vm};
+use crate::machine::Machine;
+use crate::sys::memory::page_size;
+
+impl Snapshot {
+    /// A new machine in exactly the state this snapshot holds, checked by reading everything
+    /// back. Its vCPUs continue where the snapshot's stopped when run.
+    pub fn restore(&self, kvm: &Kvm) -> Result<Machine, Error> {
+        let host_page = page_size() as u32;
+        if self.origin.page_size != host_page {
+            return Err(SnapshotError::PageSize {
+                snapshot: self.origin.page_size,
+                host: host_page,
+            }
+            .into());
+        }
+        if self.needs_irqchip() {
+            return Err(SnapshotError::NeedsIrqchip.into());
+        }
+        let mut vm = kvm.create_vm()?;
+        for slot in &self.vm.slots {
+            restore_slot(&mut vm, slot)?;
+        }
+        let vcpus = self
+            .vcpus
+            .iter()
+            .map(|state| {
+                let mut vcpu = vm.create_vcpu(state.id)?;
+                apply_vcpu(&mut vcpu, state)?;
+                Ok(vcpu)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        apply_vm(&vm, &self.vm)?;
+        let mut machine = Machine::from_parts(vm, vcpus);
+        verify::verify(&mut machine, self)?;
+        Ok(machine)
+    }
+
+    /// Whether the snapshot holds in-kernel interrupt controllers (a local APIC, the PICs and
+    /// IOAPIC, a PIT) that a new VM must create before their state can be set.
+    pub fn needs_irqchip(&self) -> bool {
+        self.vm.irqchip.is_some()
+            || self.vm.pit.is_some()
+            || self.vcpus.iter().any(|vcpu| vcpu.lapic.is_some())
+    }
+}
+
+fn restore_slot(vm: &mut Vm, slot: &SlotState) -> Result<(), Error> {
+    let flags = MemoryRegionFlags::from_bits(slot.flags).ok_or(SnapshotError::SlotFlags {
+        slot: slot.slot,
+        flags: slot.flags,
+    })?;
+    let region = vm.add_memory_region(MemoryRegion {
+        slot: slot.slot,
+        guest_phys_addr: slot.guest_phys_addr,
+        size: slot.size,
+        flags,
+    })?;
+    write_runs(region, slot)
+}
+
+/// Copies the slot's stored pages into `region` (whose other pages are left as they are).
+pub(crate) fn write_runs(
+    region: &crate::kvm::memory::Region,
+    slot: &SlotState,
+) -> Result<(), Error> {
+    let page = page_size();
+    for run in &slot.runs {
+        let offset = usize::try_from(run.first_page)
+            .ok()
+            .and_then(|first| first.checked_mul(page));
+        let outside = || Error::GuestMemoryRange {
+            guest_phys_addr: slot
+                .guest_phys_addr
+                .saturating_add(run.first_page.saturating_mul(page as u64)),
+            len: (run.words.len() * size_of::<u64>()) as u64,
+        };
+        let offset = offset.ok_or_else(outside)?;
+        region
+            .mapping
+            .write_words(offset, &run.words)
+            .map_err(|_| outside())?;
+    }
+    Ok(())
+}
+
+/// Applies a vCPU's state, in the working order.
+pub(crate) fn apply_vcpu(vcpu: &mut Vcpu, state: &VcpuState) -> Result<(), Error> {
+    // CPUID first: which MSRs and XSAVE components the vCPU accepts depends on it.
+    if !state.cpuid.is_empty() {
+        vcpu.set_cpuid(&CpuidTable::new(state.cpuid.clone()))?;
+    }
+    vcpu.set_sregs(&state.sregs)?;
+    vcpu.set_regs(&state.regs)?;
+    vcpu.set_xsave(&state.xsave)?;
+    if let Some(xcrs) = &state.xcrs {
+        vcpu.set_xcrs(xcrs)?;
+    }
+    // Only the MSRs whose value differs from a fresh vCPU's: the kernel refuses some at their
+    // defaults in some configurations (MSR_KVM_ASYNC_PF_INT without an in-kernel LAPIC).
+    let indices: Vec<u32> = state.msrs.iter().map(|msr| msr.index).collect();
+    let fresh = vcpu.msrs(&indices)?;
+    let changed: Vec<_> = state
+        .msrs
+        .iter()
+        .zip(&fresh)
+        .filter(|(saved, fresh)| saved.value != fresh.value)
+        .map(|(saved, _)| *saved)
+        .collect();
+    if !changed.is_empty() {
+        vcpu.set_msrs(&changed)?;
+    }
+    if let Some(lapic) = &state.lapic {
+        vcpu.set_lapic(lapic)?;
+    }
+    vcpu.set_events(&state.events)?;
+    vcpu.set_mp_state(&state.mp_state)?;
+    vcpu.set_debugregs(&state.debugregs)?;
+    vcpu.requeue_interrupt(state.queued_interrupt);
+    Ok(())
+}
+
+pub(crate) fn apply_vm(vm: &Vm, state: &VmState) -> Result<(), Error> {
+    if let Some(irqchip) = &state.irqchip {
+        for chip in irqchip.chips() {
+            vm.set_irqchip(chip)?;
+        }
+    }
+    if let Some(pit) = &state.pit {
+        vm.set_pit(pit)?;
+    }
+    vm.set_clock(&state.clock)
+}

@@ -1,0 +1,212 @@
+//! After a restore, every piece is read back from the kernel and compared with the snapshot,
+//! field by field: a piece the kernel silently dropped or changed (as `KVM_SET_FPU` on a fresh
+//! vCPU is dropped under PVM) is a [`SnapshotError::Mismatch`] naming the piece and the field,
+//! not a guest that goes wrong later.
+//!
+//! What legitimately moves between the write and the read is left out of the comparison: the
+//! kvmclock advances (it must be no earlier, and less than [`CLOCK_SLACK_NS`] later), the
+//! PIT's `count_load_time` is reset by `KVM_SET_PIT2` to the time of the call, and the local
+//! APIC's current-count register (offset 0x390) counts down.
+
+use rawkvm_bindings::StructLayout;
+
+use super::SnapshotError;
+use super::capture::capture_vcpu;
+use super::state::{SlotState, Snapshot, VcpuState};
+use crate::error::Error;
+use crate::kvm::memory::Region;
+use crate::machine::Machine;
+use crate::sys::memory::page_size;
+use crate::sys::state::{PlainData, as_bytes};
+
+/// How much later than the saved value the kvmclock may read right after `KVM_SET_CLOCK`.
+pub const CLOCK_SLACK_NS: u64 = 5_000_000_000;
+
+/// MSRs that change on their own between the write and the read: the TSC (which on kvm_pvm
+/// is the host's and cannot be set at all) and its adjustment.
+const MOVING_MSRS: &[u32] = &[0x10, 0x3b];
+
+/// The local APIC's timer current count register (`TMCCT`), bytes 0x390..0x394.
+const LAPIC_CURRENT_COUNT: std::ops::Range<usize> = 0x390..0x394;
+
+/// Reads the machine back and compares it with `snapshot`.
+pub(crate) fn verify(machine: &mut Machine, snapshot: &Snapshot) -> Result<(), Error> {
+    let (vm, vcpus) = machine.parts_mut();
+    // The clock first: it runs on while the rest is compared.
+    let state = &snapshot.vm;
+    let clock = vm.clock()?;
+    let behind = clock.clock.checked_sub(state.clock.clock);
+    if behind.is_none_or(|late| late >= CLOCK_SLACK_NS) {
+        return Err(mismatch(
+            "clock",
+            "clock",
+            0,
+            &state.clock.clock.to_le_bytes(),
+            &clock.clock.to_le_bytes(),
+        ));
+    }
+    let has_xcrs = snapshot.vcpus.iter().any(|vcpu| vcpu.xcrs.is_some());
+    for (vcpu, saved) in vcpus.iter_mut().zip(&snapshot.vcpus) {
+        let indices: Vec<u32> = saved.msrs.iter().map(|msr| msr.index).collect();
+        let mut got = capture_vcpu(vcpu, has_xcrs, &indices)?;
+        compare_vcpu(saved, &mut got)?;
+    }
+    for (region, saved) in vm.memory().regions().iter().zip(&snapshot.vm.slots) {
+        compare_slot(saved, region)?;
+    }
+    if let Some(irqchip) = &state.irqchip {
+        for saved in irqchip.chips() {
+            let got = vm.irqchip(saved.chip_id)?.unwrap_or_default();
+            compare(&format!("irqchip {}", saved.chip_id), saved, &got)?;
+        }
+    }
+    if let Some(saved) = &state.pit {
+        let mut saved = *saved;
+        let mut got = vm.pit()?.unwrap_or_default();
+        for (a, b) in saved.channels.iter_mut().zip(got.channels.iter_mut()) {
+            (a.count_load_time, b.count_load_time) = (0, 0);
+        }
+        compare("pit2", &saved, &got)?;
+    }
+    Ok(())
+}
+
+fn compare_vcpu(saved: &VcpuState, got: &mut VcpuState) -> Result<(), Error> {
+    let piece = |what: &str| format!("vCPU {} {what}", saved.id);
+    compare(&piece("sregs"), &saved.sregs, &got.sregs)?;
+    compare(&piece("regs"), &saved.regs, &got.regs)?;
+    compare(&piece("xsave"), &*saved.xsave, &*got.xsave)?;
+    if let (Some(saved), Some(got)) = (&saved.xcrs, &got.xcrs) {
+        compare(&piece("xcrs"), saved, got)?;
+    }
+    match (&saved.lapic, &mut got.lapic) {
+        (Some(saved), Some(got)) => {
+            let mut saved = **saved;
+            saved.regs[LAPIC_CURRENT_COUNT].fill(0);
+            got.regs[LAPIC_CURRENT_COUNT].fill(0);
+            compare(&piece("lapic"), &saved, &**got)?;
+        }
+        (None, None) => {}
+        _ => return Err(mismatch(&piece("lapic"), "(presence)", 0, &[], &[])),
+    }
+    if saved.cpuid != got.cpuid {
+        let first = saved.cpuid.iter().zip(&got.cpuid).position(|(a, b)| a != b);
+        let leaf = first.map_or(saved.cpuid.len() as u64, |at| {
+            u64::from(saved.cpuid[at].function)
+        });
+        return Err(mismatch(&piece("cpuid"), "leaf", leaf, &[], &[]));
+    }
+    for (saved, got) in saved.msrs.iter().zip(&got.msrs) {
+        if saved.value != got.value && !MOVING_MSRS.contains(&saved.index) {
+            return Err(mismatch(
+                &piece("msrs"),
+                &format!("MSR {:#x}", saved.index),
+                u64::from(saved.index),
+                &saved.value.to_le_bytes(),
+                &got.value.to_le_bytes(),
+            ));
+        }
+    }
+    compare(&piece("events"), &saved.events, &got.events)?;
+    compare(&piece("mp_state"), &saved.mp_state, &got.mp_state)?;
+    compare(&piece("debugregs"), &saved.debugregs, &got.debugregs)
+}
+
+/// Every stored page reads back as saved. (The others were never written in the new VM's
+/// fresh memory, so they are zeros, as saved.)
+fn compare_slot(saved: &SlotState, region: &Region) -> Result<(), Error> {
+    let piece = format!("memory slot {}", saved.slot);
+    let got = (region.guest_phys_addr, region.size(), region.flags.bits());
+    if (saved.guest_phys_addr, saved.size, saved.flags) != got {
+        return Err(mismatch(&piece, "(address, size or flags)", 0, &[], &[]));
+    }
+    let page = page_size();
+    let mut buffer = vec![0u64; page / size_of::<u64>()];
+    for run in &saved.runs {
+        for (index, expected) in (run.first_page..).zip(run.words.chunks_exact(buffer.len())) {
+            let offset = usize::try_from(index)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(page);
+            let read = region.mapping.read_words(offset, &mut buffer);
+            if read.is_err() || buffer != expected {
+                return Err(mismatch(&piece, "page", index, &[], &[]));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compares two values of one ABI struct; the first differing leaf field is the error.
+fn compare<T: PlainData>(piece: &str, saved: &T, got: &T) -> Result<(), Error> {
+    let (a, b) = (as_bytes(saved), as_bytes(got));
+    let Some(first) = a.iter().zip(b).position(|(x, y)| x != y) else {
+        return Ok(());
+    };
+    let layout: StructLayout = T::LAYOUT;
+    let leaf = layout
+        .fields
+        .iter()
+        .filter(|field| {
+            let prefix = format!("{}.", field.name);
+            !layout
+                .fields
+                .iter()
+                .any(|other| other.name.starts_with(&prefix))
+        })
+        .find(|field| (field.offset..field.offset + field.size).contains(&first));
+    let (name, range) = match leaf {
+        Some(field) if field.size <= 16 => (field.name, field.offset..field.offset + field.size),
+        Some(field) => (
+            field.name,
+            first..(first + 8).min(field.offset + field.size),
+        ),
+        None => ("(byte)", first..first + 1),
+    };
+    Err(mismatch(
+        piece,
+        name,
+        first as u64,
+        &a[range.clone()],
+        &b[range],
+    ))
+}
+
+fn mismatch(piece: &str, field: &str, offset: u64, saved: &[u8], got: &[u8]) -> Error {
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    SnapshotError::Mismatch {
+        piece: piece.to_string(),
+        field: field.to_string(),
+        offset,
+        saved: hex(saved),
+        read_back: hex(got),
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rawkvm_bindings as abi;
+
+    #[test]
+    fn the_first_differing_leaf_field_is_named() {
+        let saved = abi::kvm_sregs::default();
+        let mut got = saved;
+        got.cs.selector = 0x1234;
+        got.cr0 = 1;
+        let error = compare("vCPU 0 sregs", &saved, &got).unwrap_err();
+        let Error::Snapshot(SnapshotError::Mismatch {
+            field,
+            offset,
+            read_back,
+            ..
+        }) = error
+        else {
+            panic!("{error:?}")
+        };
+        // `cs` is a `struct kvm_segment`, one field of `kvm_sregs`; 8 bytes from the change.
+        assert_eq!((field.as_str(), offset), ("cs", 12));
+        assert_eq!(read_back, "3412000000000000");
+        assert!(compare("same", &saved, &saved).is_ok());
+    }
+}

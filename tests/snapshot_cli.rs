@@ -1,0 +1,201 @@
+//! `rawkvm run --snapshot-on-port / --snapshot-after`, `rawkvm resume` and
+//! `rawkvm snapshot-info` as a user runs them: a guest snapshotted half way and resumed in a
+//! new process prints, byte for byte, what an uninterrupted run prints; a bad snapshot file is
+//! status 4 naming the section and the byte.
+#![cfg(target_arch = "x86_64")]
+
+mod common;
+
+use common::process::run;
+use common::{ScratchDir, assert_fails};
+
+fn stdout_of(args: &[&str]) -> Vec<u8> {
+    let output = run(args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// `rawkvm run GUEST` vs `rawkvm run GUEST --snapshot-on-port 0xF5 PATH` + `rawkvm resume PATH`.
+fn resumed_equals_uninterrupted(dir: &ScratchDir, guest: &[&str]) -> Vec<u8> {
+    let path = dir.join("half.snap");
+    let path = path.to_str().unwrap();
+    let whole = stdout_of(guest);
+    let first = stdout_of(&[guest, &["--snapshot-on-port", "0xF5", path]].concat());
+    let second = stdout_of(&["resume", path]);
+    assert!(
+        !first.is_empty() && !second.is_empty(),
+        "the snapshot is half way"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&[first, second].concat()),
+        String::from_utf8_lossy(&whole)
+    );
+    whole
+}
+
+#[test]
+fn a_guest_resumed_in_a_new_process_prints_what_an_uninterrupted_run_prints() {
+    if !common::kvm_present("snapshot cli") {
+        return;
+    }
+    eprintln!("backend: {}", common::backend());
+    let dir = ScratchDir::new("snapshot-cli");
+    let whole = resumed_equals_uninterrupted(&dir, &["run", "snapshot_count"]);
+    assert!(whole.ends_with(b"05D8:05D8:05D8\n"));
+    let whole = resumed_equals_uninterrupted(&dir, &["run", "snapshot_count", "--param", "100"]);
+    assert!(
+        whole.ends_with(b"0064\n29AE:29AE:29AE\n"),
+        "sum of i^2 to 100 = 338350 = 0x529AE"
+    );
+}
+
+#[test]
+fn snapshot_info_lists_every_section_with_offsets_and_checksums() {
+    if !common::kvm_present("snapshot-info") {
+        return;
+    }
+    let dir = ScratchDir::new("snapshot-info");
+    let path = dir.join("s.snap");
+    let path = path.to_str().unwrap();
+    stdout_of(&["run", "snapshot_count", "--snapshot-on-port", "0xf5", path]);
+    let text = String::from_utf8(stdout_of(&["snapshot-info", path])).unwrap();
+    assert!(text.starts_with(&format!("snapshot {path}: format 1, x86_64, rawkvm ")));
+    for kind in [
+        "vcpu.regs",
+        "vcpu.sregs",
+        "vcpu.xsave",
+        "vcpu.events",
+        "vcpu.mp_state",
+        "vcpu.debugregs",
+        "memory",
+        "vm.clock",
+        "device.serial",
+    ] {
+        assert!(
+            text.contains(&format!("  {kind} ")),
+            "{kind} missing:\n{text}"
+        );
+    }
+    // The guest stopped right after its `out 0xF5, al` with the count 8 in AL.
+    assert!(text.contains("rax=0x8"), "{text}");
+    assert!(
+        text.contains("        80  vcpu.regs"),
+        "the first section follows the header"
+    );
+    let json = String::from_utf8(stdout_of(&["snapshot-info", path, "--json"])).unwrap();
+    let json = common::json::parse(json.trim()).unwrap();
+    assert_eq!(json.get("arch").and_then(|v| v.as_str()), Some("x86_64"));
+    let sections = json.get("sections").and_then(|v| v.as_array()).unwrap();
+    assert_eq!(sections[0].get("offset").and_then(|v| v.as_u64()), Some(80));
+    assert_eq!(
+        sections[0].get("length").and_then(|v| v.as_u64()),
+        Some(144)
+    );
+    let size = std::fs::metadata(path).unwrap().len();
+    assert_eq!(json.get("file_size").and_then(|v| v.as_u64()), Some(size));
+}
+
+#[test]
+fn a_snapshot_after_a_duration_of_a_spinning_guest_resumes_spinning() {
+    if !common::kvm_present("snapshot-after") {
+        return;
+    }
+    let dir = ScratchDir::new("snapshot-after");
+    let path = dir.join("spin.snap");
+    let path = path.to_str().unwrap();
+    stdout_of(&["run", "spin", "--snapshot-after", "100ms", path]);
+    let output = run(&["resume", path, "--timeout", "100ms"]);
+    assert_fails(
+        &output,
+        7,
+        "guest did not halt within 100 ms (vCPU 0 stopped at RIP 0x1000)",
+    );
+}
+
+#[test]
+fn bad_snapshot_files_are_status_4_naming_the_section_and_byte() {
+    let dir = ScratchDir::new("snapshot-bad");
+    let seeds =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus/snapshot_file");
+    let seed = |name: &str| {
+        seeds
+            .join(format!("seed_{name}"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    for command in ["resume", "snapshot-info"] {
+        let output = run(&[command, &seed("truncated")]);
+        assert_fails(&output, 4, "section 3 at byte 4728: the file is truncated");
+        let output = run(&[command, &seed("bad_checksum")]);
+        assert_fails(&output, 4, "section 10 (memory, slot 0) at byte");
+        assert_fails(&output, 4, "checksum mismatch");
+        assert_fails(
+            &run(&[command, &seed("newer_version")]),
+            4,
+            "format version 2 is newer",
+        );
+        assert_fails(&run(&[command, &seed("other_arch")]), 4, "taken on aarch64");
+        assert_fails(
+            &run(&[command, &seed("slot_too_large")]),
+            4,
+            "memory does not fit",
+        );
+        assert_fails(
+            &run(&[command, &seed("bad_magic")]),
+            4,
+            "not a rawkvm snapshot",
+        );
+        let missing = dir.join("missing.snap");
+        assert_fails(&run(&[command, missing.to_str().unwrap()]), 4, "ENOENT");
+    }
+}
+
+#[test]
+fn snapshot_flags_are_checked() {
+    let bad = [
+        (&["run", "--snapshot-on-port", "0xF5"][..], "needs a PATH"),
+        (
+            &["run", "--snapshot-on-port", "0x10000", "x"][..],
+            "a port is 0..=0xFFFF",
+        ),
+        (
+            &["run", "--snapshot-after", "soon", "x"][..],
+            "--snapshot-after soon",
+        ),
+        (
+            &[
+                "run",
+                "--snapshot-on-port",
+                "0xF5",
+                "a",
+                "--snapshot-after",
+                "1s",
+                "b",
+            ][..],
+            "one snapshot file",
+        ),
+        (
+            &[
+                "run",
+                "mutate",
+                "--repeat",
+                "2",
+                "--snapshot-on-port",
+                "0xF5",
+                "x",
+            ][..],
+            "--repeat",
+        ),
+        (&["resume"][..], "give the snapshot's PATH"),
+        (&["snapshot-info"][..], "give the snapshot's PATH"),
+    ];
+    for (args, needle) in bad {
+        assert_fails(&run(args), 2, needle);
+    }
+}
