@@ -93,10 +93,10 @@ unsafe impl FlexHeader for abi::kvm_msr_list {
     }
 }
 
-// SAFETY: `kvm_irq_routing` (8 bytes, align 8) is followed by `kvm_irq_routing_entry` (48
-// bytes, align 8), both of `__u32`s only (the entry's union `u` is `__u32[8]` wide, every member
-// plain integers); `nr` is the count (api.rst, "KVM_SET_GSI_ROUTING"); proved against the
-// header by the bindings' header proof.
+// `kvm_irq_routing` (8 bytes, align 8) is followed by `kvm_irq_routing_entry` (48 bytes,
+// align 8); the entry's union `u` is `__u32[8]` wide, every member plain integers.
+// SAFETY: both are `__u32`s only and `nr` is the count (api.rst, "KVM_SET_GSI_ROUTING"), as
+// the bindings' header proof checks against the kernel's header.
 unsafe impl FlexHeader for abi::kvm_irq_routing {
     type Entry = abi::kvm_irq_routing_entry;
     fn count(&self) -> u32 {
@@ -130,10 +130,11 @@ impl<H: FlexHeader> Ioctl<FlexReads<H>> {
     pub(crate) fn call(&self, fd: BorrowedFd<'_>, buf: &FlexArray<H>) -> Result<c_int, FlexError> {
         buf.check_count()?;
         let ptr = buf.words.as_ptr();
-        // SAFETY: the kernel reads `size_of::<H>()` bytes of header, then `count` entries right
-        // after it (api.rst for each request of this kind); `count <= capacity` was checked just
-        // above and the buffer owns room for the header and `capacity` entries (its
-        // constructor), so every byte read is inside `buf`, a live borrow.
+        // The kernel reads `size_of::<H>()` bytes of header, then `count` entries right after
+        // it (api.rst for each request of this kind); the buffer owns room for the header and
+        // `capacity` entries (its constructor).
+        // SAFETY: `count <= capacity` was checked just above, so every byte read is inside
+        // `buf`, a live borrow.
         check(unsafe { libc::ioctl(fd.as_raw_fd(), self.request, ptr) }).map_err(FlexError::Kernel)
     }
 }
@@ -156,11 +157,11 @@ impl<H: FlexHeader> Ioctl<FlexReadsWrites<H>> {
     ) -> Result<c_int, FlexError> {
         buf.check_count()?;
         let ptr = buf.words.as_mut_ptr();
-        // SAFETY: the kernel reads the header and at most `count` entries, and writes the header
-        // and at most `count` entries (api.rst: "KVM_GET_SUPPORTED_CPUID", "KVM_GET_CPUID2",
-        // "KVM_GET_MSR_INDEX_LIST", "KVM_GET_MSRS"); `count <= capacity` was checked just above,
-        // the buffer owns room for all of it (its constructor), `buf` is an exclusive borrow,
-        // and any bytes are valid for the plain-integer header and entries (`FlexHeader`).
+        // The kernel reads and writes the header and at most `count` entries (api.rst:
+        // "KVM_GET_SUPPORTED_CPUID", "KVM_GET_CPUID2", "KVM_GET_MSR_INDEX_LIST", "KVM_GET_MSRS");
+        // the buffer owns room for the header and `capacity` entries (its constructor).
+        // SAFETY: `count <= capacity` was checked just above, `buf` is an exclusive borrow, and
+        // any bytes are valid for the plain-integer header and entries (`FlexHeader`).
         check(unsafe { libc::ioctl(fd.as_raw_fd(), self.request, ptr) }).map_err(FlexError::Kernel)
     }
 }
