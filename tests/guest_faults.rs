@@ -160,3 +160,41 @@ fn a_failed_entry_is_reported_with_its_reason_and_cpu() {
          0x80000021 (VMX: VM-entry failure due to invalid guest state (33)) on host CPU 1"
     );
 }
+
+#[test]
+fn a_fault_with_the_kernels_irqchip_shows_its_controllers() {
+    let Some(_kvm) = kvm_or_skip("a_fault_with_the_kernels_irqchip_shows_its_controllers") else {
+        return;
+    };
+    let output = run(&["run", "triple_fault", "--irqchip", "kernel"]);
+    assert_eq!(
+        output.status.code(),
+        Some(status::GUEST_FAULT),
+        "{output:?}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    // The flight recorder (2 lines), the controllers (5), the error.
+    assert_eq!(lines.len(), 8, "{stderr}");
+    assert_eq!(
+        lines[2],
+        "rawkvm: the in-kernel interrupt controllers at the fault (KVM_GET_IRQCHIP, KVM_GET_PIT2):"
+    );
+    assert!(lines[3].starts_with("  PIC master irq_base=0x"), "{stderr}");
+    assert!(lines[4].starts_with("  PIC slave irq_base=0x"), "{stderr}");
+    // The IOAPIC sits at its architectural address.
+    assert!(
+        lines[5].starts_with("  IOAPIC base=0xfec00000 id=0 irr=0x"),
+        "{stderr}"
+    );
+    assert!(lines[6].starts_with("  PIT channel 0: count="), "{stderr}");
+    assert!(lines[6].contains(", channel 1: count=") && lines[6].contains(", channel 2: count="));
+    assert_eq!(
+        lines[7],
+        "rawkvm: error: vCPU 0: guest triple-faulted (KVM_EXIT_SHUTDOWN)"
+    );
+    // Without an irqchip there is nothing to show.
+    let output = run(&["run", "triple_fault"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("interrupt controllers"), "{stderr}");
+}

@@ -187,10 +187,43 @@ pub fn report_run<T>(
     ) && let Some(recorder) = observer.recorder()
     {
         let _ = recorder.write_to(&mut stderr);
+        #[cfg(target_arch = "x86_64")]
+        let _ = write_interrupt_controllers(machine, &mut stderr);
     }
     if flags.stats {
         let _ = write_stats(observer, machine, &mut stderr);
     }
+}
+
+/// After a guest fault with the kernel's irqchip: its PICs, IOAPIC and PIT as they were left
+/// (`KVM_GET_IRQCHIP` ×3, `KVM_GET_PIT2`), one line each; nothing without an irqchip.
+#[cfg(target_arch = "x86_64")]
+fn write_interrupt_controllers(machine: &Machine, out: &mut dyn Write) -> io::Result<()> {
+    use rawkvm::bindings as abi;
+    use rawkvm::snapshot::info::{describe_irqchip, describe_pit};
+    let vm = machine.vm();
+    if !vm.has_irqchip() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "rawkvm: the in-kernel interrupt controllers at the fault (KVM_GET_IRQCHIP, KVM_GET_PIT2):"
+    )?;
+    for id in [
+        abi::KVM_IRQCHIP_PIC_MASTER,
+        abi::KVM_IRQCHIP_PIC_SLAVE,
+        abi::KVM_IRQCHIP_IOAPIC,
+    ] {
+        if let Ok(Some(chip)) = vm.irqchip(id)
+            && let Some(line) = describe_irqchip(&chip)
+        {
+            writeln!(out, "  {line}")?;
+        }
+    }
+    if let Ok(Some(pit)) = vm.pit() {
+        writeln!(out, "  {}", describe_pit(&pit))?;
+    }
+    Ok(())
 }
 
 /// The statistics table of `observer`, which watched every vCPU of `machine`, with the

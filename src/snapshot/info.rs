@@ -174,38 +174,8 @@ fn summarise(kind: SectionKind, payload: &[u8], page_size: u32) -> Option<String
                 stored / u64::from(page_size.max(1))
             )
         }
-        SectionKind::Irqchip => {
-            let chip: abi::kvm_irqchip = plain(payload)?;
-            // The union `chip` follows `chip_id` and `pad`.
-            let bytes = &as_bytes(&chip)[8..];
-            if chip.chip_id == abi::KVM_IRQCHIP_IOAPIC {
-                let io: kvm_ioapic_state = plain(bytes.get(..216)?)?;
-                let unmasked = io.redirtbl.iter().filter(|e| *e & (1 << 16) == 0).count();
-                format!(
-                    "IOAPIC base={:#x} id={} irr={:#x}, {unmasked} pins unmasked",
-                    io.base_address, io.id, io.irr
-                )
-            } else {
-                let pic: kvm_pic_state = plain(bytes.get(..16)?)?;
-                let which = if chip.chip_id == abi::KVM_IRQCHIP_PIC_MASTER {
-                    "master"
-                } else {
-                    "slave"
-                };
-                format!(
-                    "PIC {which} irq_base={:#x} imr={:#x} irr={:#x} isr={:#x}",
-                    pic.irq_base, pic.imr, pic.irr, pic.isr
-                )
-            }
-        }
-        SectionKind::Pit => {
-            let p: abi::kvm_pit_state2 = plain(payload)?;
-            let c = &p.channels[0];
-            format!(
-                "channel 0: count={} mode={} gate={}; flags={:#x}",
-                c.count, c.mode, c.gate, p.flags
-            )
-        }
+        SectionKind::Irqchip => describe_irqchip(&plain(payload)?)?,
+        SectionKind::Pit => describe_pit(&plain(payload)?),
         SectionKind::Clock => {
             let c: abi::kvm_clock_data = plain(payload)?;
             format!("clock={} ns flags={:#x}", c.clock, c.flags)
@@ -225,4 +195,51 @@ fn summarise(kind: SectionKind, payload: &[u8], page_size: u32) -> Option<String
             format!("{zones} zones: {}", list.join(", "))
         }
     })
+}
+
+/// One in-kernel interrupt controller in a line: a PIC's vector base and IMR/IRR/ISR, or the
+/// IOAPIC's base, id, IRR and how many pins are unmasked. Also what rawkvm prints about the
+/// controllers after a guest fault. `None` for a chip id the kernel does not define.
+pub fn describe_irqchip(chip: &abi::kvm_irqchip) -> Option<String> {
+    // The union `chip` follows `chip_id` and `pad`.
+    let bytes = &as_bytes(chip)[8..];
+    Some(match chip.chip_id {
+        abi::KVM_IRQCHIP_IOAPIC => {
+            let io: kvm_ioapic_state = plain(bytes.get(..216)?)?;
+            let unmasked = io.redirtbl.iter().filter(|e| *e & (1 << 16) == 0).count();
+            format!(
+                "IOAPIC base={:#x} id={} irr={:#x}, {unmasked} pins unmasked",
+                io.base_address, io.id, io.irr
+            )
+        }
+        abi::KVM_IRQCHIP_PIC_MASTER | abi::KVM_IRQCHIP_PIC_SLAVE => {
+            let pic: kvm_pic_state = plain(bytes.get(..16)?)?;
+            let which = if chip.chip_id == abi::KVM_IRQCHIP_PIC_MASTER {
+                "master"
+            } else {
+                "slave"
+            };
+            format!(
+                "PIC {which} irq_base={:#x} imr={:#x} irr={:#x} isr={:#x}",
+                pic.irq_base, pic.imr, pic.irr, pic.isr
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// The in-kernel PIT in a line: each channel's count, mode and gate, and the flags.
+pub fn describe_pit(pit: &abi::kvm_pit_state2) -> String {
+    let channels: Vec<String> = pit
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            format!(
+                "channel {i}: count={} mode={} gate={}",
+                c.count, c.mode, c.gate
+            )
+        })
+        .collect();
+    format!("PIT {}; flags={:#x}", channels.join(", "), pit.flags)
 }
