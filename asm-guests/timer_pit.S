@@ -1,8 +1,9 @@
 # rawkvm guest: timer_pit
-# Programs PIT channel 0 (rate generator) and the PIC, counts N IRQ 0 ticks with `sti; hlt`, prints "ticks HHHH" and ends through the exit device; param = N | reload << 16 (reload 0: 1193, 1 kHz).
+# Programs PIT channel 0 (rate generator) and the PIC, counts N IRQ 0 ticks with `sti; hlt`, prints "ticks HHHH" and ends through the exit device; param = N | half << 15 | reload << 16 (N < 0x8000; reload 0: 1193, 1 kHz); with half = 1 it also prints "half HHHH" (N / 2) once N / 2 ticks are counted and writes N / 2 to port 0xF5 (the snapshot port of `rawkvm run --snapshot-on-port 0xF5 PATH`), then counts on.
 # setup: irqchip=kernel param=100
 #
 # Exits, in order:
+#   with half = 1: 10 × IO out port 0xe9 size 1 count 1 ("half HHHH\n"), IO out port 0xf5 size 1 count 1 (data N / 2 & 0xff)
 #   11 × IO out port 0xe9 size 1 count 1 ("ticks HHHH\n", HHHH = N in hex)
 #   IO out port 0xf4 size 1 count 1 (0: the exit device ends the run with status 0)
 # With `--irqchip kernel` the PIC (ports 0x20/0x21/0xa0/0xa1), the PIT (0x40/0x43) and every
@@ -17,6 +18,8 @@
         .equ PIT_CH0, 0x40
         .equ PIT_MODE, 0x43
         .equ DEFAULT_RELOAD, 1193       # 1.193182 MHz / 1193 = 1000.15 Hz
+        .equ HALF_FLAG, 0x80            # bit 15 of the parameter (in its second byte)
+        .equ SNAPSHOT_PORT, 0xF5
 
 _start:
         mov     word ptr [TICKS], 0
@@ -37,8 +40,25 @@ _start:
         sti
 wait:
         hlt
-        mov     ax, word ptr [TICKS]
-        cmp     ax, word ptr [PARAM]
+        mov     bx, word ptr [PARAM]
+        and     bx, 0x7FFF              # N
+        test    byte ptr [PARAM + 1], HALF_FLAG
+        jz      2f
+        shr     bx, 1                   # N / 2
+        cmp     word ptr [TICKS], bx
+        jb      wait
+        # Half way: once only (the flag is cleared in memory, so a resumed guest sees it too).
+        and     byte ptr [PARAM + 1], 0xFF ^ HALF_FLAG
+        mov     si, offset half_text
+        call    print_str
+        movzx   eax, bx
+        mov     cx, 4
+        call    print_hex
+        PUTC    '\n'
+        mov     ax, bx
+        out     SNAPSHOT_PORT, al
+        jmp     wait
+2:      cmp     word ptr [TICKS], bx
         jb      wait
         cli
         mov     si, offset ticks_text
@@ -63,5 +83,7 @@ tick:
 
 ticks_text:
         .asciz  "ticks "
+half_text:
+        .asciz  "half "
 
         .include "lib.inc"

@@ -134,8 +134,17 @@ pub enum SnapshotError {
         /// Its size (`KVM_CAP_XSAVE2`).
         size: usize,
     },
-    /// The snapshot has in-kernel interrupt controllers, which this build cannot create.
-    NeedsIrqchip,
+    /// The snapshot holds part of the in-kernel interrupt controllers (a local APIC or a PIT
+    /// without the PICs and IOAPIC, or local APICs for some vCPUs only), which no VM the
+    /// kernel makes can hold (status 4).
+    IrqchipIncomplete {
+        /// Whether it holds the PICs and IOAPIC.
+        chips: bool,
+        /// How many vCPUs have a local APIC.
+        lapics: usize,
+        /// How many vCPUs it holds.
+        vcpus: usize,
+    },
     /// The snapshot's page size is not this host's (status 4: its memory does not fit).
     PageSize {
         /// The snapshot's.
@@ -174,12 +183,12 @@ impl SnapshotError {
             SnapshotError::Format(_)
             | SnapshotError::Read { .. }
             | SnapshotError::PageSize { .. }
-            | SnapshotError::SlotFlags { .. } => ErrorKind::Image,
+            | SnapshotError::SlotFlags { .. }
+            | SnapshotError::IrqchipIncomplete { .. } => ErrorKind::Image,
             SnapshotError::Write { .. }
             | SnapshotError::Memfd(_)
             | SnapshotError::PendingOperation { .. }
             | SnapshotError::XsaveTooLarge { .. }
-            | SnapshotError::NeedsIrqchip
             | SnapshotError::Mismatch { .. } => ErrorKind::Setup,
         }
     }
@@ -216,9 +225,19 @@ impl fmt::Display for SnapshotError {
                 "the guest's XSAVE area is {size} bytes (KVM_CAP_XSAVE2); rawkvm saves the \
                  4096 bytes of KVM_GET_XSAVE and cannot snapshot this guest"
             ),
-            SnapshotError::NeedsIrqchip => f.write_str(
-                "the snapshot holds in-kernel interrupt controllers (LAPIC, PIC, IOAPIC or PIT), \
-                 which this build of rawkvm cannot create",
+            SnapshotError::IrqchipIncomplete {
+                chips,
+                lapics,
+                vcpus,
+            } => write!(
+                f,
+                "the snapshot holds {} and a local APIC for {lapics} of its {vcpus} vCPUs: an \
+                 in-kernel irqchip has all of them or none; the file is not one rawkvm wrote",
+                if *chips {
+                    "the PICs and IOAPIC"
+                } else {
+                    "no PICs or IOAPIC"
+                }
             ),
             SnapshotError::PageSize { snapshot, host } => write!(
                 f,

@@ -6,7 +6,7 @@
 //!   memfd_create("rawkvm-fork", MFD_CLOEXEC); ftruncate(memfd, size)   a file of zeros
 //!   pwrite(memfd, run, first_page * page)                              the stored pages
 //! per child (ForkImage::spawn):
-//!   KVM_CREATE_VM
+//!   KVM_CREATE_VM (+ KVM_CREATE_IRQCHIP, the default GSI routes, KVM_CREATE_PIT2 if saved)
 //!   mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_NORESERVE, memfd, 0)
 //!   KVM_SET_USER_MEMORY_REGION                                         the child's RAM: the
 //!                                                                       file's pages until it
@@ -28,7 +28,7 @@ use nix::sys::memfd::{MFdFlags, memfd_create};
 use rawkvm_bindings::MemoryRegionFlags;
 
 use super::SnapshotError;
-use super::restore::{apply_vcpu, apply_vm};
+use super::restore::{apply_vcpu, apply_vm, create_vm};
 use super::state::Snapshot;
 use crate::error::Error;
 use crate::kvm::Kvm;
@@ -82,10 +82,7 @@ impl ForkImage {
             }
             .into());
         }
-        if state.needs_irqchip() {
-            return Err(SnapshotError::NeedsIrqchip.into());
-        }
-        let mut vm = kvm.create_vm()?;
+        let mut vm = create_vm(kvm, state)?;
         for (slot, file) in state.vm.slots.iter().zip(&self.memory) {
             let flags =
                 MemoryRegionFlags::from_bits(slot.flags).ok_or(SnapshotError::SlotFlags {

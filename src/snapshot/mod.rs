@@ -13,8 +13,9 @@
 //! x86-64 only, like the state it saves. Per vCPU also the CPUID table and every MSR of
 //! `KVM_GET_MSR_INDEX_LIST`. What is not saved: the TSC (on kvm_pvm the guest TSC is the
 //! host's and cannot be set), nested-virtualisation state, and anything a caller's own devices
-//! hold beyond [`DeviceState`]. A snapshot with in-kernel interrupt controllers is captured
-//! whole, but restoring one needs `KVM_CREATE_IRQCHIP`, which this build does not make yet.
+//! hold beyond [`DeviceState`]. A snapshot with in-kernel interrupt controllers is restored
+//! into a VM given them (`KVM_CREATE_IRQCHIP`, the default GSI routes, `KVM_CREATE_PIT2`)
+//! before its vCPUs, as `--irqchip kernel` does.
 
 pub mod capture;
 pub mod crc32;

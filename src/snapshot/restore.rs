@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! vm = ioctl(kvm, KVM_CREATE_VM, 0)
+//! with an in-kernel irqchip in the snapshot, before any vCPU (as `--irqchip kernel` does):
+//!   KVM_CREATE_IRQCHIP, KVM_SET_GSI_ROUTING (the default routes), KVM_CREATE_PIT2
 //! for each slot: mmap + KVM_SET_USER_MEMORY_REGION, copy the stored page runs in
 //! for each vCPU: KVM_CREATE_VCPU, then KVM_SET_CPUID2 (first: it decides which MSRs and XSAVE
 //!   components are valid), KVM_SET_SREGS, KVM_SET_REGS, KVM_SET_XSAVE (not KVM_SET_FPU: lost
@@ -26,6 +28,7 @@ use crate::kvm::Kvm;
 use crate::kvm::vcpu::Vcpu;
 use crate::kvm::vm::{MemoryRegion, Vm};
 use crate::machine::Machine;
+use crate::machine::irq::default_routes;
 use crate::sys::memory::page_size;
 
 impl Snapshot {
@@ -40,10 +43,7 @@ impl Snapshot {
             }
             .into());
         }
-        if self.needs_irqchip() {
-            return Err(SnapshotError::NeedsIrqchip.into());
-        }
-        let mut vm = kvm.create_vm()?;
+        let mut vm = create_vm(kvm, self)?;
         for slot in &self.vm.slots {
             restore_slot(&mut vm, slot)?;
         }
@@ -69,6 +69,34 @@ impl Snapshot {
             || self.vm.pit.is_some()
             || self.vcpus.iter().any(|vcpu| vcpu.lapic.is_some())
     }
+}
+
+/// A new VM with the in-kernel interrupt controllers the snapshot holds, made before any vCPU
+/// (`KVM_CREATE_IRQCHIP` after one is `EINVAL`): the PICs, IOAPIC and local APICs with the
+/// default GSI routing, and the PIT if it has one. The kernel's irqchip gives every vCPU a
+/// local APIC, so the snapshot must hold the PICs and IOAPIC, and a local APIC per vCPU, or
+/// none of them.
+pub(crate) fn create_vm(kvm: &Kvm, snapshot: &Snapshot) -> Result<Vm, Error> {
+    if snapshot.needs_irqchip() {
+        let lapics = snapshot.vcpus.iter().filter(|v| v.lapic.is_some()).count();
+        if snapshot.vm.irqchip.is_none() || lapics != snapshot.vcpus.len() {
+            return Err(SnapshotError::IrqchipIncomplete {
+                chips: snapshot.vm.irqchip.is_some(),
+                lapics,
+                vcpus: snapshot.vcpus.len(),
+            }
+            .into());
+        }
+    }
+    let vm = kvm.create_vm()?;
+    if snapshot.vm.irqchip.is_some() {
+        vm.create_irqchip()?;
+        vm.set_gsi_routing(&default_routes())?;
+    }
+    if snapshot.vm.pit.is_some() {
+        vm.create_pit2(rawkvm_bindings::KVM_PIT_SPEAKER_DUMMY)?;
+    }
+    Ok(vm)
 }
 
 fn restore_slot(vm: &mut Vm, slot: &SlotState) -> Result<(), Error> {
