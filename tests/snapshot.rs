@@ -6,6 +6,7 @@
 mod common;
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use rawkvm::Kvm;
 use rawkvm::arch::x86_64::msr::Msr;
@@ -14,7 +15,8 @@ use rawkvm::machine::Machine;
 use rawkvm::machine::supervisor::RunControl;
 use rawkvm::machine::trigger::{DEFAULT_SNAPSHOT_PORT, SnapshotPort};
 use rawkvm::run_loop::NoObserver;
-use rawkvm::snapshot::{DeviceState, Snapshot};
+use rawkvm::machine::irq::IrqChip;
+use rawkvm::snapshot::{DeviceState, Snapshot, SnapshotError};
 
 /// Runs `machine` with the snapshot port armed; returns what it printed and whether it
 /// stopped for a snapshot.
@@ -27,7 +29,8 @@ fn run(machine: &mut Machine) -> (Vec<u8>, bool) {
     );
     let devices = Mutex::new(devices);
     machine
-        .run_all(&devices, &NoObserver, None, &control)
+        // A guest whose interrupts were not restored sleeps in the kernel's `hlt`: end it.
+        .run_all(&devices, &NoObserver, Some(Duration::from_secs(60)), &control)
         .expect("the guest runs");
     let mut devices = devices.into_inner().unwrap();
     devices.inner.console.flush().unwrap();
@@ -118,4 +121,73 @@ fn fpu_debug_registers_xcrs_msrs_and_cpuid_set_before_a_snapshot_come_back() {
         vcpu.xcrs().unwrap().xcrs[0].value,
         snapshot.vcpus[0].xcrs.unwrap().xcrs[0].value
     );
+}
+
+#[test]
+fn a_pit_ticked_guest_with_the_kernels_irqchip_restores_and_forks_half_way() {
+    let Some(kvm) = common::kvm_or_skip("snapshot irqchip") else {
+        return;
+    };
+    eprintln!("backend: {}", common::backend());
+    // 100 ticks at 1 kHz, the snapshot port pulled at tick 50 (param bit 15).
+    let mut machine = common::machine_with_param(&kvm, "timer_pit", 0x8064);
+    let (first_half, stopped) = run(&mut machine);
+    assert!(stopped);
+    assert_eq!(first_half, b"half 0032\n");
+    let snapshot = snapshot_of(&kvm, &mut machine);
+    drop(machine);
+    let vm = &snapshot.vm;
+    assert!(vm.irqchip.is_some() && vm.pit.is_some() && snapshot.vcpus[0].lapic.is_some());
+    // The PIC master as the guest programmed it: vectors from 0x20, all but IRQ 0 masked.
+    let master = vm.irqchip.as_ref().unwrap().pic_master.chip[0].to_le_bytes();
+    assert_eq!((master[2], master[5]), (0xFE, 0x20), "imr, irq_base");
+    assert_eq!(vm.pit.unwrap().channels[0].count, 1193);
+    assert_eq!(resume(&kvm, &snapshot), b"ticks 0064\n");
+    let image = snapshot.clone().fork_image().unwrap();
+    for child in 0..2 {
+        let mut child_machine = image.spawn(&kvm).unwrap();
+        assert!(child_machine.vm().has_irqchip());
+        assert_eq!(run(&mut child_machine).0, b"ticks 0064\n", "child {child}");
+    }
+    // Part of an irqchip is a file rawkvm never wrote: refused (status 4), nothing created.
+    let mut partial = snapshot;
+    partial.vm.irqchip = None;
+    let error = partial.restore(&kvm).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            rawkvm::Error::Snapshot(SnapshotError::IrqchipIncomplete {
+                chips: false,
+                lapics: 1,
+                vcpus: 1
+            })
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "the snapshot holds no PICs or IOAPIC and a local APIC for 1 of its 1 vCPUs: an \
+         in-kernel irqchip has all of them or none; the file is not one rawkvm wrote"
+    );
+}
+
+#[test]
+fn long_and_user_mode_guests_snapshotted_before_their_first_run_restore_and_finish() {
+    let Some(kvm) = common::kvm_or_skip("snapshot modes") else {
+        return;
+    };
+    // Long mode at CPL 0 (port console, hlt), at CPL 3 (MMIO console, exit device), and long
+    // mode with the kernel's LAPIC timer: the restored VM has the paging, segments, GDT/IDT
+    // and (for timer_lapic) the irqchip the snapshot holds, or it prints something else.
+    for (guest, irqchip, text) in [
+        ("long_hello", IrqChip::None, "Hello from long mode!\n"),
+        ("user_hello", IrqChip::None, "Hello from user mode!\n"),
+        ("timer_lapic", IrqChip::Kernel, "ticks 0000000000000064\n"),
+    ] {
+        let mut machine = common::machine(&kvm, guest);
+        let snapshot = snapshot_of(&kvm, &mut machine);
+        drop(machine);
+        assert_eq!(snapshot.vm.irqchip.is_some(), irqchip == IrqChip::Kernel, "{guest}");
+        assert_eq!(String::from_utf8_lossy(&resume(&kvm, &snapshot)), text, "{guest}");
+    }
 }
