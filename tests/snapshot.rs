@@ -12,10 +12,10 @@ use rawkvm::Kvm;
 use rawkvm::arch::x86_64::msr::Msr;
 use rawkvm::devices::Devices;
 use rawkvm::machine::Machine;
+use rawkvm::machine::irq::IrqChip;
 use rawkvm::machine::supervisor::RunControl;
 use rawkvm::machine::trigger::{DEFAULT_SNAPSHOT_PORT, SnapshotPort};
 use rawkvm::run_loop::NoObserver;
-use rawkvm::machine::irq::IrqChip;
 use rawkvm::snapshot::{DeviceState, Snapshot, SnapshotError};
 
 /// Runs `machine` with the snapshot port armed; returns what it printed and whether it
@@ -30,7 +30,12 @@ fn run(machine: &mut Machine) -> (Vec<u8>, bool) {
     let devices = Mutex::new(devices);
     machine
         // A guest whose interrupts were not restored sleeps in the kernel's `hlt`: end it.
-        .run_all(&devices, &NoObserver, Some(Duration::from_secs(60)), &control)
+        .run_all(
+            &devices,
+            &NoObserver,
+            Some(Duration::from_secs(60)),
+            &control,
+        )
         .expect("the guest runs");
     let mut devices = devices.into_inner().unwrap();
     devices.inner.console.flush().unwrap();
@@ -187,7 +192,15 @@ fn long_and_user_mode_guests_snapshotted_before_their_first_run_restore_and_fini
         let mut machine = common::machine(&kvm, guest);
         let snapshot = snapshot_of(&kvm, &mut machine);
         drop(machine);
-        assert_eq!(snapshot.vm.irqchip.is_some(), irqchip == IrqChip::Kernel, "{guest}");
-        assert_eq!(String::from_utf8_lossy(&resume(&kvm, &snapshot)), text, "{guest}");
+        assert_eq!(
+            snapshot.vm.irqchip.is_some(),
+            irqchip == IrqChip::Kernel,
+            "{guest}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&resume(&kvm, &snapshot)),
+            text,
+            "{guest}"
+        );
     }
 }
