@@ -8,7 +8,7 @@ mod common;
 use common::process::run;
 use common::{kvm_or_skip, restartable_machine};
 use rawkvm::devices::Devices;
-use rawkvm::machine::restart::RegisterReset;
+use rawkvm::machine::restart::{RegisterReset, RestartScope};
 use rawkvm::run_loop::{NoObserver, Outcome};
 
 #[test]
@@ -47,7 +47,9 @@ fn pending_events_are_reset_with_either_register_reset() {
     for reset in [RegisterReset::SyncRegs, RegisterReset::Ioctls] {
         let mut machine = restartable_machine(&kvm, "hlt");
         let entry = machine.vcpus_mut()[0].registers().events().unwrap();
-        let mut point = machine.restart_point(reset).unwrap();
+        let mut point = machine
+            .restart_point(&kvm, RestartScope::Full, reset)
+            .unwrap();
         let outcome = machine
             .run(&mut Devices::new(Vec::new()), &mut NoObserver)
             .unwrap();
