@@ -63,6 +63,7 @@ pub struct RunOptions {
     /// `--repeat N`: run N times on one VM, restarting it in place between runs.
     pub repeat: Option<u64>,
     /// `--restart-scope`: what `--repeat` puts back between runs (default: everything).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // --repeat is x86-only
     pub restart_scope: repeat::Scope,
     /// Register the devices' write-only zones for coalescing: not with `--no-coalesce`, nor
     /// when a trace shows every exit.
