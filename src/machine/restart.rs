@@ -55,21 +55,22 @@
 //! [`RestartScope::Registers`] is for guests known to leave those alone: with sync regs it
 //! makes no vCPU system call but the `KVM_RUN` itself.
 //!
-//! **Why the scope exists.** On `kvm_pvm` every vCPU ioctl costs about 6.5 µs, as much as a
-//! whole `KVM_RUN` that enters the guest and exits, while VM ioctls (`KVM_GET_DIRTY_LOG`,
-//! `KVM_SET_IRQCHIP`, `KVM_SET_PIT2`, `KVM_SET_CLOCK`) cost 0.1-0.3 µs. A registers-only
-//! restart of `hlt` is one `KVM_RUN` and one `KVM_GET_DIRTY_LOG`; the full one adds four vCPU
-//! ioctls (six with an in-kernel irqchip), so it costs several times as much
-//! (`docs/BACKEND.md`, "Measured costs"; `rawkvm bench suite --workload restart`).
+//! **Why the scope exists.** On `kvm_pvm` every vCPU ioctl costs about 6.5 µs whatever it
+//! carries (`KVM_SET_MSRS` of 49 MSRs costs what one costs, and a refused one as much), as much as a whole `KVM_RUN` that enters the guest and exits, while the VM ioctls
+//! (`KVM_SET_IRQCHIP`, `KVM_SET_PIT2`, `KVM_SET_CLOCK`) cost 0.1-0.3 µs. A registers-only
+//! restart of `hlt` is one `KVM_RUN` and one `KVM_GET_DIRTY_LOG`, about 8 µs; the full one
+//! adds four vCPU ioctls (six with an in-kernel irqchip), about 37 µs: some 20 times faster
+//! than a new VM instead of some 90 (`docs/BACKEND.md`, "Measured costs"; `rawkvm bench suite
+//! --workload restart`). [`Restored::vcpu_ioctls`] counts them.
 //!
 //! **Why the full restore is unconditional.** What is skipped is what provably cannot have
 //! changed: without an in-kernel irqchip there is no local APIC, PIC, IOAPIC or PIT, and the
 //! MP state stays runnable (`hlt` exits to user space instead of halting in the kernel, and
 //! `KVM_SET_MP_STATE` refuses anything else then), so none of those is read or set. The rest
 //! changes without telling user space: `fxrstor`, `xsetbv`, `wrmsr` and `mov drN` are handled
-//! in the kernel (or by the CPU), never exit, and no state user space can read without a vCPU
-//! ioctl (`kvm_run.s.regs`, the statistics fds) says they ran. Knowing would cost what
-//! restoring costs: a `KVM_GET_*` is as dear as the `KVM_SET_*` it would save. An MSR filter
+//! in the kernel (or by the CPU) and never exit, and nothing user space can read without a
+//! vCPU ioctl (`kvm_run.s.regs`, the statistics fds) records that they ran. Knowing would
+//! cost what restoring costs: a `KVM_GET_*` is as dear as the `KVM_SET_*` it would save. An MSR filter
 //! (`KVM_X86_SET_MSR_FILTER`) could make every guest `wrmsr` exit, but then user space would
 //! have to perform each write with a host-initiated `KVM_SET_MSRS` (whose checks differ from a
 //! guest write's), and `swapgs` changes IA32_KERNEL_GS_BASE without any `wrmsr`. Nor can
@@ -81,8 +82,8 @@
 //! MTRRs; IA32_APIC_BASE too with an in-kernel LAPIC, which must find it back before
 //! `KVM_SET_LAPIC`), and of those only the ones this kernel reads and takes back: the trial
 //! write at the capture finds the refused ones ([`RestartPoint::unrestored_msrs`] lists the
-//! listed MSRs dropped). A restore that the kernel refuses later is an error, never a partial
-//! restart. EFER and the FS/GS bases are not among them: `kvm_sregs` carries them, and
+//! listed MSRs dropped). A write the kernel refuses at a restore all the same is an error
+//! (the restart fails), never silently skipped. EFER and the FS/GS bases are not among them: `kvm_sregs` carries them, and
 //! writing EFER before the control registers are back could be refused.
 //!
 //! **What is not restored.** The TSC: on `kvm_pvm` the guest TSC is the host's and writes to
