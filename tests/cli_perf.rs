@@ -30,6 +30,27 @@ fn repeat_runs_mutate_from_the_same_state_every_time() {
         2,
         "--repeat 0: at least 1 run",
     );
+    assert_eq!(
+        stdout_of(&[
+            "run",
+            "mutate",
+            "--repeat",
+            "2",
+            "--restart-scope",
+            "registers"
+        ]),
+        "00000001\n".repeat(2)
+    );
+    assert_fails(
+        &run(&["run", "mutate", "--repeat", "2", "--restart-scope", "fpu"]),
+        2,
+        "--restart-scope fpu: unknown restart scope \"fpu\"; choose full or registers",
+    );
+    assert_fails(
+        &run(&["run", "mutate", "--restart-scope", "full"]),
+        2,
+        "--restart-scope says what --repeat puts back between runs; give --repeat N too",
+    );
 }
 
 #[test]
@@ -67,7 +88,16 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
         &'a [&'a str],
         &'a [(&'a str, &'a str)],
     );
-    let cases: [Case; 5] = [
+    const RESTART_KEYS: &[&str] = &[
+        "runs",
+        "total_ns",
+        "us_per_run",
+        "dirty_pages",
+        "vcpu_ioctls",
+        "reset",
+        "variant",
+    ];
+    let cases: [Case; 6] = [
         (
             &["bench", "pio", "--count", "200", "--variant", "valid-regs"],
             "pio",
@@ -83,11 +113,30 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
         (
             &["bench", "restart", "--count", "50"],
             "restart",
-            &["runs", "total_ns", "us_per_run", "dirty_pages", "variant"],
+            RESTART_KEYS,
             &[
                 ("runs", "50"),
                 ("dirty_pages", "0"),
-                ("variant", "sync-regs"),
+                ("reset", "sync-regs"),
+                ("variant", "full"),
+            ],
+        ),
+        (
+            &[
+                "bench",
+                "restart",
+                "--count",
+                "50",
+                "--variant",
+                "registers",
+            ],
+            "restart",
+            RESTART_KEYS,
+            &[
+                ("dirty_pages", "0"),
+                ("vcpu_ioctls", "0"),
+                ("reset", "sync-regs"),
+                ("variant", "registers"),
             ],
         ),
         (
@@ -102,8 +151,13 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
                 "ioctl",
             ],
             "restart",
-            &["runs", "total_ns", "us_per_run", "dirty_pages", "variant"],
-            &[("runs", "20"), ("dirty_pages", "80"), ("variant", "ioctl")],
+            RESTART_KEYS,
+            &[
+                ("runs", "20"),
+                ("dirty_pages", "80"),
+                ("reset", "ioctl"),
+                ("variant", "ioctl"),
+            ],
         ),
         (
             &["bench", "console", "--count", "500"],
@@ -135,14 +189,14 @@ fn bench_prints_one_key_value_line_per_workload_and_variant() {
     }
     let restart = stdout_of(&["bench", "restart", "--count", "20", "--guest", "mutate"]);
     assert!(
-        restart.contains(" dirty_pages=80 variant=sync-regs"),
+        restart.contains(" dirty_pages=80 ") && restart.ends_with(" variant=full\n"),
         "4 pages a run: {restart}"
     );
     assert!(stdout_of(&["bench", "console", "--count", "400"]).ends_with("variant=coalesced\n"));
     assert_fails(
         &run(&["bench", "restart", "--variant", "fast"]),
         2,
-        "no variant \"fast\"; choose sync-regs, ioctl",
+        "no variant \"fast\"; choose full, registers, ioctl",
     );
     for (reps, why) in [
         ("0", "--reps 0: repetitions must be 1 to 1000"),
@@ -166,19 +220,22 @@ fn bench_suite_runs_a_workload_against_the_c_baseline() {
         "--reps",
         "2",
     ]);
-    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("restart ")).collect();
-    assert_eq!(rows.len(), 2, "{out}");
-    assert!(
-        rows[0].contains("sync-regs") && rows[1].contains("ioctl"),
-        "{out}"
-    );
+    // The create-run-destroy cycle first: the restart targets divide by it.
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("restart ") || l.starts_with("start "))
+        .collect();
+    let variants: Vec<&str> = rows
+        .iter()
+        .map(|row| row.split_whitespace().nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(variants, ["plain", "full", "registers", "ioctl"], "{out}");
     // A --quick run is a smoke run: figures shown, no verdict.
     let smoke: Vec<&str> = out.lines().filter(|l| l.starts_with("smoke   ")).collect();
     assert!(
         smoke
             .iter()
-            .any(|l| l
-                .starts_with("smoke   restart: C's fastest cycle / rawkvm restart (sync-regs)")),
+            .any(|l| l.starts_with("smoke   restart: C's fastest cycle / rawkvm full restart")),
         "{out}"
     );
     assert!(

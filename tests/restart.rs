@@ -11,7 +11,7 @@ use rawkvm::error::Error;
 use rawkvm::error::RestartError;
 use rawkvm::kvm::vcpu::RunError;
 use rawkvm::machine::Machine;
-use rawkvm::machine::restart::RegisterReset;
+use rawkvm::machine::restart::{RegisterReset, RestartScope};
 use rawkvm::run_loop::Outcome;
 
 /// Everything a run shows: its exits, its console bytes, and the registers at the end.
@@ -59,7 +59,9 @@ fn run_1_and_run_1000_of_mutate_match_a_fresh_vm_with_either_register_reset() {
 
     for reset in [RegisterReset::SyncRegs, RegisterReset::Ioctls] {
         let mut machine = restartable_machine(&kvm, "mutate");
-        let mut point = machine.restart_point(reset).unwrap();
+        let mut point = machine
+            .restart_point(&kvm, RestartScope::Full, reset)
+            .unwrap();
         if reset == RegisterReset::SyncRegs && point.register_reset() == RegisterReset::Ioctls {
             common::skip(format_args!(
                 "sync-regs reset: this kernel lacks KVM_CAP_SYNC_REGS"
@@ -116,7 +118,9 @@ fn hlt_restarts_from_the_entry_every_time() {
         return;
     };
     let mut machine = restartable_machine(&kvm, "hlt");
-    let mut point = machine.restart_point(RegisterReset::SyncRegs).unwrap();
+    let mut point = machine
+        .restart_point(&kvm, RestartScope::Full, RegisterReset::SyncRegs)
+        .unwrap();
     for _ in 0..200 {
         let record = run_once(&mut machine);
         assert_eq!(record.exits, vec![Seen::Hlt]);
@@ -142,11 +146,15 @@ fn a_machine_without_dirty_logging_cannot_make_a_restart_point() {
         return;
     };
     let mut machine = machine(&kvm, "hlt");
-    match machine.restart_point(RegisterReset::SyncRegs) {
+    match machine.restart_point(&kvm, RestartScope::Full, RegisterReset::SyncRegs) {
         Err(Error::Restart(RestartError::NotLogged { slot: 0 })) => {}
         other => panic!("{other:?}"),
     }
     // A read-only extra slot needs no log; RAM still does.
     let mut machine = restartable_machine(&kvm, "readonly");
-    assert!(machine.restart_point(RegisterReset::Ioctls).is_ok());
+    assert!(
+        machine
+            .restart_point(&kvm, RestartScope::Full, RegisterReset::Ioctls)
+            .is_ok()
+    );
 }

@@ -14,7 +14,7 @@ use common::{Recorder, Seen, kvm_or_skip, restartable_machine};
 use rawkvm::devices::{Claim, Devices, IoHandler};
 use rawkvm::error::Error;
 use rawkvm::machine::Machine;
-use rawkvm::machine::restart::RegisterReset;
+use rawkvm::machine::restart::{RegisterReset, RestartScope};
 use rawkvm::run_loop::Outcome;
 
 /// The devices, except that every port read or every MMIO read fails, as a device whose
@@ -74,7 +74,9 @@ fn a_restart_after_a_failed_in_or_mmio_read_starts_from_the_entry() {
         let fresh = run_to_hlt(&mut restartable_machine(&kvm, guest));
         for reset in [RegisterReset::SyncRegs, RegisterReset::Ioctls] {
             let mut machine = restartable_machine(&kvm, guest);
-            let mut point = machine.restart_point(reset).unwrap();
+            let mut point = machine
+                .restart_point(&kvm, RestartScope::Full, reset)
+                .unwrap();
             if reset != point.register_reset() {
                 common::skip(format_args!(
                     "{guest}: sync-regs reset (this kernel lacks KVM_CAP_SYNC_REGS)"

@@ -21,7 +21,7 @@ use nix::sys::signal::Signal;
 use rawkvm::bindings::KVM_EXIT_IRQ_WINDOW_OPEN;
 use rawkvm::devices::{DEBUG_CONSOLE_PORT, Devices};
 use rawkvm::machine::guests;
-use rawkvm::machine::restart::RegisterReset;
+use rawkvm::machine::restart::{RegisterReset, RestartScope};
 use rawkvm::machine::supervisor::RunControl;
 
 fn stderr_of(output: &std::process::Output) -> String {
@@ -62,7 +62,9 @@ fn every_restarted_run_of_irq_window_is_injected_its_interrupt() {
     };
     for reset in [RegisterReset::SyncRegs, RegisterReset::Ioctls] {
         let mut machine = common::restartable_machine(&kvm, "irq_window");
-        let mut point = machine.restart_point(reset).unwrap();
+        let mut point = machine
+            .restart_point(&kvm, RestartScope::Full, reset)
+            .unwrap();
         for run in 0..3 {
             if run > 0 {
                 machine.restart(&mut point).unwrap();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::{kvm_or_skip, machine, restartable_machine};
 use rawkvm::devices::Devices;
 use rawkvm::machine::Machine;
-use rawkvm::machine::restart::RegisterReset;
+use rawkvm::machine::restart::{RegisterReset, RestartScope};
 use rawkvm::machine::supervisor::RunControl;
 use rawkvm::run_loop::{NoObserver, Outcome};
 
@@ -75,7 +75,9 @@ fn a_stop_after_a_run_does_not_stop_the_next_run_all() {
         return;
     };
     let mut machine = restartable_machine(&kvm, "mutate");
-    let mut point = machine.restart_point(RegisterReset::Ioctls).unwrap();
+    let mut point = machine
+        .restart_point(&kvm, RestartScope::Full, RegisterReset::Ioctls)
+        .unwrap();
     assert_eq!(run_all_console(&mut machine, None), b"00000001\n");
     machine.vcpus_mut()[0].stop_handle().stop();
     machine.restart(&mut point).unwrap();

@@ -35,7 +35,10 @@ const COMMANDS: &[(&str, &str)] = &[
     (
         "bench",
         "  rawkvm bench restart [--guest NAME] ...
-                                        restart another embedded guest (default hlt)
+                                        restart another embedded guest (default hlt);
+                                        --variant full (what --repeat restores, the
+                                        default), registers (--restart-scope registers)
+                                        or ioctl (full, registers reset by ioctls)
 ",
     ),
     (
@@ -122,8 +125,13 @@ Run options:
   --timeout DURATION  stop the guest if it has not halted after DURATION, which needs a
                       unit: 500ms, 2s, 1m
   --repeat N          run N times on one VM, restored in place between runs (dirty pages
-                      copied back, registers reset); the output of every run is printed,
-                      and the trace options watch all the runs
+                      copied back, registers reset, and what --restart-scope says); the
+                      output of every run is printed, and the trace options watch all the runs
+  --restart-scope S   what --repeat puts back besides memory and registers: full (default:
+                      also the FPU/XSAVE, XCR0, MSRs but the TSC, debug registers, kvmclock,
+                      the in-kernel LAPIC, PICs, IOAPIC and PIT) or registers (only the
+                      registers, pending events and the user-space PIC: about 4 times
+                      faster on kvm_pvm, for guests known to leave the rest alone)
   --cpuid-vendor STR  leaf 0's vendor string, exactly 12 bytes (default: the host's); every
                       vCPU gets KVM_SET_CPUID2 with the supported table, its hypervisor leaf
                       0x40000000 saying \"rawkvmrawkvm\"

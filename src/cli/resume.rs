@@ -53,6 +53,7 @@ fn parse(mut args: Args) -> Result<(PathBuf, RunOptions), CliError> {
         coalesce: !no_coalesce && !trace.shows_exits(),
         trace,
         repeat: None,
+        restart_scope: Default::default(),
         timeout,
         snapshot,
         line_control: 0,

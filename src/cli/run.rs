@@ -62,6 +62,9 @@ pub struct RunOptions {
     pub trace: TraceFlags,
     /// `--repeat N`: run N times on one VM, restarting it in place between runs.
     pub repeat: Option<u64>,
+    /// `--restart-scope`: what `--repeat` puts back between runs (default: everything).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // --repeat is x86-only
+    pub restart_scope: repeat::Scope,
     /// Register the devices' write-only zones for coalescing: not with `--no-coalesce`, nor
     /// when a trace shows every exit.
     pub coalesce: bool,
@@ -167,6 +170,7 @@ fn apply_cpu_flag(flag: &str, _: &str, _: &mut MachineConfig) -> Result<(), Stri
 fn parse(mut args: Args) -> Result<RunOptions, CliError> {
     let (mut name, mut image, mut no_coalesce) = (None, None, false);
     let (mut trace, mut repeat) = (TraceFlags::default(), None);
+    let mut restart_scope = None;
     let mut snapshot = SnapshotFlags::default();
     let mut debug = DebugFlags::default();
     // Explicit flags are applied after the guest's own setup, so they win.
@@ -197,6 +201,10 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
                 let value = args.value(&flag, inline).map_err(CliError::Usage)?;
                 repeat = Some(repeat::parse_count(&flag, &value).map_err(CliError::Usage)?);
             }
+            Arg::Flag(flag, inline) if flag == "--restart-scope" => {
+                let value = args.value(&flag, inline).map_err(CliError::Usage)?;
+                restart_scope = Some(repeat::parse_scope(&flag, &value).map_err(CliError::Usage)?);
+            }
             Arg::Flag(flag, None) if flag == "--no-coalesce" => no_coalesce = true,
             Arg::Flag(flag, inline) if SnapshotFlags::owns(&flag) => {
                 snapshot.apply(&flag, inline, &mut args)?;
@@ -207,6 +215,11 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
     if snapshot.armed() && debug.any() {
         return Err(CliError::Usage(
             "the debugger drives the vCPU itself; it cannot be combined with a snapshot".into(),
+        ));
+    }
+    if restart_scope.is_some() && repeat.is_none() {
+        return Err(CliError::Usage(
+            "--restart-scope says what --repeat puts back between runs; give --repeat N too".into(),
         ));
     }
     if snapshot.armed() && repeat.is_some() {
@@ -250,6 +263,7 @@ fn parse(mut args: Args) -> Result<RunOptions, CliError> {
         coalesce: !no_coalesce && !trace.shows_exits(),
         trace,
         repeat,
+        restart_scope: restart_scope.unwrap_or_default(),
         timeout: None,
         snapshot,
         line_control: 0,
@@ -411,7 +425,7 @@ pub fn drive(
         .transpose()?;
     #[cfg(target_arch = "x86_64")]
     let outcome = match options.repeat {
-        Some(runs) => repeat::run(machine, runs, run),
+        Some(runs) => repeat::run(kvm, machine, runs, options.restart_scope, run),
         None => run(machine, true),
     };
     // Elsewhere `--repeat` was refused with the flags.

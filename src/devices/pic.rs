@@ -460,6 +460,14 @@ impl UserPic {
         self.lock().pair
     }
 
+    /// Puts the registers back to `pair` (a restart in place, a restored snapshot): what the
+    /// guest had programmed, requested and had in service is `pair`'s from now on.
+    pub fn set_registers(&self, pair: Pair) {
+        self.lock().pair = pair;
+        // A request or an unmask in `pair` may let a waiting vector through.
+        self.raised.notify_all();
+    }
+
     /// What it has done so far.
     pub fn stats(&self) -> PicStats {
         self.lock().stats

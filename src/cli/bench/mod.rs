@@ -6,19 +6,19 @@
 //! mmio exits=N total_ns=T ns_per_exit=X exits_per_sec=R variant=plain
 //! start vms=K total_ns=T us_per_vm=X variant=plain
 //! start-async vms=K total_ns=T us_per_vm=X us_to_hlt=Y variant=reaper
-//! restart runs=N total_ns=T us_per_run=X dirty_pages=D variant=sync-regs
+//! restart runs=N total_ns=T us_per_run=X dirty_pages=D vcpu_ioctls=K reset=sync-regs variant=full
 //! console bytes=N total_ns=T ns_per_byte=X bytes_per_sec=R variant=coalesced
 //! modes iterations=N total_ns=T ns_per_iteration=X variant=user
 //! user iterations=N total_ns=T ns_per_iteration=X long_iterations=M long_ns_per_iteration=Y long_over_user=R variant=cpl3
 //! doorbell writes=2N total_ns=T ns_per_write=X exit_ns_per_write=Y ratio=R variant=ioeventfd
 //! ```
 //!
-//! | workload | what is timed | variants (the first, the fastest, is the default) |
+//! | workload | what is timed | variants (the first is the default) |
 //! |---|---|---|
 //! | `pio`, `mmio` | N one-byte accesses, one exit each, from the first `KVM_RUN` to the HLT | `plain`; `valid-regs` (`kvm_valid_regs` on, RIP read in place at each exit); `get-regs` (`KVM_GET_REGS` at each exit) |
 //! | `start` | K cycles: create the VM, 1 MiB RAM, image, vCPU, registers, run to HLT, destroy | `plain` |
 //! | `start-async` | the same, each VM dropped on the reaper thread; `us_to_hlt` is the median time from the start of a creation to that VM's HLT | `reaper` |
-//! | `restart` | N runs on one VM, each followed by a restore (dirty pages, registers) | `sync-regs`, `ioctl` |
+//! | `restart` | N runs on one VM, each followed by a restore; `vcpu_ioctls` is what one restore costs in vCPU ioctls | `full` (what `--repeat` does: dirty pages, registers in place, FPU, MSRs, debug registers, ...), `registers` (`--restart-scope registers`: dirty pages and registers in place only), `ioctl` (the full scope, registers reset by ioctls) |
 //! | `console` | N bytes to port 0xE9 (`console_burst`), first `KVM_RUN` to HLT | `coalesced`, `plain` |
 //! | `modes` | the `compute` loop (`add; dec; jnz`) in one CPU mode: N iterations, 10,000 N at CPL 3 (`modes.rs`) | `user`, `long`, `protected`, `real` |
 //! | `user` | N iterations at CPL 3 and N / 10,000 in long mode at CPL 0, and their ratio | `cpl3` |
@@ -51,7 +51,7 @@ use super::{print_out, unexpected};
 pub struct Workload {
     /// Name on the command line and first word of the line.
     pub name: &'static str,
-    /// Variants, the default (fastest) first.
+    /// Variants, the default first.
     pub variants: &'static [&'static str],
     /// The embedded guest it runs.
     pub guest: &'static str,
@@ -105,7 +105,7 @@ pub const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "restart",
-        variants: &["sync-regs", "ioctl"],
+        variants: &["full", "registers", "ioctl"],
         guest: "hlt",
         metric: "us_per_run",
         count: 10_000,

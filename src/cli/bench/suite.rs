@@ -20,12 +20,23 @@ use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
 use rawkvm::units::parse_u64;
 
 use super::baseline::Baseline;
-use super::{WORKLOADS, Workload, embedded, field, workload, workloads};
+use super::{
+    WORKLOADS, Workload, embedded, field, workload, workload as workload_named, workloads,
+};
 use crate::cli::args::{Arg, Args, parse_flag};
 use crate::cli::{stdout_error, unexpected};
 
 /// The most `--reps` the suite accepts: a bound, so that a typo cannot start a run of hours.
 const MAX_REPS: u64 = 1000;
+
+/// The workloads whose figures `workload`'s targets divide by, run first with
+/// `--workload`: C's create-run-destroy cycle for the two that are judged against it.
+fn references(workload: &Workload) -> &'static [&'static str] {
+    match workload.name {
+        "start-async" | "restart" => &["start"],
+        _ => &[],
+    }
+}
 
 /// What the suite was asked for.
 struct Options {
@@ -116,7 +127,13 @@ struct Row {
 pub fn command(args: Args) -> Result<i32, CliError> {
     let options = parse(args)?;
     let selected: Vec<&'static Workload> = match options.only {
-        Some(workload) => vec![workload],
+        Some(workload) => references(workload)
+            .iter()
+            .map(|name| workload_named(name))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .chain([workload])
+            .collect(),
         None => WORKLOADS.iter().collect(),
     };
     let guests = selected
@@ -309,13 +326,14 @@ impl Output {
             "<=",
             0.35,
         ));
+        // The issue's >= 100x is about the restart `--repeat` does, which puts everything
+        // back (FPU, MSRs, debug registers: four vCPU ioctls more than registers only).
+        let speedup = |w, v| c_cycle.zip(rawkvm(w, v)).map(|(a, b)| a / b);
         lines.push(judge(
-            "restart: C's fastest cycle / rawkvm restart (sync-regs)",
-            c_cycle
-                .zip(rawkvm("restart", "sync-regs"))
-                .map(|(a, b)| a / b),
+            "restart: C's fastest cycle / rawkvm full restart (FPU, MSRs, debug registers too)",
+            speedup("restart", "full"),
             ">=",
-            50.0,
+            100.0,
         ));
         lines.push(judge(
             "console: coalesced bytes/s / plain bytes/s",
@@ -331,9 +349,24 @@ impl Output {
                 ratio.0 / ratio.1
             ));
         }
-        if let Some(speedup) = c_cycle.zip(rawkvm("restart", "ioctl")).map(|(a, b)| a / b) {
+        for (variant, what) in [
+            (
+                "registers",
+                "registers-only restart (--restart-scope registers)",
+            ),
+            ("ioctl", "full restart, registers reset by ioctls"),
+        ] {
+            if let Some(speedup) = speedup("restart", variant) {
+                lines.push(format!(
+                    "info    restart ({variant}): C's fastest cycle / rawkvm {what} = {speedup:.1}"
+                ));
+            }
+        }
+        // C restores registers only, in place: as fast as a restart can be here.
+        if let Some(ceiling) = c_cycle.zip(c("restart", "registers")).map(|(a, b)| a / b) {
             lines.push(format!(
-                "info    restart (ioctl): C's fastest cycle / rawkvm restart = {speedup:.1}"
+                "info    restart (C, registers only: the ceiling): C's fastest cycle / C's \
+                 restart = {ceiling:.1}"
             ));
         }
         for w in ["pio", "mmio"] {

@@ -16,7 +16,7 @@ use rawkvm::kvm::vcpu::{RunError, Vcpu};
 use rawkvm::machine::guests::Guest;
 use rawkvm::machine::image::Image;
 use rawkvm::machine::reaper::Reaper;
-use rawkvm::machine::restart::RegisterReset;
+use rawkvm::machine::restart::{RegisterReset, RestartScope};
 use rawkvm::machine::{Machine, MachineConfig};
 use rawkvm::run_loop::{self, ExitCounter, NoObserver};
 
@@ -210,7 +210,9 @@ fn start_async(kvm: &Kvm, vms: u64, image: &Image) -> Result<String, CliError> {
     ))
 }
 
-/// N runs on one VM, each followed by a restore of the pages it wrote and the registers.
+/// N runs on one VM, each followed by a restore: `full` (dirty pages, registers, FPU, MSRs,
+/// debug registers, ...: what `--repeat` does), `registers` (dirty pages and registers only)
+/// or `ioctl` (the full scope with the registers reset by ioctls instead of in place).
 fn restart(
     kvm: &Kvm,
     variant: &str,
@@ -218,10 +220,10 @@ fn restart(
     image: &Image,
     mode: &str,
 ) -> Result<String, CliError> {
-    let reset = if variant == "ioctl" {
-        RegisterReset::Ioctls
-    } else {
-        RegisterReset::SyncRegs
+    let (scope, reset) = match variant {
+        "registers" => (RestartScope::Registers, RegisterReset::SyncRegs),
+        "ioctl" => (RestartScope::Full, RegisterReset::Ioctls),
+        _ => (RestartScope::Full, RegisterReset::SyncRegs),
     };
     // The guest's CPU mode (`--guest long_hello`), the rest of its setup left as C's.
     let mut config = MachineConfig {
@@ -231,9 +233,9 @@ fn restart(
     };
     config.set_mode(mode).map_err(CliError::Usage)?;
     let mut machine = Machine::new(kvm, &config, image)?;
-    let mut point = machine.restart_point(reset)?;
+    let mut point = machine.restart_point(kvm, scope, reset)?;
     let mut devices = Devices::new(std::io::sink());
-    let mut dirty_pages = 0;
+    let (mut dirty_pages, mut vcpu_ioctls) = (0, 0);
     let mut started = Instant::now();
     for i in 0..WARM_UP + runs {
         if i == WARM_UP {
@@ -241,13 +243,15 @@ fn restart(
             dirty_pages = 0;
         }
         machine.run(&mut devices, &mut NoObserver)?;
-        dirty_pages += machine.restart(&mut point)?.dirty_pages;
+        let restored = machine.restart(&mut point)?;
+        dirty_pages += restored.dirty_pages;
+        vcpu_ioctls = restored.vcpu_ioctls;
     }
     let total_ns = elapsed_ns(started);
     let per_run = total_ns as f64 / runs as f64 / 1e3;
     Ok(format!(
         "restart runs={runs} total_ns={total_ns} us_per_run={per_run:.2} \
-         dirty_pages={dirty_pages} variant={}",
+         dirty_pages={dirty_pages} vcpu_ioctls={vcpu_ioctls} reset={} variant={variant}",
         point.register_reset().name()
     ))
 }
