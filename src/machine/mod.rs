@@ -391,7 +391,7 @@ impl Machine {
 
 /// `KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_UNKNOWN)`: accesses to MSRs
 /// KVM does not know exit as `KVM_EXIT_X86_RDMSR`/`WRMSR` instead of raising #GP in the guest.
-/// Before any vCPU, as `Machine::new` and a snapshot's restore call it.
+/// Called before any vCPU is made, by `Machine::new` and by a snapshot's restore.
 pub(crate) fn enable_user_space_msr(vm: &Vm) -> Result<(), Error> {
     use rawkvm_bindings as abi;
     if vm.check_extension(abi::KVM_CAP_X86_USER_SPACE_MSR) <= 0 {
