@@ -1,10 +1,10 @@
 # rawkvm guest: irq_user
-# Programs the 8259 pair (vectors 0x20-0x2F), enables interrupts and exits in a loop (OUT to port 0x510) until it has taken N interrupts (param), counting each IRQ line; then prints the 16 counts and the total in hex and halts.
+# Programs the 8259 pair (vectors 0x20-0x2F), enables interrupts and exits in a loop (OUT to port 0x510) until it has taken N interrupts, counting each IRQ line; then prints the 16 counts and the total in hex and halts; param = N | half << 15 (N < 0x8000); with half = 1 the handler of interrupt N / 2 writes N / 2 to port 0xF5 (the snapshot port) before its EOI, so a snapshot finds that line in service.
 # setup: irqchip=user param=1000
 #
 # Exits, in order:
 #   10 × IO out (ICW1-ICW4 and OCW1 to ports 0x20/0xa0 and 0x21/0xa1)
-#   then, until N interrupts have been taken, IO out port 0x510 size 1 count 1 (the wait loop, IF = 1), each interrupt adding IO out port 0x20 (and 0xa0 for lines 8-15) size 1 count 1 (0x20, the EOI)
+#   then, until N interrupts have been taken, IO out port 0x510 size 1 count 1 (the wait loop, IF = 1), each interrupt adding IO out port 0x20 (and 0xa0 for lines 8-15) size 1 count 1 (0x20, the EOI); with half = 1, interrupt N / 2 adds IO out port 0xf5 size 1 count 1 (data N / 2 & 0xff) before its EOI
 #   16 × 5 IO out port 0xe9 size 1 count 1 ("HHHH " or "HHHH\n": line i's count)
 #   9 × IO out port 0xe9 size 1 count 1 (the total, "HHHHHHHH\n")
 #   HLT
@@ -19,6 +19,8 @@
         .equ COUNTS, 0x5000             # 16 words: interrupts taken per IRQ line
         .equ TOTAL,  0x5040             # dword: all interrupts taken
         .equ STUB_LEN, 8                # bytes from one handler stub to the next
+        .equ HALF_FLAG, 0x80            # bit 15 of the parameter (in its second byte)
+        .equ SNAPSHOT_PORT, 0xF5
 
 _start:
         # Zero the counters (outside the image, so they start as whatever RAM held: zeros,
@@ -44,8 +46,9 @@ _start:
         sti
 wait:
         out     dx, al
-        mov     eax, dword ptr [TOTAL]
-        cmp     eax, dword ptr [PARAM]
+        mov     eax, dword ptr [PARAM]
+        and     eax, 0x7FFF             # N
+        cmp     dword ptr [TOTAL], eax
         jb      wait
         cli
         # The counts, line 0 first, then the total.
@@ -80,13 +83,25 @@ stubs:
         .balign STUB_LEN, 0x90
         .endr
 
-# taken: count the interrupt of line BX, EOI it (slave first for lines 8-15), return.
+# taken: count the interrupt of line BX, pull the snapshot port if it is interrupt N / 2 and
+# half = 1, EOI it (slave first for lines 8-15), return.
 taken:
         push    ax
         shl     bx, 1
         inc     word ptr [COUNTS + bx]
         inc     dword ptr [TOTAL]
-        mov     al, PIC_EOI
+        test    byte ptr [PARAM + 1], HALF_FLAG
+        jz      3f
+        mov     ax, word ptr [PARAM]
+        and     ax, 0x7FFF
+        shr     ax, 1                   # N / 2
+        cmp     word ptr [TOTAL], ax
+        jne     3f
+        # Half way, with this line still in service: once only (the flag is cleared in
+        # memory, so a resumed guest sees it cleared too).
+        and     byte ptr [PARAM + 1], 0xFF ^ HALF_FLAG
+        out     SNAPSHOT_PORT, al
+3:      mov     al, PIC_EOI
         cmp     bx, 16
         jb      1f
         out     PIC_S_CMD, al

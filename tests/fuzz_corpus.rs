@@ -124,6 +124,22 @@ fn the_snapshot_seeds_mean_what_their_names_say() {
         rawkvm::fuzzing::snapshot_file(&std::fs::read(path).unwrap())
     };
     assert_eq!(load("valid"), Ok(1));
+    assert_eq!(load("version_1"), Ok(1), "a version-1 file still loads");
+    let snapshot = |name: &str| {
+        let path = corpus_dir("snapshot_file").join(format!("seed_{name}"));
+        rawkvm::snapshot::Snapshot::from_bytes(&std::fs::read(path).unwrap()).unwrap()
+    };
+    // Version 1 had no rawkvm-side sections: a machine without them.
+    let old = snapshot("version_1");
+    assert_eq!(old.devices.user_pic, None);
+    assert!(!old.vcpus[0].exception_stub);
+    assert_eq!(old.vm.settings, Default::default());
+    // The valid seed holds each of them.
+    let new = snapshot("valid");
+    let pic = new.devices.user_pic.expect("a user-space PIC");
+    assert_eq!((pic.master.isr, pic.slave.irr), (1 << 1, 1 << 1));
+    assert!(new.vm.settings.user_space_msr && new.vm.settings.tsc_khz.is_some());
+    assert_eq!(new.devices.coalesced_zones.len(), 2);
     let failure = |name: &str| load(name).expect_err(name);
     let error = failure("truncated");
     assert!(
@@ -144,8 +160,8 @@ fn the_snapshot_seeds_mean_what_their_names_say() {
     assert_eq!(
         failure("newer_version").problem,
         Problem::NewerVersion {
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         }
     );
     let error = failure("other_arch");
@@ -160,11 +176,47 @@ fn the_snapshot_seeds_mean_what_their_names_say() {
     );
     let error = failure("bad_checksum");
     assert!(matches!(error.problem, Problem::Checksum { .. }), "{error}");
-    assert_eq!(error.section, "section 10 (memory, slot 0)");
+    assert_eq!(error.section, "section 11 (memory, slot 0)");
     let error = failure("slot_too_large");
     assert!(
         matches!(error.problem, Problem::MemoryDoesNotFit(_)),
         "{error}"
+    );
+    // The rawkvm-side sections are checked field by field, the error naming the section.
+    let invalid = |name: &str| {
+        let error = failure(name);
+        let Problem::Invalid(why) = &error.problem else {
+            panic!("{name}: {error}")
+        };
+        (error.section.clone(), why.clone())
+    };
+    assert_eq!(
+        invalid("bad_user_pic"),
+        (
+            "section 16 (device.user_pic)".to_string(),
+            "user PIC registers: master: init stage 4, not 0 (ready) to 3 (waiting for ICW4)"
+                .to_string()
+        )
+    );
+    assert_eq!(
+        invalid("bad_vcpu_host"),
+        (
+            "section 10 (vcpu.host, vCPU 0)".to_string(),
+            "host flags 0x3: unknown bits 0x2 (known: 0x1)".to_string()
+        )
+    );
+    assert_eq!(
+        invalid("bad_settings"),
+        (
+            "section 13 (vm.settings)".to_string(),
+            "settings flags 0x5: unknown bits 0x4 (known: 0x1)".to_string()
+        )
+    );
+    let (section, why) = invalid("new_section_in_version_1");
+    assert_eq!(section, "section 10 (vcpu.host, vCPU 0)");
+    assert_eq!(
+        why,
+        "vcpu.host sections exist from format version 2 on; this file is version 1"
     );
 }
 

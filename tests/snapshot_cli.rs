@@ -95,7 +95,7 @@ fn snapshot_info_lists_every_section_with_offsets_and_checksums() {
     let path = path.to_str().unwrap();
     stdout_of(&["run", "snapshot_count", "--snapshot-on-port", "0xf5", path]);
     let text = String::from_utf8(stdout_of(&["snapshot-info", path])).unwrap();
-    assert!(text.starts_with(&format!("snapshot {path}: format 1, x86_64, rawkvm ")));
+    assert!(text.starts_with(&format!("snapshot {path}: format 2, x86_64, rawkvm ")));
     for kind in [
         "vcpu.regs",
         "vcpu.sregs",
@@ -164,12 +164,12 @@ fn bad_snapshot_files_are_status_4_naming_the_section_and_byte() {
         let output = run(&[command, &seed("truncated")]);
         assert_fails(&output, 4, "section 3 at byte 4728: the file is truncated");
         let output = run(&[command, &seed("bad_checksum")]);
-        assert_fails(&output, 4, "section 10 (memory, slot 0) at byte");
+        assert_fails(&output, 4, "section 11 (memory, slot 0) at byte");
         assert_fails(&output, 4, "checksum mismatch");
         assert_fails(
             &run(&[command, &seed("newer_version")]),
             4,
-            "format version 2 is newer",
+            "format version 3 is newer",
         );
         assert_fails(&run(&[command, &seed("other_arch")]), 4, "taken on aarch64");
         assert_fails(
@@ -229,4 +229,111 @@ fn snapshot_flags_are_checked() {
     for (args, needle) in bad {
         assert_fails(&run(args), 2, needle);
     }
+}
+
+/// The last line of a run's stderr: the error.
+fn last_stderr_line(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    stderr.lines().last().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_user_mode_guest_resumed_before_its_page_fault_ends_with_status_6_and_the_same_message() {
+    let Some(kvm) = common::kvm_or_skip("snapshot of user_fault") else {
+        return;
+    };
+    let whole = run(&["run", "user_fault"]);
+    assert_fails(
+        &whole,
+        6,
+        "CPU exception #PF (page fault, vector 14) at CPL 3",
+    );
+    // No port to pull at CPL 3: the snapshot is taken before the first instruction.
+    let dir = ScratchDir::new("snapshot-user-fault");
+    let path = dir.join("fault.snap");
+    let mut machine = common::machine(&kvm, "user_fault");
+    let snapshot = machine
+        .snapshot(&kvm, &rawkvm::snapshot::DeviceState::default())
+        .unwrap();
+    snapshot.save(&path).unwrap();
+    let path = path.to_str().unwrap();
+    let info = String::from_utf8(stdout_of(&["snapshot-info", path])).unwrap();
+    assert!(
+        info.contains("  vcpu.host                vCPU 0            4  ")
+            && info.contains("flags=0x1: exception stub installed"),
+        "{info}"
+    );
+    let resumed = run(&["resume", path]);
+    assert_fails(&resumed, 6, "CPU exception #PF");
+    assert_eq!(last_stderr_line(&resumed), last_stderr_line(&whole));
+}
+
+#[test]
+fn a_user_pic_and_a_tsc_rate_are_saved_listed_and_resumed() {
+    if !common::kvm_present("snapshot of the user PIC and TSC rate") {
+        return;
+    }
+    let caps = String::from_utf8(stdout_of(&["caps", "--json"])).unwrap();
+    let caps = common::json::parse(caps.trim()).unwrap();
+    let Some(khz) = caps.get("tsc_khz").and_then(|v| v.as_u64()) else {
+        common::skip(format_args!(
+            "snapshot TSC rate: KVM_GET_TSC_KHZ unavailable"
+        ));
+        return;
+    };
+    let dir = ScratchDir::new("snapshot-user-pic");
+    let khz = khz.to_string();
+    // snapshot_count takes no interrupts: the PIC comes back as the guest left it (reset), and
+    // the resumed run still prints what an uninterrupted one does.
+    let guest = [
+        "run",
+        "snapshot_count",
+        "--irqchip",
+        "user",
+        "--tsc-khz",
+        &khz,
+    ];
+    resumed_equals_uninterrupted(&dir, &guest);
+    let path = dir.join("half.snap");
+    let path = path.to_str().unwrap();
+    let text = String::from_utf8(stdout_of(&["snapshot-info", path])).unwrap();
+    for (kind, summary) in [
+        ("vcpu.host", "flags=0x0: no exception stub".to_string()),
+        (
+            "vm.settings",
+            format!("flags=0x0: user-space MSR exits off, guest TSC {khz} kHz"),
+        ),
+        (
+            "device.user_pic",
+            "master base=0x8 imr=0xff irr=0x0 isr=0x0 (not initialised); slave base=0x70 \
+             imr=0xff irr=0x0 isr=0x0 (not initialised); pending vector none"
+                .to_string(),
+        ),
+    ] {
+        let line = text
+            .lines()
+            .find(|line| line.contains(&format!("  {kind} ")))
+            .unwrap_or_else(|| panic!("{kind} missing:\n{text}"));
+        assert!(line.ends_with(&summary), "{line}");
+    }
+    let json = String::from_utf8(stdout_of(&["snapshot-info", path, "--json"])).unwrap();
+    let json = common::json::parse(json.trim()).unwrap();
+    assert_eq!(json.get("format_version").and_then(|v| v.as_u64()), Some(2));
+    let sections = json.get("sections").and_then(|v| v.as_array()).unwrap();
+    let user_pic = sections
+        .iter()
+        .find(|s| s.get("kind").and_then(|v| v.as_str()) == Some("device.user_pic"))
+        .expect("a device.user_pic section");
+    assert_eq!(user_pic.get("number").and_then(|v| v.as_u64()), Some(0x32));
+    assert_eq!(user_pic.get("length").and_then(|v| v.as_u64()), Some(16));
+    // Without --irqchip user there is no such section.
+    let plain = dir.join("plain.snap");
+    let plain = plain.to_str().unwrap();
+    stdout_of(&["run", "snapshot_count", "--snapshot-on-port", "0xf5", plain]);
+    let text = String::from_utf8(stdout_of(&["snapshot-info", plain])).unwrap();
+    assert!(!text.contains("device.user_pic"), "{text}");
+    assert!(
+        text.contains("flags=0x0: user-space MSR exits off, guest TSC the host's"),
+        "{text}"
+    );
 }

@@ -92,6 +92,8 @@ pub fn save(
     let devices = DeviceState {
         serial_line_control: line_control,
         coalesced_zones: zones,
+        // `Machine::snapshot` takes the user-space PIC's registers from the machine itself.
+        user_pic: None,
     };
     let snapshot = machine.snapshot(kvm, &devices)?;
     let bytes = snapshot.save(path)?;

@@ -62,9 +62,7 @@ fn rows(sections: &Sections<'_>) -> Vec<Row> {
             let instance = match kind {
                 Some(SectionKind::Memory) => format!("slot {}", header.instance),
                 Some(SectionKind::Irqchip) => format!("chip {}", header.instance),
-                Some(k) if k <= SectionKind::VcpuQueuedInterrupt => {
-                    format!("vCPU {}", header.instance)
-                }
+                Some(k) if k.per_vcpu() => format!("vCPU {}", header.instance),
                 _ => "-".to_string(),
             };
             Row {

@@ -48,6 +48,20 @@ enum Init {
     Icw4,
 }
 
+impl Init {
+    /// By the number [`Pair::to_bytes`] stores: 0 ready, 1-3 waiting for ICW2-ICW4.
+    const STAGES: [Init; 4] = [Init::Ready, Init::Icw2, Init::Icw3, Init::Icw4];
+
+    fn number(self) -> u8 {
+        match self {
+            Init::Ready => 0,
+            Init::Icw2 => 1,
+            Init::Icw3 => 2,
+            Init::Icw4 => 3,
+        }
+    }
+}
+
 /// One 8259.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chip {
@@ -176,6 +190,78 @@ impl Chip {
     }
 }
 
+/// A chip's flag bits in [`Pair::to_bytes`].
+const INITIALISED: u8 = 1 << 0;
+const ICW4_NEEDED: u8 = 1 << 1;
+const SINGLE: u8 = 1 << 2;
+const AUTO_EOI: u8 = 1 << 3;
+const READ_ISR: u8 = 1 << 4;
+const KNOWN_FLAGS: u8 = INITIALISED | ICW4_NEEDED | SINGLE | AUTO_EOI | READ_ISR;
+
+/// Bytes of one chip in [`Pair::to_bytes`].
+const CHIP_BYTES: usize = 6;
+
+impl Chip {
+    /// IRR, ISR, IMR, vector base, init stage, flags.
+    fn to_bytes(self) -> [u8; CHIP_BYTES] {
+        let flags = [
+            (self.initialised, INITIALISED),
+            (self.icw4_needed, ICW4_NEEDED),
+            (self.single, SINGLE),
+            (self.auto_eoi, AUTO_EOI),
+            (self.read_isr, READ_ISR),
+        ]
+        .iter()
+        .filter(|(set, _)| *set)
+        .fold(0, |flags, (_, bit)| flags | bit);
+        [
+            self.irr,
+            self.isr,
+            self.imr,
+            self.vector_base,
+            self.init.number(),
+            flags,
+        ]
+    }
+
+    /// The inverse of [`Chip::to_bytes`]; `which` names the chip in the error.
+    fn from_bytes(bytes: [u8; CHIP_BYTES], which: &str) -> Result<Chip, String> {
+        let [irr, isr, imr, vector_base, stage, flags] = bytes;
+        let init = *Init::STAGES.get(usize::from(stage)).ok_or_else(|| {
+            format!("{which}: init stage {stage}, not 0 (ready) to 3 (waiting for ICW4)")
+        })?;
+        if flags & !KNOWN_FLAGS != 0 {
+            return Err(format!(
+                "{which}: unknown flag bits {:#04x} (known: {KNOWN_FLAGS:#04x})",
+                flags & !KNOWN_FLAGS
+            ));
+        }
+        if vector_base % 8 != 0 {
+            return Err(format!(
+                "{which}: vector base {vector_base:#04x} is not a multiple of 8"
+            ));
+        }
+        Ok(Chip {
+            irr,
+            isr,
+            imr,
+            vector_base,
+            init,
+            initialised: flags & INITIALISED != 0,
+            icw4_needed: flags & ICW4_NEEDED != 0,
+            single: flags & SINGLE != 0,
+            auto_eoi: flags & AUTO_EOI != 0,
+            read_isr: flags & READ_ISR != 0,
+        })
+    }
+}
+
+/// Bytes of [`Pair::to_bytes`].
+pub const PAIR_BYTES: usize = 16;
+/// The layout [`Pair::to_bytes`] writes (its byte 0); [`Pair::from_bytes`] reads only this
+/// one, so a later layout can add fields under a new number.
+pub const PAIR_LAYOUT: u8 = 1;
+
 /// The master and the slave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pair {
@@ -196,6 +282,49 @@ impl Default for Pair {
 }
 
 impl Pair {
+    /// Every register in [`PAIR_BYTES`] bytes (a snapshot's `device.user_pic`): byte 0 the
+    /// layout ([`PAIR_LAYOUT`]), bytes 1-3 zero, then the master at byte 4 and the slave at
+    /// byte 10, each as IRR, ISR, IMR, vector base, init stage (0 ready, 1-3 waiting for
+    /// ICW2-ICW4) and flags (bit 0 initialised once, 1 ICW4 needed, 2 single, 3 auto-EOI,
+    /// 4 a command-port read returns the ISR).
+    pub fn to_bytes(&self) -> [u8; PAIR_BYTES] {
+        let mut bytes = [0u8; PAIR_BYTES];
+        bytes[0] = PAIR_LAYOUT;
+        bytes[4..10].copy_from_slice(&self.master.to_bytes());
+        bytes[10..16].copy_from_slice(&self.slave.to_bytes());
+        bytes
+    }
+
+    /// The registers [`Pair::to_bytes`] wrote, every field checked: the length, the layout,
+    /// the zero bytes, each chip's init stage (0-3), its flags (no unknown bit) and its vector
+    /// base (a multiple of 8). The error says which field of which chip is wrong.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Pair, String> {
+        let bytes: [u8; PAIR_BYTES] = bytes.try_into().map_err(|_| {
+            format!(
+                "{} bytes; the registers of the pair are {PAIR_BYTES}",
+                bytes.len()
+            )
+        })?;
+        if bytes[0] != PAIR_LAYOUT {
+            return Err(format!(
+                "layout {}; this rawkvm reads layout {PAIR_LAYOUT}",
+                bytes[0]
+            ));
+        }
+        if bytes[1..4] != [0; 3] {
+            return Err("bytes 1-3 are reserved and must be zero".into());
+        }
+        let chip = |at: usize| {
+            let mut chip = [0u8; CHIP_BYTES];
+            chip.copy_from_slice(&bytes[at..at + CHIP_BYTES]);
+            chip
+        };
+        Ok(Pair {
+            master: Chip::from_bytes(chip(4), "master")?,
+            slave: Chip::from_bytes(chip(10), "slave")?,
+        })
+    }
+
     /// An edge on line `irq` (0-15): whether it was newly requested (`false`: already
     /// pending, so this edge merges with it, as on the chip).
     pub fn raise(&mut self, irq: u8) -> bool {
@@ -461,10 +590,10 @@ impl UserPic {
     }
 
     /// Puts the registers back to `pair` (a restart in place, a restored snapshot): what the
-    /// guest had programmed, requested and had in service is `pair`'s from now on.
+    /// guest had programmed, requested and had in service is `pair`'s from now on. A vCPU
+    /// waiting in `hlt` for a line is woken: the new registers may hold a pending vector.
     pub fn set_registers(&self, pair: Pair) {
         self.lock().pair = pair;
-        // A request or an unmask in `pair` may let a waiting vector through.
         self.raised.notify_all();
     }
 
@@ -592,6 +721,67 @@ mod tests {
         pair.write(0x20, 0x0B); // OCW3: read ISR
         assert_eq!(pair.read(0x20), Some(1 << 2));
         assert_eq!(pair.read(0x21), Some(0));
+    }
+
+    #[test]
+    fn the_registers_round_trip_through_their_bytes() {
+        let mut pair = initialised();
+        pair.raise(3);
+        assert_eq!(pair.acknowledge(), Some((0x23, 3)));
+        pair.raise(12);
+        pair.write(0xA0, 0x0B); // OCW3 on the slave: read ISR
+        pair.write(0x20, 0x11); // the master half way through a new initialisation
+        let bytes = pair.to_bytes();
+        assert_eq!(
+            bytes,
+            [
+                1, 0, 0, 0, 0x00, 0x00, 0x00, 0x20, 1, 0x02, 0x10, 0x00, 0x00, 0x28, 0, 0x13
+            ]
+        );
+        assert_eq!(Pair::from_bytes(&bytes), Ok(pair));
+        assert_eq!(
+            Pair::from_bytes(&Pair::default().to_bytes()),
+            Ok(Pair::default())
+        );
+    }
+
+    #[test]
+    fn bad_register_bytes_are_refused_naming_the_field() {
+        let good = initialised().to_bytes();
+        let with = |at: usize, value: u8| {
+            let mut bytes = good;
+            bytes[at] = value;
+            Pair::from_bytes(&bytes).unwrap_err()
+        };
+        assert_eq!(
+            Pair::from_bytes(&good[..15]).unwrap_err(),
+            "15 bytes; the registers of the pair are 16"
+        );
+        assert_eq!(with(0, 2), "layout 2; this rawkvm reads layout 1");
+        assert!(with(2, 1).contains("reserved"));
+        assert_eq!(
+            with(8, 4),
+            "master: init stage 4, not 0 (ready) to 3 (waiting for ICW4)"
+        );
+        assert_eq!(
+            with(15, 0x21),
+            "slave: unknown flag bits 0x20 (known: 0x1f)"
+        );
+        assert_eq!(
+            with(13, 0x29),
+            "slave: vector base 0x29 is not a multiple of 8"
+        );
+    }
+
+    #[test]
+    fn set_registers_replaces_them() {
+        let pic = UserPic::new();
+        let mut pair = initialised();
+        pair.raise(5);
+        pic.set_registers(pair);
+        assert_eq!(pic.registers(), pair);
+        assert!(pic.wait_pending(Duration::ZERO), "the vector is pending");
+        assert_eq!(pic.service(true).inject, Some(0x25));
     }
 
     #[test]

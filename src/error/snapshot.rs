@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::{Error, ErrorKind, IoErrorDisplay};
+use super::{CpuError, ErrnoDisplay, Error, ErrorKind, IoErrorDisplay};
 
 /// What is wrong with a snapshot file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +152,18 @@ pub enum SnapshotError {
         /// This host's.
         host: u32,
     },
+    /// The snapshot's guest TSC rate (`--tsc-khz` when it was taken) is not this host's, and
+    /// the kernel cannot give a new vCPU that rate (status 4: the snapshot does not fit here).
+    TscRate {
+        /// The vCPU.
+        vcpu: u32,
+        /// The rate saved, in kHz.
+        saved: u32,
+        /// A fresh vCPU's rate here, in kHz.
+        host: u32,
+        /// What `Vcpu::set_tsc_khz` reported: refused, or accepted without effect.
+        cause: CpuError,
+    },
     /// A memory slot's flags are not ones this rawkvm knows (status 4).
     SlotFlags {
         /// The slot.
@@ -183,6 +195,7 @@ impl SnapshotError {
             SnapshotError::Format(_)
             | SnapshotError::Read { .. }
             | SnapshotError::PageSize { .. }
+            | SnapshotError::TscRate { .. }
             | SnapshotError::SlotFlags { .. }
             | SnapshotError::IrqchipIncomplete { .. } => ErrorKind::Image,
             SnapshotError::Write { .. }
@@ -244,6 +257,40 @@ impl fmt::Display for SnapshotError {
                 "the snapshot's memory is in pages of {snapshot} bytes, this host's are {host}: \
                  it does not fit; resume it on a host with {snapshot}-byte pages"
             ),
+            SnapshotError::TscRate {
+                vcpu,
+                saved,
+                host,
+                cause,
+            } => {
+                write!(
+                    f,
+                    "vCPU {vcpu}: the snapshot's guest TSC runs at {saved} kHz, a new vCPU here \
+                     at {host} kHz, and "
+                )?;
+                match cause {
+                    CpuError::TscKhzRefused { errno, .. } => write!(
+                        f,
+                        "KVM_SET_TSC_KHZ {saved} failed: {}",
+                        ErrnoDisplay(*errno)
+                    )?,
+                    CpuError::TscKhzIgnored { read_back, .. } if read_back != saved => write!(
+                        f,
+                        "KVM_SET_TSC_KHZ {saved} was accepted but reads back {read_back} kHz"
+                    )?,
+                    CpuError::TscKhzIgnored { .. } => write!(
+                        f,
+                        "KVM_SET_TSC_KHZ {saved} was accepted but cannot take effect (no TSC \
+                         scaling: KVM_CAP_TSC_CONTROL is 0)"
+                    )?,
+                    other => write!(f, "{other}")?,
+                }
+                write!(
+                    f,
+                    "; the guest would see its clock run at another rate: resume it on a host \
+                     whose TSC runs at {saved} kHz or can be scaled to it"
+                )
+            }
             SnapshotError::SlotFlags { slot, flags } => {
                 write!(f, "memory slot {slot} has unknown flags {flags:#x}")
             }

@@ -25,7 +25,7 @@ use rawkvm_bindings::MemoryRegionFlags;
 
 use crate::arch::{self, Entry};
 use crate::devices::IoHandler;
-use crate::devices::pic::UserPic;
+use crate::devices::pic::{Pair, UserPic};
 use crate::error::{ConfigError, Error};
 use crate::kvm::Kvm;
 use crate::kvm::vcpu::Vcpu;
@@ -221,6 +221,16 @@ impl MachineConfig {
     }
 }
 
+/// What rawkvm enabled on a VM beyond the kernel's defaults, remembered so that a snapshot
+/// can record it and a restore enable it again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VmSettings {
+    /// `KVM_CAP_X86_USER_SPACE_MSR` with `KVM_MSR_EXIT_REASON_UNKNOWN` (setup key `user-msr`).
+    pub user_space_msr: bool,
+    /// The guest TSC rate in kHz every vCPU was given (`--tsc-khz`); `None`: the host's.
+    pub tsc_khz: Option<u32>,
+}
+
 /// A VM ready to run: RAM, image, vCPUs.
 #[derive(Debug)]
 pub struct Machine {
@@ -228,6 +238,7 @@ pub struct Machine {
     vm: Vm,
     /// The user-space 8259 pair, with `IrqChip::User`.
     user_pic: Option<Arc<UserPic>>,
+    settings: VmSettings,
 }
 
 impl Machine {
@@ -300,21 +311,46 @@ impl Machine {
                 Ok(vcpu)
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        let settings = VmSettings {
+            user_space_msr: config.user_space_msr,
+            #[cfg(target_arch = "x86_64")]
+            tsc_khz: config.cpu.tsc_khz,
+            #[cfg(not(target_arch = "x86_64"))]
+            tsc_khz: None,
+        };
         Ok(Machine {
             vcpus,
             vm,
             user_pic,
+            settings,
         })
     }
 
-    /// A machine of an existing VM and its vCPUs (a restored snapshot, say).
+    /// A machine of an existing VM and its vCPUs (a restored snapshot, say), made with
+    /// `settings`, and a user-space 8259 pair holding `user_pic` if given.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // snapshots are x86-only
-    pub(crate) fn from_parts(vm: Vm, vcpus: Vec<Vcpu>) -> Machine {
+    pub(crate) fn from_parts(
+        vm: Vm,
+        vcpus: Vec<Vcpu>,
+        settings: VmSettings,
+        user_pic: Option<Pair>,
+    ) -> Machine {
+        let user_pic = user_pic.map(|registers| {
+            let pic = irq::create_user_pic();
+            pic.set_registers(registers);
+            pic
+        });
         Machine {
             vcpus,
             vm,
-            user_pic: None,
+            user_pic,
+            settings,
         }
+    }
+
+    /// What rawkvm enabled on the VM ([`VmSettings`]).
+    pub fn settings(&self) -> VmSettings {
+        self.settings
     }
 
     /// The VM (for its memory).
@@ -355,7 +391,8 @@ impl Machine {
 
 /// `KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_UNKNOWN)`: accesses to MSRs
 /// KVM does not know exit as `KVM_EXIT_X86_RDMSR`/`WRMSR` instead of raising #GP in the guest.
-fn enable_user_space_msr(vm: &Vm) -> Result<(), Error> {
+/// Called before any vCPU is made, by `Machine::new` and by a snapshot's restore.
+pub(crate) fn enable_user_space_msr(vm: &Vm) -> Result<(), Error> {
     use rawkvm_bindings as abi;
     if vm.check_extension(abi::KVM_CAP_X86_USER_SPACE_MSR) <= 0 {
         return Err(Error::MissingCapability {

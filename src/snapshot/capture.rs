@@ -7,7 +7,10 @@
 //!                 KVM_GET_XSAVE, KVM_GET_XCRS, KVM_GET_LAPIC, KVM_GET_MP_STATE,
 //!                 KVM_GET_DEBUGREGS, KVM_GET_CPUID2, KVM_GET_MSRS (every listed MSR)
 //! for each slot:  read every page; keep the ones that are not all zero, in runs
-//! the VM:         KVM_GET_IRQCHIP x3, KVM_GET_PIT2 (ENXIO: none), KVM_GET_CLOCK
+//! the VM:         KVM_GET_IRQCHIP x3, KVM_GET_PIT2 (ENXIO: none), KVM_GET_CLOCK,
+//!                 KVM_GET_TSC_KHZ of vCPU 0 if the machine set a TSC rate
+//! rawkvm's own:   the user-space 8259 pair's registers, each vCPU's exception-stub flag,
+//!                 whether user-space MSR exits were enabled (no ioctl: the machine knows)
 //! ```
 
 use rawkvm_bindings as abi;
@@ -21,7 +24,7 @@ use crate::kvm::Kvm;
 use crate::kvm::memory::Region;
 use crate::kvm::vcpu::Vcpu;
 use crate::kvm::vm::Vm;
-use crate::machine::Machine;
+use crate::machine::{Machine, VmSettings};
 use crate::sys::memory::page_size;
 
 impl Machine {
@@ -31,9 +34,20 @@ impl Machine {
     /// guest would see next. `devices` is the host-side device state, which the caller owns.
     ///
     /// `kvm` gives the MSR index list (`KVM_GET_MSR_INDEX_LIST`): every MSR in it is saved.
+    /// The user-space 8259 pair's registers come from the machine itself, not from `devices`.
     pub fn snapshot(&mut self, kvm: &Kvm, devices: &DeviceState) -> Result<Snapshot, Error> {
         let msr_indices = kvm.msr_index_list()?;
+        let user_pic = self.user_pic().map(|pic| pic.registers());
+        let settings = self.settings();
         let (vm, vcpus) = self.parts_mut();
+        let settings = VmSettings {
+            // The rate the kernel has, which `Vcpu::set_tsc_khz` checked is the one asked for.
+            tsc_khz: match (settings.tsc_khz, vcpus.first()) {
+                (Some(_), Some(vcpu)) => Some(vcpu.tsc_khz()?),
+                _ => None,
+            },
+            ..settings
+        };
         let xsave = vm.xsave_size();
         if xsave > size_of::<abi::kvm_xsave>() {
             return Err(SnapshotError::XsaveTooLarge { size: xsave }.into());
@@ -46,8 +60,11 @@ impl Machine {
         Ok(Snapshot {
             origin: Origin::here(),
             vcpus,
-            vm: capture_vm(vm)?,
-            devices: devices.clone(),
+            vm: capture_vm(vm, settings)?,
+            devices: DeviceState {
+                user_pic,
+                ..devices.clone()
+            },
         })
     }
 }
@@ -95,10 +112,11 @@ pub(crate) fn capture_vcpu(
         cpuid: vcpu.cpuid()?.entries().to_vec(),
         msrs: vcpu.msrs(msr_indices)?,
         queued_interrupt: vcpu.queued_interrupt,
+        exception_stub: vcpu.exception_stub,
     })
 }
 
-fn capture_vm(vm: &Vm) -> Result<VmState, Error> {
+fn capture_vm(vm: &Vm, settings: VmSettings) -> Result<VmState, Error> {
     let slots = vm
         .memory()
         .regions()
@@ -123,6 +141,7 @@ fn capture_vm(vm: &Vm) -> Result<VmState, Error> {
         irqchip,
         pit: vm.pit()?,
         clock: vm.clock()?,
+        settings,
     })
 }
 

@@ -9,15 +9,17 @@ use rawkvm_bindings as abi;
 
 use super::crc32::crc32;
 use super::format::{
-    FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_SLOT_SIZE, SectionHeader, SectionKind, Sections,
-    section_name,
+    FORMAT_VERSION, HEADER_LEN, HOST_EXCEPTION_STUB, HOST_FLAGS, MAGIC, MAX_SLOT_SIZE,
+    SETTINGS_FLAGS, SETTINGS_USER_SPACE_MSR, SectionHeader, SectionKind, Sections, section_name,
 };
 use super::state::{
     DeviceState, IrqchipState, Origin, PageRun, SlotState, Snapshot, VcpuState, VmState,
 };
 use crate::arch::x86_64::msr::Msr;
+use crate::devices::pic::{PAIR_BYTES, Pair};
 use crate::devices::{Space, WriteOnlyZone};
 use crate::error::{FormatError, Problem};
+use crate::machine::VmSettings;
 use crate::sys::state::{PlainData, from_bytes, words_from_bytes};
 
 fn unpadded(field: &[u8]) -> String {
@@ -164,11 +166,23 @@ pub fn read_sections(bytes: &[u8]) -> Result<Sections<'_>, FormatError> {
             checksum,
         };
         let named = section_name(index, &header);
-        if SectionKind::from_number(kind).is_none() {
+        let Some(known) = SectionKind::from_number(kind) else {
             return Err(FormatError {
                 section: named,
                 offset,
                 problem: Problem::UnknownKind(kind),
+            });
+        };
+        let since = known.info().since;
+        if since > version {
+            return Err(FormatError {
+                section: named,
+                offset,
+                problem: Problem::Invalid(format!(
+                    "{} sections exist from format version {since} on; this file is version \
+                     {version}",
+                    known.info().name
+                )),
             });
         }
         let computed = crc32(payload);
@@ -250,6 +264,14 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
             SectionKind::CoalescedZones => {
                 piece.store(&mut vm.zones, decode_zones(&piece)?)?;
             }
+            SectionKind::Settings => piece.store(&mut vm.settings, decode_settings(&piece)?)?,
+            SectionKind::UserPic => {
+                piece.exact_length(PAIR_BYTES)?;
+                let pair = Pair::from_bytes(piece.payload).map_err(|why| {
+                    piece.error(0, Problem::Invalid(format!("user PIC registers: {why}")))
+                })?;
+                piece.store(&mut vm.user_pic, pair)?;
+            }
             vcpu_kind => {
                 let vcpu = vcpus.entry(header.instance).or_default();
                 vcpu.add(vcpu_kind, &piece)?;
@@ -288,10 +310,13 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
             irqchip,
             pit: vm.pit,
             clock: vm.clock.ok_or_else(|| missing("vm.clock"))?,
+            // Absent from version-1 files: nothing was enabled that a snapshot knew of.
+            settings: vm.settings.unwrap_or_default(),
         },
         devices: DeviceState {
             serial_line_control: vm.serial.ok_or_else(|| missing("device.serial"))?,
             coalesced_zones: vm.zones.unwrap_or_default(),
+            user_pic: vm.user_pic,
         },
     })
 }
@@ -352,17 +377,37 @@ impl Piece<'_> {
             .collect())
     }
 
-    fn small_u32(&self) -> Result<u32, FormatError> {
-        if self.payload.len() != 4 {
+    /// A payload of exactly `len` bytes, or a [`Problem::Length`].
+    fn exact_length(&self, len: usize) -> Result<(), FormatError> {
+        if self.payload.len() != len {
             return Err(self.error(
                 0,
                 Problem::Length {
-                    expected: 4,
+                    expected: len as u64,
                     found: self.payload.len() as u64,
                 },
             ));
         }
+        Ok(())
+    }
+
+    fn small_u32(&self) -> Result<u32, FormatError> {
+        self.exact_length(4)?;
         self.cursor().u32()
+    }
+
+    /// A `u32` of flags with no bit outside `known`; `what` names them in the error.
+    fn flags(&self, value: u32, known: u32, what: &str) -> Result<u32, FormatError> {
+        if value & !known != 0 {
+            return Err(self.error(
+                0,
+                Problem::Invalid(format!(
+                    "{what} {value:#x}: unknown bits {:#x} (known: {known:#x})",
+                    value & !known
+                )),
+            ));
+        }
+        Ok(value)
     }
 
     fn store<T>(&self, slot: &mut Option<T>, value: T) -> Result<(), FormatError> {
@@ -382,6 +427,8 @@ struct PartialVm {
     clock: Option<abi::kvm_clock_data>,
     serial: Option<u8>,
     zones: Option<Vec<WriteOnlyZone>>,
+    settings: Option<VmSettings>,
+    user_pic: Option<Pair>,
 }
 
 #[derive(Default)]
@@ -397,6 +444,7 @@ struct PartialVcpu {
     cpuid: Option<Vec<abi::kvm_cpuid_entry2>>,
     msrs: Option<Vec<Msr>>,
     queued_interrupt: Option<Option<u8>>,
+    exception_stub: Option<bool>,
 }
 
 impl PartialVcpu {
@@ -447,6 +495,10 @@ impl PartialVcpu {
                 };
                 piece.store(&mut self.queued_interrupt, queued)
             }
+            SectionKind::VcpuHost => {
+                let flags = piece.flags(piece.small_u32()?, HOST_FLAGS, "host flags")?;
+                piece.store(&mut self.exception_stub, flags & HOST_EXCEPTION_STUB != 0)
+            }
             _ => Err(piece.error(0, Problem::Invalid("not a vCPU section".into()))),
         }
     }
@@ -470,6 +522,8 @@ impl PartialVcpu {
             cpuid: self.cpuid.unwrap_or_default(),
             msrs: self.msrs.unwrap_or_default(),
             queued_interrupt: self.queued_interrupt.unwrap_or(None),
+            // Absent from version-1 files, which knew no exception stub.
+            exception_stub: self.exception_stub.unwrap_or(false),
         })
     }
 }
@@ -536,6 +590,18 @@ fn decode_slot(piece: &Piece<'_>, page_size: u32) -> Result<SlotState, FormatErr
         size,
         flags,
         runs: decoded,
+    })
+}
+
+/// `vm.settings`: `flags: u32`, `tsc_khz: u32` (0: not set).
+fn decode_settings(piece: &Piece<'_>) -> Result<VmSettings, FormatError> {
+    piece.exact_length(8)?;
+    let mut cursor = piece.cursor();
+    let flags = piece.flags(cursor.u32()?, SETTINGS_FLAGS, "settings flags")?;
+    let tsc_khz = cursor.u32()?;
+    Ok(VmSettings {
+        user_space_msr: flags & SETTINGS_USER_SPACE_MSR != 0,
+        tsc_khz: (tsc_khz != 0).then_some(tsc_khz),
     })
 }
 

@@ -6,12 +6,14 @@
 //!   memfd_create("rawkvm-fork", MFD_CLOEXEC); ftruncate(memfd, size)   a file of zeros
 //!   pwrite(memfd, run, first_page * page)                              the stored pages
 //! per child (ForkImage::spawn):
-//!   KVM_CREATE_VM (+ KVM_CREATE_IRQCHIP, the default GSI routes, KVM_CREATE_PIT2 if saved)
+//!   KVM_CREATE_VM (+ user-space MSR exits, KVM_CREATE_IRQCHIP, the default GSI routes,
+//!                  KVM_CREATE_PIT2 if saved)
 //!   mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_NORESERVE, memfd, 0)
 //!   KVM_SET_USER_MEMORY_REGION                                         the child's RAM: the
 //!                                                                       file's pages until it
 //!                                                                       writes one
-//!   KVM_CREATE_VCPU, then the vCPU state as restore.rs sets it; irqchip, PIT, clock
+//!   KVM_CREATE_VCPU, then the vCPU state as restore.rs sets it (TSC rate, exception-stub
+//!   flag included); irqchip, PIT, clock; a user-space 8259 pair with the saved registers
 //! ```
 //!
 //! The children share the page cache of the memfd for every page none of them wrote; a write
@@ -28,7 +30,7 @@ use nix::sys::memfd::{MFdFlags, memfd_create};
 use rawkvm_bindings::MemoryRegionFlags;
 
 use super::SnapshotError;
-use super::restore::{apply_vcpu, apply_vm, create_vm};
+use super::restore::{apply_vm, create_vcpus, create_vm, machine_of};
 use super::state::Snapshot;
 use crate::error::Error;
 use crate::kvm::Kvm;
@@ -97,17 +99,9 @@ impl ForkImage {
             };
             vm.add_memory_region_with(region, |len| Mapping::private_file(file.as_fd(), len))?;
         }
-        let vcpus = state
-            .vcpus
-            .iter()
-            .map(|vcpu_state| {
-                let mut vcpu = vm.create_vcpu(vcpu_state.id)?;
-                apply_vcpu(&mut vcpu, vcpu_state)?;
-                Ok(vcpu)
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        let vcpus = create_vcpus(&vm, state)?;
         apply_vm(&vm, &state.vm)?;
-        Ok(Machine::from_parts(vm, vcpus))
+        Ok(machine_of(vm, vcpus, state))
     }
 
     /// The snapshot the image forks (its slots' runs are in the memfds, not here).

@@ -25,7 +25,22 @@
 //!
 //! A memory section's payload is `guest_phys_addr: u64, size: u64, flags: u32, runs: u32`,
 //! then per run `first_page: u64, pages: u64` and `pages * page_size` bytes: pages that are all
-//! zero are not stored. Decoding checks every length against what is left before it slices,
+//! zero are not stored. The sections that hold what rawkvm itself owns, not the kernel:
+//!
+//! ```text
+//! kind  name                   payload                                            since
+//! 0x09  vcpu.queued_interrupt  u32: 0x100 | vector, or 0                              1
+//! 0x0C  vcpu.host              u32 flags: bit 0 the exception stub is installed       2
+//! 0x23  vm.settings            u32 flags (bit 0 KVM_CAP_X86_USER_SPACE_MSR enabled),  2
+//!                              u32 guest TSC rate in kHz (0: the host's, not set)
+//! 0x30  device.serial          u32: COM1's line control register                      1
+//! 0x31  device.coalesced_zones per zone space: u32, len: u32, start: u64             1
+//! 0x32  device.user_pic        the 8259 pair's registers, 16 bytes (Pair::to_bytes)   2
+//! ```
+//!
+//! Format version 2 added `vcpu.host`, `vm.settings` and `device.user_pic`; a version-1 file
+//! still loads, as a machine without them (no user-space PIC, no exception stub, no settings),
+//! and a version-1 file holding one of them is refused. A newer version is refused. Decoding checks every length against what is left before it slices,
 //! so a truncated, corrupted or hostile file is a [`FormatError`](crate::error::FormatError) naming the section and the
 //! byte offset, never a panic, and nothing is restored from a file that did not decode whole.
 
@@ -41,12 +56,20 @@ use crate::sys::state::{as_bytes, words_as_bytes};
 
 /// The file's first eight bytes.
 pub const MAGIC: [u8; 8] = *b"RAWKVMSS";
-/// The format version this rawkvm writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this rawkvm writes and the newest it reads (it reads every older one).
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes of the file header.
 pub const HEADER_LEN: usize = 80;
 /// Bytes of a section header.
 pub const SECTION_HEADER_LEN: usize = 24;
+/// `vcpu.host` flag: the vCPU's mode installed rawkvm's exception stub.
+pub const HOST_EXCEPTION_STUB: u32 = 1 << 0;
+/// Every `vcpu.host` flag this rawkvm knows.
+pub const HOST_FLAGS: u32 = HOST_EXCEPTION_STUB;
+/// `vm.settings` flag: `KVM_CAP_X86_USER_SPACE_MSR` was enabled.
+pub const SETTINGS_USER_SPACE_MSR: u32 = 1 << 0;
+/// Every `vm.settings` flag this rawkvm knows.
+pub const SETTINGS_FLAGS: u32 = SETTINGS_USER_SPACE_MSR;
 /// The most guest memory one slot of a snapshot may describe (rawkvm's RAM limit, 4 GiB).
 pub const MAX_SLOT_SIZE: u64 = crate::machine::MAX_MEM_SIZE;
 
@@ -75,6 +98,8 @@ pub enum SectionKind {
     VcpuMsrs,
     /// A `u32`: `0x100 | vector` if rawkvm had an interrupt queued for the vCPU.
     VcpuQueuedInterrupt,
+    /// A `u32` of host-side flags: bit 0, the exception stub is installed.
+    VcpuHost,
     /// A memory slot and its non-zero pages.
     Memory,
     /// `kvm_irqchip` (instance: the chip id).
@@ -83,10 +108,14 @@ pub enum SectionKind {
     Pit,
     /// `kvm_clock_data`.
     Clock,
+    /// What rawkvm enabled on the VM: `flags: u32` (bit 0 user-space MSR exits), `tsc_khz: u32`.
+    Settings,
     /// A `u32`: COM1's line control register.
     Serial,
     /// Coalesced zones: per zone `space: u32` (0 port, 1 memory), `len: u32`, `start: u64`.
     CoalescedZones,
+    /// The user-space 8259 pair's registers ([`Pair::to_bytes`](crate::devices::pic::Pair::to_bytes)).
+    UserPic,
 }
 
 /// One row of [`SECTION_KINDS`].
@@ -100,6 +129,8 @@ pub struct KindInfo {
     pub name: &'static str,
     /// The kernel struct the payload is, if it is exactly one.
     pub layout: Option<StructLayout>,
+    /// The format version that introduced it.
+    pub since: u32,
 }
 
 /// Every section kind: number, name, payload struct. One table for the encoder, the decoder
@@ -171,6 +202,7 @@ pub const SECTION_KINDS: &[KindInfo] = &[
         "vcpu.queued_interrupt",
         None,
     ),
+    kind(SectionKind::VcpuHost, 0x0C, "vcpu.host", None).since(2),
     kind(SectionKind::Memory, 0x10, "memory", None),
     kind(
         SectionKind::Irqchip,
@@ -190,6 +222,7 @@ pub const SECTION_KINDS: &[KindInfo] = &[
         "vm.clock",
         Some(abi::kvm_clock_data::LAYOUT),
     ),
+    kind(SectionKind::Settings, 0x23, "vm.settings", None).since(2),
     kind(SectionKind::Serial, 0x30, "device.serial", None),
     kind(
         SectionKind::CoalescedZones,
@@ -197,6 +230,7 @@ pub const SECTION_KINDS: &[KindInfo] = &[
         "device.coalesced_zones",
         None,
     ),
+    kind(SectionKind::UserPic, 0x32, "device.user_pic", None).since(2),
 ];
 
 const fn kind(
@@ -210,6 +244,16 @@ const fn kind(
         number,
         name,
         layout,
+        since: 1,
+    }
+}
+
+impl KindInfo {
+    const fn since(self, version: u32) -> KindInfo {
+        KindInfo {
+            since: version,
+            ..self
+        }
     }
 }
 
@@ -220,6 +264,11 @@ impl SectionKind {
             .iter()
             .find(|row| row.kind == self)
             .unwrap_or(&SECTION_KINDS[0])
+    }
+
+    /// Whether a section of this kind belongs to one vCPU (its instance is the vCPU id).
+    pub fn per_vcpu(self) -> bool {
+        self <= SectionKind::VcpuHost
     }
 
     /// The kind numbered `number` in a file, if any.
@@ -376,6 +425,12 @@ fn sections_of(snapshot: &Snapshot) -> Vec<Pieces<'_>> {
             id,
             queued.to_le_bytes().to_vec(),
         );
+        let host = if vcpu.exception_stub {
+            HOST_EXCEPTION_STUB
+        } else {
+            0
+        };
+        add(SectionKind::VcpuHost, id, host.to_le_bytes().to_vec());
     }
     let memory = snapshot
         .vm
@@ -392,6 +447,16 @@ fn sections_of(snapshot: &Snapshot) -> Vec<Pieces<'_>> {
         add(SectionKind::Pit, 0, as_bytes(pit).to_vec());
     }
     add(SectionKind::Clock, 0, as_bytes(&snapshot.vm.clock).to_vec());
+    let settings = &snapshot.vm.settings;
+    let mut payload = Vec::with_capacity(8);
+    let flags = if settings.user_space_msr {
+        SETTINGS_USER_SPACE_MSR
+    } else {
+        0
+    };
+    payload.extend_from_slice(&flags.to_le_bytes());
+    payload.extend_from_slice(&settings.tsc_khz.unwrap_or(0).to_le_bytes());
+    add(SectionKind::Settings, 0, payload);
     let serial = u32::from(snapshot.devices.serial_line_control);
     add(SectionKind::Serial, 0, serial.to_le_bytes().to_vec());
     let mut zones = Vec::new();
@@ -405,13 +470,14 @@ fn sections_of(snapshot: &Snapshot) -> Vec<Pieces<'_>> {
         zones.extend_from_slice(&zone.start.to_le_bytes());
     }
     add(SectionKind::CoalescedZones, 0, zones);
+    if let Some(pair) = &snapshot.devices.user_pic {
+        add(SectionKind::UserPic, 0, pair.to_bytes().to_vec());
+    }
 
     // Memory after the vCPUs, before the VM devices: the order `snapshot-info` lists.
     let first_vm_section = sections
         .iter()
-        .position(|(kind, _, _)| {
-            SectionKind::from_number(*kind).is_some_and(|k| k > SectionKind::VcpuQueuedInterrupt)
-        })
+        .position(|(kind, _, _)| SectionKind::from_number(*kind).is_some_and(|k| !k.per_vcpu()))
         .unwrap_or(sections.len());
     let number = SectionKind::Memory.info().number;
     sections.splice(
@@ -450,9 +516,7 @@ pub fn section_name(index: u32, header: &SectionHeader) -> String {
             let instance = match kind {
                 SectionKind::Memory => format!(", slot {}", header.instance),
                 SectionKind::Irqchip => format!(", chip {}", header.instance),
-                k if k <= SectionKind::VcpuQueuedInterrupt => {
-                    format!(", vCPU {}", header.instance)
-                }
+                k if k.per_vcpu() => format!(", vCPU {}", header.instance),
                 _ => String::new(),
             };
             format!("section {index} ({}{instance})", kind.info().name)

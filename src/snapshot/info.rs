@@ -3,7 +3,8 @@
 
 use rawkvm_bindings::{self as abi, kvm_ioapic_state, kvm_pic_state};
 
-use super::format::{SectionHeader, SectionKind};
+use super::format::{HOST_EXCEPTION_STUB, SETTINGS_USER_SPACE_MSR, SectionHeader, SectionKind};
+use crate::devices::pic::{Chip, Pair};
 use crate::sys::state::{PlainData, as_bytes, from_bytes};
 
 /// A short human summary of one section's payload: `rip=0x1042 rsp=0xefe rflags=0x2`,
@@ -162,6 +163,15 @@ fn summarise(kind: SectionKind, payload: &[u8], page_size: u32) -> Option<String
             0 => "none".to_string(),
             value => format!("vector {:#x}", value & 0xFF),
         },
+        SectionKind::VcpuHost => {
+            let flags = small(payload)?;
+            let stub = if flags & HOST_EXCEPTION_STUB != 0 {
+                "exception stub installed (a fault in it is status 6)"
+            } else {
+                "no exception stub"
+            };
+            format!("flags={flags:#x}: {stub}")
+        }
         SectionKind::Memory => {
             let gpa = word(payload, 0)?;
             let size = word(payload, 8)?;
@@ -180,6 +190,20 @@ fn summarise(kind: SectionKind, payload: &[u8], page_size: u32) -> Option<String
             let c: abi::kvm_clock_data = plain(payload)?;
             format!("clock={} ns flags={:#x}", c.clock, c.flags)
         }
+        SectionKind::Settings => {
+            let flags = small(payload.get(..4)?)?;
+            let tsc_khz = small(payload.get(4..)?)?;
+            let msr = if flags & SETTINGS_USER_SPACE_MSR != 0 {
+                "on"
+            } else {
+                "off"
+            };
+            let tsc = match tsc_khz {
+                0 => "the host's".to_string(),
+                khz => format!("{khz} kHz"),
+            };
+            format!("flags={flags:#x}: user-space MSR exits {msr}, guest TSC {tsc}")
+        }
         SectionKind::Serial => format!("COM1 line control={:#x}", small(payload)?),
         SectionKind::CoalescedZones => {
             let zones = payload.len() / 16;
@@ -194,7 +218,34 @@ fn summarise(kind: SectionKind, payload: &[u8], page_size: u32) -> Option<String
                 .collect();
             format!("{zones} zones: {}", list.join(", "))
         }
+        SectionKind::UserPic => describe_user_pic(&Pair::from_bytes(payload).ok()?),
     })
+}
+
+/// The user-space 8259 pair in a line: per chip its vector base, IMR, IRR, ISR and whether
+/// the guest has initialised it (or which ICW it waits for).
+pub fn describe_user_pic(pair: &Pair) -> String {
+    let chip = |name: &str, chip: &Chip| {
+        format!(
+            "{name} base={:#x} imr={:#x} irr={:#x} isr={:#x}{}",
+            chip.vector_base,
+            chip.imr,
+            chip.irr,
+            chip.isr,
+            if chip.initialised() {
+                ""
+            } else {
+                " (not initialised)"
+            }
+        )
+    };
+    format!(
+        "{}; {}; pending vector {}",
+        chip("master", &pair.master),
+        chip("slave", &pair.slave),
+        pair.pending_vector()
+            .map_or_else(|| "none".to_string(), |v| format!("{v:#x}"))
+    )
 }
 
 /// One in-kernel interrupt controller in a line: a PIC's vector base and IMR/IRR/ISR, or the

@@ -11,9 +11,13 @@
 //! ```
 //!
 //! x86-64 only, like the state it saves. Per vCPU also the CPUID table and every MSR of
-//! `KVM_GET_MSR_INDEX_LIST`. What is not saved: the TSC (on kvm_pvm the guest TSC is the
-//! host's and cannot be set), nested-virtualisation state, and anything a caller's own devices
-//! hold beyond [`DeviceState`]. A snapshot with in-kernel interrupt controllers is restored
+//! `KVM_GET_MSR_INDEX_LIST`. What rawkvm itself owns is saved too: the user-space 8259 pair's
+//! registers (`--irqchip user`), each vCPU's exception-stub flag (a fault after the resume is
+//! still reported), and what it enabled on the VM ([`VmSettings`]: user-space MSR exits, the
+//! guest TSC rate), which a restore enables again before the vCPUs. What is not saved: the TSC
+//! itself (on kvm_pvm the guest TSC is the host's and cannot be set), nested-virtualisation
+//! state, the user-space PIC's statistics, and anything a caller's own devices hold beyond
+//! [`DeviceState`]. A snapshot with in-kernel interrupt controllers is restored
 //! into a VM given them (`KVM_CREATE_IRQCHIP`, the default GSI routes, `KVM_CREATE_PIT2`)
 //! before its vCPUs, as `--irqchip kernel` does.
 
@@ -30,6 +34,7 @@ pub mod verify;
 use std::path::Path;
 
 pub use crate::error::{FormatError, Problem, SnapshotError};
+pub use crate::machine::VmSettings;
 pub use state::{
     DeviceState, IrqchipState, Origin, PageRun, SlotState, Snapshot, VcpuState, VmState,
 };

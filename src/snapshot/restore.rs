@@ -3,19 +3,25 @@
 //!
 //! ```text
 //! vm = ioctl(kvm, KVM_CREATE_VM, 0)
-//! with an in-kernel irqchip in the snapshot, before any vCPU (as `--irqchip kernel` does):
-//!   KVM_CREATE_IRQCHIP, KVM_SET_GSI_ROUTING (the default routes), KVM_CREATE_PIT2
+//! before any vCPU, as `Machine::new` does:
+//!   with vm.settings' user-space MSR flag: KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR,
+//!     KVM_MSR_EXIT_REASON_UNKNOWN)
+//!   with an in-kernel irqchip in the snapshot (as `--irqchip kernel` does):
+//!     KVM_CREATE_IRQCHIP, KVM_SET_GSI_ROUTING (the default routes), KVM_CREATE_PIT2
 //! for each slot: mmap + KVM_SET_USER_MEMORY_REGION, copy the stored page runs in
 //! for each vCPU: KVM_CREATE_VCPU, then KVM_SET_CPUID2 (first: it decides which MSRs and XSAVE
-//!   components are valid), KVM_SET_SREGS, KVM_SET_REGS, KVM_SET_XSAVE (not KVM_SET_FPU: lost
+//!   components are valid), with vm.settings' TSC rate: KVM_GET_TSC_KHZ and, only if the
+//!   fresh vCPU's rate differs, KVM_SET_TSC_KHZ (checked; refused: an error, nothing runs),
+//!   KVM_SET_SREGS, KVM_SET_REGS, KVM_SET_XSAVE (not KVM_SET_FPU: lost
 //!   on a fresh vCPU under PVM), KVM_SET_XCRS, KVM_SET_MSRS (the MSRs whose value differs
 //!   from the fresh vCPU's, read with KVM_GET_MSRS), KVM_SET_LAPIC,
-//!   KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE, KVM_SET_DEBUGREGS
+//!   KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE, KVM_SET_DEBUGREGS; the exception-stub flag
 //! the VM: KVM_SET_IRQCHIP x3, KVM_SET_PIT2, KVM_SET_CLOCK
+//! the user-space 8259 pair, if saved: a new one holding the saved registers
 //! then read every piece back and compare it with the snapshot (verify.rs)
 //! ```
 //!
-//! The TSC is not restored: on kvm_pvm the guest TSC is the host's and cannot be set.
+//! The TSC itself is not restored: on kvm_pvm the guest TSC is the host's and cannot be set.
 
 use rawkvm_bindings::MemoryRegionFlags;
 
@@ -27,8 +33,8 @@ use crate::error::Error;
 use crate::kvm::Kvm;
 use crate::kvm::vcpu::Vcpu;
 use crate::kvm::vm::{MemoryRegion, Vm};
-use crate::machine::Machine;
 use crate::machine::irq::default_routes;
+use crate::machine::{Machine, VmSettings, enable_user_space_msr};
 use crate::sys::memory::page_size;
 
 impl Snapshot {
@@ -47,17 +53,9 @@ impl Snapshot {
         for slot in &self.vm.slots {
             restore_slot(&mut vm, slot)?;
         }
-        let vcpus = self
-            .vcpus
-            .iter()
-            .map(|state| {
-                let mut vcpu = vm.create_vcpu(state.id)?;
-                apply_vcpu(&mut vcpu, state)?;
-                Ok(vcpu)
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        let vcpus = create_vcpus(&vm, self)?;
         apply_vm(&vm, &self.vm)?;
-        let mut machine = Machine::from_parts(vm, vcpus);
+        let mut machine = machine_of(vm, vcpus, self);
         verify::verify(&mut machine, self)?;
         Ok(machine)
     }
@@ -89,6 +87,9 @@ pub(crate) fn create_vm(kvm: &Kvm, snapshot: &Snapshot) -> Result<Vm, Error> {
         }
     }
     let vm = kvm.create_vm()?;
+    if snapshot.vm.settings.user_space_msr {
+        enable_user_space_msr(&vm)?;
+    }
     if snapshot.vm.irqchip.is_some() {
         vm.create_irqchip()?;
         vm.set_gsi_routing(&default_routes())?;
@@ -138,11 +139,37 @@ pub(crate) fn write_runs(
     Ok(())
 }
 
+/// Every vCPU of the snapshot, made and given its state.
+pub(crate) fn create_vcpus(vm: &Vm, snapshot: &Snapshot) -> Result<Vec<Vcpu>, Error> {
+    snapshot
+        .vcpus
+        .iter()
+        .map(|state| {
+            let mut vcpu = vm.create_vcpu(state.id)?;
+            apply_vcpu(&mut vcpu, state, &snapshot.vm.settings)?;
+            Ok(vcpu)
+        })
+        .collect()
+}
+
+/// The machine of a restored VM and its vCPUs, with the snapshot's settings and, if it had
+/// one, a user-space 8259 pair holding the saved registers (the run loop injects from it).
+pub(crate) fn machine_of(vm: Vm, vcpus: Vec<Vcpu>, snapshot: &Snapshot) -> Machine {
+    Machine::from_parts(vm, vcpus, snapshot.vm.settings, snapshot.devices.user_pic)
+}
+
 /// Applies a vCPU's state, in the working order.
-pub(crate) fn apply_vcpu(vcpu: &mut Vcpu, state: &VcpuState) -> Result<(), Error> {
+pub(crate) fn apply_vcpu(
+    vcpu: &mut Vcpu,
+    state: &VcpuState,
+    settings: &VmSettings,
+) -> Result<(), Error> {
     // CPUID first: which MSRs and XSAVE components the vCPU accepts depends on it.
     if !state.cpuid.is_empty() {
         vcpu.set_cpuid(&CpuidTable::new(state.cpuid.clone()))?;
+    }
+    if let Some(khz) = settings.tsc_khz {
+        restore_tsc_khz(vcpu, khz)?;
     }
     vcpu.set_sregs(&state.sregs)?;
     vcpu.set_regs(&state.regs)?;
@@ -171,7 +198,28 @@ pub(crate) fn apply_vcpu(vcpu: &mut Vcpu, state: &VcpuState) -> Result<(), Error
     vcpu.set_mp_state(&state.mp_state)?;
     vcpu.set_debugregs(&state.debugregs)?;
     vcpu.requeue_interrupt(state.queued_interrupt);
+    vcpu.exception_stub = state.exception_stub;
     Ok(())
+}
+
+/// Gives a fresh vCPU the snapshot's TSC rate, if its own differs: a host whose TSC runs
+/// otherwise and cannot be scaled to it is [`SnapshotError::TscRate`], before any guest code
+/// runs at the wrong rate.
+fn restore_tsc_khz(vcpu: &Vcpu, khz: u32) -> Result<(), Error> {
+    let host = vcpu.tsc_khz()?;
+    if host == khz {
+        return Ok(());
+    }
+    vcpu.set_tsc_khz(khz).map_err(|error| match error {
+        Error::Cpu(cause) => SnapshotError::TscRate {
+            vcpu: vcpu.id(),
+            saved: khz,
+            host,
+            cause,
+        }
+        .into(),
+        other => other,
+    })
 }
 
 pub(crate) fn apply_vm(vm: &Vm, state: &VmState) -> Result<(), Error> {

@@ -9,6 +9,8 @@ use rawkvm_bindings::{
 use crate::arch::x86_64::msr::Msr;
 
 use crate::devices::WriteOnlyZone;
+use crate::devices::pic::Pair;
+use crate::machine::VmSettings;
 
 /// A whole stopped machine: enough to build a new VM that continues where this one stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +67,10 @@ pub struct VcpuState {
     /// The vector rawkvm was waiting to inject at the guest's next interrupt window (user
     /// space's interrupt queue, without an in-kernel irqchip).
     pub queued_interrupt: Option<u8>,
+    /// Whether the vCPU's mode installed rawkvm's exception stub (`--mode long|user`), so a
+    /// halt in it is reported as the guest's CPU exception (status 6). Host-side: the kernel
+    /// knows nothing of it.
+    pub exception_stub: bool,
 }
 
 /// The VM: memory slots and the in-kernel devices.
@@ -78,6 +84,8 @@ pub struct VmState {
     pub pit: Option<kvm_pit_state2>,
     /// The kvmclock.
     pub clock: kvm_clock_data,
+    /// What rawkvm enabled on the VM: user-space MSR exits, the guest TSC rate.
+    pub settings: VmSettings,
 }
 
 /// One memory slot and its contents; pages that are all zero are left out.
@@ -140,4 +148,8 @@ pub struct DeviceState {
     /// The zones registered for coalescing (`KVM_REGISTER_COALESCED_MMIO`), registered again
     /// on restore.
     pub coalesced_zones: Vec<WriteOnlyZone>,
+    /// The registers of the user-space 8259 pair (`--irqchip user`), when the machine has one.
+    /// [`Machine::snapshot`](crate::machine::Machine::snapshot) fills it from the machine's
+    /// own pair, whatever the caller passed.
+    pub user_pic: Option<Pair>,
 }

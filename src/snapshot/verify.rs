@@ -1,5 +1,5 @@
-//! After a restore, every piece is read back from the kernel and compared with the snapshot,
-//! field by field: a piece the kernel silently dropped or changed (as `KVM_SET_FPU` on a fresh
+//! After a restore, every piece is read back from the kernel (and rawkvm's own: the user-space
+//! PIC's registers, the exception-stub flags) and compared with the snapshot, field by field: a piece the kernel silently dropped or changed (as `KVM_SET_FPU` on a fresh
 //! vCPU is dropped under PVM) is a [`SnapshotError::Mismatch`] naming the piece and the field,
 //! not a guest that goes wrong later.
 //!
@@ -16,6 +16,7 @@ use rawkvm_bindings::StructLayout;
 use super::SnapshotError;
 use super::capture::capture_vcpu;
 use super::state::{SlotState, Snapshot, VcpuState};
+use crate::devices::pic::Pair;
 use crate::error::Error;
 use crate::kvm::memory::Region;
 use crate::machine::Machine;
@@ -35,6 +36,17 @@ const LAPIC_CURRENT_COUNT: std::ops::Range<usize> = 0x390..0x394;
 
 /// Reads the machine back and compares it with `snapshot`.
 pub(crate) fn verify(machine: &mut Machine, snapshot: &Snapshot) -> Result<(), Error> {
+    let user_pic = machine.user_pic().map(|pic| pic.registers());
+    if user_pic != snapshot.devices.user_pic {
+        let bytes = |pair: Option<Pair>| pair.map_or_else(Vec::new, |p| p.to_bytes().to_vec());
+        return Err(mismatch(
+            "user PIC",
+            "(registers)",
+            0,
+            &bytes(snapshot.devices.user_pic),
+            &bytes(user_pic),
+        ));
+    }
     let (vm, vcpus) = machine.parts_mut();
     // The clock first: it runs on while the rest is compared.
     let state = &snapshot.vm;
@@ -69,6 +81,18 @@ pub(crate) fn verify(machine: &mut Machine, snapshot: &Snapshot) -> Result<(), E
         let indices: Vec<u32> = saved.msrs.iter().map(|msr| msr.index).collect();
         let mut got = capture_vcpu(vcpu, has_xcrs, &indices)?;
         compare_vcpu(saved, &mut got)?;
+        if let Some(khz) = state.settings.tsc_khz {
+            let rate = vcpu.tsc_khz()?;
+            if rate != khz {
+                return Err(mismatch(
+                    &format!("vCPU {} TSC rate", saved.id),
+                    "tsc_khz",
+                    0,
+                    &khz.to_le_bytes(),
+                    &rate.to_le_bytes(),
+                ));
+            }
+        }
     }
     for (region, saved) in vm.memory().regions().iter().zip(&snapshot.vm.slots) {
         compare_slot(saved, region)?;
@@ -141,6 +165,15 @@ fn compare_vcpu(saved: &VcpuState, got: &mut VcpuState) -> Result<(), Error> {
                 &got.value.to_le_bytes(),
             ));
         }
+    }
+    if saved.exception_stub != got.exception_stub {
+        return Err(mismatch(
+            &piece("host"),
+            "exception_stub",
+            0,
+            &[u8::from(saved.exception_stub)],
+            &[u8::from(got.exception_stub)],
+        ));
     }
     compare(&piece("events"), &saved.events, &got.events)?;
     compare(&piece("mp_state"), &saved.mp_state, &got.mp_state)?;

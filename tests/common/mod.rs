@@ -6,6 +6,8 @@
 pub mod arch;
 pub mod json;
 pub mod process;
+#[cfg(target_arch = "x86_64")]
+pub mod snapshot;
 pub mod status;
 
 use std::path::{Path, PathBuf};
