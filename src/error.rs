@@ -35,7 +35,7 @@ pub use messages::Described;
 #[cfg(target_arch = "x86_64")]
 pub use restart::RestartError;
 #[cfg(target_arch = "x86_64")]
-pub use snapshot::{FormatError, Problem, SnapshotError};
+pub use snapshot::{CpuMismatch, FormatError, Problem, SnapshotError};
 
 /// What kind of failure an error is: what a caller (the CLI: which exit status) does about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

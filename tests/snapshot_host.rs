@@ -490,3 +490,52 @@ fn a_version_1_file_loads_as_a_machine_without_the_sections_version_2_added() {
     let uninterrupted = [run(&mut whole).0, run(&mut whole).0].concat();
     assert_eq!([first_half, run(&mut restored).0].concat(), uninterrupted);
 }
+
+#[test]
+fn a_snapshot_from_another_cpu_is_refused_before_any_vm_is_made() {
+    let Some(kvm) = common::kvm_or_skip("snapshot from another CPU") else {
+        return;
+    };
+    let mut machine = common::machine(&kvm, "hlt");
+    let snapshot = snapshot_of(&kvm, &mut machine);
+    drop(machine);
+    let host_vendor = kvm.supported_cpuid().unwrap().vendor().unwrap();
+    // Leaf 0 of the saved table says another vendor (ebx, edx, ecx spell "OtherVendor!").
+    let mut other_vendor = snapshot.clone();
+    let leaf0 = other_vendor.vcpus[0]
+        .cpuid
+        .iter_mut()
+        .find(|e| e.function == 0)
+        .expect("a CPUID table with leaf 0");
+    let name = *b"OtherVendor!";
+    let word = |i: usize| u32::from_le_bytes(name[i..i + 4].try_into().unwrap());
+    (leaf0.ebx, leaf0.edx, leaf0.ecx) = (word(0), word(4), word(8));
+    let error = other_vendor.restore(&kvm).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "vCPU 0's CPU vendor is OtherVendor!, this host's {}: register state, MSRs and \
+             the XSAVE layout follow the vendor; resume the snapshot on a host whose vendor is \
+             OtherVendor!",
+            String::from_utf8_lossy(&host_vendor)
+        )
+    );
+    assert_eq!(error.kind(), rawkvm::error::ErrorKind::Image, "status 4");
+    let image = other_vendor.fork_image().unwrap();
+    assert!(matches!(
+        image.spawn(&kvm).unwrap_err(),
+        rawkvm::Error::Snapshot(SnapshotError::OtherCpu { vcpu: 0, .. })
+    ));
+    // An XSAVE component no x86 CPU has (bit 60 of XSTATE_BV) would be EINVAL in the kernel.
+    let mut other_xsave = snapshot.clone();
+    other_xsave.vcpus[0].xsave.region[129] |= 1 << 28;
+    let error = other_xsave.restore(&kvm).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.starts_with("vCPU 0's XSAVE area holds components 0x10000000")
+            && text.contains(": 0x1000000000000000 would be refused;"),
+        "{text}"
+    );
+    // The snapshot itself still restores.
+    snapshot.restore(&kvm).unwrap();
+}

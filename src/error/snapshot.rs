@@ -164,6 +164,14 @@ pub enum SnapshotError {
         /// What `Vcpu::set_tsc_khz` reported: refused, or accepted without effect.
         cause: CpuError,
     },
+    /// The snapshot was taken on a CPU whose state this host cannot take: another vendor, or
+    /// XSAVE components this host's KVM does not offer (status 4: the snapshot does not fit).
+    OtherCpu {
+        /// The vCPU whose state does not fit.
+        vcpu: u32,
+        /// What differs.
+        mismatch: CpuMismatch,
+    },
     /// A memory slot's flags are not ones this rawkvm knows (status 4).
     SlotFlags {
         /// The slot.
@@ -186,6 +194,26 @@ pub enum SnapshotError {
     },
 }
 
+/// How a snapshot's CPU differs from this host's (see [`SnapshotError::OtherCpu`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CpuMismatch {
+    /// The CPUID vendor strings (leaf 0) differ: register layouts and MSRs are the vendor's.
+    Vendor {
+        /// The snapshot's vCPU's, e.g. `AuthenticAMD`.
+        saved: String,
+        /// This host's (`KVM_GET_SUPPORTED_CPUID`), e.g. `GenuineIntel`.
+        host: String,
+    },
+    /// The XSAVE area holds components (its `XSTATE_BV`) that this host's KVM does not offer a
+    /// guest (leaf 0xD's supported XCR0): `KVM_SET_XSAVE` would be refused with `EINVAL`.
+    XsaveComponents {
+        /// The saved `XSTATE_BV`.
+        saved: u64,
+        /// The components this host offers.
+        host: u64,
+    },
+}
+
 impl SnapshotError {
     /// What kind of failure it is: a file that cannot be used is [`ErrorKind::Image`] (status 4
     /// in the CLI, like a bad guest image), a failed capture, write or restore
@@ -196,6 +224,7 @@ impl SnapshotError {
             | SnapshotError::Read { .. }
             | SnapshotError::PageSize { .. }
             | SnapshotError::TscRate { .. }
+            | SnapshotError::OtherCpu { .. }
             | SnapshotError::SlotFlags { .. }
             | SnapshotError::IrqchipIncomplete { .. } => ErrorKind::Image,
             SnapshotError::Write { .. }
@@ -291,6 +320,21 @@ impl fmt::Display for SnapshotError {
                      whose TSC runs at {saved} kHz or can be scaled to it"
                 )
             }
+            SnapshotError::OtherCpu { vcpu, mismatch } => match mismatch {
+                CpuMismatch::Vendor { saved, host } => write!(
+                    f,
+                    "vCPU {vcpu}'s CPU vendor is {saved}, this host's {host}: register \
+                     state, MSRs and the XSAVE layout follow the vendor; resume the snapshot \
+                     on a host whose vendor is {saved}"
+                ),
+                CpuMismatch::XsaveComponents { saved, host } => write!(
+                    f,
+                    "vCPU {vcpu}'s XSAVE area holds components {saved:#x} (XSTATE_BV) and KVM \
+                     here offers {host:#x} (CPUID 0xD.0): {:#x} would be refused; resume the \
+                     snapshot on a host whose CPU has them",
+                    saved & !host
+                ),
+            },
             SnapshotError::SlotFlags { slot, flags } => {
                 write!(f, "memory slot {slot} has unknown flags {flags:#x}")
             }

@@ -36,7 +36,7 @@ use crate::error::Error;
 use crate::kvm::Kvm;
 use crate::kvm::vm::MemoryRegion;
 use crate::machine::Machine;
-use crate::sys::memory::{Mapping, page_size};
+use crate::sys::memory::Mapping;
 use crate::sys::state::words_as_bytes;
 
 /// A snapshot ready to fork from: its state, and each slot's memory in a memfd.
@@ -77,13 +77,7 @@ impl ForkImage {
     /// A new machine in the image's state, its RAM a private mapping of the image's memfds.
     pub fn spawn(&self, kvm: &Kvm) -> Result<Machine, Error> {
         let state = &self.state;
-        if state.origin.page_size != page_size() as u32 {
-            return Err(SnapshotError::PageSize {
-                snapshot: state.origin.page_size,
-                host: page_size() as u32,
-            }
-            .into());
-        }
+        state.check_fits_host(kvm)?;
         let mut vm = create_vm(kvm, state)?;
         for (slot, file) in state.vm.slots.iter().zip(&self.memory) {
             let flags =

@@ -28,7 +28,8 @@ use rawkvm_bindings::MemoryRegionFlags;
 use super::SnapshotError;
 use super::state::{SlotState, Snapshot, VcpuState, VmState};
 use super::verify;
-use crate::arch::x86_64::cpuid::CpuidTable;
+use crate::arch::x86_64::cpuid::{CpuidTable, cpuid_string};
+use crate::error::CpuMismatch;
 use crate::error::Error;
 use crate::kvm::Kvm;
 use crate::kvm::vcpu::Vcpu;
@@ -41,14 +42,7 @@ impl Snapshot {
     /// A new machine in exactly the state this snapshot holds, checked by reading everything
     /// back. Its vCPUs continue where the snapshot's stopped when run.
     pub fn restore(&self, kvm: &Kvm) -> Result<Machine, Error> {
-        let host_page = page_size() as u32;
-        if self.origin.page_size != host_page {
-            return Err(SnapshotError::PageSize {
-                snapshot: self.origin.page_size,
-                host: host_page,
-            }
-            .into());
-        }
+        self.check_fits_host(kvm)?;
         let mut vm = create_vm(kvm, self)?;
         for slot in &self.vm.slots {
             restore_slot(&mut vm, slot)?;
@@ -58,6 +52,52 @@ impl Snapshot {
         let mut machine = machine_of(vm, vcpus, self);
         verify::verify(&mut machine, self)?;
         Ok(machine)
+    }
+
+    /// Whether this host can take the snapshot at all, checked before any VM is made: the same
+    /// page size, and per vCPU the same CPU vendor (leaf 0 of its CPUID table) and no XSAVE
+    /// component this host's KVM does not offer. A snapshot from another CPU would otherwise
+    /// fail half way, at `KVM_SET_XSAVE` with a bare `EINVAL`.
+    pub fn check_fits_host(&self, kvm: &Kvm) -> Result<(), Error> {
+        let host_page = page_size() as u32;
+        if self.origin.page_size != host_page {
+            return Err(SnapshotError::PageSize {
+                snapshot: self.origin.page_size,
+                host: host_page,
+            }
+            .into());
+        }
+        let host = kvm.supported_cpuid()?;
+        let host_vendor = host.vendor();
+        let host_xcr0 = host
+            .get(0xD, 0)
+            .map_or(0, |leaf| u64::from(leaf.eax) | u64::from(leaf.edx) << 32);
+        for vcpu in &self.vcpus {
+            let saved_vendor = CpuidTable::new(vcpu.cpuid.clone()).vendor();
+            let mismatch = if let (Some(saved), Some(host)) = (saved_vendor, host_vendor)
+                && saved != host
+            {
+                Some(CpuMismatch::Vendor {
+                    saved: cpuid_string(&saved),
+                    host: cpuid_string(&host),
+                })
+            } else {
+                let region = &vcpu.xsave.region;
+                let saved = u64::from(region[128]) | u64::from(region[129]) << 32;
+                (saved & !host_xcr0 != 0).then_some(CpuMismatch::XsaveComponents {
+                    saved,
+                    host: host_xcr0,
+                })
+            };
+            if let Some(mismatch) = mismatch {
+                return Err(SnapshotError::OtherCpu {
+                    vcpu: vcpu.id,
+                    mismatch,
+                }
+                .into());
+            }
+        }
+        Ok(())
     }
 
     /// Whether the snapshot holds in-kernel interrupt controllers (a local APIC, the PICs and
