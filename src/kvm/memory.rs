@@ -99,8 +99,15 @@ impl GuestMemory {
         })
     }
 
+    /// Copies `buf.len()` 64-bit words of guest memory starting at `gpa` (a multiple of 8)
+    /// into `buf`: eight times fewer loads than [`GuestMemory::read`] makes.
+    pub fn read_words(&self, gpa: u64, buf: &mut [u64]) -> Result<(), Error> {
+        let len = buf.len().saturating_mul(size_of::<u64>());
+        self.access(gpa, len, |mapping, offset| mapping.read_words(offset, buf))
+    }
+
     /// Copies `words` into guest memory starting at `gpa` (a multiple of 8) as 64-bit words:
-    /// a bulk load eight times fewer stores than [`GuestMemory::write`] makes.
+    /// eight times fewer stores than [`GuestMemory::write`] makes.
     pub fn write_words(&self, gpa: u64, words: &[u64]) -> Result<(), Error> {
         let len = words.len().saturating_mul(size_of::<u64>());
         self.access(gpa, len, |mapping, offset| {

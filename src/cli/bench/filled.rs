@@ -4,7 +4,7 @@
 //!
 //! Pages are filled in clusters of 16 (64 KiB), spread evenly from page 16 on (pages 0 to 15
 //! hold the parameter block and the image): cluster `c` is filled when `c * PERCENT / 100`
-//! steps up from `c - 1`, so every other cluster at 50 %, all of them at 100 %. Every word is a
+//! steps up from `c - 1`: the even clusters at 50 %, all of them at 100 %. Every word is a
 //! SplitMix64 value of its own index, forced odd, so no filled page is zero and no two are
 //! alike. Neighbouring filled clusters make one run.
 
@@ -31,8 +31,8 @@ pub fn parse_mem(command: &str, flag: &str, text: &str) -> Result<u64, CliError>
     let limit = rawkvm::machine::MAX_MEM_SIZE;
     if size < 2 * PAGE || size % PAGE != 0 || size > limit {
         return Err(CliError::Usage(format!(
-            "{command}: {flag} {text}: a multiple of 4 KiB from 8 KiB (the image is at \
-             0x1000) to {}",
+            "{command}: {flag} {text}: RAM must be a multiple of 4 KiB, from 8 KiB (the image \
+             is at 0x1000) to {}",
             Size(limit)
         )));
     }
@@ -44,7 +44,8 @@ pub fn parse_fill(command: &str, flag: &str, text: &str) -> Result<u64, CliError
     let percent = parse_flag(flag, text, parse_u64).map_err(CliError::Usage)?;
     if percent > 100 {
         return Err(CliError::Usage(format!(
-            "{command}: {flag} {text}: a percentage of the guest's pages, 0 to 100"
+            "{command}: {flag} {text}: the share of the guest's pages to fill, in percent: 0 \
+             to 100"
         )));
     }
     Ok(percent)
@@ -137,12 +138,13 @@ mod tests {
         // 1 MiB: 256 pages, 16 clusters, cluster 0 never filled.
         assert_eq!(pages(&FilledGuest::new(1 << 20, 0).unwrap()), []);
         assert_eq!(pages(&FilledGuest::new(1 << 20, 100).unwrap()), [(16, 240)]);
+        // At 50 % the even clusters: 2 * 50 / 100 steps up from 1 * 50 / 100.
         let half = FilledGuest::new(1 << 20, 50).unwrap();
         assert_eq!(
             pages(&half),
-            (1..16).step_by(2).map(|c| (c * 16, 16)).collect::<Vec<_>>()
+            (2..16).step_by(2).map(|c| (c * 16, 16)).collect::<Vec<_>>()
         );
-        assert_eq!(half.filled_bytes(), 8 * 16 * 4096);
+        assert_eq!(half.filled_bytes(), 7 * 16 * 4096);
         assert!(
             half.runs
                 .iter()

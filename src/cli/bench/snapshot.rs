@@ -10,7 +10,7 @@
 //!   save_ms=.. write_ms=.. save/write=..          Snapshot::save vs writing the stored bytes
 //!                                                 to a file through a 1 MiB buffer
 //!   load_ms=.. read_ms=.. load/read=..            Snapshot::load vs std::fs::read of the file
-//!   restore_ms=.. verify_ms=.. cold_ms=.. restore/cold=..
+//!   verify_ms=.. restore_ms=.. cold_ms=.. restore/cold=..
 //!                                                 Snapshot::restore (its read-back check
 //!                                                 included; verify_ms is that check alone,
 //!                                                 Snapshot::verify) vs a cold start reaching
@@ -188,6 +188,9 @@ fn measure(kvm: &Kvm, dir: &Path, size: u64, fill: u64, reps: u64) -> Result<Str
         drop(t.copy.time(|| Ok(guest.runs.clone()))?);
         file_bytes = t.save.time(|| Ok(snapshot.save(&file)?))?;
         t.write.time(|| write_plain(&plain, &guest))?;
+        // Untimed: the written pages go to disk now, not while the next phases are timed.
+        sync(&file)?;
+        sync(&plain)?;
         let loaded = t.load.time(|| Ok(Snapshot::load(&file)?))?;
         let read = |path: &Path| {
             std::fs::read(path).map_err(|error| SnapshotError::Read {
@@ -220,32 +223,50 @@ fn measure(kvm: &Kvm, dir: &Path, size: u64, fill: u64, reps: u64) -> Result<Str
     }
     let _ = std::fs::remove_file(&plain);
     let t = &timed;
-    let ratio = |a: &Times, b: &Times| a.ms() / b.ms().max(1e-9);
-    Ok(format!(
-        "snapshot mem={} fill={fill} reps={reps} stored_pages={stored_pages} runs={runs} \
-         file_bytes={file_bytes} capture_ms={:.2} copy_ms={:.2} capture/copy={:.2} \
-         save_ms={:.2} write_ms={:.2} save/write={:.2} load_ms={:.2} read_ms={:.2} \
-         load/read={:.2} restore_ms={:.2} verify_ms={:.2} cold_ms={:.2} restore/cold={:.2} \
-         fork_image_ms={:.2} spawn_ms={:.3} cold/spawn={:.1} backend={}\n",
-        Size(size).to_string().replace(' ', ""),
-        t.capture.ms(),
-        t.copy.ms(),
-        ratio(&t.capture, &t.copy),
-        t.save.ms(),
-        t.write.ms(),
-        ratio(&t.save, &t.write),
-        t.load.ms(),
-        t.read.ms(),
-        ratio(&t.load, &t.read),
-        t.restore.ms(),
-        t.verify.ms(),
-        t.cold.ms(),
-        ratio(&t.restore, &t.cold),
-        t.fork_image.ms(),
-        t.spawn.ms(),
-        ratio(&t.cold, &t.spawn),
-        rawkvm::exit::hardware::kvm_backend().unwrap_or("unknown")
-    ))
+    // `NAME_ms=.. BASE_ms=.. NAME/BASE=..`: a phase, its baseline and their ratio.
+    let against = |name: &str, phase: &Times, base: &str, baseline: &Times| {
+        let ratio = phase.ms() / baseline.ms().max(1e-9);
+        format!(
+            "{name}_ms={:.2} {base}_ms={:.2} {name}/{base}={ratio:.2}",
+            phase.ms(),
+            baseline.ms()
+        )
+    };
+    let fields = [
+        format!(
+            "snapshot mem={} fill={fill} reps={reps} stored_pages={stored_pages} runs={runs} \
+             file_bytes={file_bytes}",
+            Size(size).to_string().replace(' ', "")
+        ),
+        against("capture", &t.capture, "copy", &t.copy),
+        against("save", &t.save, "write", &t.write),
+        against("load", &t.load, "read", &t.read),
+        format!("verify_ms={:.2}", t.verify.ms()),
+        against("restore", &t.restore, "cold", &t.cold),
+        format!(
+            "fork_image_ms={:.2} spawn_ms={:.3} cold/spawn={:.1}",
+            t.fork_image.ms(),
+            t.spawn.ms(),
+            t.cold.ms() / t.spawn.ms().max(1e-9)
+        ),
+        format!(
+            "backend={}",
+            rawkvm::exit::hardware::kvm_backend().unwrap_or("unknown")
+        ),
+    ];
+    Ok(format!("{}\n", fields.join(" ")))
+}
+
+/// `fsync(2)` of the file at `path`.
+fn sync(path: &Path) -> Result<(), CliError> {
+    let failed = |error| SnapshotError::Write {
+        path: path.to_path_buf(),
+        error,
+    };
+    File::open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(failed)?;
+    Ok(())
 }
 
 /// The baseline of a save: the guest's filled bytes written to `path` through a 1 MiB buffer.
