@@ -79,3 +79,61 @@ fn forked_children_each_finish_the_guest_and_do_not_see_each_others_writes() {
         first_half.len()
     );
 }
+
+#[test]
+fn children_of_a_filled_guest_see_its_pages_and_only_their_own_writes() {
+    use common::filled::{self, PAGE, WORDS_PER_PAGE};
+    let Some(kvm) = common::kvm_or_skip("fork of a filled guest") else {
+        return;
+    };
+    let mut parent = filled::filled_machine(&kvm);
+    let parent_ram = filled::ram(&parent);
+    let image = parent
+        .snapshot(&kvm, &DeviceState::default())
+        .unwrap()
+        .fork_image()
+        .unwrap();
+    drop(parent);
+    let mut children = [image.spawn(&kvm).unwrap(), image.spawn(&kvm).unwrap()];
+    // Each child writes its own byte over page 31 (in a gap) and page 32 (the first filled).
+    for (child, byte) in children.iter().zip([0xA1u8, 0xB2]) {
+        assert!(
+            filled::ram(child) == parent_ram,
+            "a child starts with the parent's RAM"
+        );
+        child
+            .vm()
+            .memory()
+            .fill(31 * PAGE, 2 * PAGE as usize, byte)
+            .unwrap();
+    }
+    let written = 31 * WORDS_PER_PAGE as usize..33 * WORDS_PER_PAGE as usize;
+    for (child, byte) in children.iter().zip([0xA1u8, 0xB2]) {
+        let ram = filled::ram(child);
+        let word = u64::from_ne_bytes([byte; 8]);
+        assert!(ram[written.clone()].iter().all(|&w| w == word), "{byte:#x}");
+        assert!(ram[..written.start] == parent_ram[..written.start]);
+        assert!(ram[written.end..] == parent_ram[written.end..]);
+    }
+    // A child spawned after them sees none of their writes: they never reached the image.
+    let late = image.spawn(&kvm).unwrap();
+    assert!(filled::ram(&late) == parent_ram);
+    // A child's RAM is a file's mapping, so its snapshot reads every page: the parent's runs,
+    // with the written pages joined to the first filled cluster.
+    let snapshot = children[0].snapshot(&kvm, &DeviceState::default()).unwrap();
+    let runs: Vec<(u64, u64)> = snapshot.vm.slots[0]
+        .runs
+        .iter()
+        .map(|run| (run.first_page, run.words.len() as u64 / WORDS_PER_PAGE))
+        .collect();
+    let mut expected = vec![(1, 1), (31, 17)];
+    expected.extend(filled::filled_runs().into_iter().skip(1));
+    assert_eq!(runs, expected);
+    let first = &snapshot.vm.slots[0].runs[1].words;
+    assert!(
+        first[..2 * WORDS_PER_PAGE as usize]
+            .iter()
+            .all(|&w| w == 0xA1A1_A1A1_A1A1_A1A1)
+    );
+    assert_eq!(first[2 * WORDS_PER_PAGE as usize..], filled::words(33, 15));
+}

@@ -43,9 +43,20 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "bench",
-        "  rawkvm bench fork [--count N] [--kvm-device PATH]
+        "  rawkvm bench fork [--count N] [--mem SIZE] [--fill PERCENT] [--kvm-device PATH]
                                         time to the first instruction of N children forked
                                         from one snapshot (RAM copy-on-write) vs cold starts
+                                        reaching the same RAM (PERCENT of its pages filled,
+                                        default 0)
+",
+    ),
+    (
+        "bench",
+        "  rawkvm bench snapshot [--mem SIZE]... [--fill PERCENT] [--reps N] [--kvm-device PATH]
+                                        capture, save, file size, load, restore, verify, fork
+                                        of a guest with PERCENT (default 50) of its pages
+                                        filled, each vs a baseline moving the same bytes
+                                        (default sizes 1M, 64M and 1G)
 ",
     ),
     (

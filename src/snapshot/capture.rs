@@ -173,43 +173,55 @@ fn untouched_pages(addr: usize, pages: usize) -> Option<Vec<bool>> {
     )
 }
 
-/// The slot's pages that are not all zero, in runs.
+/// The slot's pages that are not all zero, in runs. Each page is checked in place (most
+/// pages with data are told apart by their first word), and each run is then copied out in
+/// one pass into a vector of exactly its size: guest memory is read once, nothing is copied
+/// twice, and no vector grows.
 pub(crate) fn capture_slot(region: &Region) -> Result<SlotState, Error> {
     let page = page_size();
     let words_per_page = page / size_of::<u64>();
-    let mut buffer = vec![0u64; words_per_page];
-    let mut runs: Vec<PageRun> = Vec::new();
     let pages = region.mapping.len() / page;
+    let outside = |index: usize, count: usize| Error::GuestMemoryRange {
+        guest_phys_addr: region.guest_phys_addr + (index * page) as u64,
+        len: (count * page) as u64,
+    };
     // Only anonymous memory reads as zeros where untouched (a fork's pages come from a file).
     let untouched = region
         .mapping
         .is_anonymous()
         .then(|| untouched_pages(region.mapping.as_ptr() as usize, pages))
         .flatten();
-    for index in 0..pages {
+    let stored = |index: usize| -> Result<bool, Error> {
         if untouched.as_ref().is_some_and(|untouched| untouched[index]) {
+            return Ok(false);
+        }
+        let zero = region
+            .mapping
+            .words_are_zero(index * page, words_per_page)
+            .map_err(|_| outside(index, 1))?;
+        Ok(!zero)
+    };
+    let mut runs: Vec<PageRun> = Vec::new();
+    let mut index = 0;
+    while index < pages {
+        if !stored(index)? {
+            index += 1;
             continue;
         }
+        let first = index;
+        index += 1;
+        while index < pages && stored(index)? {
+            index += 1;
+        }
+        let mut words = Vec::new();
         region
             .mapping
-            .read_words(index * page, &mut buffer)
-            .map_err(|_| Error::GuestMemoryRange {
-                guest_phys_addr: region.guest_phys_addr + (index * page) as u64,
-                len: page as u64,
-            })?;
-        if buffer.iter().all(|&word| word == 0) {
-            continue;
-        }
-        let index = index as u64;
-        match runs.last_mut() {
-            Some(run) if run.first_page + (run.words.len() / words_per_page) as u64 == index => {
-                run.words.extend_from_slice(&buffer);
-            }
-            _ => runs.push(PageRun {
-                first_page: index,
-                words: buffer.clone(),
-            }),
-        }
+            .append_words(first * page, (index - first) * words_per_page, &mut words)
+            .map_err(|_| outside(first, index - first))?;
+        runs.push(PageRun {
+            first_page: first as u64,
+            words,
+        });
     }
     Ok(SlotState {
         slot: region.slot,

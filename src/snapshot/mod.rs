@@ -40,6 +40,7 @@ pub use state::{
 };
 
 use crate::error::Error;
+use crate::machine::Machine;
 
 impl Snapshot {
     /// The file's bytes ([`format::encode`]).
@@ -73,5 +74,12 @@ impl Snapshot {
             error,
         })?;
         Ok(Snapshot::from_bytes(&bytes)?)
+    }
+
+    /// Reads `machine` back and compares it with this snapshot, field by field and page by
+    /// page, as the last step of [`Snapshot::restore`] does (`verify.rs`); for timing that
+    /// step alone, or checking a machine restored earlier.
+    pub fn verify(&self, machine: &mut Machine) -> Result<(), Error> {
+        verify::verify(machine, self)
     }
 }

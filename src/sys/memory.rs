@@ -204,6 +204,46 @@ impl Mapping {
         Ok(())
     }
 
+    /// Appends `count` 64-bit words starting at `offset` (a multiple of 8) to `out`, read
+    /// straight into its spare capacity: one pass over guest memory, no zeroing of the
+    /// destination first.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // snapshots are x86-only
+    pub fn append_words(
+        &self,
+        offset: usize,
+        count: usize,
+        out: &mut Vec<u64>,
+    ) -> Result<(), OutOfBounds> {
+        self.check_words(offset, count)?;
+        out.reserve_exact(count);
+        let src = self.ptr.as_ptr().wrapping_add(offset).cast::<u64>();
+        let spare = &mut out.spare_capacity_mut()[..count];
+        for (i, word) in spare.iter_mut().enumerate() {
+            // SAFETY: `offset + 8 * count <= self.len` and `offset % 8 == 0` were checked
+            // just above, and the mapping is page-aligned, so `src + i` is an aligned `u64`
+            // inside the live mapping. Any bits are a valid `u64`.
+            word.write(unsafe { ptr::read_volatile(src.wrapping_add(i)) });
+        }
+        let len = out.len() + count;
+        // SAFETY: the `count` words after the old length were each written just above, into
+        // spare capacity `reserve_exact` made and that `&mut out` gives exclusive access to;
+        // so all `len` elements are initialised and within the capacity.
+        unsafe { out.set_len(len) };
+        Ok(())
+    }
+
+    /// Whether the `words` 64-bit words starting at `offset` (a multiple of 8) are all zero,
+    /// read in place (stopping at the first that is not), without copying them anywhere.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // snapshots are x86-only
+    pub fn words_are_zero(&self, offset: usize, words: usize) -> Result<bool, OutOfBounds> {
+        self.check_words(offset, words)?;
+        let src = self.ptr.as_ptr().wrapping_add(offset).cast::<u64>();
+        // SAFETY: `offset + 8 * words <= self.len` and `offset % 8 == 0` were checked just
+        // above, and the mapping is page-aligned, so every `src + i` is an aligned `u64`
+        // inside the live mapping. Any bits are a valid `u64`.
+        Ok((0..words).all(|i| unsafe { ptr::read_volatile(src.wrapping_add(i)) } == 0))
+    }
+
     /// Copies `words` into the mapping starting at `offset` (a multiple of 8).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart (in place) is x86-only so far
     pub fn write_words(&self, offset: usize, words: &[u64]) -> Result<(), OutOfBounds> {
@@ -378,5 +418,31 @@ mod tests {
             "exactly the page"
         );
         assert_eq!(Mapping::anonymous(0).unwrap_err(), Errno::EINVAL);
+    }
+
+    #[test]
+    fn words_are_checked_for_zero_and_appended_in_place() {
+        let mapping = Mapping::anonymous(2 * 4096).unwrap();
+        assert_eq!(mapping.words_are_zero(0, 1024), Ok(true));
+        mapping.write_words(8184, &[7]).unwrap();
+        assert_eq!(
+            mapping.words_are_zero(0, 1023),
+            Ok(true),
+            "stops before the word"
+        );
+        assert_eq!(mapping.words_are_zero(0, 1024), Ok(false));
+        assert!(
+            mapping.words_are_zero(8, 1024).is_err(),
+            "ends past the mapping"
+        );
+        assert!(mapping.words_are_zero(4, 1).is_err(), "misaligned");
+
+        let mut out = vec![1, 2];
+        mapping.append_words(8168, 3, &mut out).unwrap();
+        assert_eq!(out, [1, 2, 0, 0, 7]);
+        assert!(mapping.append_words(8184, 2, &mut out).is_err());
+        assert_eq!(out.len(), 5, "nothing appended on a refusal");
+        mapping.append_words(0, 0, &mut out).unwrap();
+        assert_eq!(out.len(), 5);
     }
 }

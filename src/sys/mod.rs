@@ -3,6 +3,7 @@
 //!
 //! | file | what it does unsafely |
 //! |---|---|
+//! | `clmul.rs` | the call into the CRC-32 fold compiled for `PCLMULQDQ`, after asking the CPU (x86) |
 //! | `ioctl.rs` | every `ioctl(2)`, and taking ownership of the fds they return |
 //! | `ioctl/flex.rs` | ioctls whose header counts a trailing array (`kvm_cpuid2`, `kvm_msrs`): the buffer and its checked count |
 //! | `ioctl/one_reg.rs` | `KVM_GET_ONE_REG`/`KVM_SET_ONE_REG`: the buffer behind their pointer checked against the register id |
@@ -14,6 +15,8 @@
 //! Each `unsafe` block carries a `// SAFETY:` comment naming the invariant it relies on and
 //! who guarantees it: the kernel (per api.rst), a type's constructor, or the caller.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod clmul;
 pub(crate) mod ioctl;
 pub mod memory;
 pub(crate) mod ring;

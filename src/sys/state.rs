@@ -133,16 +133,19 @@ pub(crate) fn words_as_bytes(words: &[u64]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), size_of_val(words)) }
 }
 
-/// `bytes` (a multiple of 8 long; the rest is dropped) as 64-bit words in memory order.
+/// `bytes` (a multiple of 8 long; the rest is dropped) as 64-bit words in memory order: one
+/// copy into a vector of exactly that size, which is not zeroed first.
 pub(crate) fn words_from_bytes(bytes: &[u8]) -> Vec<u64> {
-    let mut words = vec![0u64; bytes.len() / size_of::<u64>()];
-    let len = size_of_val(words.as_slice());
-    // SAFETY: `words` owns `len` writable, initialised bytes and `bytes` has at least `len`
-    // (its length was divided down above, a bound checked by the arithmetic); the two do
-    // not overlap (`words` is a fresh allocation), and any bytes are valid `u64`s.
-    unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), words.as_mut_ptr().cast::<u8>(), len);
-    }
+    let count = bytes.len() / size_of::<u64>();
+    let mut words = Vec::<u64>::with_capacity(count);
+    let len = count * size_of::<u64>();
+    // SAFETY: `words` owns room for `count` words, `len` writable bytes (`with_capacity`), and
+    // `bytes` has at least `len` (its length was divided down above, a bound checked by the
+    // arithmetic); the two do not overlap (`words` is a fresh allocation).
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), words.as_mut_ptr().cast::<u8>(), len) };
+    // SAFETY: the copy just above initialised all `count` words within the capacity `words`
+    // owns, and any bytes are valid `u64`s.
+    unsafe { words.set_len(count) };
     words
 }
 

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod arch;
+#[cfg(target_arch = "x86_64")]
+pub mod filled;
 pub mod json;
 pub mod process;
 #[cfg(target_arch = "x86_64")]

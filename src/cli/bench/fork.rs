@@ -1,22 +1,24 @@
-//! `rawkvm bench fork [--count N] [--kvm-device PATH]`: the time from nothing to a guest's
-//! first exit for N children forked from one snapshot in memory (RAM shared copy-on-write,
-//! `ForkImage::spawn`) against N cold starts (`Machine::new`), alternating, in one run.
+//! `rawkvm bench fork [--count N] [--mem SIZE] [--fill PERCENT] [--kvm-device PATH]`: the time
+//! from nothing to a guest's first exit for N children forked from one snapshot in memory (RAM
+//! shared copy-on-write, `ForkImage::spawn`) against N cold starts reaching the same RAM
+//! (`Machine::new`, then the filled pages written in), alternating, in one run.
 //!
-//! The guest is `hlt`, whose first instruction exits: so the time to its `KVM_EXIT_HLT` is the
-//! time to the first instruction. The snapshot is taken of a machine at its entry that never
-//! ran. Medians are printed: `fork children=N fork_us=.. cold_us=.. cold/fork=..`.
+//! The guest is `hlt` in `--mem` of RAM (default 1 MiB) with PERCENT of its pages filled
+//! (default 0; [`super::filled`]), whose first instruction exits: so the time to its
+//! `KVM_EXIT_HLT` is the time to the first instruction. The snapshot is taken of a machine at
+//! its entry that never ran. Medians are printed: `fork children=N fork_us=.. cold_us=..
+//! cold/fork=.. mem=.. fill=.. filled_pages=.. backend=..`.
 
 use std::time::{Duration, Instant};
 
 use rawkvm::devices::Devices;
 use rawkvm::kvm::{DEFAULT_DEVICE, Kvm};
-use rawkvm::machine::image::Image;
-use rawkvm::machine::{Machine, MachineConfig};
+use rawkvm::machine::{DEFAULT_MEM_SIZE, Machine};
 use rawkvm::run_loop::{NoObserver, Outcome};
 use rawkvm::snapshot::DeviceState;
-use rawkvm::units::parse_u64;
+use rawkvm::units::{Size, parse_u64};
 
-use super::embedded;
+use super::filled::{FilledGuest, PAGE, parse_fill, parse_mem};
 use crate::cli::args::{Arg, Args, parse_flag};
 use crate::cli::status::CliError;
 use crate::cli::{print_out, unexpected};
@@ -40,6 +42,7 @@ fn median(mut times: Vec<Duration>) -> f64 {
 /// `rawkvm bench fork`.
 pub fn command(mut args: Args) -> Result<i32, CliError> {
     let (mut count, mut device) = (20u64, DEFAULT_DEVICE.into());
+    let (mut mem, mut fill) = (DEFAULT_MEM_SIZE, 0);
     while let Some(arg) = args.next_arg() {
         match arg {
             Arg::Flag(flag, inline) if flag == "--count" => {
@@ -49,6 +52,14 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
                     return Err(CliError::Usage(format!("--count {value}: 1 to 10000")));
                 }
             }
+            Arg::Flag(flag, inline) if flag == "--mem" => {
+                let value = args.value(&flag, inline).map_err(CliError::Usage)?;
+                mem = parse_mem("bench fork", &flag, &value)?;
+            }
+            Arg::Flag(flag, inline) if flag == "--fill" => {
+                let value = args.value(&flag, inline).map_err(CliError::Usage)?;
+                fill = parse_fill("bench fork", &flag, &value)?;
+            }
             Arg::Flag(flag, inline) if flag == "--kvm-device" => {
                 device = args.value(&flag, inline).map_err(CliError::Usage)?;
             }
@@ -56,10 +67,8 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
         }
     }
     let kvm = Kvm::open_path(&device)?;
-    let guest = embedded("hlt")?;
-    let image = Image::embedded(guest.name, guest.image);
-    let config = MachineConfig::default();
-    let mut parent = Machine::new(&kvm, &config, &image)?;
+    let guest = FilledGuest::new(mem, fill)?;
+    let mut parent = guest.cold_start(&kvm)?;
     let fork_image = parent
         .snapshot(&kvm, &DeviceState::default())?
         .fork_image()?;
@@ -71,15 +80,17 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
         fork.push(started.elapsed());
         drop(child);
         let started = Instant::now();
-        let fresh = to_first_exit(Machine::new(&kvm, &config, &image)?)?;
+        let fresh = to_first_exit(guest.cold_start(&kvm)?)?;
         cold.push(started.elapsed());
         drop(fresh);
     }
     let (fork_us, cold_us) = (median(fork), median(cold));
     print_out(&format!(
         "fork children={count} fork_us={fork_us:.1} cold_us={cold_us:.1} cold/fork={:.2} \
-         backend={}\n",
+         mem={} fill={fill} filled_pages={} backend={}\n",
         cold_us / fork_us,
+        Size(mem).to_string().replace(' ', ""),
+        guest.filled_bytes() / PAGE,
         rawkvm::exit::hardware::kvm_backend().unwrap_or("unknown")
     ))
 }

@@ -29,8 +29,10 @@
 
 mod baseline;
 mod doorbell;
+mod filled;
 mod fork;
 mod modes;
+mod snapshot;
 mod suite;
 mod traced;
 mod workloads;
@@ -155,7 +157,7 @@ pub fn workload(name: &str) -> Result<&'static Workload, CliError> {
     WORKLOADS.iter().find(|w| w.name == name).ok_or_else(|| {
         let names: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
         CliError::Usage(format!(
-            "unknown benchmark {name:?}; choose {} or suite",
+            "unknown benchmark {name:?}; choose {}, fork, snapshot or suite",
             names.join(", ")
         ))
     })
@@ -234,7 +236,7 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
         None => {
             return Err(CliError::Usage(
                 "bench needs a workload: pio, mmio, start, start-async, restart, console, modes, \
-                 user, doorbell or suite"
+                 user, doorbell, fork, snapshot or suite"
                     .into(),
             ));
         }
@@ -244,6 +246,9 @@ pub fn command(mut args: Args) -> Result<i32, CliError> {
     }
     if name == "fork" {
         return fork::command(args);
+    }
+    if name == "snapshot" {
+        return snapshot::command(args);
     }
     let options = parse(workload(&name)?, args)?;
     if options.trace.chrome.is_some() {
