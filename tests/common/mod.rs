@@ -248,8 +248,16 @@ pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 /// Asserts the process exited with `status`, printed nothing that looks like a panic, and
 /// said `needle` on stderr.
 pub fn assert_fails(output: &Output, status: i32, needle: &str) {
+    use std::os::unix::process::ExitStatusExt;
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(status), "stderr: {stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(status),
+        "killed by signal {:?}, core dumped {}; stdout: {}; stderr: {stderr}",
+        output.status.signal(),
+        output.status.core_dumped(),
+        String::from_utf8_lossy(&output.stdout)
+    );
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     assert!(
         stderr.contains(needle),
