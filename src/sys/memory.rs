@@ -244,6 +244,21 @@ impl Mapping {
         Ok((0..words).all(|i| unsafe { ptr::read_volatile(src.wrapping_add(i)) } == 0))
     }
 
+    /// Whether the `expected.len()` 64-bit words starting at `offset` (a multiple of 8) equal
+    /// `expected`, read in place (stopping at the first that does not), without copying them.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // snapshots are x86-only
+    pub fn words_equal(&self, offset: usize, expected: &[u64]) -> Result<bool, OutOfBounds> {
+        self.check_words(offset, expected.len())?;
+        let src = self.ptr.as_ptr().wrapping_add(offset).cast::<u64>();
+        Ok(expected.iter().enumerate().all(|(i, &word)| {
+            // SAFETY: `offset + 8 * expected.len() <= self.len` and `offset % 8 == 0` were
+            // checked just above, and the mapping is page-aligned, so every `src + i` is an
+            // aligned `u64` inside the live mapping. Any bits are a valid `u64`.
+            let got = unsafe { ptr::read_volatile(src.wrapping_add(i)) };
+            got == word
+        }))
+    }
+
     /// Copies `words` into the mapping starting at `offset` (a multiple of 8).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // restart (in place) is x86-only so far
     pub fn write_words(&self, offset: usize, words: &[u64]) -> Result<(), OutOfBounds> {
@@ -436,6 +451,17 @@ mod tests {
             "ends past the mapping"
         );
         assert!(mapping.words_are_zero(4, 1).is_err(), "misaligned");
+        assert_eq!(mapping.words_equal(8176, &[0, 7]), Ok(true));
+        assert_eq!(
+            mapping.words_equal(8176, &[0, 8]),
+            Ok(false),
+            "the last word"
+        );
+        assert!(
+            mapping.words_equal(8184, &[7, 0]).is_err(),
+            "ends past the mapping"
+        );
+        assert!(mapping.words_equal(4, &[0]).is_err(), "misaligned");
 
         let mut out = vec![1, 2];
         mapping.append_words(8168, 3, &mut out).unwrap();
